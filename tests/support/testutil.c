@@ -1,0 +1,146 @@
+/* testutil: see testutil.h. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "halo_clock.h"
+#include "halo_migrate.h"
+#include "halo_pg.h"
+
+char *halo_test_fresh_db(const char *name)
+{
+    const char *base = getenv("HALO_TEST_DATABASE_URL");
+    if (!base || !*base)
+        return NULL;
+    char err[512], sql[256], *url = NULL;
+    halo_pg_t *pg = halo_pg_new(base, 10000, err, sizeof err);
+    if (!pg) {
+        fprintf(stderr, "testutil: cannot connect to %s: %s\n", base, err);
+        return NULL;
+    }
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS halo_t_%s WITH (FORCE)", name);
+    if (halo_pg_exec_script(pg, sql) != 0)
+        fprintf(stderr, "testutil: %s\n", halo_pg_error(pg));
+    snprintf(sql, sizeof sql, "CREATE DATABASE halo_t_%s", name);
+    if (halo_pg_exec_script(pg, sql) != 0)
+        fprintf(stderr, "testutil: %s\n", halo_pg_error(pg));
+    else if (asprintf(&url, "%s dbname=halo_t_%s", base, name) < 0)
+        url = NULL;
+    halo_pg_destroy(&pg);
+    return url;
+}
+
+char *halo_test_migrated_db(const char *name)
+{
+    char *url = halo_test_fresh_db(name);
+    if (!url)
+        return NULL;
+    char err[512];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    int rc = pg ? halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err) : -1;
+    if (rc < 0) {
+        fprintf(stderr, "testutil: migrate: %s\n", err);
+        free(url);
+        url = NULL;
+    }
+    halo_pg_destroy(&pg);
+    return url;
+}
+
+int halo_test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+const char *halo_test_bin(const char *name)
+{
+    static char path[4096];
+    const char *dir = getenv("HALO_BIN_DIR");
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "build/bin", name);
+    return path;
+}
+
+pid_t halo_test_spawn(char *const argv[], char *const env[], const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    if (log_path) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+    }
+    for (int i = 0; env && env[i]; i++)
+        putenv(env[i]);
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int halo_test_stop(pid_t pid, bool hard)
+{
+    if (pid <= 0)
+        return -1;
+    kill(pid, hard ? SIGKILL : SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        halo_clock_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+int halo_test_wait_port(int port, int timeout_ms)
+{
+    int64_t deadline = halo_clock_mono_ms() + timeout_ms;
+    while (halo_clock_mono_ms() < deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+        close(fd);
+        if (rc == 0)
+            return 0;
+        halo_clock_sleep_ms(50);
+    }
+    return -1;
+}
+
+char *halo_test_tmpdir(const char *tag)
+{
+    char *path = NULL;
+    if (asprintf(&path, "/tmp/halo-test-%s-XXXXXX", tag) < 0)
+        return NULL;
+    if (!mkdtemp(path)) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}

@@ -1,0 +1,29 @@
+/* testutil: helpers shared by the tests: fresh PostgreSQL databases on the
+ * test cluster, free loopback ports, and running the project's binaries. */
+#ifndef HALO_TESTUTIL_H
+#define HALO_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Conninfo of a new empty database "halo_t_<name>" (dropped first if it
+ * exists), malloc'd (caller frees); NULL when HALO_TEST_DATABASE_URL is unset. */
+char *halo_test_fresh_db(const char *name);
+/* Like halo_test_fresh_db, with every migration applied. */
+char *halo_test_migrated_db(const char *name);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int halo_test_free_port(void);
+/* Path of a built binary (HALO_BIN_DIR/name) in a static buffer. */
+const char *halo_test_bin(const char *name);
+/* Starts argv[0] with argv and extra environment "K=V" entries (NULL-terminated),
+ * stdout/stderr appended to log_path (may be NULL). Returns the pid or -1. */
+pid_t halo_test_spawn(char *const argv[], char *const env[], const char *log_path);
+/* Sends SIGTERM (or SIGKILL if hard) and reaps pid; returns its exit status or -1. */
+int halo_test_stop(pid_t pid, bool hard);
+/* Waits until 127.0.0.1:port accepts connections, up to timeout_ms. 0 or -1. */
+int halo_test_wait_port(int port, int timeout_ms);
+/* A fresh temporary directory (malloc'd path). */
+char *halo_test_tmpdir(const char *tag);
+
+#endif

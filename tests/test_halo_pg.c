@@ -1,0 +1,108 @@
+/* test_halo_pg: against the test cluster: parameterized exec, checked
+ * status, errors with SQLSTATE, reconnect after the server kills us. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "halo_pg.h"
+#include "testutil.h"
+
+static char *s_url;
+
+static void test_exec_parameterized(void **state)
+{
+    (void)state;
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(s_url, 5000, err, sizeof err);
+    assert_non_null(pg);
+    const char *params[] = { "it's; DROP TABLE x --", NULL };
+    PGresult *res = halo_pg_exec(pg, "SELECT $1::text, $2::text IS NULL", 2, params);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "it's; DROP TABLE x --");
+    assert_string_equal(PQgetvalue(res, 0, 1), "t");
+    PQclear(res);
+    assert_int_equal(halo_pg_command(pg, "CREATE TABLE t (id int PRIMARY KEY)", 0, NULL), 0);
+    assert_non_null(halo_pg_conn(pg));
+    halo_pg_destroy(&pg);
+    assert_null(pg);
+    halo_pg_destroy(&pg);
+}
+
+static void test_errors_are_reported(void **state)
+{
+    (void)state;
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(s_url, 5000, err, sizeof err);
+    assert_null(halo_pg_exec(pg, "SELECT * FROM no_such_table", 0, NULL));
+    assert_string_equal(halo_pg_sqlstate(pg), "42P01");
+    assert_non_null(strstr(halo_pg_error(pg), "no_such_table"));
+    assert_false(halo_pg_lost(pg));
+    assert_int_equal(halo_pg_exec_script(pg, "SELEC 1"), -1);
+    assert_string_equal(halo_pg_sqlstate(pg), "42601");
+    assert_int_equal(halo_pg_exec_script(pg, "SELECT 1; SELECT 2"), 0);
+    halo_pg_destroy(&pg);
+}
+
+static void test_connect_failure_gives_reason(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    halo_pg_t *pg = halo_pg_new("host=/nonexistent-dir port=1 dbname=x connect_timeout=1", 300, err, sizeof err);
+    assert_null(pg);
+    assert_true(strlen(err) > 0);
+}
+
+static void test_reconnects_after_termination(void **state)
+{
+    (void)state;
+    char err[256];
+    halo_pg_t *victim = halo_pg_new(s_url, 5000, err, sizeof err);
+    halo_pg_t *killer = halo_pg_new(s_url, 5000, err, sizeof err);
+    PGresult *res = halo_pg_exec(victim, "SELECT pg_backend_pid()", 0, NULL);
+    assert_non_null(res);
+    const char *params[] = { PQgetvalue(res, 0, 0) };
+    assert_int_equal(halo_pg_command(killer, "SELECT pg_terminate_backend($1::int)", 1, params), 0);
+    PQclear(res);
+    /* Outside a transaction the statement is retried on a new connection. */
+    res = halo_pg_exec(victim, "SELECT 41 + 1", 0, NULL);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "42");
+    PQclear(res);
+
+    /* Inside a transaction it fails (the transaction is gone), then works again. */
+    assert_int_equal(halo_pg_command(victim, "BEGIN", 0, NULL), 0);
+    res = halo_pg_exec(victim, "SELECT pg_backend_pid()", 0, NULL);
+    const char *p2[] = { PQgetvalue(res, 0, 0) };
+    assert_int_equal(halo_pg_command(killer, "SELECT pg_terminate_backend($1::int)", 1, p2), 0);
+    PQclear(res);
+    assert_null(halo_pg_exec(victim, "SELECT 1", 0, NULL));
+    assert_true(halo_pg_lost(victim));
+    assert_int_equal(halo_pg_ensure(victim), 0);
+    assert_int_equal(halo_pg_command(victim, "SELECT 1", 0, NULL), 0);
+    halo_pg_destroy(&victim);
+    halo_pg_destroy(&killer);
+}
+
+int main(void)
+{
+    if (!getenv("HALO_TEST_DATABASE_URL")) {
+        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
+        return 77;
+    }
+    s_url = halo_test_fresh_db("pg");
+    if (!s_url)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exec_parameterized),
+        cmocka_unit_test(test_errors_are_reported),
+        cmocka_unit_test(test_connect_failure_gives_reason),
+        cmocka_unit_test(test_reconnects_after_termination),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(s_url);
+    return rc;
+}

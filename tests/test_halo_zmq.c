@@ -1,0 +1,169 @@
+/* test_halo_zmq: real sockets over inproc and tcp: framed messages between
+ * DEALER and ROUTER, PUSH and PULL; garbage frames are dropped with a reason;
+ * heartbeat timing driven by passed-in time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "halo_zmq.h"
+
+static void test_dealer_router_round_trip(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    char err[256];
+    void *frontend = halo_zsock_new(ctx, ZMQ_ROUTER, "inproc://hz-router", true, 100, err, sizeof err);
+    assert_non_null(frontend);
+    void *worker = halo_zsock_new(ctx, ZMQ_DEALER, "inproc://hz-router", false, 100, err, sizeof err);
+    assert_non_null(worker);
+
+    halo_msg_t ready;
+    halo_msg_init(&ready, HALO_CMD_READY);
+    snprintf(ready.u.ready.worker, sizeof ready.u.ready.worker, "fetcher-1");
+    ready.u.ready.credit = 8;
+    assert_int_equal(halo_zmq_send(worker, NULL, 0, &ready, 0, err, sizeof err), 0);
+
+    char identity[HALO_IDENTITY_MAX];
+    size_t identity_len = 0;
+    halo_msg_t got;
+    assert_int_equal(halo_zmq_recv(frontend, identity, &identity_len, &got, 0, err, sizeof err), 0);
+    assert_int_equal(got.cmd, HALO_CMD_READY);
+    assert_string_equal(got.u.ready.worker, "fetcher-1");
+    assert_int_equal(got.u.ready.credit, 8);
+    assert_true(identity_len > 0);
+    halo_msg_clear(&got);
+
+    halo_msg_t job;
+    halo_msg_init(&job, HALO_CMD_JOB);
+    snprintf(job.tenant, sizeof job.tenant, "acme");
+    job.u.job.seq = 77;
+    snprintf(job.u.job.entity, sizeof job.u.job.entity, "ticket");
+    snprintf(job.u.job.op, sizeof job.u.job.op, "upsert");
+    snprintf(job.u.job.event, sizeof job.u.job.event, "Ticket Changed");
+    job.u.job.object_id = 4242;
+    assert_int_equal(halo_zmq_send(frontend, identity, identity_len, &job, 0, err, sizeof err), 0);
+    assert_int_equal(halo_zmq_recv(worker, NULL, NULL, &got, 0, err, sizeof err), 0);
+    assert_int_equal(got.cmd, HALO_CMD_JOB);
+    assert_string_equal(got.tenant, "acme");
+    assert_int_equal(got.u.job.seq, 77);
+    assert_int_equal(got.u.job.object_id, 4242);
+    halo_msg_clear(&got);
+
+    /* Nothing waiting: 1, not an error. */
+    assert_int_equal(halo_zmq_recv(worker, NULL, NULL, &got, ZMQ_DONTWAIT, err, sizeof err), 1);
+
+    /* Router to an identity that is gone: an error, not a silent drop. */
+    assert_int_equal(halo_zmq_send(frontend, "nobody", 6, &job, 0, err, sizeof err), -1);
+
+    halo_zsock_destroy(&worker);
+    halo_zsock_destroy(&frontend);
+    assert_null(frontend);
+    halo_zsock_destroy(&frontend);
+    zmq_ctx_term(ctx);
+}
+
+static void test_garbage_frames_are_dropped(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    char err[256];
+    void *receiver = halo_zsock_new(ctx, ZMQ_PULL, "inproc://hz-pull", true, 0, err, sizeof err);
+    void *sender = halo_zsock_new(ctx, ZMQ_PUSH, "inproc://hz-pull", false, 0, err, sizeof err);
+    assert_non_null(receiver);
+    assert_non_null(sender);
+    halo_msg_t got;
+
+    zmq_send(sender, "HALO9", 5, ZMQ_SNDMORE);
+    zmq_send(sender, "RECORDS", 7, ZMQ_SNDMORE);
+    zmq_send(sender, "\x80", 1, 0);
+    assert_int_equal(halo_zmq_recv(receiver, NULL, NULL, &got, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "protocol"));
+
+    zmq_send(sender, "HALO1", 5, ZMQ_SNDMORE);
+    zmq_send(sender, "EXPLODE", 7, ZMQ_SNDMORE);
+    zmq_send(sender, "\x80", 1, 0);
+    assert_int_equal(halo_zmq_recv(receiver, NULL, NULL, &got, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "command"));
+
+    zmq_send(sender, "HALO1", 5, 0);
+    assert_int_equal(halo_zmq_recv(receiver, NULL, NULL, &got, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "frames"));
+
+    for (int i = 0; i < 12; i++)
+        zmq_send(sender, "x", 1, i < 11 ? ZMQ_SNDMORE : 0);
+    assert_int_equal(halo_zmq_recv(receiver, NULL, NULL, &got, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "frames"));
+
+    zmq_send(sender, "HALO1", 5, ZMQ_SNDMORE);
+    zmq_send(sender, "JOB", 3, ZMQ_SNDMORE);
+    zmq_send(sender, "\xc1\xc1\xc1", 3, 0);
+    assert_int_equal(halo_zmq_recv(receiver, NULL, NULL, &got, 0, err, sizeof err), -1);
+
+    /* After garbage, a good message still goes through. */
+    halo_msg_t hb;
+    halo_msg_init(&hb, HALO_CMD_HEARTBEAT);
+    assert_int_equal(halo_zmq_send(sender, NULL, 0, &hb, 0, err, sizeof err), 0);
+    assert_int_equal(halo_zmq_recv(receiver, NULL, NULL, &got, 0, err, sizeof err), 0);
+    assert_int_equal(got.cmd, HALO_CMD_HEARTBEAT);
+    halo_msg_clear(&got);
+
+    halo_zsock_destroy(&sender);
+    halo_zsock_destroy(&receiver);
+    zmq_ctx_term(ctx);
+}
+
+static void test_bad_endpoint_reports_error(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    char err[256] = "";
+    assert_null(halo_zsock_new(ctx, ZMQ_PULL, "bogus://x", true, 0, err, sizeof err));
+    assert_non_null(strstr(err, "bogus://x"));
+    void *a = halo_zsock_new(ctx, ZMQ_PULL, "tcp://127.0.0.1:*", true, 0, err, sizeof err);
+    assert_non_null(a);
+    halo_zsock_destroy(&a);
+    zmq_ctx_term(ctx);
+}
+
+static void test_heartbeat_timing(void **state)
+{
+    (void)state;
+    halo_heartbeat_state_t hb;
+    halo_heartbeat_start(&hb, 10000, 1000, 3);
+    assert_false(halo_heartbeat_should_send(&hb, 10999));
+    assert_int_equal(halo_heartbeat_timeout(&hb, 10500), 500);
+    assert_true(halo_heartbeat_should_send(&hb, 11000));
+    assert_false(halo_heartbeat_should_send(&hb, 11500));
+    assert_false(halo_heartbeat_expired(&hb, 12999));
+    assert_true(halo_heartbeat_expired(&hb, 13000));
+    halo_heartbeat_heard(&hb, 12900);
+    assert_false(halo_heartbeat_expired(&hb, 15899));
+    assert_true(halo_heartbeat_expired(&hb, 15900));
+    assert_int_equal(halo_heartbeat_timeout(&hb, 20000), 0);
+}
+
+static void test_reconnect_backoff_capped(void **state)
+{
+    (void)state;
+    assert_int_equal(halo_reconnect_delay_ms(0, 1000), 1000);
+    assert_int_equal(halo_reconnect_delay_ms(1, 1000), 2000);
+    assert_int_equal(halo_reconnect_delay_ms(4, 1000), 16000);
+    assert_int_equal(halo_reconnect_delay_ms(5, 1000), HALO_RECONNECT_MAX_MS);
+    assert_int_equal(halo_reconnect_delay_ms(100, 1000), HALO_RECONNECT_MAX_MS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dealer_router_round_trip),
+        cmocka_unit_test(test_garbage_frames_are_dropped),
+        cmocka_unit_test(test_bad_endpoint_reports_error),
+        cmocka_unit_test(test_heartbeat_timing),
+        cmocka_unit_test(test_reconnect_backoff_capped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
