@@ -1,0 +1,45 @@
+/* halo_api: the HTTP client for HaloPSA's API (libcurl, TLS verified, CA file
+ * optional): the OAuth2 client-credentials token request and authenticated
+ * GETs, with connection and total timeouts on every request. It knows
+ * nothing of rate limits or retries: callers (fetcher, haloctl connect) take
+ * a limiter token before each call and decide what a status means. */
+#ifndef HALO_API_H
+#define HALO_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HALO_API_MAX_BODY (64 * 1024 * 1024) /* a larger response is an error */
+
+typedef struct _halo_api_t halo_api_t;
+
+typedef struct {
+    long status;          /* HTTP status; 0 when no response (error says why) */
+    char *body;           /* malloc'd, NUL-terminated response body (NULL if none) */
+    size_t body_len;
+    long retry_after_s;   /* Retry-After header in seconds, -1 if absent */
+    int timed_out;        /* 1 if the request hit a timeout */
+    char error[256];      /* transport error text, "" if a response arrived */
+} halo_api_response_t;
+
+/* New client; ca_file may be NULL (system CAs). Timeouts in ms. NULL on failure. */
+halo_api_t *halo_api_new(const char *ca_file, long connect_timeout_ms, long total_timeout_ms);
+/* Frees the client; safe to call twice. */
+void halo_api_destroy(halo_api_t **self_p);
+/* POSTs the client-credentials form to {auth_url}/token[?tenant=halo_tenant]
+ * (no tenant parameter when halo_tenant is "" or NULL). On HTTP 200 with an
+ * access_token, copies it into token (tokenlen bytes), sets *expires_in_s and
+ * returns 0. Otherwise returns -1; resp tells what happened. The secret and
+ * the token are never logged. Caller clears resp. */
+int halo_api_token(halo_api_t *self, const char *auth_url, const char *halo_tenant, const char *client_id,
+                   const char *client_secret, const char *scope, char *token, size_t tokenlen,
+                   int64_t *expires_in_s, halo_api_response_t *resp) __attribute__((warn_unused_result));
+/* GETs url with "Authorization: Bearer token". Returns 0 when a response
+ * arrived (any status, see resp->status), -1 on a transport error or timeout.
+ * Caller clears resp. */
+int halo_api_get(halo_api_t *self, const char *url, const char *token, halo_api_response_t *resp)
+    __attribute__((warn_unused_result));
+/* Frees the body and empties resp; safe to call twice. */
+void halo_api_response_clear(halo_api_response_t *resp);
+
+#endif

@@ -1,0 +1,28 @@
+/* halo_events: Halo's webhook event names mapped to what we do with them.
+ * Halo names events for people ("New Ticket Logged", "ticket status
+ * changed"); we map them case-insensitively, ignoring surrounding blanks, to
+ * (entity, op, canonical event). The canonical names of the seed's eleven
+ * events are what the webhook status is computed from. */
+#ifndef HALO_EVENTS_H
+#define HALO_EVENTS_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *entity;    /* "ticket" | "site" | "user" | "invoice" */
+    const char *op;        /* "upsert" | "delete" */
+    const char *canonical; /* e.g. "Ticket Changed" */
+} halo_event_map_t;
+
+/* Maps raw_event; 0 and *out filled (borrowed static strings), or -1 if unknown. */
+int halo_events_map(const char *raw_event, halo_event_map_t *out);
+/* Entity named by a webhook wrapper key ("ticket", "site", ...), or NULL. */
+const char *halo_events_entity_for_wrapper(const char *key);
+/* The seed's eleven events in its order (borrowed); *count set to 11. */
+const char *const *halo_events_expected_default(size_t *count);
+/* Halo's API path segment of an entity ("ticket" -> "Tickets"), or NULL. */
+const char *halo_events_api_resource(const char *entity);
+/* The list wrapper key of an entity in Halo list responses ("ticket" -> "tickets"), or NULL. */
+const char *halo_events_list_key(const char *entity);
+
+#endif
