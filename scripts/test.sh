@@ -15,7 +15,7 @@ build=${HALO_BUILD_DIR:-$top/build}
 bash scripts/build.sh
 state=${HALO_TEST_STATE:-$top/var/test}
 mkdir -p "$state"
-trap 'bash scripts/pg.sh stop "$state"' EXIT
+trap 'bash "$top/scripts/pg.sh" stop "$state"' EXIT
 bash scripts/pg.sh start "$state" >/dev/null
 export HALO_TEST_DATABASE_URL=$(bash scripts/pg.sh url "$state" halo)
 export HALO_TEST_PG_STATE=$state
