@@ -24,7 +24,6 @@
 
 /* Largest JSON document of one record (a Halo object is a few KiB; 16 MiB is
  * far beyond any real one yet keeps a batch within HALO_MSG_MAX_BODY). */
-#define HALO_MSG_RECORD_JSON_MAX (16 * 1024 * 1024)
 
 /* Deepest container nesting a valid body has: body map -> records array ->
  * record map (or body map -> seqs array / labels map). */
@@ -681,23 +680,24 @@ static int s_decode_record(s_dec_t *d, uint32_t index, const msgpack_object *o, 
         s_set_err(d->err, d->errlen, "%s: %sexpected map, got %s", d->cmd_name, d->where, s_type_name(o->type));
         return -1;
     }
-    const msgpack_object *id = NULL, *op = NULL, *json = NULL;
+    static const char *const names[] = {"id", "op", "json"};
+    const msgpack_object *values[3] = {NULL, NULL, NULL};
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const char *key;
         size_t key_len;
         char printable[40];
         if (s_get_key(d, &o->via.map.ptr[i].key, "record", &key, &key_len) < 0)
             return -1;
-        const msgpack_object **slot = s_key_is(key, key_len, "id")     ? &id
-                                      : s_key_is(key, key_len, "op")   ? &op
-                                      : s_key_is(key, key_len, "json") ? &json
-                                                                       : NULL;
-        if (slot == NULL)
+        size_t k = 0;
+        while (k < 3 && !s_key_is(key, key_len, names[k]))
+            k++;
+        if (k == 3)
             return s_field_err(d, s_key_for_err(key, key_len, printable, sizeof(printable)), "unknown key");
-        if (*slot != NULL)
-            return s_field_err(d, s_key_for_err(key, key_len, printable, sizeof(printable)), "duplicate key");
-        *slot = &o->via.map.ptr[i].val;
+        if (values[k] != NULL)
+            return s_field_err(d, names[k], "duplicate key");
+        values[k] = &o->via.map.ptr[i].val;
     }
+    const msgpack_object *id = values[0], *op = values[1], *json = values[2];
     if (id == NULL)
         return s_field_err(d, "id", "missing");
     if (op == NULL)
@@ -912,7 +912,7 @@ int halo_msg_decode(halo_cmd_t cmd, const void *data, size_t len, halo_msg_t *ms
     size_t off = 0;
     int rc = -1;
     if (msgpack_unpack_next(&unpacked, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
-        /* The pre-scan accepts what msgpack-c may still refuse (an empty ext). */
+        /* Not expected after the pre-scan; kept so a msgpack-c that is stricter than it stays safe. */
         s_set_err(err, errlen, "%s: malformed body: rejected by msgpack", name);
         goto done;
     }

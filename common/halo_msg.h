@@ -20,6 +20,7 @@
 #define HALO_RECORDS_MAX 1000                 /* records in one RECORDS batch */
 #define HALO_ACK_MAX 1024                     /* sequence numbers in one ACK */
 #define HALO_LABELS_MAX 4                     /* labels on one telemetry EVENT */
+#define HALO_MSG_RECORD_JSON_MAX (16 * 1024 * 1024) /* bytes of one record's JSON */
 
 typedef enum {
     HALO_CMD_READY = 0, /* fetcher -> ingest: I can take `credit` more jobs */
