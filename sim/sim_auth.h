@@ -9,16 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_TOKEN_HEX_LEN 64   /* chars of an access token */
+#define SIM_TOKEN_HEX_LEN 64 /* chars of an access token */
 #define SIM_AUTH_MAX_TOKENS 4096
-#define SIM_TENANT_MAX 64      /* bytes of a tenant name incl. NUL */
+#define SIM_TENANT_MAX 64 /* bytes of a tenant name incl. NUL */
 
 typedef enum {
     SIM_AUTH_OK = 0,
-    SIM_AUTH_UNKNOWN,          /* never issued, revoked, or malformed */
+    SIM_AUTH_UNKNOWN, /* never issued, revoked, or malformed */
     SIM_AUTH_EXPIRED,
-    SIM_AUTH_BAD_CLIENT,       /* wrong client id or secret, or unsupported grant */
-    SIM_AUTH_BAD_TENANT        /* token asked for another tenant */
+    SIM_AUTH_BAD_CLIENT, /* wrong client id or secret, or unsupported grant */
+    SIM_AUTH_BAD_TENANT  /* token asked for another tenant */
 } sim_auth_result_t;
 
 typedef struct _sim_auth_t sim_auth_t;

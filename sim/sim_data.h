@@ -6,13 +6,15 @@
 #ifndef SIM_DATA_H
 #define SIM_DATA_H
 
+#include "sim_util.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_DATA_MAX_ROWS 5000000     /* per entity, generated plus created */
-#define SIM_PAGE_SIZE_MAX 100         /* Halo silently caps pages at 100 rows */
+#define SIM_DATA_MAX_ROWS 5000000 /* per entity, generated plus created */
+#define SIM_PAGE_SIZE_MAX 100     /* Halo silently caps pages at 100 rows */
 #define SIM_PAGE_SIZE_DEFAULT 50
 #define SIM_DEFAULT_EPOCH_MS 1767225600000LL /* 2026-01-01T00:00:00Z: generated data ends here */
 
@@ -37,18 +39,18 @@ typedef struct {
 } sim_data_params_t;
 
 typedef struct {
-    bool paginate;            /* pageinate=true */
-    int page_size;            /* requested; capped at SIM_PAGE_SIZE_MAX */
-    int page_no;              /* 1-based */
-    const char *order;        /* field name or NULL (id) */
+    bool paginate;     /* pageinate=true */
+    int page_size;     /* requested; capped at SIM_PAGE_SIZE_MAX */
+    int page_no;       /* 1-based */
+    const char *order; /* field name or NULL (id) */
     bool orderdesc;
-    int64_t lastupdate_from;  /* -1: no bound (tickets, sites, users only) */
+    int64_t lastupdate_from; /* -1: no bound (tickets, sites, users only) */
     int64_t lastupdate_to;
-    int64_t date_from;        /* invoices: invoice_date window, -1: no bound */
+    int64_t date_from; /* invoices: invoice_date window, -1: no bound */
     int64_t date_to;
-    bool include_inactive;    /* sites, users: default false */
-    bool include_active;      /* sites, users: default true */
-    bool open_only;           /* tickets */
+    bool include_inactive; /* sites, users: default false */
+    bool include_active;   /* sites, users: default true */
+    bool open_only;        /* tickets */
     bool closed_only;
 } sim_query_t;
 
@@ -56,7 +58,7 @@ typedef struct {
     sim_entity_t entity;
     sim_op_t op;
     int64_t id;
-    const char *event;        /* Halo event name (static string) */
+    const char *event; /* Halo event name (static string) */
     int notification_id;
 } sim_mutation_t;
 
@@ -87,12 +89,16 @@ bool sim_mutation_kind_parse(const char *text, sim_entity_t *entity, sim_op_t *o
 /* Applies one mutation of entity/op to object id (0: pick one at random, or a new id)
  * at now_ms (wall). Bumps the object's last-update field. 0 with *out filled,
  * or -1 with the reason in err (no such object, nothing to restore...). */
-int sim_data_mutate(sim_data_t *self, sim_entity_t entity, sim_op_t op, int64_t id, int64_t now_ms,
-                    sim_mutation_t *out, char *err, size_t errlen) __attribute__((warn_unused_result));
+int sim_data_mutate(sim_data_t *self, sim_entity_t entity, sim_op_t op, int64_t id, int64_t now_ms, sim_mutation_t *out,
+                    char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Picks a kind among the allowed ones (allowed[entity][op]; NULL: all) with
  * Halo-like weights and applies it to a random object. 0 or -1. */
 int sim_data_mutate_random(sim_data_t *self, const bool allowed[SIM_ENTITY_COUNT][SIM_OP_COUNT], int64_t now_ms,
                            sim_mutation_t *out) __attribute__((warn_unused_result));
+/* Fills m->event and m->notification_id from m->entity and m->op (Halo's names). */
+void sim_mutation_event(sim_mutation_t *m, bool status_changed);
+/* Id of a random live object of entity drawn from rng, or -1 when there is none. */
+int64_t sim_data_random_id(sim_data_t *self, sim_entity_t entity, sim_rng_t *rng);
 /* Mutations applied since start. */
 uint64_t sim_data_mutations(const sim_data_t *self);
 

@@ -2,12 +2,12 @@
  * request (kinds are mutually exclusive), plus a FIFO of forced faults. */
 #include "sim_faults.h"
 
+#include "sim_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include "sim_util.h"
 
 static const char *const s_names[SIM_FAULT_COUNT] = {"none", "500",     "502",  "503",   "504",
                                                      "hang", "badjson", "slow", "revoke"};

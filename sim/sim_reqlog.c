@@ -25,7 +25,7 @@ typedef struct {
 struct _sim_reqlog_t {
     s_entry_t *ring;
     size_t cap;
-    size_t head;  /* oldest */
+    size_t head; /* oldest */
     size_t count;
     uint64_t total;
     FILE *file;
@@ -81,9 +81,9 @@ void sim_reqlog_destroy(sim_reqlog_t **self_p)
 /* The JSON form of one entry; caller owns. */
 static json_t *s_entry_json(const s_entry_t *e)
 {
-    json_t *obj = json_pack("{s:I,s:s,s:s,s:s,s:i,s:I,s:b}", "ts_ms", (json_int_t)e->wall_ms, "tenant",
-                            e->tenant, "method", e->method, "path", e->path ? e->path : "", "status", e->status,
-                            "duration_ms", (json_int_t)e->duration_ms, "counted", e->counted);
+    json_t *obj = json_pack("{s:I,s:s,s:s,s:s,s:i,s:I,s:b}", "ts_ms", (json_int_t)e->wall_ms, "tenant", e->tenant,
+                            "method", e->method, "path", e->path ? e->path : "", "status", e->status, "duration_ms",
+                            (json_int_t)e->duration_ms, "counted", e->counted);
     if (obj && e->fault[0])
         json_object_set_new(obj, "fault", json_string(e->fault));
     return obj;

@@ -14,14 +14,14 @@
 #define SIM_REQLOG_DEFAULT_CAP 200000
 
 typedef struct {
-    int64_t wall_ms;     /* when the request arrived */
-    const char *tenant;  /* "" when unknown (no valid token) */
+    int64_t wall_ms;    /* when the request arrived */
+    const char *tenant; /* "" when unknown (no valid token) */
     const char *method;
-    const char *path;    /* path and query as received */
+    const char *path; /* path and query as received */
     int status;
     int64_t duration_ms;
-    bool counted;        /* admitted by the rate limiter */
-    const char *fault;   /* injected fault name or NULL */
+    bool counted;      /* admitted by the rate limiter */
+    const char *fault; /* injected fault name or NULL */
 } sim_reqlog_entry_t;
 
 typedef struct _sim_reqlog_t sim_reqlog_t;

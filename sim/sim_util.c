@@ -80,11 +80,11 @@ void sim_format_date(int64_t wall_ms, bool with_fraction, char *buf, size_t bufl
     struct tm tm;
     gmtime_r(&secs, &tm);
     if (with_fraction)
-        snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % SIM_MS_PER_S));
+        snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % SIM_MS_PER_S));
     else
-        snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
 }
 
 void sim_format_timestamp(int64_t wall_ms, char *buf, size_t buflen)
@@ -93,8 +93,8 @@ void sim_format_timestamp(int64_t wall_ms, char *buf, size_t buflen)
     struct tm tm;
     gmtime_r(&secs, &tm);
     /* Halo prints 100 ns ticks: 7 fractional digits. */
-    snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%07dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % SIM_MS_PER_S) * 10000);
+    snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%07dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % SIM_MS_PER_S) * 10000);
 }
 
 /* Reads exactly n digits at *p into *out; advances *p. */
@@ -117,8 +117,7 @@ int64_t sim_parse_date(const char *text)
         return -1;
     const char *p = text;
     int year, mon, day, hour = 0, min = 0, sec = 0, ms = 0;
-    if (!s_digits(&p, 4, &year) || *p++ != '-' || !s_digits(&p, 2, &mon) || *p++ != '-' ||
-        !s_digits(&p, 2, &day))
+    if (!s_digits(&p, 4, &year) || *p++ != '-' || !s_digits(&p, 2, &mon) || *p++ != '-' || !s_digits(&p, 2, &day))
         return -1;
     if (*p == 'T' || *p == ' ') {
         p++;

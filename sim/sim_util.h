@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_DATE_MAX 40          /* bytes for any date text we format */
-#define SIM_GUID_LEN 36          /* chars of a GUID, without NUL */
+#define SIM_DATE_MAX 40 /* bytes for any date text we format */
+#define SIM_GUID_LEN 36 /* chars of a GUID, without NUL */
 #define SIM_EMPTY_DATE "1900-01-01T00:00:00"
 
 typedef struct {
