@@ -1,0 +1,42 @@
+/* store_queue: the bounded FIFO of RECORDS batches received but not yet
+ * committed, and the retry schedule for writing its head while PostgreSQL is
+ * away. Batches leave only after their transaction committed, in arrival
+ * order. Pure: time comes in as an argument. */
+#ifndef STORE_QUEUE_H
+#define STORE_QUEUE_H
+
+#include "halo_msg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_RETRY_FIRST_MS 100 /* first wait after a failed write */
+#define STORE_RETRY_MAX_MS 5000  /* longest wait between attempts */
+
+typedef struct _store_queue_t store_queue_t;
+
+/* A queue of at most max batches (>= 1); NULL on no memory. */
+store_queue_t *store_queue_new(size_t max);
+/* Frees the queue and every batch in it; safe to call twice. */
+void store_queue_destroy(store_queue_t **self_p);
+/* Batches waiting. */
+size_t store_queue_len(const store_queue_t *self);
+/* True when no more batches fit (stop reading the socket). */
+bool store_queue_full(const store_queue_t *self);
+/* Moves *msg to the tail (msg is left empty). 0, or -1 when full. */
+int store_queue_push(store_queue_t *self, halo_msg_t *msg) __attribute__((warn_unused_result));
+/* The oldest batch (borrowed), or NULL when empty. */
+const halo_msg_t *store_queue_head(const store_queue_t *self);
+/* Frees the oldest batch (after it committed or was dropped) and resets the retry schedule. */
+void store_queue_pop(store_queue_t *self);
+/* True when the head may be written at now_ms (not waiting out a backoff). */
+bool store_queue_due(const store_queue_t *self, int64_t now_ms);
+/* Records a failed attempt at now_ms: the next waits 100 ms, 200 ms... up to 5 s. */
+void store_queue_retry_later(store_queue_t *self, int64_t now_ms);
+/* Failed attempts since the last success. */
+int store_queue_failures(const store_queue_t *self);
+/* Milliseconds until the head is due (0 if due or empty). */
+int64_t store_queue_wait_ms(const store_queue_t *self, int64_t now_ms);
+
+#endif

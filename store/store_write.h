@@ -1,0 +1,52 @@
+/* store_write: writes one RECORDS batch into PostgreSQL in one transaction:
+ * typed columns and merged raw JSON (an absent field keeps its value, a null
+ * erases it), ordering by fetch time and Halo's last-update (an older fetch
+ * never overwrites a newer one), tombstones (deleted_at, never a hard delete),
+ * rejected records (halo.store_rejects), the ledger completion and the sync
+ * checkpoint of the batch (docs/CONTRACTS-dev.md). Ticket history is written by
+ * triggers in the same transaction. The protocol is in docs/store.md. */
+#ifndef STORE_WRITE_H
+#define STORE_WRITE_H
+
+#include "halo_msg.h"
+#include "halo_pg.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    STORE_METHOD_VALUES = 0, /* prepared multi-row INSERT .. ON CONFLICT (the default: measured faster) */
+    STORE_METHOD_COPY        /* COPY into a temporary table, then INSERT .. SELECT .. ON CONFLICT */
+} store_method_t;
+
+typedef enum {
+    STORE_WRITE_OK = 0,    /* committed */
+    STORE_WRITE_RETRY = 1, /* PostgreSQL unreachable or transient failure: nothing written, try again later */
+    STORE_WRITE_DROP = 2   /* can never be written (unknown tenant or entity...): logged, give up */
+} store_write_rc_t;
+
+typedef struct {
+    uint32_t upserts;          /* records written as objects (including ones ignored as older) */
+    uint32_t tombstones;       /* records written as tombstones */
+    uint32_t rejected;         /* records kept in halo.store_rejects instead */
+    bool ledger_completed;     /* the batch's fetch_queue row was deleted or set back to pending */
+    bool checkpoint;           /* a sync_state checkpoint moved */
+    int64_t unseen_tombstoned; /* rows tombstoned at the end of a full sync; -1 when the guard refused */
+} store_stats_t;
+
+typedef struct _store_writer_t store_writer_t;
+
+/* A writer on pg (borrowed: the caller keeps it and reconnects it). NULL on no memory. */
+store_writer_t *store_writer_new(halo_pg_t *pg);
+/* Frees the writer; safe to call twice. */
+void store_writer_destroy(store_writer_t **self_p);
+/* Chooses how upserts reach PostgreSQL (benchmarks and tests). */
+void store_writer_set_method(store_writer_t *self, store_method_t method);
+/* Writes the RECORDS msg; now_wall_ms stands in for a missing fetched_at and
+ * dates the tenant cache. Fills stats (may be NULL) on STORE_WRITE_OK. */
+store_write_rc_t store_writer_write(store_writer_t *self, const halo_msg_t *msg, int64_t now_wall_ms,
+                                    store_stats_t *stats) __attribute__((warn_unused_result));
+/* Why the last write failed or dropped, borrowed; "" if none. */
+const char *store_writer_error(const store_writer_t *self);
+
+#endif

@@ -1,0 +1,317 @@
+/* test_store_process: halo-store as a process, fed by a PUSH socket as a
+ * fetcher feeds it: batches land in PostgreSQL and complete their ledger rows;
+ * malformed messages are dropped without harm; a killed connection, a
+ * PostgreSQL restart (on a private cluster, port 5434) and kill -9 of store
+ * lose nothing and duplicate nothing. Waits are generous; nothing is timed. */
+#include "halo_clock.h"
+#include "halo_log.h"
+#include "halo_migrate.h"
+#include "halo_msg.h"
+#include "halo_pg.h"
+#include "halo_zmq.h"
+#include "testutil.h"
+
+/* cmocka needs these first, in this order. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define WAIT_MS 60000
+#define BATCHES 30
+
+typedef struct {
+    pid_t pid;
+    int port;
+    void *ctx, *sender;
+    char log[256];
+} proc_t;
+
+static void s_spawn(proc_t *p, const char *url, int port)
+{
+    static char env_db[1024], env_bind[128], env_tel[128];
+    snprintf(env_db, sizeof env_db, "HALO_DATABASE_URL=%s", url);
+    snprintf(env_bind, sizeof env_bind, "HALO_STORE_BIND=tcp://127.0.0.1:%d", port);
+    snprintf(env_tel, sizeof env_tel, "HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:%d", halo_test_free_port());
+    char *env[] = {env_db, env_bind, env_tel, "HALO_LOG_LEVEL=debug", "HALO_STORE_MAX_PENDING=8", NULL};
+    char *argv[] = {(char *)halo_test_bin("halo-store"), NULL};
+    p->port = port;
+    p->pid = halo_test_spawn(argv, env, p->log);
+    assert_true(p->pid > 0);
+    assert_int_equal(halo_test_wait_port(port, WAIT_MS), 0);
+}
+
+static void s_connect(proc_t *p)
+{
+    char endpoint[64], err[256];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", p->port);
+    p->ctx = zmq_ctx_new();
+    p->sender = halo_zsock_new(p->ctx, ZMQ_PUSH, endpoint, false, 0, err, sizeof err);
+    assert_non_null(p->sender);
+}
+
+static void s_disconnect(proc_t *p)
+{
+    halo_zsock_destroy(&p->sender);
+    zmq_ctx_term(p->ctx);
+    p->ctx = NULL;
+}
+
+/* Sends batch k: tickets 10k+1..10k+10, completing ledger row k (lease 1000+k). */
+static void s_send(proc_t *p, int k)
+{
+    halo_msg_t m;
+    halo_msg_init(&m, HALO_CMD_RECORDS);
+    snprintf(m.tenant, sizeof m.tenant, "acme");
+    snprintf(m.u.records.entity, sizeof m.u.records.entity, "ticket");
+    snprintf(m.u.records.source, sizeof m.u.records.source, "object");
+    m.u.records.fetched_at = 1790000000000LL + k;
+    m.u.records.queue_object_id = 10 * k + 1;
+    m.u.records.lease_id = 1000 + k;
+    for (int i = 1; i <= 10; i++) {
+        char json[160];
+        int n = snprintf(json, sizeof json,
+                         "{\"id\":%d,\"summary\":\"t%d\",\"status_id\":%d,"
+                         "\"last_update\":\"2026-09-01T10:00:00\"}",
+                         10 * k + i, 10 * k + i, 1 + i % 3);
+        assert_int_equal(halo_msg_records_add(&m, 10 * k + i, HALO_RECORD_UPSERT, json, (size_t)n), 0);
+    }
+    char err[256];
+    assert_int_equal(halo_zmq_send(p->sender, NULL, 0, &m, 0, err, sizeof err), 0);
+    halo_msg_clear(&m);
+}
+
+/* A database with tenant acme and leased ledger rows for batches 0..BATCHES-1. */
+static char *s_db(const char *base, const char *name, halo_pg_t **pg_out)
+{
+    char *url = NULL;
+    if (base) {
+        assert_true(asprintf(&url, "%s", base) > 0);
+    } else {
+        url = halo_test_migrated_db(name);
+    }
+    assert_non_null(url);
+    char err[512];
+    halo_pg_t *pg = halo_pg_new(url, 10000, err, sizeof err);
+    assert_non_null(pg);
+    if (base)
+        assert_true(halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err) >= 0);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, "
+                                     "client_secret_enc, webhook_token_hash) VALUES ('acme', 'a', 'r', 'c', 's', 'h') "
+                                     "ON CONFLICT DO NOTHING",
+                                     0, NULL),
+                     0);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, state, lease_id, leased_by, lease_until) "
+             "SELECT t.id, 'ticket', 10 * k + 1, 'leased', 1000 + k, 'test', now() + interval '1 hour' "
+             "FROM halo.tenants t, generate_series(0, %d) k WHERE t.slug = 'acme' ON CONFLICT DO NOTHING",
+             BATCHES - 1);
+    assert_int_equal(halo_pg_command(pg, sql, 0, NULL), 0);
+    *pg_out = pg;
+    return url;
+}
+
+static long s_count(halo_pg_t *pg, const char *sql)
+{
+    PGresult *res = halo_pg_exec(pg, sql, 0, NULL);
+    if (!res)
+        return -1;
+    long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
+/* Waits until sql returns want. */
+static void s_wait_count(halo_pg_t *pg, const char *sql, long want)
+{
+    int64_t deadline = halo_clock_mono_ms() + WAIT_MS;
+    long n = -1;
+    while (halo_clock_mono_ms() < deadline) {
+        n = s_count(pg, sql);
+        if (n == want)
+            return;
+        halo_clock_sleep_ms(100);
+    }
+    fail_msg("%s: %ld, want %ld", sql, n, want);
+}
+
+static bool s_log_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void s_wait_log(const char *path, const char *text)
+{
+    int64_t deadline = halo_clock_mono_ms() + WAIT_MS;
+    while (halo_clock_mono_ms() < deadline && !s_log_has(path, text))
+        halo_clock_sleep_ms(100);
+    if (!s_log_has(path, text))
+        fail_msg("log %s never said \"%s\"", path, text);
+}
+
+/* Everything written exactly once, every ledger row completed, history without duplicates. */
+static void s_check_complete(halo_pg_t *pg)
+{
+    s_wait_count(pg, "SELECT count(*) FROM halo.tickets", BATCHES * 10);
+    s_wait_count(pg, "SELECT count(*) FROM halo.fetch_queue", 0);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.ticket_history"), BATCHES * 10);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.ticket_history WHERE valid_to IS NULL"), BATCHES * 10);
+}
+
+static void test_batches_malformed_and_lost_connection(void **state)
+{
+    (void)state;
+    halo_pg_t *pg = NULL;
+    char *url = s_db(NULL, "store_proc", &pg);
+    proc_t p = {0};
+    char *dir = halo_test_tmpdir("store");
+    snprintf(p.log, sizeof p.log, "%s/store.log", dir);
+    s_spawn(&p, url, halo_test_free_port());
+    s_connect(&p);
+    s_send(&p, 0);
+    s_wait_count(pg, "SELECT count(*) FROM halo.tickets", 10);
+    s_wait_count(pg, "SELECT count(*) FROM halo.fetch_queue WHERE object_id = 1", 0);
+
+    /* Malformed: wrong protocol, bad msgpack, a command store does not take. */
+    zmq_send(p.sender, "HALO9", 5, ZMQ_SNDMORE);
+    zmq_send(p.sender, "RECORDS", 7, ZMQ_SNDMORE);
+    zmq_send(p.sender, "x", 1, 0);
+    zmq_send(p.sender, "HALO1", 5, ZMQ_SNDMORE);
+    zmq_send(p.sender, "RECORDS", 7, ZMQ_SNDMORE);
+    zmq_send(p.sender, "\xc1\xc1", 2, 0);
+    halo_msg_t hb;
+    halo_msg_init(&hb, HALO_CMD_HEARTBEAT);
+    char err[256];
+    assert_int_equal(halo_zmq_send(p.sender, NULL, 0, &hb, 0, err, sizeof err), 0);
+    /* The store's own connection is killed while batches arrive. */
+    for (int k = 1; k < BATCHES; k++) {
+        s_send(&p, k);
+        if (k == BATCHES / 2)
+            assert_true(s_count(pg, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()) x") >= 0);
+    }
+    s_check_complete(pg);
+    s_wait_log(p.log, "message dropped");
+    assert_int_equal(halo_test_stop(p.pid, false), 0);
+    s_disconnect(&p);
+
+    /* kill -9 in the middle of a stream, then the fetcher re-sends what it did not see completed. */
+    halo_pg_destroy(&pg);
+    free(url);
+    url = s_db(NULL, "store_proc", &pg); /* fresh database and ledger */
+    s_spawn(&p, url, halo_test_free_port());
+    s_connect(&p);
+    for (int k = 0; k < BATCHES; k++)
+        s_send(&p, k);
+    halo_clock_sleep_ms(50);
+    halo_test_stop(p.pid, true);
+    s_disconnect(&p);
+    s_spawn(&p, url, halo_test_free_port());
+    s_connect(&p);
+    for (int k = 0; k < BATCHES; k++)
+        s_send(&p, k);
+    s_check_complete(pg);
+    assert_int_equal(halo_test_stop(p.pid, false), 0);
+    s_disconnect(&p);
+    halo_pg_destroy(&pg);
+    free(url);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+/* Runs scripts/pg.sh on the private cluster; returns its first output line (static). */
+static const char *s_pg_sh(const char *verb, const char *state_dir)
+{
+    static char out[1024];
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "HALO_PG_PORT=5434 bash %s/scripts/pg.sh %s %s 2>&1", getenv("HALO_SRC_DIR"), verb,
+             state_dir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    out[0] = '\0';
+    if (!fgets(out, sizeof out, f))
+        out[0] = '\0';
+    while (fgetc(f) != EOF) {
+    }
+    pclose(f);
+    out[strcspn(out, "\n")] = '\0';
+    return out;
+}
+
+static void test_postgresql_restart(void **state)
+{
+    (void)state;
+    const char *src = getenv("HALO_SRC_DIR");
+    if (!src || !*src) {
+        skip();
+        return;
+    }
+    char state_dir[512];
+    snprintf(state_dir, sizeof state_dir, "%s/var/test-store", src);
+    char url[1024];
+    snprintf(url, sizeof url, "%s", s_pg_sh("start", state_dir));
+    assert_non_null(strstr(url, "port=5434"));
+    halo_pg_t *pg = NULL;
+    char *dburl = s_db(url, NULL, &pg);
+    assert_int_equal(halo_pg_command(pg, "TRUNCATE halo.tickets, halo.ticket_history", 0, NULL), 0);
+    proc_t p = {0};
+    char *dir = halo_test_tmpdir("store-restart");
+    snprintf(p.log, sizeof p.log, "%s/store.log", dir);
+    s_spawn(&p, dburl, halo_test_free_port());
+    s_connect(&p);
+    s_send(&p, 0);
+    s_wait_count(pg, "SELECT count(*) FROM halo.tickets", 10);
+    halo_pg_destroy(&pg);
+    s_pg_sh("stop", state_dir);
+    /* PostgreSQL is down: store holds what it receives (and the rest waits in ZeroMQ). */
+    for (int k = 1; k < BATCHES; k++)
+        s_send(&p, k);
+    s_wait_log(p.log, "postgresql unavailable, holding batches");
+    s_pg_sh("start", state_dir);
+    char err[256];
+    pg = halo_pg_new(dburl, 30000, err, sizeof err);
+    assert_non_null(pg);
+    s_check_complete(pg);
+    s_wait_log(p.log, "postgresql back");
+    assert_int_equal(halo_test_stop(p.pid, false), 0);
+    s_disconnect(&p);
+    halo_pg_destroy(&pg);
+    s_pg_sh("stop", state_dir);
+    free(dburl);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+int main(void)
+{
+    if (!getenv("HALO_TEST_DATABASE_URL")) {
+        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
+        return 77;
+    }
+    halo_log_init("test_store_process", HALO_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batches_malformed_and_lost_connection),
+        cmocka_unit_test(test_postgresql_restart),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,92 @@
+/* test_store_queue: the bounded FIFO of unwritten batches keeps order, owns
+ * what it holds, refuses a batch when full, and backs off 100 ms, 200 ms ...
+ * up to 5 s between attempts at its head, reset by a success. */
+#include "store_queue.h"
+
+/* cmocka needs these first, in this order. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+#include <stdio.h>
+#include <string.h>
+
+static void s_batch(halo_msg_t *m, int k)
+{
+    halo_msg_init(m, HALO_CMD_RECORDS);
+    snprintf(m->tenant, sizeof m->tenant, "t%d", k);
+    assert_int_equal(halo_msg_records_add(m, k, HALO_RECORD_UPSERT, "{}", 2), 0);
+}
+
+static void test_order_bound_and_ownership(void **state)
+{
+    (void)state;
+    assert_null(store_queue_new(0));
+    store_queue_t *q = store_queue_new(3);
+    assert_non_null(q);
+    assert_null(store_queue_head(q));
+    halo_msg_t m;
+    for (int k = 0; k < 3; k++) {
+        s_batch(&m, k);
+        assert_int_equal(store_queue_push(q, &m), 0);
+        assert_int_equal(m.u.records.count, 0); /* moved into the queue */
+    }
+    assert_true(store_queue_full(q));
+    s_batch(&m, 9);
+    assert_int_equal(store_queue_push(q, &m), -1);
+    halo_msg_clear(&m);
+    assert_string_equal(store_queue_head(q)->tenant, "t0");
+    store_queue_pop(q);
+    s_batch(&m, 3);
+    assert_int_equal(store_queue_push(q, &m), 0); /* wraps around the ring */
+    for (int k = 1; k <= 3; k++) {
+        char want[8];
+        snprintf(want, sizeof want, "t%d", k);
+        assert_string_equal(store_queue_head(q)->tenant, want);
+        store_queue_pop(q);
+    }
+    assert_int_equal(store_queue_len(q), 0);
+    store_queue_pop(q); /* empty: no-op */
+    s_batch(&m, 4);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    store_queue_destroy(&q); /* frees what it still holds */
+    store_queue_destroy(&q);
+    assert_null(q);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    store_queue_t *q = store_queue_new(2);
+    halo_msg_t m;
+    s_batch(&m, 0);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    assert_true(store_queue_due(q, 1000));
+    int64_t now = 1000, want = STORE_RETRY_FIRST_MS;
+    for (int i = 0; i < 10; i++) {
+        store_queue_retry_later(q, now);
+        assert_int_equal(store_queue_wait_ms(q, now), want);
+        assert_false(store_queue_due(q, now + want - 1));
+        assert_true(store_queue_due(q, now + want));
+        now += want;
+        want = want * 2 > STORE_RETRY_MAX_MS ? STORE_RETRY_MAX_MS : want * 2;
+    }
+    assert_int_equal(store_queue_failures(q), 10);
+    store_queue_pop(q); /* success resets the schedule */
+    assert_int_equal(store_queue_failures(q), 0);
+    assert_false(store_queue_due(q, now)); /* empty */
+    assert_int_equal(store_queue_wait_ms(q, now), 0);
+    store_queue_destroy(&q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_bound_and_ownership),
+        cmocka_unit_test(test_backoff),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,608 @@
+/* test_store_write: store_write against a real PostgreSQL: zones and types,
+ * ordering, merging, tombstones, history, the ledger and sync checkpoints,
+ * rejects, idempotence and convergence in every order, the BI views and the
+ * BI role. Batches are built as a fetcher builds them and written directly. */
+#include "halo_clock.h"
+#include "halo_log.h"
+#include "halo_msg.h"
+#include "halo_pg.h"
+#include "store_write.h"
+#include "testutil.h"
+
+/* cmocka needs these first, in this order. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1790000000000LL /* 2026-09-21: fetch times in ms */
+
+typedef struct {
+    char *url;
+    halo_pg_t *pg;
+    store_writer_t *w;
+} fx_t;
+
+static fx_t s_fx;
+
+/* Runs sql and returns the first value as a static string ("<null>" for NULL, "<none>" for no row). */
+static const char *q(const char *sql)
+{
+    static char buf[8][512];
+    static int slot;
+    char *out = buf[slot++ % 8];
+    PGresult *res = halo_pg_exec(s_fx.pg, sql, 0, NULL);
+    if (!res)
+        fail_msg("query failed: %s: %s", sql, halo_pg_error(s_fx.pg));
+    if (PQntuples(res) == 0)
+        snprintf(out, 512, "<none>");
+    else if (PQgetisnull(res, 0, 0))
+        snprintf(out, 512, "<null>");
+    else
+        snprintf(out, 512, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return out;
+}
+
+static void x(const char *sql)
+{
+    if (halo_pg_command(s_fx.pg, sql, 0, NULL) != 0)
+        fail_msg("%s: %s", sql, halo_pg_error(s_fx.pg));
+}
+
+static void s_batch(halo_msg_t *m, const char *tenant, const char *entity, const char *source, int64_t fetched)
+{
+    halo_msg_init(m, HALO_CMD_RECORDS);
+    snprintf(m->tenant, sizeof m->tenant, "%s", tenant);
+    snprintf(m->u.records.entity, sizeof m->u.records.entity, "%s", entity);
+    snprintf(m->u.records.source, sizeof m->u.records.source, "%s", source);
+    m->u.records.fetched_at = fetched;
+}
+
+static void s_add(halo_msg_t *m, int64_t id, const char *json)
+{
+    int rc =
+        halo_msg_records_add(m, id, json ? HALO_RECORD_UPSERT : HALO_RECORD_TOMBSTONE, json, json ? strlen(json) : 0);
+    assert_int_equal(rc, 0);
+}
+
+static store_stats_t s_write(halo_msg_t *m)
+{
+    store_stats_t st;
+    store_write_rc_t rc = store_writer_write(s_fx.w, m, T0, &st);
+    if (rc != STORE_WRITE_OK)
+        fail_msg("write rc=%d: %s", rc, store_writer_error(s_fx.w));
+    return st;
+}
+
+/* Writes one record of entity for tenant t1, fetched at fetched. */
+static void s_one(const char *entity, const char *source, int64_t fetched, int64_t id, const char *json)
+{
+    halo_msg_t m;
+    s_batch(&m, "t1", entity, source, fetched);
+    s_add(&m, id, json);
+    s_write(&m);
+    halo_msg_clear(&m);
+}
+
+static int s_setup(void **state)
+{
+    (void)state;
+    return 0;
+}
+
+/* A fresh database per test, tenants t1 (Europe/London) and t2 (UTC). */
+static void s_fresh(const char *name)
+{
+    char db[64];
+    snprintf(db, sizeof db, "store_w_%s", name);
+    free(s_fx.url);
+    store_writer_destroy(&s_fx.w);
+    halo_pg_destroy(&s_fx.pg);
+    s_fx.url = halo_test_migrated_db(db);
+    assert_non_null(s_fx.url);
+    char err[256];
+    s_fx.pg = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(s_fx.pg);
+    s_fx.w = store_writer_new(s_fx.pg);
+    x("INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc, webhook_token_hash, "
+      "time_zone) VALUES ('t1', 'a', 'r', 'c', 's', 'h', 'Europe/London'), ('t2', 'a', 'r', 'c', 's', 'h2', 'UTC')");
+    x("INSERT INTO halo.sync_state (tenant_id, entity) SELECT id, e FROM halo.tenants, "
+      "unnest(ARRAY['ticket','site','user','invoice']) e");
+}
+
+static void test_types_and_zones(void **state)
+{
+    (void)state;
+    s_fresh("types");
+    s_one("ticket", "object", T0, 4242,
+          "{\"id\":4242,\"summary\":\"Printer\",\"client_id\":21.0,\"agent_id\":-1,\"status_id\":2,"
+          "\"dateoccurred\":\"2026-09-01T08:00:00\",\"fixbydate\":\"1900-01-01T00:00:00\","
+          "\"respondbydate\":\"2026-09-01T08:00:00Z\",\"lastupdate\":\"2026-01-15T08:00:00\",\"category1\":\"HW\"}");
+    /* London is UTC+1 in September, UTC+0 in January; a date with Z is absolute. */
+    assert_string_equal(q("SELECT date_occurred AT TIME ZONE 'UTC' FROM halo.tickets"), "2026-09-01 07:00:00");
+    assert_string_equal(q("SELECT last_update AT TIME ZONE 'UTC' FROM halo.tickets"), "2026-01-15 08:00:00");
+    assert_string_equal(q("SELECT respond_by AT TIME ZONE 'UTC' FROM halo.tickets"), "2026-09-01 08:00:00");
+    assert_string_equal(q("SELECT fix_by FROM halo.tickets"), "<null>");
+    assert_string_equal(q("SELECT agent_id FROM halo.tickets"), "<null>");
+    assert_string_equal(q("SELECT client_id || ' ' || category_1 FROM halo.tickets"), "21 HW");
+    assert_string_equal(q("SELECT raw->>'summary' FROM halo.tickets"), "Printer");
+    s_one("invoice", "object", T0, 1001,
+          "{\"id\":1001,\"invoicenumber\":\"INV-1\",\"sitenumber\":18,\"total\":120.105,\"amountdue\":0.1,"
+          "\"duedate\":\"1900-01-01T00:00:00\",\"last_modified\":\"2026-02-03T00:00:00\",\"posted\":true}");
+    assert_string_equal(q("SELECT site_id || ' ' || total || ' ' || amountdue || ' ' || posted FROM halo.invoices"),
+                        "18 120.11 0.10 true");
+    assert_string_equal(q("SELECT coalesce(due_date::text, 'none') FROM halo.invoices"), "none");
+}
+
+static void test_ordering(void **state)
+{
+    (void)state;
+    s_fresh("order");
+    const char *newer = "{\"id\":1,\"summary\":\"new\",\"last_update\":\"2026-09-02T10:00:00\"}";
+    const char *older = "{\"id\":1,\"summary\":\"old\",\"last_update\":\"2026-09-01T10:00:00\"}";
+    s_one("ticket", "object", T0 + 2000, 1, newer);
+    s_one("ticket", "object", T0 + 1000, 1, older); /* older fetch: ignored */
+    assert_string_equal(q("SELECT summary FROM halo.tickets WHERE id = 1"), "new");
+    s_one("ticket", "list", T0 + 3000, 1, older); /* later fetch of an older version: ignored */
+    assert_string_equal(q("SELECT summary FROM halo.tickets WHERE id = 1"), "new");
+    /* Same version fetched later: applied. Without last-update, the fetch time decides. */
+    s_one("ticket", "object", T0 + 4000, 1, "{\"id\":1,\"summary\":\"same\",\"last_update\":\"2026-09-02T10:00:00\"}");
+    assert_string_equal(q("SELECT summary FROM halo.tickets WHERE id = 1"), "same");
+    s_one("site", "object", T0 + 2000, 18, "{\"id\":18,\"name\":\"B\"}");
+    s_one("site", "object", T0 + 1000, 18, "{\"id\":18,\"name\":\"A\"}");
+    assert_string_equal(q("SELECT name FROM halo.sites"), "B");
+    /* A newer version fetched earlier (another fetcher's clock) still wins. */
+    s_one("user", "object", T0 + 2000, 3, "{\"id\":3,\"name\":\"v1\",\"ulastupdate\":\"2026-09-01T10:00:00\"}");
+    s_one("user", "object", T0 + 1000, 3, "{\"id\":3,\"name\":\"v2\",\"ulastupdate\":\"2026-09-03T10:00:00\"}");
+    assert_string_equal(q("SELECT name FROM halo.users"), "v2");
+    /* fetched_at is the fetch time of the version kept. */
+    assert_string_equal(q("SELECT fetched_at = 'epoch'::timestamptz + interval '1 ms' * (1790000000000 + 1000) "
+                          "FROM halo.users"),
+                        "t");
+}
+
+static void test_merge_and_null(void **state)
+{
+    (void)state;
+    s_fresh("merge");
+    /* A list row (no details) then the single object (details): both kept. */
+    s_one("ticket", "list", T0, 5, "{\"id\":5,\"summary\":\"S\",\"status_id\":1}");
+    s_one("ticket", "object", T0 + 1, 5, "{\"id\":5,\"details\":\"<p>D</p>\",\"sla_id\":4}");
+    assert_string_equal(q("SELECT summary || details || status_id || sla_id FROM halo.tickets"), "S<p>D</p>14");
+    assert_string_equal(q("SELECT raw ? 'summary' AND raw ? 'details' FROM halo.tickets"), "t");
+    /* A later list row without details keeps them. */
+    s_one("ticket", "list", T0 + 2, 5, "{\"id\":5,\"summary\":\"S2\",\"status_id\":2}");
+    assert_string_equal(q("SELECT summary || details FROM halo.tickets"), "S2<p>D</p>");
+    /* An explicit null erases. */
+    s_one("ticket", "object", T0 + 3, 5, "{\"id\":5,\"details\":null}");
+    assert_string_equal(q("SELECT details FROM halo.tickets"), "<null>");
+    assert_string_equal(q("SELECT jsonb_typeof(raw->'details') FROM halo.tickets"), "null");
+    assert_string_equal(q("SELECT summary FROM halo.tickets"), "S2");
+}
+
+static void test_tombstone_and_restore(void **state)
+{
+    (void)state;
+    s_fresh("tomb");
+    s_one("site", "object", T0, 18, "{\"id\":18,\"name\":\"A\",\"slastupdate\":\"2026-09-01T00:00:00\"}");
+    s_one("site", "object", T0 + 10, 18, NULL);
+    assert_string_equal(q("SELECT deleted_at IS NOT NULL AND name = 'A' FROM halo.sites"), "t");
+    /* A fetch older than the tombstone does not resurrect, even with a newer last-update. */
+    s_one("site", "object", T0 + 5, 18, "{\"id\":18,\"name\":\"B\",\"slastupdate\":\"2026-09-05T00:00:00\"}");
+    assert_string_equal(q("SELECT deleted_at IS NOT NULL FROM halo.sites"), "t");
+    /* Halo restores it: a later upsert clears deleted_at. */
+    s_one("site", "object", T0 + 20, 18, "{\"id\":18,\"name\":\"C\",\"slastupdate\":\"2026-09-06T00:00:00\"}");
+    assert_string_equal(q("SELECT coalesce(deleted_at::text, 'live') || name FROM halo.sites"), "liveC");
+    /* A replayed old tombstone changes nothing. */
+    s_one("site", "object", T0 + 10, 18, NULL);
+    assert_string_equal(q("SELECT deleted_at FROM halo.sites"), "<null>");
+    /* A tombstone for an unknown id keeps an empty deleted row that older data cannot revive. */
+    s_one("site", "object", T0 + 30, 99, NULL);
+    s_one("site", "list", T0 + 25, 99, "{\"id\":99,\"name\":\"ghost\"}");
+    assert_string_equal(q("SELECT deleted_at IS NOT NULL FROM halo.sites WHERE id = 99"), "t");
+    assert_string_equal(q("SELECT count(*) FROM halo_bi.sites WHERE deleted_at IS NULL"), "1");
+    /* "deleted": true in a payload is a tombstone too; rows are never removed. */
+    s_one("site", "object", T0 + 40, 18, "{\"id\":18,\"deleted\":true}");
+    assert_string_equal(q("SELECT count(*) FROM halo.sites WHERE deleted_at IS NOT NULL"), "2");
+}
+
+static void test_history(void **state)
+{
+    (void)state;
+    s_fresh("history");
+    const char *v[] = {
+        "{\"id\":7,\"status_id\":1,\"agent_id\":4,\"team\":\"SD\",\"priority_id\":3,\"last_update\":\"2026-09-01T10:00:"
+        "00\"}",
+        "{\"id\":7,\"status_id\":2,\"last_update\":\"2026-09-01T11:00:00\"}",
+        "{\"id\":7,\"agent_id\":5,\"last_update\":\"2026-09-01T12:00:00\"}",
+        "{\"id\":7,\"summary\":\"only text\",\"last_update\":\"2026-09-01T12:30:00\"}",
+    };
+    for (int i = 0; i < 4; i++)
+        s_one("ticket", "object", T0 + i, 7, v[i]);
+    s_one("ticket", "object", T0 + 10, 7, NULL); /* deleted */
+    s_one("ticket", "object", T0 + 20, 7,
+          "{\"id\":7,\"status_id\":9,\"last_update\":\"2026-09-01T15:00:00\"}"); /* restored and closed */
+    s_one("ticket", "object", T0 + 20, 7,
+          "{\"id\":7,\"status_id\":9,\"last_update\":\"2026-09-01T15:00:00\"}"); /* duplicate: no new row */
+    PGresult *res = halo_pg_exec(s_fx.pg,
+                                 "SELECT status_id, agent_id, to_char(valid_from AT TIME ZONE 'UTC', 'HH24:MI'), "
+                                 "coalesce(to_char(valid_to AT TIME ZONE 'UTC', 'HH24:MI'), '-') "
+                                 "FROM halo.ticket_history ORDER BY valid_from",
+                                 0, NULL);
+    assert_non_null(res);
+    const char *want[][4] = {
+        {"1", "4", "09:00", "10:00"}, {"2", "4", "10:00", "11:00"}, {"2", "5", "11:00", "x"}, {"9", "5", "14:00", "-"}};
+    assert_int_equal(PQntuples(res), 4);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+            if (strcmp(want[r][c], "x") != 0 && strcmp(PQgetvalue(res, r, c), want[r][c]) != 0)
+                fail_msg("history row %d col %d: %s, want %s", r, c, PQgetvalue(res, r, c), want[r][c]);
+    PQclear(res);
+    /* The interval closed by the delete ends at the tombstone's fetch time. */
+    assert_string_equal(q("SELECT valid_to = 'epoch'::timestamptz + interval '1 ms' * (1790000000000 + 10) "
+                          "FROM halo.ticket_history WHERE agent_id = 5 AND status_id = 2"),
+                        "t");
+    assert_string_equal(q("SELECT count(*) FROM halo_bi.ticket_time_in_status WHERE current"), "1");
+}
+
+static void test_ledger(void **state)
+{
+    (void)state;
+    s_fresh("ledger");
+    x("INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, state, dirty, lease_id, leased_by, lease_until) "
+      "SELECT id, 'ticket', o, 'leased', o = 2, o * 10, 'f1', now() + interval '1 minute' "
+      "FROM halo.tenants, generate_series(1, 3) o WHERE slug = 't1'");
+    halo_msg_t m;
+    /* Lease matches, not dirty: the row is deleted with the data. */
+    s_batch(&m, "t1", "ticket", "object", T0);
+    m.u.records.queue_object_id = 1;
+    m.u.records.lease_id = 10;
+    s_add(&m, 1, "{\"id\":1,\"summary\":\"a\"}");
+    assert_true(s_write(&m).ledger_completed);
+    halo_msg_clear(&m);
+    assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue WHERE object_id = 1"), "0");
+    /* Lease matches, dirty: back to pending for one more fetch. A tombstone completes too. */
+    s_batch(&m, "t1", "ticket", "object", T0);
+    m.u.records.queue_object_id = 2;
+    m.u.records.lease_id = 20;
+    s_add(&m, 2, NULL);
+    assert_true(s_write(&m).ledger_completed);
+    halo_msg_clear(&m);
+    assert_string_equal(q("SELECT state || dirty || coalesce(lease_id::text, '-') FROM halo.fetch_queue "
+                          "WHERE object_id = 2"),
+                        "pendingfalse-");
+    /* Lease mismatch (expired and re-leased): row untouched, data still written. */
+    s_batch(&m, "t1", "ticket", "object", T0);
+    m.u.records.queue_object_id = 3;
+    m.u.records.lease_id = 29;
+    s_add(&m, 3, "{\"id\":3,\"summary\":\"c\"}");
+    assert_false(s_write(&m).ledger_completed);
+    halo_msg_clear(&m);
+    assert_string_equal(q("SELECT state || lease_id FROM halo.fetch_queue WHERE object_id = 3"), "leased30");
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets"), "3");
+}
+
+/* Writes a full-sync page of ticket ids [from, to] for run. */
+static void s_page(const char *entity, int64_t run, int page, int64_t total, bool done, int from, int to, int64_t at)
+{
+    halo_msg_t m;
+    s_batch(&m, "t1", entity, "list", at);
+    m.u.records.sync_run_id = run;
+    m.u.records.page_no = page;
+    m.u.records.total = total;
+    m.u.records.sync_done = done;
+    for (int i = from; i <= to; i++) {
+        char json[96];
+        snprintf(json, sizeof json, "{\"id\":%d,\"name\":\"n%d\",\"summary\":\"s%d\"}", i, i, i);
+        s_add(&m, i, json);
+    }
+    s_write(&m);
+    halo_msg_clear(&m);
+}
+
+static void test_full_sync(void **state)
+{
+    (void)state;
+    s_fresh("fullsync");
+    /* Six tickets known from before the run; the run lists 1..5 only. */
+    for (int i = 1; i <= 6; i++)
+        s_one("ticket", "object", 1000000000000LL, i, "{\"summary\":\"old\"}");
+    x("UPDATE halo.sync_state SET full_run_id = 10, full_status = 'running', full_started_at = now() "
+      "WHERE entity IN ('ticket', 'site')");
+    /* Created during the run by a webhook fetch, not listed: must survive. */
+    s_one("ticket", "object", halo_clock_wall_ms() + 1000, 7, "{\"summary\":\"new\"}");
+    s_page("ticket", 10, 1, 5, false, 1, 3, T0 + 1000000);
+    assert_string_equal(q("SELECT full_page_no || '/' || full_seen || '/' || full_total FROM halo.sync_state s "
+                          "JOIN halo.tenants t ON t.id = s.tenant_id WHERE slug = 't1' AND entity = 'ticket'"),
+                        "1/3/5");
+    s_page("ticket", 10, 1, 5, false, 1, 3, T0 + 1000000); /* replayed page: no double count */
+    s_page("ticket", 10, 2, 5, true, 4, 5, T0 + 1000000);
+    assert_string_equal(q("SELECT full_page_no || '/' || full_seen || '/' || full_status || '/' || full_requested "
+                          "FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
+                          "WHERE slug = 't1' AND entity = 'ticket'"),
+                        "2/5/done/false");
+    assert_string_equal(
+        q("SELECT string_agg(id::text, ',' ORDER BY id) FROM halo.tickets WHERE deleted_at IS NOT NULL"), "6");
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets WHERE seen_run_id = 10"), "5");
+    /* A late duplicate of the last page changes nothing. */
+    s_page("ticket", 10, 2, 5, true, 4, 5, T0 + 1000000);
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets WHERE deleted_at IS NOT NULL"), "1");
+
+    /* Sanity guard: a run listing 1 of 4 sites deletes nothing and says why. */
+    for (int i = 1; i <= 4; i++)
+        s_one("site", "object", 1000000000000LL, i, "{\"name\":\"s\"}");
+    s_page("site", 10, 1, 1, true, 1, 1, T0 + 1000000);
+    assert_string_equal(q("SELECT count(*) FROM halo.sites WHERE deleted_at IS NOT NULL"), "0");
+    assert_string_equal(q("SELECT full_status || ' ' || (last_error LIKE 'sanity guard%') FROM halo.sync_state s "
+                          "JOIN halo.tenants t ON t.id = s.tenant_id WHERE slug = 't1' AND entity = 'site'"),
+                        "done true");
+
+    /* Incremental page: the cursor is saved with the page. */
+    halo_msg_t m;
+    s_batch(&m, "t1", "user", "list", T0);
+    snprintf(m.u.records.cursor, sizeof m.u.records.cursor, "2026-09-01T08:00:00Z");
+    s_add(&m, 3, "{\"id\":3,\"name\":\"u\"}");
+    assert_true(s_write(&m).checkpoint);
+    halo_msg_clear(&m);
+    assert_string_equal(q("SELECT incr_cursor AT TIME ZONE 'UTC' FROM halo.sync_state s JOIN halo.tenants t "
+                          "ON t.id = s.tenant_id WHERE slug = 't1' AND entity = 'user'"),
+                        "2026-09-01 08:00:00");
+}
+
+static void test_rejects_keep_neighbours(void **state)
+{
+    (void)state;
+    s_fresh("rejects");
+    halo_msg_t m;
+    s_batch(&m, "t1", "ticket", "list", T0);
+    s_add(&m, 1, "{\"id\":1,\"summary\":\"ok\"}");
+    s_add(&m, 2, "{\"id\":2,\"summary\":");               /* does not parse */
+    s_add(&m, 3, "{\"id\":3,\"status_id\":\"open\"}");    /* wrong type */
+    s_add(&m, 4, "{\"id\":4,\"summary\":\"ok\\ud800\"}"); /* jansson may accept, jsonb refuses */
+    s_add(&m, 5, "{\"id\":5,\"summary\":\"ok too\"}");
+    store_stats_t st = s_write(&m);
+    halo_msg_clear(&m);
+    assert_true(st.rejected >= 2);
+    assert_int_equal(st.upserts + st.rejected, 5);
+    assert_string_equal(q("SELECT string_agg(id::text, ',' ORDER BY id) FROM halo.tickets"), "1,5");
+    assert_string_equal(q("SELECT string_agg(object_id::text, ',' ORDER BY object_id) FROM halo.store_rejects"),
+                        "2,3,4");
+    /* Unknown tenant or entity: dropped, nothing written. */
+    s_batch(&m, "nobody", "ticket", "object", T0);
+    s_add(&m, 9, "{}");
+    assert_int_equal(store_writer_write(s_fx.w, &m, T0, NULL), STORE_WRITE_DROP);
+    halo_msg_clear(&m);
+    s_batch(&m, "t1", "asset", "object", T0);
+    s_add(&m, 9, "{}");
+    assert_int_equal(store_writer_write(s_fx.w, &m, T0, NULL), STORE_WRITE_DROP);
+    halo_msg_clear(&m);
+}
+
+/* The batches of the convergence test: list rows, objects, updates, a delete and a restore. */
+static void s_conv_batch(int k, halo_msg_t *m)
+{
+    switch (k) {
+    case 0:
+        s_batch(m, "t1", "ticket", "list", T0 + 100);
+        s_add(m, 1, "{\"id\":1,\"summary\":\"a\",\"status_id\":1,\"last_update\":\"2026-09-01T10:00:00\"}");
+        s_add(m, 2, "{\"id\":2,\"summary\":\"b\",\"status_id\":1,\"last_update\":\"2026-09-01T10:00:00\"}");
+        s_add(m, 3, "{\"id\":3,\"summary\":\"c\",\"status_id\":1,\"last_update\":\"2026-09-01T10:00:00\"}");
+        break;
+    case 1:
+        s_batch(m, "t1", "ticket", "object", T0 + 200);
+        s_add(
+            m, 1,
+            "{\"id\":1,\"summary\":\"a\",\"status_id\":1,\"details\":\"D1\",\"last_update\":\"2026-09-01T10:00:00\"}");
+        break;
+    case 2:
+        s_batch(m, "t1", "ticket", "object", T0 + 300);
+        s_add(
+            m, 2,
+            "{\"id\":2,\"summary\":\"b2\",\"status_id\":2,\"details\":\"D2\",\"last_update\":\"2026-09-01T11:00:00\"}");
+        s_add(
+            m, 2,
+            "{\"id\":2,\"summary\":\"b2\",\"status_id\":2,\"details\":\"D2\",\"last_update\":\"2026-09-01T11:00:00\"}");
+        break;
+    case 3:
+        s_batch(m, "t1", "ticket", "object", T0 + 400);
+        s_add(m, 3, NULL);
+        break;
+    case 4:
+        s_batch(m, "t1", "ticket", "list", T0 + 500);
+        s_add(m, 1, "{\"id\":1,\"summary\":\"a3\",\"status_id\":3,\"last_update\":\"2026-09-01T12:00:00\"}");
+        s_add(m, 2, "{\"id\":2,\"summary\":\"b\",\"status_id\":1,\"last_update\":\"2026-09-01T10:00:00\"}"); /* stale */
+        break;
+    default: break;
+    }
+}
+
+#define CONV_N 5
+
+static void s_permute(int *a, int n, int k, char *first, int *count)
+{
+    if (k == n) {
+        x("TRUNCATE halo.tickets, halo.ticket_history");
+        for (int pass = 0; pass < 2; pass++) /* every batch twice: idempotence */
+            for (int i = 0; i < n; i++) {
+                halo_msg_t m;
+                s_conv_batch(a[i], &m);
+                s_write(&m);
+                halo_msg_clear(&m);
+            }
+        const char *state = q("SELECT string_agg(concat_ws('|', id, summary, details, status_id, last_update, raw, "
+                              "fetched_at, deleted_at), ';' ORDER BY id) FROM halo.tickets");
+        if (!first[0])
+            snprintf(first, 512, "%s", state);
+        else if (strcmp(first, state) != 0)
+            fail_msg("order %d%d%d%d%d diverged:\n%s\n%s", a[0], a[1], a[2], a[3], a[4], first, state);
+        /* History never overlaps: at most one open interval, intervals ordered. */
+        assert_string_equal(q("SELECT count(*) FROM (SELECT ticket_id, valid_to, lead(valid_from) OVER "
+                              "(PARTITION BY ticket_id ORDER BY valid_from) AS nxt FROM halo.ticket_history) h "
+                              "WHERE valid_to IS NULL AND nxt IS NOT NULL OR valid_to > nxt"),
+                            "0");
+        (*count)++;
+        return;
+    }
+    for (int i = k; i < n; i++) {
+        int t = a[k];
+        a[k] = a[i];
+        a[i] = t;
+        s_permute(a, n, k + 1, first, count);
+        a[i] = a[k];
+        a[k] = t;
+    }
+}
+
+static void test_converges_in_every_order(void **state)
+{
+    (void)state;
+    s_fresh("converge");
+    int a[CONV_N] = {0, 1, 2, 3, 4}, count = 0;
+    char first[512] = "";
+    s_permute(a, CONV_N, 0, first, &count);
+    assert_int_equal(count, 120);
+    assert_non_null(strstr(first, "a3|D1|3"));
+    assert_non_null(strstr(first, "b2|D2|2"));
+}
+
+static void test_methods_agree(void **state)
+{
+    (void)state;
+    s_fresh("methods");
+    for (int method = 0; method < 2; method++) {
+        store_writer_set_method(s_fx.w, method ? STORE_METHOD_COPY : STORE_METHOD_VALUES);
+        halo_msg_t m;
+        s_batch(&m, method ? "t2" : "t1", "ticket", "list", T0);
+        for (int i = 1; i <= 123; i++) {
+            char json[256];
+            snprintf(json, sizeof json,
+                     "{\"id\":%d,\"summary\":\"tab\\there\\nnew \\\\ line\",\"status_id\":%d,\"client_id\":%d.0,"
+                     "\"dateoccurred\":\"2026-09-01T08:00:00\",\"category1\":null}",
+                     i, i % 4, i % 7);
+            s_add(&m, i, json);
+        }
+        s_add(&m, 5, NULL);
+        s_write(&m);
+        halo_msg_clear(&m);
+    }
+    assert_string_equal(q("SELECT count(*) FROM (SELECT id, summary, status_id, client_id, deleted_at IS NULL, raw "
+                          "FROM halo.tickets WHERE tenant_id = 1 EXCEPT SELECT id, summary, status_id, client_id, "
+                          "deleted_at IS NULL, raw FROM halo.tickets WHERE tenant_id = 2) d"),
+                        "0");
+    assert_string_equal(
+        q("SELECT count(*) FROM halo.tickets WHERE tenant_id = 2 AND summary = E'tab\\there\\nnew \\\\ line'"), "123");
+    /* London vs UTC: the same wall time is an hour apart. */
+    assert_string_equal(q("SELECT DISTINCT b.date_occurred - a.date_occurred FROM halo.tickets a JOIN halo.tickets b "
+                          "ON a.id = b.id AND a.tenant_id = 1 AND b.tenant_id = 2"),
+                        "01:00:00");
+    store_writer_set_method(s_fx.w, STORE_METHOD_VALUES);
+}
+
+static void test_bi_views(void **state)
+{
+    (void)state;
+    s_fresh("bi");
+    halo_msg_t m;
+    s_batch(&m, "t1", "ticket", "list", T0);
+    s_add(&m, 1,
+          "{\"id\":1,\"status_id\":1,\"agent_id\":4,\"team\":\"SD\",\"client_id\":12,\"client_name\":\"C\","
+          "\"dateoccurred\":\"2026-09-01T08:00:00\",\"respondbydate\":\"2026-09-01T09:00:00\","
+          "\"responsedate\":\"1900-01-01T00:00:00\",\"dateclosed\":\"1900-01-01T00:00:00\"}");
+    s_add(&m, 2,
+          "{\"id\":2,\"status_id\":1,\"agent_id\":4,\"team\":\"SD\",\"client_id\":12,\"client_name\":\"C\","
+          "\"dateoccurred\":\"2026-09-01T23:30:00\",\"dateclosed\":\"1900-01-01T00:00:00\"}");
+    s_add(&m, 3,
+          "{\"id\":3,\"status_id\":9,\"client_id\":12,\"client_name\":\"C\","
+          "\"dateoccurred\":\"2026-09-01T08:00:00\",\"dateclosed\":\"2026-09-02T08:00:00\","
+          "\"fixbydate\":\"2026-09-01T10:00:00\"}");
+    s_write(&m);
+    halo_msg_clear(&m);
+    s_batch(&m, "t1", "invoice", "list", T0);
+    s_add(&m, 1001,
+          "{\"id\":1001,\"client_id\":12,\"client_name\":\"C\",\"total\":100,\"amountpaid\":40,"
+          "\"amountdue\":60,\"invoice_date\":\"2020-01-01T00:00:00\",\"duedate\":\"2020-01-31T00:00:00\"}");
+    s_add(&m, 1002,
+          "{\"id\":1002,\"client_id\":12,\"client_name\":\"C\",\"total\":50,\"amountpaid\":0,"
+          "\"amountdue\":50,\"invoice_date\":\"2099-01-01T00:00:00\",\"duedate\":\"2099-01-31T00:00:00\"}");
+    s_write(&m);
+    halo_msg_clear(&m);
+    s_one("site", "list", T0, 18, "{\"id\":18,\"client_id\":12,\"client_name\":\"C\",\"inactive\":false}");
+    s_one("site", "list", T0, 19, "{\"id\":19,\"client_id\":12,\"client_name\":\"C\",\"inactive\":true}");
+    s_one("user", "list", T0, 3, "{\"id\":3,\"client_id\":12,\"client_name\":\"C\"}");
+
+    char *bi_url = NULL;
+    assert_true(asprintf(&bi_url, "%s user=halo_bi_reader", s_fx.url) > 0);
+    char err[256];
+    halo_pg_t *bi = halo_pg_new(bi_url, 5000, err, sizeof err);
+    assert_non_null(bi);
+    const struct {
+        const char *sql, *want;
+    } checks[] = {
+        {"SELECT sum(open_tickets) FROM halo_bi.open_tickets WHERE tenant = 't1' AND agent_id = 4", "2"},
+        {"SELECT string_agg(day || ':' || opened || '/' || closed, ' ' ORDER BY day) FROM halo_bi.tickets_per_day",
+         "2026-09-01:3/0 2026-09-02:0/1"},
+        {"SELECT string_agg(id || ':' || response_breached || fix_breached, ' ' ORDER BY id) FROM halo_bi.sla_breaches",
+         "1:truefalse 3:falsetrue"},
+        {"SELECT invoiced || ' ' || paid || ' ' || due || ' ' || not_yet_due || ' ' || overdue_90_plus "
+         "FROM halo_bi.invoice_aging",
+         "150.00 40.00 110.00 50.00 60.00"},
+        {"SELECT count(*) FROM halo_bi.invoice_totals", "2"},
+        {"SELECT sites || ' ' || active_sites || ' ' || users FROM halo_bi.client_footprint", "2 1 1"},
+        {"SELECT count(*) FROM halo_bi.ticket_time_in_status", "3"},
+        {"SELECT sum(tickets) FROM halo_bi.status_durations", "3"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        PGresult *res = halo_pg_exec(bi, checks[i].sql, 0, NULL);
+        if (!res)
+            fail_msg("%s: %s", checks[i].sql, halo_pg_error(bi));
+        if (strcmp(PQgetvalue(res, 0, 0), checks[i].want) != 0)
+            fail_msg("%s: got %s want %s", checks[i].sql, PQgetvalue(res, 0, 0), checks[i].want);
+        PQclear(res);
+    }
+    /* Nothing of schema halo: not the raw JSON, not the rejects, not the tenants. */
+    assert_null(halo_pg_exec(bi, "SELECT raw FROM halo.tickets", 0, NULL));
+    assert_null(halo_pg_exec(bi, "SELECT * FROM halo.store_rejects", 0, NULL));
+    assert_null(halo_pg_exec(bi, "SELECT client_secret_enc FROM halo.tenants", 0, NULL));
+    halo_pg_destroy(&bi);
+    free(bi_url);
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    store_writer_destroy(&s_fx.w);
+    halo_pg_destroy(&s_fx.pg);
+    free(s_fx.url);
+    s_fx.url = NULL;
+    return 0;
+}
+
+int main(void)
+{
+    if (!getenv("HALO_TEST_DATABASE_URL")) {
+        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
+        return 77;
+    }
+    halo_log_init("test_store_write", HALO_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_types_and_zones),
+        cmocka_unit_test(test_ordering),
+        cmocka_unit_test(test_merge_and_null),
+        cmocka_unit_test(test_tombstone_and_restore),
+        cmocka_unit_test(test_history),
+        cmocka_unit_test(test_ledger),
+        cmocka_unit_test(test_full_sync),
+        cmocka_unit_test(test_rejects_keep_neighbours),
+        cmocka_unit_test(test_converges_in_every_order),
+        cmocka_unit_test(test_methods_agree),
+        cmocka_unit_test(test_bi_views),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
