@@ -1,26 +1,29 @@
 /* ctl_db: `haloctl db migrate`, the migrator's command line. */
-#include <stdio.h>
-#include <string.h>
-
 #include "ctl.h"
 #include "halo_config.h"
 #include "halo_log.h"
 #include "halo_migrate.h"
 #include "halo_pg.h"
 
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
 static const halo_config_var_t s_vars[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
     HALO_CONFIG_VAR_LOG_LEVEL,
-    { "HALO_MIGRATIONS_DIR", HALO_CFG_STRING, HALO_DEFAULT_MIGRATIONS_DIR, 0, 0, NULL, false,
-      "directory of NNN_name.sql migrations" },
+    {"HALO_MIGRATIONS_DIR", HALO_CFG_STRING, HALO_DEFAULT_MIGRATIONS_DIR, 0, 0, NULL, false,
+     "directory of NNN_name.sql migrations"},
 };
 
 int ctl_db_run(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "migrate") != 0) {
-        fprintf(stderr, "usage: haloctl db migrate\n\nApplies pending migrations (idempotent).\n\n");
-        halo_config_print_help(stderr, s_vars, sizeof s_vars / sizeof s_vars[0]);
-        return argc >= 2 && strcmp(argv[1], "--help") == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+        FILE *out = help ? stdout : stderr;
+        fprintf(out, "usage: haloctl db migrate\n\nApplies pending migrations (idempotent).\n\n");
+        halo_config_print_help(out, s_vars, sizeof s_vars / sizeof s_vars[0]);
+        return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
     halo_config_t *cfg = halo_config_load_or_exit("haloctl db migrate", "Applies pending migrations.", s_vars,
                                                   sizeof s_vars / sizeof s_vars[0], argc - 1, argv + 1);

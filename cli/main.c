@@ -1,11 +1,18 @@
 /* haloctl: the operator's command line. Dispatches to the subcommands of ctl.h. */
+#include "ctl.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "ctl.h"
-
 static const ctl_command_t s_commands[] = {
-    { "db", "db migrate: apply pending database migrations", ctl_db_run },
+    {"connect", "connect a HaloPSA tenant (the five fields), check it, start the full sync, print the webhook URL",
+     ctl_connect_run},
+    {"status", "webhook status in the seed's words, events, sync, queue, dead letters, API budget", ctl_status_run},
+    {"tenants", "list the connected tenants", ctl_tenants_run},
+    {"sync", "request a full or incremental sync, optionally following its progress", ctl_sync_run},
+    {"retry", "put a tenant's dead letters back in the queue", ctl_retry_run},
+    {"rotate-webhook-token", "new webhook callback URL (the old one stays valid for a grace period)", ctl_rotate_run},
+    {"db", "db migrate: apply pending database migrations", ctl_db_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -13,7 +20,9 @@ static int s_usage(FILE *out, int code)
 {
     fprintf(out, "usage: haloctl COMMAND [ARGS]   (haloctl COMMAND --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
-        fprintf(out, "  %-10s %s\n", s_commands[i].name, s_commands[i].summary);
+        fprintf(out, "  %-21s %s\n", s_commands[i].name, s_commands[i].summary);
+    fprintf(out, "\nExit codes: 0 ok (status: healthy), 1 failure (status: unhealthy), 2 usage or configuration;\n"
+                 "connect: 3-8, see haloctl connect --help.\n");
     return code;
 }
 

@@ -1,0 +1,158 @@
+/* ctl_admin: `haloctl retry` (dead letters back to the queue) and
+ * `haloctl rotate-webhook-token` (a new webhook callback URL; the old token
+ * stays valid for a grace period so HaloPSA can be updated without loss). */
+#include "ctl.h"
+#include "ctl_util.h"
+#include "halo_crypto.h"
+#include "halo_log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const halo_config_var_t s_retry_vars[] = {
+    HALO_CONFIG_VAR_DATABASE_URL,
+    HALO_CONFIG_VAR_LOG_LEVEL,
+};
+static const halo_config_var_t s_rotate_vars[] = {
+    HALO_CONFIG_VAR_DATABASE_URL,
+    CTL_VAR_PUBLIC_URL,
+    HALO_CONFIG_VAR_LOG_LEVEL,
+};
+#define S_COUNT(t) (sizeof t / sizeof t[0])
+
+static const char *const s_retry_usage =
+    "usage: haloctl retry TENANT [--entity ticket|site|user|invoice]\n\n"
+    "Puts TENANT's dead letters (fetches that failed for good, state failed) back into the queue with their\n"
+    "attempts reset, so the fetchers try them again now.\n";
+
+static const char *const s_rotate_usage =
+    "usage: haloctl rotate-webhook-token TENANT [--grace-hours H]\n\n"
+    "Makes a new webhook token and prints the new webhook callback URL. The old URL keeps working for\n"
+    "--grace-hours (default 24; 0 revokes it at once) while you paste the new one into HaloPSA\n"
+    "(Configuration > Integrations > Webhooks > your webhook > Payload URL).\n";
+
+/* Parses TENANT and one optional option taking a value; -1 for --help. */
+static int s_parse(int argc, char **argv, const char *optname, const char **slug, const char **value)
+{
+    const struct option opts[] = {
+        {optname, required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    *slug = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h')
+            return -1;
+        if (c != 'o') {
+            fprintf(stderr, "haloctl %s: unknown or incomplete option (--help for usage)\n", argv[0]);
+            return CTL_EXIT_USAGE;
+        }
+        *value = optarg;
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "haloctl %s: give exactly one TENANT (--help for usage)\n", argv[0]);
+        return CTL_EXIT_USAGE;
+    }
+    *slug = argv[optind];
+    return 0;
+}
+
+int ctl_retry_run(int argc, char **argv)
+{
+    const char *slug, *entity_arg = NULL;
+    int rc = s_parse(argc, argv, "entity", &slug, &entity_arg);
+    if (rc < 0)
+        return ctl_usage(stdout, s_retry_usage, s_retry_vars, S_COUNT(s_retry_vars), CTL_EXIT_OK);
+    if (rc != 0)
+        return rc;
+    char entity[16] = "";
+    if (entity_arg && ctl_entity_parse(entity_arg, entity, sizeof entity) != 0)
+        return CTL_EXIT_USAGE;
+    halo_config_t *cfg = ctl_config_load(s_retry_vars, S_COUNT(s_retry_vars));
+    if (!cfg)
+        return CTL_EXIT_USAGE;
+    rc = CTL_EXIT_FAIL;
+    int64_t tenant_id = 0;
+    halo_pg_t *pg = ctl_db_connect(cfg);
+    if (pg && ctl_tenant_id(pg, slug, &tenant_id) == 0) {
+        char id[32];
+        snprintf(id, sizeof id, "%lld", (long long)tenant_id);
+        const char *p[2] = {id, entity[0] ? entity : NULL};
+        PGresult *res = halo_pg_exec(pg,
+                                     "UPDATE halo.fetch_queue SET state = 'pending', attempts = 0, due_at = now(), "
+                                     "lease_id = NULL, leased_by = NULL, lease_until = NULL, updated_at = now() "
+                                     "WHERE tenant_id = $1 AND state = 'failed' AND ($2::text IS NULL OR entity = $2)",
+                                     2, p);
+        if (!res) {
+            fprintf(stderr, "haloctl retry: %s\n", halo_pg_error(pg));
+        } else {
+            const char *n = PQcmdTuples(res);
+            printf("%s dead letter%s of %s back in the queue.\n", n, strcmp(n, "1") == 0 ? "" : "s", slug);
+            HALO_INFO("dead letters retried", "tenant=%s count=%s", slug, n);
+            PQclear(res);
+            rc = CTL_EXIT_OK;
+        }
+    }
+    halo_pg_destroy(&pg);
+    halo_config_destroy(&cfg);
+    return rc;
+}
+
+int ctl_rotate_run(int argc, char **argv)
+{
+    const char *slug, *grace_arg = NULL;
+    int rc = s_parse(argc, argv, "grace-hours", &slug, &grace_arg);
+    if (rc < 0)
+        return ctl_usage(stdout, s_rotate_usage, s_rotate_vars, S_COUNT(s_rotate_vars), CTL_EXIT_OK);
+    if (rc != 0)
+        return rc;
+    double grace = 24;
+    if (grace_arg) {
+        char *end = NULL;
+        grace = strtod(grace_arg, &end);
+        if (end == grace_arg || *end || !(grace >= 0 && grace <= 24 * 365)) {
+            fprintf(stderr, "haloctl rotate-webhook-token: --grace-hours expects hours in 0..8760\n");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    halo_config_t *cfg = ctl_config_load(s_rotate_vars, S_COUNT(s_rotate_vars));
+    if (!cfg)
+        return CTL_EXIT_USAGE;
+    rc = CTL_EXIT_FAIL;
+    char token[2 * CTL_TOKEN_BYTES + 1], hash[HALO_SHA256_HEX_LEN + 1], grace_text[32], url[2048];
+    halo_pg_t *pg = ctl_db_connect(cfg);
+    if (pg && halo_crypto_random_hex(CTL_TOKEN_BYTES, token, sizeof token) == 0) {
+        halo_crypto_sha256_hex(token, strlen(token), hash);
+        snprintf(grace_text, sizeof grace_text, "%.3f", grace);
+        const char *p[3] = {slug, hash, grace_text};
+        PGresult *res = halo_pg_exec(pg,
+                                     "UPDATE halo.tenants SET webhook_token_prev_hash = CASE WHEN $3::float8 > 0 "
+                                     "THEN webhook_token_hash END, webhook_token_prev_until = CASE WHEN $3::float8 > 0 "
+                                     "THEN now() + make_interval(secs => $3::float8 * 3600) END, "
+                                     "webhook_token_hash = $2, updated_at = now() WHERE slug = $1 RETURNING id",
+                                     3, p);
+        if (!res) {
+            fprintf(stderr, "haloctl rotate-webhook-token: %s\n", halo_pg_error(pg));
+        } else if (PQntuples(res) == 0) {
+            fprintf(stderr, "haloctl: no tenant \"%s\" (see haloctl tenants)\n", slug);
+        } else {
+            ctl_webhook_url(halo_config_str(cfg, "HALO_PUBLIC_URL"), slug, token, url, sizeof url);
+            printf("New webhook callback URL of %s (shown only now; copy it):\n  %s\n", slug, url);
+            if (grace > 0)
+                printf("The previous URL keeps working for %g hours. Paste the new one into HaloPSA:\n", grace);
+            else
+                printf("The previous URL no longer works. Paste the new one into HaloPSA:\n");
+            printf("Configuration > Integrations > Webhooks > your webhook > Payload URL, then Save.\n"
+                   "(halo-ingest picks the change up within seconds.)\n");
+            HALO_INFO("webhook token rotated", "tenant=%s grace_hours=%g", slug, grace);
+            rc = CTL_EXIT_OK;
+        }
+        PQclear(res);
+    }
+    ctl_wipe(token, sizeof token);
+    halo_pg_destroy(&pg);
+    halo_config_destroy(&cfg);
+    return rc;
+}

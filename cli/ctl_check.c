@@ -1,0 +1,178 @@
+/* ctl_check: see ctl_check.h. Messages name the field to fix in the seed's
+ * terms (Auth URL, Resource URL, Tenant, Client ID, Client Secret). */
+#include "ctl_check.h"
+
+#include "ctl.h"
+#include "halo_events.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define S_ENTITIES 4
+
+static const char *const s_entities[S_ENTITIES] = {"ticket", "site", "user", "invoice"};
+static const char *const s_permissions[S_ENTITIES] = {"read:tickets", "read:customers", "read:customers",
+                                                      "read:invoices"};
+
+/* Copies the OAuth "error" (and description) of a JSON body into out, "" if none. */
+static void s_oauth_error(const halo_api_response_t *resp, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!resp->body)
+        return;
+    json_error_t jerr;
+    json_t *root = json_loadb(resp->body, resp->body_len, 0, &jerr);
+    const char *code = json_string_value(json_object_get(root, "error"));
+    const char *desc = json_string_value(json_object_get(root, "error_description"));
+    if (code)
+        snprintf(out, outlen, "%s%s%s", code, desc ? ": " : "", desc ? desc : "");
+    json_decref(root);
+}
+
+/* Verdict shared by token and read: unreachable, 429, 5xx. -1 when none applies. */
+static int s_common(int rc, const halo_api_response_t *resp, const char *field, const char *url, char *msg,
+                    size_t msglen)
+{
+    if (resp->status == 0) {
+        snprintf(msg, msglen,
+                 "Cannot reach the %s (%s): %s%s. Check the URL, and that this machine can reach it "
+                 "(DNS, firewall, proxy, TLS certificate).",
+                 field, url, resp->error[0] ? resp->error : "no response", resp->timed_out ? " (timed out)" : "");
+        return CTL_EXIT_UNREACHABLE;
+    }
+    if (resp->status == 429) {
+        snprintf(msg, msglen,
+                 "HaloPSA's rate limit answered 429 Too Many Requests at %s. Another integration may be using "
+                 "the budget (450 requests within 5 minutes); wait a few minutes and run connect again.",
+                 url);
+        return CTL_EXIT_RATE_LIMITED;
+    }
+    if (resp->status >= 500) {
+        snprintf(msg, msglen, "HaloPSA answered HTTP %ld at %s (a server error); try again later.", resp->status, url);
+        return CTL_EXIT_HALO_ERROR;
+    }
+    (void)rc;
+    return -1;
+}
+
+int ctl_check_classify_token(int rc, const halo_api_response_t *resp, const char *auth_url, char *msg, size_t msglen)
+{
+    if (rc == 0)
+        return CTL_EXIT_OK;
+    int common = s_common(rc, resp, "Auth URL", auth_url, msg, msglen);
+    if (common >= 0)
+        return common;
+    char oauth[256];
+    s_oauth_error(resp, oauth, sizeof oauth);
+    bool credential_error = strstr(oauth, "invalid_client") || strstr(oauth, "unauthorized_client") ||
+                            strstr(oauth, "invalid_grant") || strstr(oauth, "invalid_scope");
+    /* A 401 naming another error (invalid_token) comes from an API, not from the token endpoint. */
+    bool other_error = oauth[0] && !credential_error;
+    if (credential_error || ((resp->status == 401 || resp->status == 403) && !other_error)) {
+        snprintf(msg, msglen,
+                 "HaloPSA rejected the Client ID, Client Secret or Tenant (HTTP %ld%s%s at %s/token). Check the "
+                 "API application's Client ID and Client Secret in HaloPSA (Configuration > Integrations > HaloPSA "
+                 "API), that it uses Client ID and Secret (Services) authentication, and the Tenant name.",
+                 resp->status, oauth[0] ? " " : "", oauth, auth_url);
+        return CTL_EXIT_CREDENTIALS;
+    }
+    if (resp->status == 200) {
+        snprintf(msg, msglen,
+                 "The Auth URL (%s) answered, but not with an access token: it does not look like HaloPSA's "
+                 "authorisation server. It usually looks like https://YOURCOMPANY.halopsa.com/auth.",
+                 auth_url);
+        return CTL_EXIT_WRONG_URL;
+    }
+    snprintf(msg, msglen,
+             "The Auth URL (%s) does not look like HaloPSA's: POST /token answered HTTP %ld%s%s. It usually looks "
+             "like https://YOURCOMPANY.halopsa.com/auth.",
+             auth_url, resp->status, oauth[0] ? " " : "", oauth);
+    return CTL_EXIT_WRONG_URL;
+}
+
+int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char *entity, const char *url,
+                            int64_t *count, char *msg, size_t msglen)
+{
+    int common = s_common(rc, resp, "Resource URL", url, msg, msglen);
+    if (common >= 0)
+        return common;
+    const char *perm = "read:tickets";
+    for (size_t i = 0; i < S_ENTITIES; i++)
+        if (strcmp(entity, s_entities[i]) == 0)
+            perm = s_permissions[i];
+    if (resp->status == 403) {
+        snprintf(msg, msglen,
+                 "The API user may not read %ss (HTTP 403 at %s). In HaloPSA, give the API application the %s "
+                 "permission, and make sure the agent it logs in as (\"Agent to log in as\") belongs to a "
+                 "department or team that can see this data.",
+                 entity, url, perm);
+        return CTL_EXIT_PERMISSION;
+    }
+    if (resp->status == 401) {
+        snprintf(msg, msglen,
+                 "The Resource URL (%s) refused the token that the Auth URL issued (HTTP 401): both must belong to "
+                 "the same HaloPSA instance, e.g. https://YOURCOMPANY.halopsa.com/auth and "
+                 "https://YOURCOMPANY.halopsa.com/api.",
+                 url);
+        return CTL_EXIT_WRONG_URL;
+    }
+    if (resp->status != 200) {
+        snprintf(msg, msglen,
+                 "The Resource URL does not look like HaloPSA's API: GET %s answered HTTP %ld. It usually looks "
+                 "like https://YOURCOMPANY.halopsa.com/api.",
+                 url, resp->status);
+        return CTL_EXIT_WRONG_URL;
+    }
+    json_error_t jerr;
+    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, &jerr) : NULL;
+    const char *key = halo_events_list_key(entity);
+    json_t *list = root && key ? json_object_get(root, key) : NULL;
+    int verdict = CTL_EXIT_OK;
+    if (!json_is_array(list)) {
+        snprintf(msg, msglen,
+                 "The Resource URL answered GET %s with HTTP 200 but not with a HaloPSA list of %ss; check that "
+                 "it is the API address, e.g. https://YOURCOMPANY.halopsa.com/api.",
+                 url, entity);
+        verdict = CTL_EXIT_WRONG_URL;
+    } else {
+        json_t *rc_json = json_object_get(root, "record_count");
+        *count = json_is_number(rc_json) ? (int64_t)json_number_value(rc_json) : -1;
+    }
+    json_decref(root);
+    return verdict;
+}
+
+int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < S_ENTITIES; i++)
+        out->record_count[i] = -1;
+    halo_api_t *api = halo_api_new(in->ca_file, in->connect_timeout_ms, in->timeout_ms);
+    if (!api) {
+        snprintf(out->message, sizeof out->message, "cannot create the HTTP client");
+        return CTL_EXIT_FAIL;
+    }
+    halo_api_response_t resp;
+    int rc = halo_api_token(api, in->auth_url, in->halo_tenant, in->client_id, in->client_secret, in->scope, out->token,
+                            sizeof out->token, &out->expires_in_s, &resp);
+    out->requests++;
+    int verdict = ctl_check_classify_token(rc, &resp, in->auth_url, out->message, sizeof out->message);
+    halo_api_response_clear(&resp);
+    size_t base = strlen(in->resource_url);
+    while (base > 0 && in->resource_url[base - 1] == '/')
+        base--;
+    for (size_t i = 0; i < S_ENTITIES && verdict == CTL_EXIT_OK; i++) {
+        char url[2048];
+        snprintf(url, sizeof url, "%.*s/%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
+                 halo_events_api_resource(s_entities[i]));
+        rc = halo_api_get(api, url, out->token, &resp);
+        out->requests++;
+        verdict = ctl_check_classify_read(rc, &resp, s_entities[i], url, &out->record_count[i], out->message,
+                                          sizeof out->message);
+        halo_api_response_clear(&resp);
+    }
+    halo_api_destroy(&api);
+    return verdict;
+}

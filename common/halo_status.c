@@ -1,0 +1,478 @@
+/* halo_status: see halo_status.h. The rules first (pure), then the report
+ * that gathers a tenant's health from PostgreSQL, then its JSON form. */
+#include "halo_status.h"
+
+#include "halo_clock.h"
+#include "halo_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const s_messages[HALO_STATUS_COUNT] = {
+    [HALO_STATUS_SUCCESSFUL] = "Webhook Successful",
+    [HALO_STATUS_SOME_EVENTS] = "Webhook received no data for some events",
+    [HALO_STATUS_NO_DATA] = "Webhook received no data",
+    [HALO_STATUS_NO_DATA_4_DAYS] = "Webhook received no data within 4 days",
+};
+
+/* The seed guide's own explanations, slightly shortened. */
+static const char *const s_meanings[HALO_STATUS_COUNT] = {
+    [HALO_STATUS_SUCCESSFUL] = "This means that all the data was received successfully.",
+    [HALO_STATUS_SOME_EVENTS] =
+        "This means that the webhook did not receive some data because the webhook is not properly "
+        "configured, or there is no new data from the webhook yet.",
+    [HALO_STATUS_NO_DATA] =
+        "This means the webhook did not receive data because it is not properly configured, or there is "
+        "no new data from the webhook yet.",
+    [HALO_STATUS_NO_DATA_4_DAYS] = "This means that no data has been received from the webhook for the past 4 days.",
+};
+
+static const char *const s_keys[HALO_STATUS_COUNT] = {
+    [HALO_STATUS_SUCCESSFUL] = "successful",
+    [HALO_STATUS_SOME_EVENTS] = "some_events",
+    [HALO_STATUS_NO_DATA] = "no_data",
+    [HALO_STATUS_NO_DATA_4_DAYS] = "no_data_4_days",
+};
+
+static const char *const s_entities[HALO_STATUS_ENTITY_COUNT] = {"ticket", "site", "user", "invoice"};
+
+#define S_WEBHOOKS_PATH "Configuration > Integrations > Webhooks"
+
+const char *halo_status_message(halo_status_t status)
+{
+    return status < HALO_STATUS_COUNT ? s_messages[status] : "unknown";
+}
+
+const char *halo_status_meaning(halo_status_t status)
+{
+    return status < HALO_STATUS_COUNT ? s_meanings[status] : "";
+}
+
+const char *halo_status_key(halo_status_t status)
+{
+    return status < HALO_STATUS_COUNT ? s_keys[status] : "unknown";
+}
+
+const char *const *halo_status_entities(void)
+{
+    return s_entities;
+}
+
+/* Compares event names as halo_events does: case-insensitive, blanks around ignored. */
+static bool s_same_event(const char *a, const char *b)
+{
+    while (*a == ' ' || *a == '\t')
+        a++;
+    while (*b == ' ' || *b == '\t')
+        b++;
+    size_t la = strlen(a), lb = strlen(b);
+    while (la > 0 && (a[la - 1] == ' ' || a[la - 1] == '\t'))
+        la--;
+    while (lb > 0 && (b[lb - 1] == ' ' || b[lb - 1] == '\t'))
+        lb--;
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* Appends text to buf (cap len), truncating safely. */
+static void s_append(char *buf, size_t len, const char *text)
+{
+    size_t used = strlen(buf);
+    if (used + 1 < len)
+        snprintf(buf + used, len - used, "%s", text);
+}
+
+/* "ticket, site or user": the entities of the missing events, for the seed's
+ * "verify by creating a new invoice, site, ticket, or user". */
+static void s_suggest_creations(const char *const *expected, const halo_status_result_t *r, char *buf, size_t len)
+{
+    static const char *const order[] = {"invoice", "site", "ticket", "user"};
+    bool want[4] = {false, false, false, false};
+    size_t n = 0;
+    for (size_t i = 0; i < r->missing_count; i++) {
+        halo_event_map_t map;
+        if (halo_events_map(expected[r->missing[i]], &map) != 0)
+            continue;
+        for (size_t k = 0; k < 4; k++)
+            if (strcmp(map.entity, order[k]) == 0 && !want[k]) {
+                want[k] = true;
+                n++;
+            }
+    }
+    if (n == 0) {
+        for (size_t k = 0; k < 4; k++)
+            want[k] = true;
+        n = 4;
+    }
+    size_t done = 0;
+    for (size_t k = 0; k < 4; k++) {
+        if (!want[k])
+            continue;
+        s_append(buf, len, done == 0 ? "" : done + 1 == n ? " or " : ", ");
+        s_append(buf, len, order[k]);
+        done++;
+    }
+}
+
+int halo_status_compute(const char *const *expected, size_t count, const halo_event_stat_t *stats, size_t nstats,
+                        int64_t connected_at_ms, int64_t now_ms, halo_status_result_t *out)
+{
+    if (count > HALO_STATUS_MAX_EVENTS)
+        return -1;
+    halo_status_result_t r;
+    memset(&r, 0, sizeof r);
+    r.last_any_ms = -1;
+    for (size_t s = 0; s < nstats; s++)
+        if (stats[s].received > 0 && stats[s].last_at_ms >= 0 && stats[s].last_at_ms > r.last_any_ms)
+            r.last_any_ms = stats[s].last_at_ms;
+    for (size_t i = 0; i < count; i++) {
+        bool seen = false;
+        for (size_t s = 0; s < nstats && !seen; s++)
+            seen = stats[s].received > 0 && stats[s].event && s_same_event(stats[s].event, expected[i]);
+        if (!seen)
+            r.missing[r.missing_count++] = i;
+    }
+    char when[40] = "";
+    if (r.last_any_ms >= 0)
+        halo_clock_format_iso(r.last_any_ms, when, sizeof when);
+    if (r.last_any_ms < 0) {
+        r.status = HALO_STATUS_NO_DATA;
+        char since[40];
+        halo_clock_format_iso(connected_at_ms, since, sizeof since);
+        snprintf(r.suggestion, sizeof r.suggestion,
+                 "Nothing has arrived since the tenant was connected (%s). Check that the webhook exists in "
+                 "HaloPSA (" S_WEBHOOKS_PATH ") with the webhook callback URL as its Payload URL and all the "
+                 "expected events added; then verify by creating a new ",
+                 since);
+        s_suggest_creations(expected, &r, r.suggestion, sizeof r.suggestion);
+        s_append(r.suggestion, sizeof r.suggestion, " in HaloPSA.");
+    } else if (now_ms - r.last_any_ms > HALO_STATUS_QUIET_MS) {
+        r.status = HALO_STATUS_NO_DATA_4_DAYS;
+        snprintf(r.suggestion, sizeof r.suggestion,
+                 "The last webhook arrived at %s. Ensure that the webhook is still enabled in HaloPSA (" S_WEBHOOKS_PATH
+                 ") with the webhook callback URL as its Payload URL and all the expected events configured.",
+                 when);
+    } else if (r.missing_count > 0) {
+        r.status = HALO_STATUS_SOME_EVENTS;
+        snprintf(r.suggestion, sizeof r.suggestion, "No data yet for: ");
+        for (size_t i = 0; i < r.missing_count; i++) {
+            s_append(r.suggestion, sizeof r.suggestion, i ? ", " : "");
+            s_append(r.suggestion, sizeof r.suggestion, expected[r.missing[i]]);
+        }
+        s_append(r.suggestion, sizeof r.suggestion,
+                 ". Check that these events are added to the webhook in HaloPSA (" S_WEBHOOKS_PATH
+                 "), or verify by creating a new ");
+        s_suggest_creations(expected, &r, r.suggestion, sizeof r.suggestion);
+        s_append(r.suggestion, sizeof r.suggestion, " in HaloPSA.");
+    } else {
+        r.status = HALO_STATUS_SUCCESSFUL;
+        snprintf(r.suggestion, sizeof r.suggestion, "Nothing to do; the last webhook arrived at %s.", when);
+    }
+    *out = r;
+    return 0;
+}
+
+/* ---- report from PostgreSQL ---------------------------------------------- */
+
+/* Milliseconds of a timestamptz column as SQL text (NULL for NULL or infinity). */
+#define S_MS(col) "(CASE WHEN isfinite(" col ") THEN (extract(epoch FROM " col ") * 1000)::bigint END)"
+
+static int64_t s_i64(const PGresult *res, int row, int col, int64_t if_null)
+{
+    if (PQgetisnull(res, row, col))
+        return if_null;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void s_copy(char *dst, size_t len, const PGresult *res, int row, int col)
+{
+    snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+static halo_status_report_t *s_find(halo_status_report_t *reports, size_t count, int64_t tenant_id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (reports[i].tenant_id == tenant_id)
+            return &reports[i];
+    return NULL;
+}
+
+/* Runs sql with the optional slug as $1 (NULL = every tenant). */
+static PGresult *s_query(halo_pg_t *pg, const char *sql, const char *slug, char *err, size_t errlen)
+{
+    const char *params[1] = {slug};
+    PGresult *res = halo_pg_exec(pg, sql, 1, params);
+    if (!res)
+        snprintf(err, errlen, "%s", halo_pg_error(pg));
+    return res;
+}
+
+/* Fills the expected events of r from a JSON array text. */
+static void s_load_expected(halo_status_report_t *r, const char *json_text)
+{
+    json_error_t jerr;
+    json_t *arr = json_loads(json_text, 0, &jerr);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_string(v) || r->event_count >= HALO_STATUS_MAX_EVENTS)
+            continue;
+        halo_status_event_t *e = &r->events[r->event_count++];
+        snprintf(e->event, sizeof e->event, "%s", json_string_value(v));
+        e->expected = true;
+        e->last_at_ms = -1;
+    }
+    json_decref(arr);
+    r->expected_count = r->event_count;
+}
+
+/* Adds a stats row to r: onto its expected event, or as another event. */
+static void s_add_stat(halo_status_report_t *r, const char *event, int64_t received, int64_t last_at_ms)
+{
+    for (size_t i = 0; i < r->event_count; i++) {
+        if (s_same_event(r->events[i].event, event)) {
+            r->events[i].received += received;
+            if (last_at_ms > r->events[i].last_at_ms)
+                r->events[i].last_at_ms = last_at_ms;
+            return;
+        }
+    }
+    if (r->event_count >= HALO_STATUS_MAX_EVENTS)
+        return;
+    halo_status_event_t *e = &r->events[r->event_count++];
+    snprintf(e->event, sizeof e->event, "%s", event);
+    e->expected = false;
+    e->received = received;
+    e->last_at_ms = last_at_ms;
+}
+
+/* Computes status, budget and health of r once every table was read. */
+static void s_finish(halo_status_report_t *r, int64_t tat_ms)
+{
+    const char *expected[HALO_STATUS_MAX_EVENTS];
+    halo_event_stat_t stats[HALO_STATUS_MAX_EVENTS];
+    for (size_t i = 0; i < r->event_count; i++) {
+        if (i < r->expected_count)
+            expected[i] = r->events[i].event;
+        stats[i] = (halo_event_stat_t){r->events[i].event, r->events[i].received, r->events[i].last_at_ms};
+    }
+    if (halo_status_compute(expected, r->expected_count, stats, r->event_count, r->connected_at_ms, r->now_ms,
+                            &r->result) != 0)
+        r->result.status = HALO_STATUS_NO_DATA; /* unreachable: counts are capped on load */
+    r->budget_limit = (double)r->rate_limit * r->rate_headroom;
+    /* GCRA: each granted request pushes the TAT forward by window/limit, so
+     * the distance of the TAT ahead of now is the budget in use. */
+    if (tat_ms > r->now_ms && r->budget_limit > 0) {
+        double interval_ms = (double)r->rate_window_s * 1000.0 / r->budget_limit;
+        r->budget_used = (double)(tat_ms - r->now_ms) / interval_ms;
+        if (r->budget_used > r->budget_limit)
+            r->budget_used = r->budget_limit;
+    }
+    bool sync_failed = false;
+    for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++)
+        sync_failed |= r->sync[k].present && strcmp(r->sync[k].full_status, "failed") == 0;
+    r->healthy = !r->enabled || (r->result.status == HALO_STATUS_SUCCESSFUL && r->dead_letters == 0 && !sync_failed);
+}
+
+int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, halo_status_report_t **reports,
+                            size_t *count, char *err, size_t errlen)
+{
+    static const char *const tenants_sql = "SELECT t.id, t.slug, t.enabled, t.resource_url, " S_MS(
+        "t.connected_at") ", "
+                          "array_to_json(t.expected_events)::text, t.rate_limit, t.rate_window_s, "
+                          "t.rate_headroom, " S_MS("r.tat") ", r.requests, r.throttled, " S_MS(
+                              "r.last_429_at") " "
+                                               "FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id "
+                                               "WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug";
+    static const char *const stats_sql = "SELECT s.tenant_id, s.event, s.received, " S_MS(
+        "s.last_at") " FROM halo.webhook_event_stats s "
+                     "JOIN halo.tenants t ON t.id = s.tenant_id WHERE $1::text IS NULL OR t.slug = $1 ORDER BY s.event";
+    static const char *const sync_sql =
+        "SELECT s.tenant_id, s.entity, s.full_requested, s.full_status, s.full_run_id, s.full_page_no, "
+        "s.full_total, s.full_seen, " S_MS("s.full_started_at") ", " S_MS("s.full_finished_at") ", " S_MS(
+            "s.incr_last_at") ", " S_MS("s.incr_cursor") ", " S_MS("s.updated_at") ", s.last_error "
+                                                                                   "FROM halo.sync_state s JOIN "
+                                                                                   "halo.tenants t ON t.id = "
+                                                                                   "s.tenant_id WHERE $1::text IS NULL "
+                                                                                   "OR t.slug = $1";
+    static const char *const queue_sql =
+        "SELECT q.tenant_id, count(*) FILTER (WHERE q.state = 'pending'), count(*) FILTER (WHERE q.state = 'leased'), "
+        "count(*) FILTER (WHERE q.state = 'failed'), " S_MS(
+            "min(q.first_webhook_at) FILTER (WHERE q.state <> 'failed')") ", "
+                                                                          "(array_agg(q.last_error ORDER BY "
+                                                                          "q.updated_at DESC) FILTER (WHERE q.state = "
+                                                                          "'failed'))[1] "
+                                                                          "FROM halo.fetch_queue q JOIN halo.tenants t "
+                                                                          "ON t.id = q.tenant_id "
+                                                                          "WHERE $1::text IS NULL OR t.slug = $1 GROUP "
+                                                                          "BY q.tenant_id";
+    halo_status_report_t *out = NULL;
+    PGresult *res = NULL;
+    size_t n = 0;
+    int64_t *tats = NULL;
+
+    res = s_query(pg, tenants_sql, slug, err, errlen);
+    if (!res)
+        goto fail;
+    n = (size_t)PQntuples(res);
+    if (n > 0) {
+        out = calloc(n, sizeof *out);
+        tats = calloc(n, sizeof *tats);
+        if (!out || !tats) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        halo_status_report_t *r = &out[i];
+        int row = (int)i;
+        r->tenant_id = s_i64(res, row, 0, 0);
+        s_copy(r->slug, sizeof r->slug, res, row, 1);
+        r->enabled = strcmp(PQgetvalue(res, row, 2), "t") == 0;
+        s_copy(r->resource_url, sizeof r->resource_url, res, row, 3);
+        r->connected_at_ms = s_i64(res, row, 4, 0);
+        r->now_ms = now_ms;
+        s_load_expected(r, PQgetvalue(res, row, 5));
+        r->rate_limit = s_i64(res, row, 6, 450);
+        r->rate_window_s = s_i64(res, row, 7, 300);
+        r->rate_headroom = strtod(PQgetvalue(res, row, 8), NULL);
+        tats[i] = s_i64(res, row, 9, -1);
+        r->api_requests = s_i64(res, row, 10, 0);
+        r->api_throttled = s_i64(res, row, 11, 0);
+        r->last_429_at_ms = s_i64(res, row, 12, -1);
+        r->oldest_pending_ms = -1;
+        for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
+            snprintf(r->sync[k].entity, sizeof r->sync[k].entity, "%s", s_entities[k]);
+            r->sync[k].full_run_id = r->sync[k].full_total = -1;
+            r->sync[k].full_started_at_ms = r->sync[k].full_finished_at_ms = -1;
+            r->sync[k].incr_last_at_ms = r->sync[k].incr_cursor_ms = r->sync[k].updated_at_ms = -1;
+        }
+    }
+    PQclear(res);
+
+    res = s_query(pg, stats_sql, slug, err, errlen);
+    if (!res)
+        goto fail;
+    for (int row = 0; row < PQntuples(res); row++) {
+        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        if (r)
+            s_add_stat(r, PQgetvalue(res, row, 1), s_i64(res, row, 2, 0), s_i64(res, row, 3, -1));
+    }
+    PQclear(res);
+
+    res = s_query(pg, sync_sql, slug, err, errlen);
+    if (!res)
+        goto fail;
+    for (int row = 0; row < PQntuples(res); row++) {
+        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        for (size_t k = 0; r && k < HALO_STATUS_ENTITY_COUNT; k++) {
+            halo_status_sync_t *s = &r->sync[k];
+            if (strcmp(PQgetvalue(res, row, 1), s->entity) != 0)
+                continue;
+            s->present = true;
+            s->full_requested = strcmp(PQgetvalue(res, row, 2), "t") == 0;
+            s_copy(s->full_status, sizeof s->full_status, res, row, 3);
+            s->full_run_id = s_i64(res, row, 4, -1);
+            s->full_page_no = s_i64(res, row, 5, 0);
+            s->full_total = s_i64(res, row, 6, -1);
+            s->full_seen = s_i64(res, row, 7, 0);
+            s->full_started_at_ms = s_i64(res, row, 8, -1);
+            s->full_finished_at_ms = s_i64(res, row, 9, -1);
+            s->incr_last_at_ms = s_i64(res, row, 10, -1);
+            s->incr_cursor_ms = s_i64(res, row, 11, -1);
+            s->updated_at_ms = s_i64(res, row, 12, -1);
+            s_copy(s->last_error, sizeof s->last_error, res, row, 13);
+        }
+    }
+    PQclear(res);
+
+    res = s_query(pg, queue_sql, slug, err, errlen);
+    if (!res)
+        goto fail;
+    for (int row = 0; row < PQntuples(res); row++) {
+        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        if (!r)
+            continue;
+        r->queue_pending = s_i64(res, row, 1, 0);
+        r->queue_leased = s_i64(res, row, 2, 0);
+        r->dead_letters = s_i64(res, row, 3, 0);
+        int64_t oldest = s_i64(res, row, 4, -1);
+        if (oldest >= 0)
+            r->oldest_pending_ms = now_ms > oldest ? now_ms - oldest : 0;
+        s_copy(r->last_dead_error, sizeof r->last_dead_error, res, row, 5);
+    }
+    PQclear(res);
+    res = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        s_finish(&out[i], tats[i]);
+    free(tats);
+    *reports = out;
+    *count = n;
+    return 0;
+fail:
+    PQclear(res);
+    free(tats);
+    free(out);
+    return -1;
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+/* An ISO time, or JSON null for "never" (< 0). */
+static json_t *s_time(int64_t ms)
+{
+    if (ms < 0)
+        return json_null();
+    char buf[40];
+    halo_clock_format_iso(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *s_sync_json(const halo_status_sync_t *s)
+{
+    if (!s->present)
+        return json_null();
+    return json_pack(
+        "{s:b, s:s, s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "full_requested", s->full_requested, "full_status",
+        s->full_status, "full_run_id", s->full_run_id < 0 ? json_null() : json_integer(s->full_run_id), "full_page_no",
+        (json_int_t)s->full_page_no, "full_total", s->full_total < 0 ? json_null() : json_integer(s->full_total),
+        "full_seen", (json_int_t)s->full_seen, "full_started_at", s_time(s->full_started_at_ms), "full_finished_at",
+        s_time(s->full_finished_at_ms), "incr_last_at", s_time(s->incr_last_at_ms), "incr_cursor",
+        s_time(s->incr_cursor_ms), "last_error", s->last_error[0] ? json_string(s->last_error) : json_null());
+}
+
+json_t *halo_status_report_to_json(const halo_status_report_t *r)
+{
+    json_t *events = json_array(), *missing = json_array(), *sync = json_object();
+    for (size_t i = 0; events && i < r->event_count; i++) {
+        const halo_status_event_t *e = &r->events[i];
+        json_array_append_new(events, json_pack("{s:s, s:b, s:I, s:o}", "event", e->event, "expected", e->expected,
+                                                "received", (json_int_t)e->received, "last_at",
+                                                s_time(e->received > 0 ? e->last_at_ms : -1)));
+    }
+    for (size_t i = 0; missing && i < r->result.missing_count; i++)
+        json_array_append_new(missing, json_string(r->events[r->result.missing[i]].event));
+    for (size_t k = 0; sync && k < HALO_STATUS_ENTITY_COUNT; k++)
+        json_object_set_new(sync, r->sync[k].entity, s_sync_json(&r->sync[k]));
+    json_t *webhook =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "status", halo_status_message(r->result.status), "key",
+                  halo_status_key(r->result.status), "meaning", halo_status_meaning(r->result.status), "suggestion",
+                  r->result.suggestion, "last_received_at", s_time(r->result.last_any_ms), "missing_events", missing);
+    json_t *queue =
+        json_pack("{s:I, s:I, s:I, s:o, s:o}", "pending", (json_int_t)r->queue_pending, "leased",
+                  (json_int_t)r->queue_leased, "dead_letters", (json_int_t)r->dead_letters, "oldest_pending_seconds",
+                  r->oldest_pending_ms < 0 ? json_null() : json_real((double)r->oldest_pending_ms / 1000.0),
+                  "last_dead_letter_error", r->last_dead_error[0] ? json_string(r->last_dead_error) : json_null());
+    json_t *budget =
+        json_pack("{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:o}", "rate_limit", (json_int_t)r->rate_limit, "rate_window_s",
+                  (json_int_t)r->rate_window_s, "headroom", r->rate_headroom, "limit", r->budget_limit, "used",
+                  r->budget_used, "requests_total", (json_int_t)r->api_requests, "throttled_total",
+                  (json_int_t)r->api_throttled, "last_429_at", s_time(r->last_429_at_ms));
+    return json_pack("{s:s, s:b, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "tenant", r->slug, "enabled",
+                     r->enabled, "healthy", r->healthy, "resource_url", r->resource_url, "connected_at",
+                     s_time(r->connected_at_ms), "computed_at", s_time(r->now_ms), "webhook", webhook, "events", events,
+                     "sync", sync, "queue", queue, "api_budget", budget);
+}

@@ -1,0 +1,121 @@
+/* halo_status: a tenant's health in the seed's words. The webhook status rules
+ * of DESIGN.md 1.4 are one pure function of (expected events, per-event
+ * stats, connected_at, now); halo_status_report_load gathers everything a
+ * report shows (event stats, sync state, queue, dead letters, API budget)
+ * from PostgreSQL, so halo-monitor and haloctl status say the same thing and
+ * a restart loses nothing. */
+#ifndef HALO_STATUS_H
+#define HALO_STATUS_H
+
+#include "halo_pg.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HALO_STATUS_MAX_EVENTS 48                 /* expected + other events shown per tenant */
+#define HALO_STATUS_EVENT_NAME_MAX 128            /* bytes of an event name incl. NUL */
+#define HALO_STATUS_QUIET_MS (4LL * 86400 * 1000) /* the seed's "4 days" */
+#define HALO_STATUS_ENTITY_COUNT 4
+#define HALO_STATUS_SUGGESTION_MAX 1024
+
+typedef enum {
+    HALO_STATUS_SUCCESSFUL = 0, /* "Webhook Successful" */
+    HALO_STATUS_SOME_EVENTS,    /* "Webhook received no data for some events" */
+    HALO_STATUS_NO_DATA,        /* "Webhook received no data" */
+    HALO_STATUS_NO_DATA_4_DAYS, /* "Webhook received no data within 4 days" */
+    HALO_STATUS_COUNT
+} halo_status_t;
+
+/* What was received for one event name (a webhook_event_stats row). */
+typedef struct {
+    const char *event;  /* canonical event name (borrowed) */
+    int64_t received;   /* deliveries counted */
+    int64_t last_at_ms; /* wall ms of the last one; < 0 if never */
+} halo_event_stat_t;
+
+typedef struct {
+    halo_status_t status;
+    size_t missing_count;                        /* expected events that never received data */
+    size_t missing[HALO_STATUS_MAX_EVENTS];      /* their indexes in the expected list */
+    int64_t last_any_ms;                         /* last delivery of any event, -1 if none */
+    char suggestion[HALO_STATUS_SUGGESTION_MAX]; /* what to do, one paragraph */
+} halo_status_result_t;
+
+/* The seed's words for status ("Webhook Successful"...), borrowed. */
+const char *halo_status_message(halo_status_t status);
+/* The seed's explanation of what status means, borrowed. */
+const char *halo_status_meaning(halo_status_t status);
+/* Short machine key ("successful", "some_events", "no_data", "no_data_4_days"), borrowed. */
+const char *halo_status_key(halo_status_t status);
+/* Computes the webhook status of a tenant. Pure: expected holds count event
+ * names (matched case-insensitively with stats[].event); stats may name
+ * events outside the list (they count as "something arrived" but never
+ * satisfy an expected event). Data is quiet when the last delivery is more
+ * than HALO_STATUS_QUIET_MS before now_ms (exactly 4 days is still within).
+ * Returns 0, or -1 if count exceeds HALO_STATUS_MAX_EVENTS (out untouched). */
+int halo_status_compute(const char *const *expected, size_t count, const halo_event_stat_t *stats, size_t nstats,
+                        int64_t connected_at_ms, int64_t now_ms, halo_status_result_t *out)
+    __attribute__((warn_unused_result));
+
+/* One event line of a report: expected events first, in the tenant's order. */
+typedef struct {
+    char event[HALO_STATUS_EVENT_NAME_MAX];
+    bool expected;
+    int64_t received;
+    int64_t last_at_ms; /* -1 if never */
+} halo_status_event_t;
+
+/* Full and incremental sync of one entity (a sync_state row). */
+typedef struct {
+    char entity[16]; /* ticket|site|user|invoice */
+    bool present;    /* false if the tenant has no row for it */
+    bool full_requested;
+    char full_status[16]; /* pending|running|done|failed */
+    int64_t full_run_id;  /* -1 if none */
+    int64_t full_page_no;
+    int64_t full_total; /* -1 if unknown */
+    int64_t full_seen;
+    int64_t full_started_at_ms, full_finished_at_ms; /* -1 if none */
+    int64_t incr_last_at_ms, incr_cursor_ms;         /* -1 if none */
+    int64_t updated_at_ms;
+    char last_error[256];
+} halo_status_sync_t;
+
+/* Everything shown about one tenant. Plain data: safe to copy. */
+typedef struct {
+    int64_t tenant_id;
+    char slug[64];
+    bool enabled;
+    char resource_url[256];
+    int64_t connected_at_ms;
+    int64_t now_ms;        /* the time the status was computed for */
+    size_t expected_count; /* events[0..expected_count-1] are the expected ones */
+    size_t event_count;
+    halo_status_event_t events[HALO_STATUS_MAX_EVENTS];
+    halo_status_result_t result;
+    halo_status_sync_t sync[HALO_STATUS_ENTITY_COUNT]; /* ticket, site, user, invoice */
+    int64_t queue_pending, queue_leased, dead_letters;
+    int64_t oldest_pending_ms; /* age of the oldest unfetched webhook (freshness), -1 if none */
+    char last_dead_error[256];
+    int64_t rate_limit, rate_window_s;
+    double rate_headroom;
+    double budget_limit;                 /* requests allowed per window: rate_limit * headroom */
+    double budget_used;                  /* requests counted in the current window (from the limiter's TAT) */
+    int64_t api_requests, api_throttled; /* ever, from rate_limits */
+    int64_t last_429_at_ms;              /* -1 if never */
+    bool healthy;                        /* enabled => Successful, no dead letters, no failed sync */
+} halo_status_report_t;
+
+/* Loads the reports of every tenant (slug NULL) or of one, ordered by slug,
+ * with statuses computed for now_ms. On 0, *reports is a malloc'd array
+ * (caller frees, may be NULL when *count is 0). -1 with the reason in err. */
+int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, halo_status_report_t **reports,
+                            size_t *count, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The report as JSON (caller owns the reference); NULL on allocation failure. */
+json_t *halo_status_report_to_json(const halo_status_report_t *report);
+/* Entity names of the sync array, in order (borrowed, HALO_STATUS_ENTITY_COUNT). */
+const char *const *halo_status_entities(void);
+
+#endif

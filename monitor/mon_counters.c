@@ -1,0 +1,210 @@
+/* mon_counters: see mon_counters.h. Series live in one array; lookups
+ * compare a hash before the names, which is plenty for a few thousand. */
+#include "mon_counters.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t hash;
+    bool gauge;
+    char name[HALO_NAME_MAX];
+    char tenant[HALO_TENANT_MAX];
+    uint32_t label_count;
+    halo_label_t labels[HALO_LABELS_MAX]; /* sorted by key */
+    double value;
+} s_series_t;
+
+struct _mon_counters_t {
+    s_series_t *series;
+    size_t count;
+    size_t max;
+    uint64_t dropped;
+};
+
+/* Telemetry names of CONTRACTS-dev.md that are gauges. */
+static const char *const s_gauges[] = {"journal_unacked", "store_pending_batches"};
+
+mon_counters_t *mon_counters_new(size_t max_series)
+{
+    mon_counters_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->max = max_series ? max_series : MON_COUNTERS_DEFAULT_MAX;
+    return self;
+}
+
+void mon_counters_destroy(mon_counters_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->series);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+bool mon_counters_is_gauge(const halo_event_t *ev)
+{
+    for (size_t i = 0; i < sizeof s_gauges / sizeof s_gauges[0]; i++)
+        if (strcmp(ev->name, s_gauges[i]) == 0)
+            return true;
+    for (uint32_t i = 0; i < ev->label_count && i < HALO_LABELS_MAX; i++)
+        if (strcmp(ev->labels[i].key, "kind") == 0 && strcmp(ev->labels[i].value, "gauge") == 0)
+            return true;
+    return false;
+}
+
+/* Prometheus names: [a-z_][a-z0-9_]* (we accept lowercase only, as we emit). */
+static bool s_valid_name(const char *name)
+{
+    if (!*name || (name[0] >= '0' && name[0] <= '9'))
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return strncmp(name, "__", 2) != 0;
+}
+
+static uint64_t s_fnv(uint64_t h, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL; /* separator so "ab"+"c" != "a"+"bc" */
+}
+
+/* Fills key (sorted labels without "kind") from the inputs; -1 if a label key is invalid. */
+static int s_make_key(s_series_t *key, const char *name, const char *tenant, const halo_label_t *labels, size_t count)
+{
+    memset(key, 0, sizeof *key);
+    snprintf(key->name, sizeof key->name, "%s", name);
+    snprintf(key->tenant, sizeof key->tenant, "%s", tenant ? tenant : "");
+    for (size_t i = 0; i < count && i < HALO_LABELS_MAX; i++) {
+        if (strcmp(labels[i].key, "kind") == 0)
+            continue;
+        if (!s_valid_name(labels[i].key) || strcmp(labels[i].key, "tenant") == 0)
+            return -1;
+        size_t at = key->label_count++;
+        while (at > 0 && strcmp(key->labels[at - 1].key, labels[i].key) > 0) {
+            key->labels[at] = key->labels[at - 1];
+            at--;
+        }
+        key->labels[at] = labels[i];
+    }
+    uint64_t h = s_fnv(1469598103934665603ULL, key->name);
+    h = s_fnv(h, key->tenant);
+    for (uint32_t i = 0; i < key->label_count; i++)
+        h = s_fnv(s_fnv(h, key->labels[i].key), key->labels[i].value);
+    key->hash = h;
+    return 0;
+}
+
+static s_series_t *s_lookup(const mon_counters_t *self, const s_series_t *key)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        s_series_t *s = &self->series[i];
+        if (s->hash != key->hash || s->label_count != key->label_count || strcmp(s->name, key->name) != 0 ||
+            strcmp(s->tenant, key->tenant) != 0)
+            continue;
+        bool same = true;
+        for (uint32_t l = 0; l < s->label_count && same; l++)
+            same = strcmp(s->labels[l].key, key->labels[l].key) == 0 &&
+                   strcmp(s->labels[l].value, key->labels[l].value) == 0;
+        if (same)
+            return s;
+    }
+    return NULL;
+}
+
+int mon_counters_apply(mon_counters_t *self, const char *tenant, const halo_event_t *ev)
+{
+    s_series_t key;
+    bool gauge = mon_counters_is_gauge(ev);
+    if (!s_valid_name(ev->name) || s_make_key(&key, ev->name, tenant, ev->labels, ev->label_count) != 0 ||
+        (!gauge && !(ev->value >= 0)) || ev->value != ev->value)
+        goto drop;
+    s_series_t *s = s_lookup(self, &key);
+    if (!s) {
+        if (self->count >= self->max)
+            goto drop;
+        if (self->count % 64 == 0) {
+            s_series_t *grown = realloc(self->series, (self->count + 64) * sizeof *grown);
+            if (!grown)
+                goto drop;
+            self->series = grown;
+        }
+        s = &self->series[self->count++];
+        *s = key;
+        s->gauge = gauge;
+    }
+    if (s->gauge)
+        s->value = ev->value;
+    else
+        s->value += ev->value;
+    return 0;
+drop:
+    self->dropped++;
+    return -1;
+}
+
+double mon_counters_get(const mon_counters_t *self, const char *name, const char *tenant, const halo_label_t *labels,
+                        size_t label_count, bool *found)
+{
+    s_series_t key;
+    const s_series_t *s = s_make_key(&key, name, tenant, labels, label_count) == 0 ? s_lookup(self, &key) : NULL;
+    if (found)
+        *found = s != NULL;
+    return s ? s->value : 0.0;
+}
+
+size_t mon_counters_series(const mon_counters_t *self)
+{
+    return self->count;
+}
+
+uint64_t mon_counters_dropped(const mon_counters_t *self)
+{
+    return self->dropped;
+}
+
+void mon_prom_label_value(FILE *out, const char *value)
+{
+    fputc('"', out);
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* Series are written grouped by metric name, with one TYPE line per name. */
+void mon_counters_write_prometheus(const mon_counters_t *self, FILE *out)
+{
+    bool *done = self->count ? calloc(self->count, sizeof *done) : NULL;
+    if (self->count && !done)
+        return;
+    for (size_t i = 0; i < self->count; i++) {
+        if (done[i])
+            continue;
+        const s_series_t *first = &self->series[i];
+        fprintf(out, "# TYPE halo_%s%s %s\n", first->name, first->gauge ? "" : "_total",
+                first->gauge ? "gauge" : "counter");
+        for (size_t j = i; j < self->count; j++) {
+            const s_series_t *s = &self->series[j];
+            if (done[j] || strcmp(s->name, first->name) != 0 || s->gauge != first->gauge)
+                continue;
+            done[j] = true;
+            fprintf(out, "halo_%s%s{tenant=", s->name, s->gauge ? "" : "_total");
+            mon_prom_label_value(out, s->tenant);
+            for (uint32_t l = 0; l < s->label_count; l++) {
+                fprintf(out, ",%s=", s->labels[l].key);
+                mon_prom_label_value(out, s->labels[l].value);
+            }
+            fprintf(out, "} %.17g\n", s->value);
+        }
+    }
+    free(done);
+}

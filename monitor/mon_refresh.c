@@ -1,0 +1,141 @@
+/* mon_refresh: see mon_refresh.h. */
+#include "mon_refresh.h"
+
+#include "halo_log.h"
+#include "halo_pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_KNOWN_MAX 4096
+
+typedef struct {
+    int64_t tenant_id;
+    halo_status_t status;
+} s_known_t;
+
+struct _mon_refresh_t {
+    char *conninfo;
+    halo_pg_t *pg;
+    s_known_t *known; /* last status recorded per tenant */
+    size_t known_count;
+};
+
+mon_refresh_t *mon_refresh_new(const char *conninfo)
+{
+    mon_refresh_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->conninfo = strdup(conninfo);
+    self->known = calloc(S_KNOWN_MAX, sizeof *self->known);
+    if (!self->conninfo || !self->known)
+        mon_refresh_destroy(&self);
+    return self;
+}
+
+void mon_refresh_destroy(mon_refresh_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    halo_pg_destroy(&(*self_p)->pg);
+    free((*self_p)->conninfo);
+    free((*self_p)->known);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static s_known_t *s_known(mon_refresh_t *self, int64_t tenant_id)
+{
+    for (size_t i = 0; i < self->known_count; i++)
+        if (self->known[i].tenant_id == tenant_id)
+            return &self->known[i];
+    return NULL;
+}
+
+/* Records r's status if it differs from the last one recorded (in memory, then in PostgreSQL). */
+static void s_record_status(mon_refresh_t *self, const halo_status_report_t *r)
+{
+    s_known_t *k = s_known(self, r->tenant_id);
+    if (k && k->status == r->result.status)
+        return;
+    json_t *missing = json_array();
+    for (size_t i = 0; missing && i < r->result.missing_count; i++)
+        json_array_append_new(missing, json_string(r->events[r->result.missing[i]].event));
+    char *missing_text = missing ? json_dumps(missing, JSON_COMPACT) : NULL;
+    json_decref(missing);
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)r->tenant_id);
+    const char *params[3] = {id, halo_status_message(r->result.status), missing_text ? missing_text : "[]"};
+    PGresult *res =
+        halo_pg_exec(self->pg,
+                     "WITH last AS (SELECT status FROM halo.webhook_status_changes WHERE tenant_id = $1 "
+                     "              ORDER BY changed_at DESC, id DESC LIMIT 1) "
+                     "INSERT INTO halo.webhook_status_changes (tenant_id, status, previous, missing_events) "
+                     "SELECT $1, $2, (SELECT status FROM last), ARRAY(SELECT json_array_elements_text($3::json)) "
+                     "WHERE NOT EXISTS (SELECT 1 FROM last WHERE status = $2) RETURNING coalesce(previous, '')",
+                     3, params);
+    free(missing_text);
+    if (!res) {
+        HALO_WARN("cannot record status change", "tenant=%s error=\"%s\"", r->slug, halo_pg_error(self->pg));
+        return;
+    }
+    if (PQntuples(res) == 1)
+        HALO_INFO("webhook status changed", "tenant=%s from=\"%s\" to=\"%s\" missing=%zu", r->slug,
+                  PQgetvalue(res, 0, 0), halo_status_message(r->result.status), r->result.missing_count);
+    PQclear(res);
+    if (!k && self->known_count < S_KNOWN_MAX)
+        k = &self->known[self->known_count++];
+    if (k) {
+        k->tenant_id = r->tenant_id;
+        k->status = r->result.status;
+    }
+}
+
+/* Webhooks per minute over the chart's span, from webhook_deliveries. */
+static void s_load_history(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
+{
+    char since[32];
+    snprintf(since, sizeof since, "%lld", (long long)(now_ms / 60000 - MON_MINUTES + 1) * 60);
+    const char *params[1] = {since};
+    PGresult *res = halo_pg_exec(self->pg,
+                                 "SELECT t.slug, floor(extract(epoch FROM d.received_at) / 60)::bigint, count(*) "
+                                 "FROM halo.webhook_deliveries d JOIN halo.tenants t ON t.id = d.tenant_id "
+                                 "WHERE d.received_at >= to_timestamp($1::bigint) GROUP BY 1, 2",
+                                 1, params);
+    if (!res) {
+        HALO_WARN("cannot read webhook history", "error=\"%s\"", halo_pg_error(self->pg));
+        return;
+    }
+    for (int row = 0; row < PQntuples(res); row++)
+        mon_state_set_webhook_minute(state, PQgetvalue(res, row, 0), strtoll(PQgetvalue(res, row, 1), NULL, 10),
+                                     strtod(PQgetvalue(res, row, 2), NULL));
+    PQclear(res);
+}
+
+int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
+{
+    char err[512];
+    if (!self->pg) {
+        self->pg = halo_pg_new(self->conninfo, 0, err, sizeof err);
+        if (!self->pg) {
+            mon_state_db_failed(state, err);
+            return -1;
+        }
+        HALO_INFO("connected to postgresql", "");
+    }
+    halo_status_report_t *reports = NULL;
+    size_t count = 0;
+    if (halo_status_report_load(self->pg, NULL, now_ms, &reports, &count, err, sizeof err) != 0) {
+        HALO_WARN("cannot read status", "error=\"%s\"", err);
+        mon_state_db_failed(state, err);
+        if (halo_pg_lost(self->pg))
+            halo_pg_destroy(&self->pg);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++)
+        s_record_status(self, &reports[i]);
+    s_load_history(self, state, now_ms);
+    mon_state_publish(state, reports, count, now_ms);
+    return 0;
+}

@@ -1,0 +1,268 @@
+/* mon_state: see mon_state.h. */
+#include "mon_state.h"
+
+#include "halo_clock.h"
+#include "halo_log.h"
+#include "mon_html.h"
+#include "mon_metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_HISTORY_MAX 4096 /* tenants with a chart */
+
+struct _mon_state_t {
+    pthread_mutex_t lock;
+    halo_status_report_t *reports;
+    size_t count;
+    int64_t refreshed_at_ms;
+    bool db_ok;
+    char db_error[512];
+    int64_t refresh_ms;
+    uint64_t telemetry_received, telemetry_malformed;
+    mon_counters_t *counters;
+    mon_history_t *history; /* by tenant, unordered */
+    size_t history_count;
+    mon_history_t *view_history; /* scratch: history in report order for a view */
+};
+
+mon_state_t *mon_state_new(int64_t refresh_ms, size_t max_series)
+{
+    mon_state_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    pthread_mutex_init(&self->lock, NULL);
+    self->refresh_ms = refresh_ms;
+    self->refreshed_at_ms = -1;
+    self->counters = mon_counters_new(max_series);
+    if (!self->counters) {
+        mon_state_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void mon_state_destroy(mon_state_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mon_state_t *self = *self_p;
+    mon_counters_destroy(&self->counters);
+    free(self->reports);
+    free(self->history);
+    free(self->view_history);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Moves h forward so its newest bucket is minute (older buckets fall off). */
+static void s_history_advance(mon_history_t *h, int64_t minute)
+{
+    int64_t shift = minute - h->last_minute;
+    if (shift <= 0)
+        return;
+    if (shift >= MON_MINUTES) {
+        memset(h->webhooks, 0, sizeof h->webhooks);
+        memset(h->api_calls, 0, sizeof h->api_calls);
+    } else {
+        size_t s = (size_t)shift, keep = MON_MINUTES - s;
+        memmove(h->webhooks, h->webhooks + s, keep * sizeof(double));
+        memmove(h->api_calls, h->api_calls + s, keep * sizeof(double));
+        memset(h->webhooks + keep, 0, s * sizeof(double));
+        memset(h->api_calls + keep, 0, s * sizeof(double));
+    }
+    h->last_minute = minute;
+}
+
+/* History of tenant, created on first use; NULL when the table is full. Locked. */
+static mon_history_t *s_history(mon_state_t *self, const char *tenant, int64_t minute)
+{
+    for (size_t i = 0; i < self->history_count; i++)
+        if (strcmp(self->history[i].tenant, tenant) == 0) {
+            s_history_advance(&self->history[i], minute);
+            return &self->history[i];
+        }
+    if (self->history_count >= S_HISTORY_MAX)
+        return NULL;
+    if (self->history_count % 16 == 0) {
+        mon_history_t *grown = realloc(self->history, (self->history_count + 16) * sizeof *grown);
+        if (!grown)
+            return NULL;
+        self->history = grown;
+    }
+    mon_history_t *h = &self->history[self->history_count++];
+    memset(h, 0, sizeof *h);
+    snprintf(h->tenant, sizeof h->tenant, "%s", tenant);
+    h->last_minute = minute;
+    return h;
+}
+
+void mon_state_publish(mon_state_t *self, halo_status_report_t *reports, size_t count, int64_t now_ms)
+{
+    pthread_mutex_lock(&self->lock);
+    free(self->reports);
+    self->reports = reports;
+    self->count = count;
+    self->refreshed_at_ms = now_ms;
+    self->db_ok = true;
+    self->db_error[0] = '\0';
+    pthread_mutex_unlock(&self->lock);
+}
+
+void mon_state_db_failed(mon_state_t *self, const char *reason)
+{
+    pthread_mutex_lock(&self->lock);
+    self->db_ok = false;
+    snprintf(self->db_error, sizeof self->db_error, "%s", reason ? reason : "unknown error");
+    pthread_mutex_unlock(&self->lock);
+}
+
+void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_ms)
+{
+    pthread_mutex_lock(&self->lock);
+    self->telemetry_received++;
+    if (msg->cmd == HALO_CMD_EVENT) {
+        if (mon_counters_apply(self->counters, msg->tenant, &msg->u.event) != 0)
+            HALO_DEBUG("telemetry event dropped", "tenant=%s name=%s", msg->tenant, msg->u.event.name);
+        if (strcmp(msg->u.event.name, "api_request") == 0 && msg->tenant[0]) {
+            mon_history_t *h = s_history(self, msg->tenant, now_ms / 60000);
+            if (h)
+                h->api_calls[MON_MINUTES - 1] += msg->u.event.value;
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+void mon_state_telemetry_malformed(mon_state_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->telemetry_malformed++;
+    pthread_mutex_unlock(&self->lock);
+}
+
+void mon_state_set_webhook_minute(mon_state_t *self, const char *tenant, int64_t minute, double n)
+{
+    pthread_mutex_lock(&self->lock);
+    mon_history_t *h = s_history(self, tenant, minute > 0 ? minute : 0);
+    if (h && minute <= h->last_minute && h->last_minute - minute < MON_MINUTES)
+        h->webhooks[MON_MINUTES - 1 - (h->last_minute - minute)] = n;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Fills view from self (locked), with the history laid out in report order. */
+static void s_view(mon_state_t *self, int64_t now_ms, mon_view_t *view)
+{
+    memset(view, 0, sizeof *view);
+    free(self->view_history);
+    self->view_history = self->count ? calloc(self->count, sizeof *self->view_history) : NULL;
+    for (size_t i = 0; self->view_history && i < self->count; i++) {
+        mon_history_t *h = s_history(self, self->reports[i].slug, now_ms / 60000);
+        if (h)
+            self->view_history[i] = *h;
+        else
+            snprintf(self->view_history[i].tenant, sizeof self->view_history[i].tenant, "%s", self->reports[i].slug);
+    }
+    view->reports = self->reports;
+    view->count = self->count;
+    view->history = self->view_history;
+    view->now_ms = now_ms;
+    view->refreshed_at_ms = self->refreshed_at_ms;
+    view->db_ok = self->db_ok;
+    view->db_error = self->db_error;
+    view->refresh_ms = self->refresh_ms;
+    view->telemetry_received = self->telemetry_received;
+    view->telemetry_malformed = self->telemetry_malformed;
+    view->counters = self->counters;
+}
+
+void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon_view_t *view, void *arg), void *arg)
+{
+    pthread_mutex_lock(&self->lock);
+    mon_view_t view;
+    s_view(self, now_ms, &view);
+    fn(&view, arg);
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* /healthz: alive, and PostgreSQL was read recently (3 refresh periods + 10 s). */
+static int s_write_healthz(FILE *out, const mon_view_t *v)
+{
+    int64_t stale_after = 3 * v->refresh_ms + 10000;
+    if (v->refreshed_at_ms < 0) {
+        fprintf(out, "starting: PostgreSQL not read yet%s%s\n", v->db_error[0] ? ": " : "", v->db_error);
+        return 503;
+    }
+    if (!v->db_ok || v->now_ms - v->refreshed_at_ms > stale_after) {
+        fprintf(out, "stale: status last read from PostgreSQL %lld s ago%s%s\n",
+                (long long)((v->now_ms - v->refreshed_at_ms) / 1000), v->db_error[0] ? ": " : "", v->db_error);
+        return 503;
+    }
+    fprintf(out, "ok\n");
+    return 200;
+}
+
+/* /api/status: every tenant's report plus how fresh it is. */
+static int s_write_json(FILE *out, const mon_view_t *v)
+{
+    json_t *tenants = json_array();
+    bool healthy = true;
+    for (size_t i = 0; tenants && i < v->count; i++) {
+        json_array_append_new(tenants, halo_status_report_to_json(&v->reports[i]));
+        healthy &= v->reports[i].healthy;
+    }
+    char now[40], refreshed[40] = "";
+    halo_clock_format_iso(v->now_ms, now, sizeof now);
+    if (v->refreshed_at_ms >= 0)
+        halo_clock_format_iso(v->refreshed_at_ms, refreshed, sizeof refreshed);
+    json_t *root =
+        json_pack("{s:s, s:o, s:{s:b, s:o}, s:b, s:o}", "generated_at", now, "refreshed_at",
+                  refreshed[0] ? json_string(refreshed) : json_null(), "database", "ok", v->db_ok, "error",
+                  v->db_error[0] ? json_string(v->db_error) : json_null(), "healthy", healthy, "tenants", tenants);
+    if (!root)
+        return 500;
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 ? 200 : 500;
+    fputc('\n', out);
+    json_decref(root);
+    return rc;
+}
+
+char *mon_state_render(mon_state_t *self, mon_page_t page, int64_t now_ms, size_t *len, int *http_status,
+                       const char **content_type)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&buf, &size);
+    if (!out)
+        return NULL;
+    pthread_mutex_lock(&self->lock);
+    mon_view_t view;
+    s_view(self, now_ms, &view);
+    switch (page) {
+    case MON_PAGE_HTML:
+        *content_type = "text/html; charset=utf-8";
+        *http_status = mon_html_write(out, &view);
+        break;
+    case MON_PAGE_JSON:
+        *content_type = "application/json";
+        *http_status = s_write_json(out, &view);
+        break;
+    case MON_PAGE_METRICS:
+        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        *http_status = mon_metrics_write(out, &view);
+        break;
+    default:
+        *content_type = "text/plain; charset=utf-8";
+        *http_status = s_write_healthz(out, &view);
+        break;
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (fclose(out) != 0 || size > MON_RENDER_MAX) {
+        free(buf);
+        return NULL;
+    }
+    *len = size;
+    return buf;
+}

@@ -1,0 +1,139 @@
+/* test_monitor_counters: live telemetry series (counters add, gauges set,
+ * labels order-insensitive, bad names and overflow dropped) and their
+ * Prometheus text, plus HTML escaping of the status page. Pure. */
+#include "mon_counters.h"
+#include "mon_html.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static halo_event_t s_event(const char *name, double value, const char *k1, const char *v1, const char *k2,
+                            const char *v2)
+{
+    halo_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.name, sizeof ev.name, "%s", name);
+    ev.value = value;
+    if (k1) {
+        snprintf(ev.labels[ev.label_count].key, HALO_NAME_MAX, "%s", k1);
+        snprintf(ev.labels[ev.label_count++].value, HALO_EVENT_MAX, "%s", v1);
+    }
+    if (k2) {
+        snprintf(ev.labels[ev.label_count].key, HALO_NAME_MAX, "%s", k2);
+        snprintf(ev.labels[ev.label_count++].value, HALO_EVENT_MAX, "%s", v2);
+    }
+    return ev;
+}
+
+static char *s_prometheus(const mon_counters_t *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    mon_counters_write_prometheus(c, out);
+    fclose(out);
+    return buf;
+}
+
+static void test_counters_add_and_gauges_set(void **state)
+{
+    (void)state;
+    mon_counters_t *c = mon_counters_new(100);
+    halo_event_t a = s_event("api_request", 1, "status", "200", NULL, NULL);
+    halo_event_t g = s_event("journal_unacked", 7, NULL, NULL, NULL, NULL);
+    assert_int_equal(mon_counters_apply(c, "acme", &a), 0);
+    assert_int_equal(mon_counters_apply(c, "acme", &a), 0);
+    assert_int_equal(mon_counters_apply(c, "", &g), 0);
+    g.value = 3;
+    assert_int_equal(mon_counters_apply(c, "", &g), 0);
+    bool found = false;
+    assert_true(mon_counters_get(c, "api_request", "acme", a.labels, 1, &found) == 2.0);
+    assert_true(found);
+    assert_true(mon_counters_get(c, "journal_unacked", "", NULL, 0, &found) == 3.0);
+    mon_counters_get(c, "api_request", "other", a.labels, 1, &found);
+    assert_false(found);
+    char *text = s_prometheus(c);
+    assert_non_null(strstr(text, "# TYPE halo_api_request_total counter\n"));
+    assert_non_null(strstr(text, "halo_api_request_total{tenant=\"acme\",status=\"200\"} 2\n"));
+    assert_non_null(strstr(text, "# TYPE halo_journal_unacked gauge\n"));
+    assert_non_null(strstr(text, "halo_journal_unacked{tenant=\"\"} 3\n"));
+    free(text);
+    mon_counters_destroy(&c);
+    mon_counters_destroy(&c);
+}
+
+static void test_label_order_does_not_matter(void **state)
+{
+    (void)state;
+    mon_counters_t *c = mon_counters_new(100);
+    halo_event_t x = s_event("records_written", 5, "entity", "ticket", "source", "list");
+    halo_event_t y = s_event("records_written", 2, "source", "list", "entity", "ticket");
+    assert_int_equal(mon_counters_apply(c, "t", &x), 0);
+    assert_int_equal(mon_counters_apply(c, "t", &y), 0);
+    assert_int_equal(mon_counters_series(c), 1);
+    assert_true(mon_counters_get(c, "records_written", "t", x.labels, 2, NULL) == 7.0);
+    mon_counters_destroy(&c);
+}
+
+static void test_bad_input_is_dropped(void **state)
+{
+    (void)state;
+    mon_counters_t *c = mon_counters_new(2);
+    halo_event_t bad_name = s_event("Bad Name!", 1, NULL, NULL, NULL, NULL);
+    halo_event_t bad_label = s_event("ok", 1, "bad-key", "v", NULL, NULL);
+    halo_event_t negative = s_event("ok", -1, NULL, NULL, NULL, NULL);
+    halo_event_t tenant_label = s_event("ok", 1, "tenant", "x", NULL, NULL);
+    assert_int_equal(mon_counters_apply(c, "t", &bad_name), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &bad_label), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &negative), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &tenant_label), -1);
+    halo_event_t a = s_event("a", 1, NULL, NULL, NULL, NULL), b = s_event("b", 1, NULL, NULL, NULL, NULL),
+                 d = s_event("d", 1, NULL, NULL, NULL, NULL);
+    assert_int_equal(mon_counters_apply(c, "t", &a), 0);
+    assert_int_equal(mon_counters_apply(c, "t", &b), 0);
+    assert_int_equal(mon_counters_apply(c, "t", &d), -1); /* full */
+    assert_int_equal(mon_counters_dropped(c), 5);
+    mon_counters_destroy(&c);
+}
+
+static void test_label_values_are_escaped(void **state)
+{
+    (void)state;
+    mon_counters_t *c = mon_counters_new(10);
+    halo_event_t e = s_event("webhook_received", 1, "event", "say \"hi\"\\\n", NULL, NULL);
+    assert_int_equal(mon_counters_apply(c, "t", &e), 0);
+    char *text = s_prometheus(c);
+    assert_non_null(strstr(text, "event=\"say \\\"hi\\\"\\\\\\n\""));
+    free(text);
+    mon_counters_destroy(&c);
+}
+
+static void test_html_escape(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    mon_html_escape(out, "<script>alert('x') & \"y\"</script>");
+    fclose(out);
+    assert_string_equal(buf, "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;");
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counters_add_and_gauges_set),
+        cmocka_unit_test(test_label_order_does_not_matter),
+        cmocka_unit_test(test_bad_input_is_dropped),
+        cmocka_unit_test(test_label_values_are_escaped),
+        cmocka_unit_test(test_html_escape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
