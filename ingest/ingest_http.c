@@ -1,0 +1,475 @@
+/* ingest_http: request routing, limits, authentication, journaling and the
+ * replies of halo-ingest's HTTP server (see the header). Errors are decided
+ * from the headers on the first call when possible (MHD then never reads
+ * the body); otherwise after the body, which is buffered under a per-request
+ * cap and a global memory budget. Every reply is one line of JSON. */
+#include "ingest_http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "halo_clock.h"
+#include "halo_log.h"
+#include "halo_msg.h"
+#include "ingest_webhook.h"
+
+#define S_HOOKS_PREFIX "/hooks/"
+#define S_TOKEN_MAX 256
+#define S_BODY_INITIAL 8192
+#define S_REASON_MAX 300
+#define S_CONN_MEMORY (64 * 1024) /* MHD per-connection buffer (headers) */
+#define S_RETRY_AFTER_S "5"
+
+struct _ingest_http_t {
+    ingest_http_config_t config;
+    ingest_auth_t *auth;
+    ingest_journal_t *journal;
+    ingest_metrics_t *metrics;
+    struct MHD_Daemon *daemon;
+    size_t body_bytes; /* buffered by all requests (atomic) */
+};
+
+typedef enum { S_ROUTE_HOOK, S_ROUTE_HEALTH, S_ROUTE_METRICS } s_route_t;
+
+typedef struct {
+    s_route_t route;
+    char tenant[HALO_TENANT_MAX];
+    char *body;
+    size_t len, cap;
+    unsigned fail_status; /* decided while reading the body, answered at its end */
+    const char *fail_reason;
+    const char *fail_word;
+} s_request_t;
+
+/* Copies text into out keeping only printable ASCII (reasons may quote input). */
+static void s_sanitize(const char *text, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *text && n + 1 < cap; text++)
+        out[n++] = isprint((unsigned char)*text) ? *text : '?';
+    out[n] = '\0';
+}
+
+static void s_client(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "?");
+    if (!info || !info->client_addr)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+/* Queues a reply with body text (copied) and optional extra header. */
+static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, const char *content_type,
+                              const char *text, const char *header, const char *value)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (header)
+        MHD_add_response_header(resp, header, value);
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Replies {"error": reason}, counts and logs the rejection under word. */
+static enum MHD_Result s_reject(ingest_http_t *self, struct MHD_Connection *conn, s_request_t *req, unsigned status,
+                                const char *word, const char *reason)
+{
+    char clean[S_REASON_MAX], client[INET6_ADDRSTRLEN + 1];
+    s_sanitize(reason, clean, sizeof clean);
+    s_client(conn, client, sizeof client);
+    ingest_metrics_rejected(self->metrics, req->tenant, word);
+    HALO_INFO("webhook rejected", "tenant=%s status=%u reason=%s detail=\"%s\" client=%s",
+              req->tenant[0] ? req->tenant : "-", status, word, clean, client);
+    json_t *obj = json_pack("{s:s}", "error", clean);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    char line[S_REASON_MAX + 32];
+    snprintf(line, sizeof line, "%s\n", text ? text : "{\"error\":\"internal error\"}");
+    free(text);
+    const char *header = NULL, *value = NULL;
+    if (status == MHD_HTTP_UNAUTHORIZED && strcmp(word, "bad_basic_auth") == 0) {
+        header = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+        value = "Basic realm=\"halo-sync\"";
+    } else if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
+        header = MHD_HTTP_HEADER_ALLOW;
+        value = req->route == S_ROUTE_HOOK ? "POST" : "GET, HEAD";
+    } else if (status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+        header = MHD_HTTP_HEADER_RETRY_AFTER;
+        value = S_RETRY_AFTER_S;
+    }
+    return s_send(conn, status, "application/json", line, header, value);
+}
+
+/* True for "application/json" with optional parameters, any case. */
+static bool s_json_content_type(const char *value)
+{
+    if (!value)
+        return false;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(value, "application/json", n) != 0)
+        return false;
+    char next = value[n];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Splits "/hooks/{tenant}/{token}"; 0, or -1 if the path is not one. */
+static int s_parse_hook_path(const char *url, char *tenant, size_t tenant_cap, char *token, size_t token_cap)
+{
+    const char *p = url + strlen(S_HOOKS_PREFIX);
+    const char *slash = strchr(p, '/');
+    if (!slash || slash == p || (size_t)(slash - p) >= tenant_cap)
+        return -1;
+    const char *tok = slash + 1;
+    size_t tlen = strlen(tok);
+    if (tlen == 0 || tlen >= token_cap || strchr(tok, '/'))
+        return -1;
+    memcpy(tenant, p, (size_t)(slash - p));
+    tenant[slash - p] = '\0';
+    memcpy(token, tok, tlen + 1);
+    return 0;
+}
+
+static enum MHD_Result s_reply_health(ingest_http_t *self, struct MHD_Connection *conn)
+{
+    ingest_metrics_t *m = self->metrics;
+    bool ok = ingest_metrics_gauge_get(m, INGEST_GAUGE_JOURNAL_OK) > 0;
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"status\":\"%s\",\"journal_ok\":%s,\"fetchers\":%.0f,\"unacked\":%.0f,\"inflight\":%.0f,"
+             "\"journal_bytes\":%.0f,\"registry_tenants\":%zu,\"registry_age_s\":%.0f}\n",
+             ok ? "ok" : "journal failed", ok ? "true" : "false", ingest_metrics_gauge_get(m, INGEST_GAUGE_FETCHERS),
+             ingest_metrics_gauge_get(m, INGEST_GAUGE_UNACKED), ingest_metrics_gauge_get(m, INGEST_GAUGE_INFLIGHT),
+             ingest_metrics_gauge_get(m, INGEST_GAUGE_JOURNAL_BYTES), ingest_auth_count(self->auth),
+             ingest_metrics_gauge_get(m, INGEST_GAUGE_REGISTRY_AGE_S));
+    return s_send(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", text, NULL, NULL);
+}
+
+static enum MHD_Result s_reply_metrics(ingest_http_t *self, struct MHD_Connection *conn)
+{
+    char *text = ingest_metrics_render(self->metrics);
+    if (!text)
+        return s_send(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", NULL, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* First call of a request: route and every check the headers allow. Returns
+ * MHD_YES with *done false to go on reading the body. */
+static enum MHD_Result s_begin(ingest_http_t *self, struct MHD_Connection *conn, s_request_t *req, const char *url,
+                               const char *method, bool *done)
+{
+    *done = true;
+    bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
+        req->route = url[1] == 'h' ? S_ROUTE_HEALTH : S_ROUTE_METRICS;
+        if (!is_get)
+            return s_reject(self, conn, req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed");
+        return req->route == S_ROUTE_HEALTH ? s_reply_health(self, conn) : s_reply_metrics(self, conn);
+    }
+    char token[S_TOKEN_MAX + 1];
+    if (strncmp(url, S_HOOKS_PREFIX, strlen(S_HOOKS_PREFIX)) != 0 ||
+        s_parse_hook_path(url, req->tenant, sizeof req->tenant, token, sizeof token) != 0) {
+        req->tenant[0] = '\0';
+        return s_reject(self, conn, req, MHD_HTTP_NOT_FOUND, "not_found", "not found");
+    }
+    req->route = S_ROUTE_HOOK;
+    const char *authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    ingest_auth_result_t auth = ingest_auth_check(self->auth, req->tenant, token, authorization, halo_clock_wall_ms());
+    explicit_bzero(token, sizeof token);
+    if (auth == INGEST_AUTH_UNKNOWN_TENANT)
+        req->tenant[0] = '\0'; /* not a tenant: keep attacker text out of metrics */
+    static const unsigned statuses[] = {
+        [INGEST_AUTH_OK] = MHD_HTTP_OK,
+        [INGEST_AUTH_NOT_LOADED] = MHD_HTTP_SERVICE_UNAVAILABLE,
+        [INGEST_AUTH_UNKNOWN_TENANT] = MHD_HTTP_NOT_FOUND,
+        [INGEST_AUTH_BAD_TOKEN] = MHD_HTTP_UNAUTHORIZED,
+        [INGEST_AUTH_BAD_BASIC] = MHD_HTTP_UNAUTHORIZED,
+        [INGEST_AUTH_DISABLED] = MHD_HTTP_FORBIDDEN,
+    };
+    static const char *const reasons[] = {
+        [INGEST_AUTH_OK] = "",
+        [INGEST_AUTH_NOT_LOADED] = "tenant registry not loaded yet",
+        [INGEST_AUTH_UNKNOWN_TENANT] = "unknown tenant",
+        [INGEST_AUTH_BAD_TOKEN] = "invalid webhook token",
+        [INGEST_AUTH_BAD_BASIC] = "invalid or missing basic authentication",
+        [INGEST_AUTH_DISABLED] = "tenant disabled",
+    };
+    if (auth != INGEST_AUTH_OK)
+        return s_reject(self, conn, req, statuses[auth], ingest_auth_result_name(auth), reasons[auth]);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return s_reject(self, conn, req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed");
+    const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!s_json_content_type(ctype))
+        return s_reject(self, conn, req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                        "content type must be application/json");
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long length = clen ? strtoull(clen, NULL, 10) : 0;
+    if (length > self->config.max_body) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "body larger than %zu bytes", self->config.max_body);
+        return s_reject(self, conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", reason);
+    }
+    *done = false;
+    return MHD_YES;
+}
+
+/* Buffers a chunk of body, within the request cap and the global budget. */
+static void s_append_body(ingest_http_t *self, s_request_t *req, const char *data, size_t size)
+{
+    if (req->fail_status)
+        return; /* already refused: discard the rest */
+    if (req->len + size > self->config.max_body) {
+        req->fail_status = MHD_HTTP_CONTENT_TOO_LARGE;
+        req->fail_word = "too_large";
+        req->fail_reason = "body too large";
+        return;
+    }
+    if (req->len + size > req->cap) {
+        size_t cap = req->cap ? req->cap : S_BODY_INITIAL;
+        while (cap < req->len + size)
+            cap *= 2;
+        if (cap > self->config.max_body)
+            cap = self->config.max_body;
+        size_t grow = cap - req->cap;
+        size_t total = __atomic_add_fetch(&self->body_bytes, grow, __ATOMIC_RELAXED);
+        char *body = total <= self->config.body_memory ? realloc(req->body, cap) : NULL;
+        if (!body) {
+            __atomic_sub_fetch(&self->body_bytes, grow, __ATOMIC_RELAXED);
+            req->fail_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            req->fail_word = "busy";
+            req->fail_reason = "server busy, retry later";
+            return;
+        }
+        req->body = body;
+        req->cap = cap;
+    }
+    memcpy(req->body + req->len, data, size);
+    req->len += size;
+}
+
+/* Whole body received: parse, journal, answer. */
+static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection *conn, s_request_t *req)
+{
+    if (req->fail_status)
+        return s_reject(self, conn, req, req->fail_status, req->fail_word, req->fail_reason);
+    char err[S_REASON_MAX];
+    ingest_batch_t batch = { 0 };
+    if (ingest_webhook_parse(req->body ? req->body : "", req->len, &batch, err, sizeof err) != 0)
+        return s_reject(self, conn, req, MHD_HTTP_BAD_REQUEST, "bad_request", err);
+    ingest_journal_item_t *items = calloc(batch.count, sizeof *items);
+    halo_msg_t *msg = malloc(sizeof *msg);
+    int64_t now = halo_clock_wall_ms();
+    bool ok = items && msg;
+    for (size_t i = 0; ok && i < batch.count; i++) {
+        const ingest_event_t *ev = &batch.events[i];
+        halo_msg_init(msg, HALO_CMD_JOB);
+        snprintf(msg->tenant, sizeof msg->tenant, "%s", req->tenant);
+        halo_job_t *job = &msg->u.job;
+        memcpy(job->delivery_id, ev->delivery_id, sizeof job->delivery_id);
+        memcpy(job->entity, ev->entity, sizeof job->entity);
+        memcpy(job->op, ev->op, sizeof job->op);
+        memcpy(job->event, ev->event, sizeof job->event);
+        memcpy(job->raw_event, ev->raw_event, sizeof job->raw_event);
+        job->object_id = ev->object_id;
+        job->received_at = now;
+        char *data = NULL;
+        size_t len = 0;
+        ok = halo_msg_encode(msg, &data, &len, err, sizeof err) == 0;
+        items[i] = (ingest_journal_item_t){ data, len };
+        halo_msg_clear(msg);
+    }
+    ingest_journal_status_t status = INGEST_JOURNAL_IOERROR;
+    uint64_t first_seq = 0;
+    if (ok)
+        status = ingest_journal_append(self->journal, items, batch.count, &first_seq);
+    for (size_t i = 0; items && i < batch.count; i++)
+        free((void *)items[i].data);
+    free(items);
+    free(msg);
+    enum MHD_Result rc;
+    if (status == INGEST_JOURNAL_OK) {
+        for (size_t i = 0; i < batch.count; i++) {
+            const ingest_event_t *ev = &batch.events[i];
+            ingest_metrics_received(self->metrics, req->tenant, ev->known ? ev->event : "unknown", 1);
+            if (!ev->known)
+                HALO_INFO("unknown webhook event journaled, not fetched", "tenant=%s event=\"%s\" seq=%" PRIu64,
+                          req->tenant, ev->raw_event, first_seq + i);
+            else
+                HALO_DEBUG("webhook accepted", "tenant=%s event=\"%s\" object_id=%" PRId64 " seq=%" PRIu64,
+                           req->tenant, ev->event, ev->object_id, first_seq + i);
+        }
+        char text[64];
+        snprintf(text, sizeof text, "{\"accepted\":%zu}\n", batch.count);
+        rc = s_send(conn, MHD_HTTP_OK, "application/json", text, NULL, NULL);
+    } else if (status == INGEST_JOURNAL_FULL) {
+        rc = s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_full",
+                      "journal full (fetchers behind), retry later");
+    } else if (status == INGEST_JOURNAL_NOSPACE) {
+        rc = s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "disk_full", "disk full, retry later");
+    } else {
+        rc = s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error", "journal error, retry later");
+    }
+    ingest_batch_clear(&batch);
+    return rc;
+}
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    ingest_http_t *self = cls;
+    s_request_t *req = *req_cls;
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        *req_cls = req;
+        bool done = false;
+        enum MHD_Result rc = s_begin(self, conn, req, url, method, &done);
+        if (done)
+            return rc;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        s_append_body(self, req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->route != S_ROUTE_HOOK)
+        return MHD_NO; /* answered on the first call; nothing more expected */
+    return s_finish_hook(self, conn, req);
+}
+
+static void s_completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+    ingest_http_t *self = cls;
+    s_request_t *req = *req_cls;
+    if (!req)
+        return;
+    if (req->cap)
+        __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
+    free(req->body);
+    free(req);
+    *req_cls = NULL;
+}
+
+static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    HALO_DEBUG("http", "detail=\"%s\"", line);
+}
+
+/* Resolves "host:port" for binding into addr; 0 or -1. */
+static int s_resolve(const char *listen, struct sockaddr_storage *addr, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || strlen(colon + 1) == 0 || (size_t)(colon - listen) >= sizeof host) {
+        snprintf(err, errlen, "listen address %s: expected host:port", listen);
+        return -1;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(*h && strcmp(h, "*") != 0 ? h : NULL, colon + 1, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errlen, "listen address %s: %s", listen, gai_strerror(rc));
+        return -1;
+    }
+    /* With no host, prefer IPv4 any (AI_PASSIVE lists it first on Linux with default gai.conf). */
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t *auth, ingest_journal_t *journal,
+                               ingest_metrics_t *metrics, char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    if (s_resolve(config->listen, &addr, err, errlen) != 0)
+        return NULL;
+    ingest_http_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    self->auth = auth;
+    self->journal = journal;
+    self->metrics = metrics;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                     : ((struct sockaddr_in *)&addr)->sin_port);
+    self->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(config->threads > 1 ? config->threads : 1),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)config->conn_timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)S_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+    if (!self->daemon) {
+        snprintf(err, errlen, "cannot listen on %s (in use, or not allowed)", config->listen);
+        free(self);
+        return NULL;
+    }
+    HALO_INFO("http listening", "listen=%s port=%d threads=%u max_connections=%u", config->listen,
+              ingest_http_port(self), config->threads, config->max_connections);
+    return self;
+}
+
+void ingest_http_destroy(ingest_http_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ingest_http_t *self = *self_p;
+    if (self->daemon)
+        MHD_stop_daemon(self->daemon);
+    free(self);
+    *self_p = NULL;
+}
+
+int ingest_http_port(ingest_http_t *self)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : -1;
+}

@@ -1,0 +1,36 @@
+/* ingest_http: the HTTP face of halo-ingest (libmicrohttpd, internal epoll
+ * threads in a pool). POST /hooks/{tenant}/{token} authenticates, bounds
+ * and parses the body, journals every event and answers 200 only once they
+ * are durable; GET /healthz and GET /metrics report. Statuses and reasons:
+ * docs/ingest.md. Handler threads block on the journal's group commit. */
+#ifndef INGEST_HTTP_H
+#define INGEST_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingest_auth.h"
+#include "ingest_journal.h"
+#include "ingest_metrics.h"
+
+typedef struct {
+    const char *listen;        /* "host:port", "[v6]:port" or ":port" */
+    size_t max_body;           /* bytes; larger bodies get 413 */
+    size_t body_memory;        /* bytes of bodies buffered at once, all requests; beyond: 503 */
+    unsigned threads;          /* MHD thread pool size */
+    unsigned max_connections;  /* MHD_OPTION_CONNECTION_LIMIT */
+    unsigned per_ip;           /* connections per client address, 0 = unlimited */
+    unsigned conn_timeout_s;   /* idle connection timeout (slow clients) */
+} ingest_http_config_t;
+
+typedef struct _ingest_http_t ingest_http_t;
+
+/* Starts the server; auth, journal and metrics are borrowed. NULL on failure (err). */
+ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t *auth, ingest_journal_t *journal,
+                               ingest_metrics_t *metrics, char *err, size_t errlen);
+/* Stops the server (in-flight requests finish) and frees; safe to call twice. */
+void ingest_http_destroy(ingest_http_t **self_p);
+/* Port actually bound (useful with port 0). */
+int ingest_http_port(ingest_http_t *self);
+
+#endif

@@ -1,0 +1,782 @@
+/* ingest_journal: segment files, group commit, tail repair, checkpoint and
+ * compaction (see the header and docs/ingest.md for the format).
+ *
+ * Record: magic "HJR1" (u32 LE 0x31524A48), payload length (u32 LE), sequence
+ * (u64 LE), CRC-32 (u32 LE) of the payload followed by the 16 header bytes
+ * before it, then the payload. Segment files are named by the sequence of
+ * their first record, zero-padded to 20 digits, ".seg". The checkpoint file
+ * holds the lowest unacknowledged sequence in decimal. */
+#include "ingest_journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "halo_log.h"
+
+#define S_MAGIC 0x31524A48u /* "HJR1" little-endian */
+#define S_SCAN_BUF (1024 * 1024 + INGEST_JOURNAL_MAX_RECORD + INGEST_JOURNAL_HEADER)
+#define S_NAME_DIGITS 20
+#define S_SUFFIX ".seg"
+#define S_PATH_MAX 4096
+
+typedef struct {
+    uint64_t first_seq; /* name of the file */
+    uint64_t size;      /* bytes of whole records in it */
+} s_segment_t;
+
+struct _ingest_journal_t {
+    char *dir;
+    int dir_fd;
+    int lock_fd;
+    int notify_fd;
+    uint64_t segment_bytes;
+    uint64_t max_bytes;
+    pthread_mutex_t lock;
+    pthread_cond_t synced;
+    s_segment_t *segs; /* sorted by first_seq; the last one is active */
+    size_t nsegs;
+    size_t segs_cap;
+    int active_fd;
+    uint64_t bytes;
+    uint64_t next_seq;
+    uint64_t written_seq;     /* last record written to the active file */
+    uint64_t durable_seq;     /* last record fsynced */
+    uint64_t durable_segment; /* readers read this segment up to durable_offset... */
+    uint64_t durable_offset;  /* ...and segments before it whole */
+    bool syncing;             /* a thread is in fdatasync outside the lock */
+    bool failed;
+    uint64_t checkpoint;
+    uint64_t cut_bytes;
+};
+
+static uint32_t s_crc_table[256];
+static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
+
+static void s_crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        s_crc_table[i] = c;
+    }
+}
+
+uint32_t ingest_journal_crc32(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&s_crc_once, s_crc_init);
+    const unsigned char *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++)
+        crc = s_crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+static void s_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void s_put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t s_get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t s_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Checks a header and payload; 0 with *seq and *len, -1 if not a valid record. */
+static int s_check_header(const unsigned char *h, uint32_t *len, uint64_t *seq)
+{
+    if (s_get32(h) != S_MAGIC)
+        return -1;
+    *len = s_get32(h + 4);
+    *seq = s_get64(h + 8);
+    return *len <= INGEST_JOURNAL_MAX_RECORD && *seq > 0 ? 0 : -1;
+}
+
+static bool s_check_crc(const unsigned char *h, const void *payload, uint32_t len)
+{
+    uint32_t crc = ingest_journal_crc32(ingest_journal_crc32(0, payload, len), h, 16);
+    return crc == s_get32(h + 16);
+}
+
+static void s_segment_path(const ingest_journal_t *self, uint64_t first_seq, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%0*" PRIu64 S_SUFFIX, self->dir, S_NAME_DIGITS, first_seq);
+}
+
+static int s_segs_push(ingest_journal_t *self, uint64_t first_seq, uint64_t size)
+{
+    if (self->nsegs == self->segs_cap) {
+        size_t cap = self->segs_cap ? self->segs_cap * 2 : 16;
+        s_segment_t *segs = realloc(self->segs, cap * sizeof *segs);
+        if (!segs)
+            return -1;
+        self->segs = segs;
+        self->segs_cap = cap;
+    }
+    self->segs[self->nsegs++] = (s_segment_t){ first_seq, size };
+    return 0;
+}
+
+static int s_cmp_seg(const void *a, const void *b)
+{
+    const s_segment_t *x = a, *y = b;
+    return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
+}
+
+/* Lists the segment files of the directory into self->segs, sorted. */
+static int s_list_segments(ingest_journal_t *self, char *err, size_t errlen)
+{
+    DIR *d = opendir(self->dir);
+    if (!d) {
+        snprintf(err, errlen, "opendir %s: %s", self->dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strlen(name) != S_NAME_DIGITS + strlen(S_SUFFIX) || strcmp(name + S_NAME_DIGITS, S_SUFFIX) != 0)
+            continue;
+        uint64_t seq = 0;
+        bool digits = true;
+        for (int i = 0; i < S_NAME_DIGITS; i++) {
+            if (name[i] < '0' || name[i] > '9')
+                digits = false;
+            else
+                seq = seq * 10 + (uint64_t)(name[i] - '0');
+        }
+        if (digits && s_segs_push(self, seq, 0) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    closedir(d);
+    if (self->nsegs > 1)
+        qsort(self->segs, self->nsegs, sizeof *self->segs, s_cmp_seg);
+    return rc;
+}
+
+/* Scans one segment: keeps the valid prefix of records with increasing
+ * sequences, cuts the rest (torn or corrupt tail). Updates *last_seq. */
+static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned char *buf, uint64_t *last_seq,
+                          char *err, size_t errlen)
+{
+    char path[S_PATH_MAX];
+    s_segment_path(self, seg->first_seq, path, sizeof path);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "stat %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    uint64_t buf_off = 0, valid_end = 0, records = 0;
+    size_t have = 0, pos = 0;
+    bool eof = false;
+    const char *why = NULL;
+    for (;;) {
+        size_t avail = have - pos;
+        uint32_t len = 0;
+        uint64_t seq = 0;
+        bool header_ok = avail >= INGEST_JOURNAL_HEADER;
+        if (header_ok && s_check_header(buf + pos, &len, &seq) != 0) {
+            why = "bad header";
+            break;
+        }
+        if ((!header_ok || avail < INGEST_JOURNAL_HEADER + len) && !eof) {
+            memmove(buf, buf + pos, avail);
+            buf_off += pos;
+            have = avail;
+            pos = 0;
+            ssize_t n = read(fd, buf + have, S_SCAN_BUF - have);
+            if (n < 0) {
+                snprintf(err, errlen, "read %s: %s", path, strerror(errno));
+                close(fd);
+                return -1;
+            }
+            eof = n == 0;
+            have += (size_t)n;
+            continue;
+        }
+        if (!header_ok) {
+            why = avail ? "torn header" : NULL;
+            break;
+        }
+        if (avail < INGEST_JOURNAL_HEADER + len) {
+            why = "torn record";
+            break;
+        }
+        if (seq <= *last_seq) {
+            why = "sequence out of order";
+            break;
+        }
+        if (!s_check_crc(buf + pos, buf + pos + INGEST_JOURNAL_HEADER, len)) {
+            why = "crc mismatch";
+            break;
+        }
+        *last_seq = seq;
+        records++;
+        pos += INGEST_JOURNAL_HEADER + len;
+        valid_end = buf_off + pos;
+    }
+    if ((uint64_t)st.st_size > valid_end) {
+        uint64_t cut = (uint64_t)st.st_size - valid_end;
+        HALO_WARN("journal tail cut", "segment=%s offset=%" PRIu64 " bytes=%" PRIu64 " reason=\"%s\"", path,
+                  valid_end, cut, why ? why : "trailing bytes");
+        if (ftruncate(fd, (off_t)valid_end) != 0 || fsync(fd) != 0) {
+            snprintf(err, errlen, "truncate %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        self->cut_bytes += cut;
+    }
+    seg->size = valid_end;
+    close(fd);
+    HALO_DEBUG("journal segment scanned", "segment=%s records=%" PRIu64 " bytes=%" PRIu64, path, records, valid_end);
+    return 0;
+}
+
+static uint64_t s_read_checkpoint(const ingest_journal_t *self)
+{
+    char path[S_PATH_MAX], text[32] = "";
+    snprintf(path, sizeof path, "%s/checkpoint", self->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    uint64_t v = 0;
+    if (fgets(text, sizeof text, f))
+        v = strtoull(text, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/* Creates the segment file for first_seq and makes it the active one. */
+static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *err, size_t errlen)
+{
+    char path[S_PATH_MAX];
+    s_segment_path(self, first_seq, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fsync(self->dir_fd) != 0 || s_segs_push(self, first_seq, 0) != 0) {
+        snprintf(err, errlen, "create %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    if (self->active_fd >= 0)
+        close(self->active_fd);
+    self->active_fd = fd;
+    return 0;
+}
+
+static void s_notify(ingest_journal_t *self)
+{
+    uint64_t one = 1;
+    if (write(self->notify_fd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is already non-zero, the reader will wake */
+    }
+}
+
+ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes, char *err,
+                                      size_t errlen)
+{
+    ingest_journal_t *self = calloc(1, sizeof *self);
+    unsigned char *buf = NULL;
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->dir_fd = self->lock_fd = self->notify_fd = self->active_fd = -1;
+    self->segment_bytes = segment_bytes;
+    self->max_bytes = max_bytes;
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->synced, NULL);
+    self->dir = strdup(dir);
+    if (!self->dir) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    self->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (self->dir_fd < 0) {
+        snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    char path[S_PATH_MAX];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (self->lock_fd < 0 || flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "lock %s: %s (another halo-ingest uses this journal?)", path, strerror(errno));
+        goto fail;
+    }
+    self->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->notify_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    self->checkpoint = s_read_checkpoint(self);
+    if (s_list_segments(self, err, errlen) != 0)
+        goto fail;
+    /* Whole segments below the checkpoint were acknowledged: drop them unread. */
+    size_t drop = 0;
+    while (drop + 1 < self->nsegs && self->segs[drop + 1].first_seq <= self->checkpoint) {
+        s_segment_path(self, self->segs[drop].first_seq, path, sizeof path);
+        unlink(path);
+        drop++;
+    }
+    if (drop > 0) {
+        memmove(self->segs, self->segs + drop, (self->nsegs - drop) * sizeof *self->segs);
+        self->nsegs -= drop;
+    }
+    buf = malloc(S_SCAN_BUF);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    uint64_t last_seq = 0;
+    for (size_t i = 0; i < self->nsegs; i++) {
+        if (s_scan_segment(self, &self->segs[i], buf, &last_seq, err, errlen) != 0)
+            goto fail;
+        self->bytes += self->segs[i].size;
+    }
+    free(buf);
+    buf = NULL;
+    self->next_seq = last_seq + 1;
+    if (self->next_seq < self->checkpoint)
+        self->next_seq = self->checkpoint;
+    if (self->nsegs == 0) {
+        if (s_create_segment(self, self->next_seq, err, errlen) != 0)
+            goto fail;
+    } else {
+        s_segment_path(self, self->segs[self->nsegs - 1].first_seq, path, sizeof path);
+        self->active_fd = open(path, O_WRONLY | O_CLOEXEC);
+        /* What a killed predecessor wrote may still be only in the page cache. */
+        if (self->active_fd < 0 || fdatasync(self->active_fd) != 0) {
+            snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+            goto fail;
+        }
+    }
+    self->written_seq = self->durable_seq = last_seq;
+    self->durable_segment = self->segs[self->nsegs - 1].first_seq;
+    self->durable_offset = self->segs[self->nsegs - 1].size;
+    HALO_INFO("journal opened",
+              "dir=%s segments=%zu bytes=%" PRIu64 " checkpoint=%" PRIu64 " next_seq=%" PRIu64 " cut_bytes=%" PRIu64,
+              dir, self->nsegs, self->bytes, self->checkpoint, self->next_seq, self->cut_bytes);
+    return self;
+fail:
+    free(buf);
+    ingest_journal_destroy(&self);
+    return NULL;
+}
+
+void ingest_journal_destroy(ingest_journal_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ingest_journal_t *self = *self_p;
+    if (self->active_fd >= 0) {
+        if (fdatasync(self->active_fd) != 0)
+            HALO_ERROR("journal fsync failed at close", "error=\"%s\"", strerror(errno));
+        close(self->active_fd);
+    }
+    if (self->notify_fd >= 0)
+        close(self->notify_fd);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd); /* releases the flock */
+    if (self->dir_fd >= 0)
+        close(self->dir_fd);
+    pthread_mutex_destroy(&self->lock);
+    pthread_cond_destroy(&self->synced);
+    free(self->segs);
+    free(self->dir);
+    free(self);
+    *self_p = NULL;
+}
+
+/* fdatasync of the active segment outside the lock (called and returns with
+ * the lock held); wakes every waiter. The leader of a group commit. */
+static void s_sync_locked(ingest_journal_t *self)
+{
+    self->syncing = true;
+    uint64_t target_seq = self->written_seq;
+    uint64_t target_segment = self->segs[self->nsegs - 1].first_seq;
+    uint64_t target_offset = self->segs[self->nsegs - 1].size;
+    int fd = self->active_fd;
+    pthread_mutex_unlock(&self->lock);
+    int rc = fdatasync(fd);
+    int e = errno;
+    pthread_mutex_lock(&self->lock);
+    self->syncing = false;
+    if (rc != 0) {
+        /* After a failed fsync the page cache state is unknown: never retry. */
+        self->failed = true;
+        HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(e));
+    } else if (target_seq > self->durable_seq) {
+        self->durable_seq = target_seq;
+        self->durable_segment = target_segment;
+        self->durable_offset = target_offset;
+        s_notify(self);
+    }
+    pthread_cond_broadcast(&self->synced);
+}
+
+/* Closes the active segment (durable first) and starts a new one at next_seq.
+ * Lock held, no sync in progress. */
+static int s_roll_locked(ingest_journal_t *self)
+{
+    if (fdatasync(self->active_fd) != 0) {
+        self->failed = true;
+        HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(errno));
+        pthread_cond_broadcast(&self->synced);
+        return -1;
+    }
+    self->durable_seq = self->written_seq;
+    char err[S_PATH_MAX + 128];
+    if (s_create_segment(self, self->next_seq, err, sizeof err) != 0) {
+        HALO_ERROR("journal segment not created", "error=\"%s\"", err);
+        self->durable_offset = self->segs[self->nsegs - 1].size;
+        pthread_cond_broadcast(&self->synced);
+        return -1;
+    }
+    self->durable_segment = self->next_seq;
+    self->durable_offset = 0;
+    s_notify(self);
+    pthread_cond_broadcast(&self->synced);
+    return 0;
+}
+
+ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const ingest_journal_item_t *items,
+                                              size_t count, uint64_t *first_seq)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (items[i].len > INGEST_JOURNAL_MAX_RECORD)
+            return INGEST_JOURNAL_IOERROR;
+        total += INGEST_JOURNAL_HEADER + items[i].len;
+    }
+    if (count == 0)
+        return INGEST_JOURNAL_OK;
+    unsigned char *buf = malloc(total);
+    uint32_t *crcs = malloc(count * sizeof *crcs);
+    if (!buf || !crcs) {
+        free(buf);
+        free(crcs);
+        return INGEST_JOURNAL_IOERROR;
+    }
+    /* Everything but the sequence is prepared before taking the lock. */
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        s_put32(buf + off, S_MAGIC);
+        s_put32(buf + off + 4, (uint32_t)items[i].len);
+        memcpy(buf + off + INGEST_JOURNAL_HEADER, items[i].data, items[i].len);
+        crcs[i] = ingest_journal_crc32(0, items[i].data, items[i].len);
+        off += INGEST_JOURNAL_HEADER + items[i].len;
+    }
+    ingest_journal_status_t status = INGEST_JOURNAL_OK;
+    pthread_mutex_lock(&self->lock);
+    s_segment_t *active;
+    for (;;) {
+        active = &self->segs[self->nsegs - 1];
+        if (self->failed) {
+            status = INGEST_JOURNAL_IOERROR;
+            goto done;
+        }
+        if (self->bytes + total > self->max_bytes) {
+            status = INGEST_JOURNAL_FULL;
+            goto done;
+        }
+        if (active->size == 0 || active->size + total <= self->segment_bytes)
+            break;
+        if (self->syncing) {
+            /* The leader is syncing the active file: roll after it, then look again. */
+            pthread_cond_wait(&self->synced, &self->lock);
+            continue;
+        }
+        if (s_roll_locked(self) != 0) {
+            status = INGEST_JOURNAL_IOERROR;
+            goto done;
+        }
+    }
+    uint64_t seq = self->next_seq;
+    off = 0;
+    for (size_t i = 0; i < count; i++) {
+        s_put64(buf + off + 8, seq + i);
+        s_put32(buf + off + 16, ingest_journal_crc32(crcs[i], buf + off, 16));
+        off += INGEST_JOURNAL_HEADER + items[i].len;
+    }
+    uint64_t start = active->size;
+    size_t done_bytes = 0;
+    while (done_bytes < total) {
+        ssize_t n = pwrite(self->active_fd, buf + done_bytes, total - done_bytes, (off_t)(start + done_bytes));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            status = e == ENOSPC || e == EDQUOT ? INGEST_JOURNAL_NOSPACE : INGEST_JOURNAL_IOERROR;
+            HALO_ERROR("journal write failed", "error=\"%s\" bytes=%zu", strerror(e), total);
+            /* Nothing half-written may stay: cut back to the last whole record. */
+            if (ftruncate(self->active_fd, (off_t)start) != 0) {
+                self->failed = true;
+                HALO_ERROR("journal truncate failed, refusing appends until restart", "error=\"%s\"",
+                           strerror(errno));
+            }
+            goto done;
+        }
+        done_bytes += (size_t)n;
+    }
+    active->size += total;
+    self->bytes += total;
+    self->next_seq += count;
+    self->written_seq = self->next_seq - 1;
+    uint64_t mine = self->written_seq;
+    while (self->durable_seq < mine && !self->failed) {
+        if (!self->syncing)
+            s_sync_locked(self);
+        else
+            pthread_cond_wait(&self->synced, &self->lock);
+    }
+    if (self->durable_seq < mine)
+        status = INGEST_JOURNAL_IOERROR;
+    else
+        *first_seq = seq;
+done:
+    pthread_mutex_unlock(&self->lock);
+    free(buf);
+    free(crcs);
+    return status;
+}
+
+int ingest_journal_notify_fd(const ingest_journal_t *self)
+{
+    return self->notify_fd;
+}
+
+void ingest_journal_notify_clear(ingest_journal_t *self)
+{
+    uint64_t value;
+    if (read(self->notify_fd, &value, sizeof value) < 0) {
+        /* EAGAIN: nothing pending */
+    }
+}
+
+void ingest_journal_cursor_init(ingest_journal_t *self, ingest_journal_cursor_t *cur)
+{
+    pthread_mutex_lock(&self->lock);
+    *cur = (ingest_journal_cursor_t){ .segment = 0, .offset = 0, .min_seq = self->checkpoint, .fd = -1 };
+    pthread_mutex_unlock(&self->lock);
+}
+
+void ingest_journal_cursor_close(ingest_journal_cursor_t *cur)
+{
+    if (cur && cur->fd >= 0) {
+        close(cur->fd);
+        cur->fd = -1;
+    }
+}
+
+/* Index of the segment named first_seq, or -1. Lock held. */
+static ssize_t s_find_segment(const ingest_journal_t *self, uint64_t first_seq)
+{
+    for (size_t i = self->nsegs; i-- > 0;)
+        if (self->segs[i].first_seq == first_seq)
+            return (ssize_t)i;
+    return -1;
+}
+
+static int s_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+int ingest_journal_read(ingest_journal_t *self, ingest_journal_cursor_t *cur, uint64_t *seq, void *buf, size_t cap,
+                        size_t *len)
+{
+    char path[S_PATH_MAX];
+    for (;;) {
+        pthread_mutex_lock(&self->lock);
+        ssize_t idx = cur->fd >= 0 ? s_find_segment(self, cur->segment) : -1;
+        if (idx < 0) {
+            /* No file open, or ours was compacted away: move to the next one. */
+            uint64_t from = cur->fd >= 0 ? cur->segment + 1 : cur->segment;
+            uint64_t next = 0;
+            bool found = false;
+            for (size_t i = 0; i < self->nsegs && !found; i++)
+                if (self->segs[i].first_seq >= from) {
+                    next = self->segs[i].first_seq;
+                    found = true;
+                }
+            pthread_mutex_unlock(&self->lock);
+            ingest_journal_cursor_close(cur);
+            if (!found)
+                return 1;
+            s_segment_path(self, next, path, sizeof path);
+            cur->fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (cur->fd < 0) {
+                HALO_ERROR("journal segment not readable", "segment=%s error=\"%s\"", path, strerror(errno));
+                return -1;
+            }
+            cur->segment = next;
+            cur->offset = 0;
+            continue;
+        }
+        const s_segment_t *seg = &self->segs[idx];
+        bool complete = seg->first_seq < self->durable_segment;
+        uint64_t limit = complete ? seg->size : seg->first_seq == self->durable_segment ? self->durable_offset : 0;
+        bool has_next = (size_t)idx + 1 < self->nsegs;
+        uint64_t next = has_next ? self->segs[idx + 1].first_seq : 0;
+        pthread_mutex_unlock(&self->lock);
+        if (cur->offset + INGEST_JOURNAL_HEADER > limit) {
+            if (complete && has_next) {
+                ingest_journal_cursor_close(cur);
+                s_segment_path(self, next, path, sizeof path);
+                cur->fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (cur->fd < 0) {
+                    HALO_ERROR("journal segment not readable", "segment=%s error=\"%s\"", path, strerror(errno));
+                    return -1;
+                }
+                cur->segment = next;
+                cur->offset = 0;
+                continue;
+            }
+            return 1;
+        }
+        unsigned char h[INGEST_JOURNAL_HEADER];
+        uint32_t rlen = 0;
+        uint64_t rseq = 0;
+        bool ok = s_pread_full(cur->fd, h, sizeof h, cur->offset) == 0 && s_check_header(h, &rlen, &rseq) == 0 &&
+                  cur->offset + INGEST_JOURNAL_HEADER + rlen <= limit;
+        if (ok && rlen > cap)
+            return -1;
+        ok = ok && s_pread_full(cur->fd, buf, rlen, cur->offset + INGEST_JOURNAL_HEADER) == 0 &&
+             s_check_crc(h, buf, rlen);
+        if (!ok) {
+            /* Checked at open and fsynced since: only bit rot gets here. Skip the rest. */
+            HALO_ERROR("journal record unreadable, skipping rest of segment", "segment=%" PRIu64 " offset=%" PRIu64,
+                       cur->segment, cur->offset);
+            cur->offset = limit;
+            if (!complete)
+                return -1;
+            continue;
+        }
+        cur->offset += INGEST_JOURNAL_HEADER + rlen;
+        if (rseq < cur->min_seq)
+            continue;
+        *seq = rseq;
+        *len = rlen;
+        return 0;
+    }
+}
+
+/* Writes the checkpoint file atomically: temporary file, fsync, rename, fsync dir. */
+static int s_write_checkpoint(ingest_journal_t *self, uint64_t low_seq)
+{
+    char tmp[S_PATH_MAX], path[S_PATH_MAX], text[32];
+    snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", self->dir);
+    snprintf(path, sizeof path, "%s/checkpoint", self->dir);
+    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", low_seq);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = write(fd, text, (size_t)n) == n && fsync(fd) == 0 ? 0 : -1;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc == 0 && fsync(self->dir_fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+int ingest_journal_release(ingest_journal_t *self, uint64_t low_seq)
+{
+    pthread_mutex_lock(&self->lock);
+    uint64_t current = self->checkpoint;
+    pthread_mutex_unlock(&self->lock);
+    if (low_seq <= current)
+        return 0;
+    if (s_write_checkpoint(self, low_seq) != 0) {
+        HALO_ERROR("journal checkpoint not written", "error=\"%s\"", strerror(errno));
+        return -1;
+    }
+    uint64_t doomed[64];
+    size_t ndoomed = 0;
+    pthread_mutex_lock(&self->lock);
+    self->checkpoint = low_seq;
+    while (ndoomed < 64 && self->nsegs > 1 && self->segs[1].first_seq <= low_seq) {
+        doomed[ndoomed++] = self->segs[0].first_seq;
+        self->bytes -= self->segs[0].size;
+        memmove(self->segs, self->segs + 1, (self->nsegs - 1) * sizeof *self->segs);
+        self->nsegs--;
+    }
+    pthread_mutex_unlock(&self->lock);
+    char path[S_PATH_MAX];
+    for (size_t i = 0; i < ndoomed; i++) {
+        s_segment_path(self, doomed[i], path, sizeof path);
+        if (unlink(path) != 0)
+            HALO_WARN("journal segment not deleted", "segment=%s error=\"%s\"", path, strerror(errno));
+        else
+            HALO_DEBUG("journal segment compacted", "segment=%s", path);
+    }
+    return 0;
+}
+
+void ingest_journal_stats(ingest_journal_t *self, ingest_journal_stats_t *out)
+{
+    pthread_mutex_lock(&self->lock);
+    *out = (ingest_journal_stats_t){
+        .bytes = self->bytes,
+        .segments = self->nsegs,
+        .next_seq = self->next_seq,
+        .durable_seq = self->durable_seq,
+        .checkpoint = self->checkpoint,
+        .cut_bytes = self->cut_bytes,
+        .failed = self->failed,
+    };
+    pthread_mutex_unlock(&self->lock);
+}

@@ -1,0 +1,43 @@
+/* ingest_webhook: turns the body of a Halo webhook POST (one JSON object, or
+ * an array of them) into events: delivery id, object id, raw and canonical
+ * event, entity and op. Pure: no I/O, no clock, safe on hostile input (size
+ * is capped by the caller; nesting depth is bounded here before jansson
+ * sees the text). A batch is accepted whole or rejected whole. */
+#ifndef INGEST_WEBHOOK_H
+#define INGEST_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "halo_msg.h"
+
+#define INGEST_WEBHOOK_MAX_DEPTH 64    /* nesting of arrays/objects in a body */
+#define INGEST_WEBHOOK_MAX_BATCH 10000 /* objects in one array body */
+
+typedef struct {
+    char delivery_id[HALO_NAME_MAX]; /* Halo's "id" (delivery GUID), "" if absent */
+    char raw_event[HALO_EVENT_MAX];  /* "event" as Halo sent it */
+    char event[HALO_EVENT_MAX];      /* canonical name; the trimmed raw name if unknown */
+    char entity[HALO_NAME_MAX];      /* ticket|site|user|invoice, or "unknown" */
+    char op[HALO_NAME_MAX];          /* upsert|delete, or "unknown" */
+    int64_t object_id;               /* -1 if absent (only for unknown events) */
+    bool known;                      /* event found in the alias table: will be fetched */
+} ingest_event_t;
+
+typedef struct {
+    size_t count;
+    ingest_event_t *events; /* owned, count entries */
+} ingest_batch_t;
+
+/* Parses body (len bytes, need not be NUL-terminated) into batch. Returns 0,
+ * or -1 with a one-line reason in err (batch then empty). Caller clears batch. */
+int ingest_webhook_parse(const char *body, size_t len, ingest_batch_t *batch, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Frees the events of batch and empties it; safe to call twice. */
+void ingest_batch_clear(ingest_batch_t *batch);
+/* Deepest nesting of arrays and objects in the JSON text (strings skipped);
+ * stops counting once limit is exceeded and returns limit + 1. */
+int ingest_webhook_depth(const char *text, size_t len, int limit);
+
+#endif

@@ -1,0 +1,152 @@
+/* test_ingest_webhook: how halo-ingest reads a Halo webhook body: one object
+ * or a batch, object ids in Halo's shapes, the event alias table, and every
+ * way a body is refused (with a one-line reason). Pure: no I/O. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ingest_webhook.h"
+
+/* Parses text; returns the rc and leaves the batch and reason for checks. */
+static int s_parse(const char *text, ingest_batch_t *batch, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return ingest_webhook_parse(text, strlen(text), batch, err, errlen);
+}
+
+static void test_single_object(void **state)
+{
+    ingest_batch_t b;
+    char err[256];
+    const char *body = "{\"id\":\"8e25bc7b-1\",\"webhook_id\":\"53232637\",\"notification_id\":41,"
+                       "\"event\":\"ticket status changed\",\"object_id\":4242,"
+                       "\"timestamp\":\"2026-09-25T06:41:08.7895915Z\",\"ticket\":{\"id\":4242,\"summary\":\"x\"}}";
+    assert_int_equal(s_parse(body, &b, err, sizeof err), 0);
+    assert_int_equal(b.count, 1);
+    const ingest_event_t *ev = &b.events[0];
+    assert_string_equal(ev->delivery_id, "8e25bc7b-1");
+    assert_string_equal(ev->raw_event, "ticket status changed");
+    assert_string_equal(ev->event, "Ticket Status Changed");
+    assert_string_equal(ev->entity, "ticket");
+    assert_string_equal(ev->op, "upsert");
+    assert_int_equal(ev->object_id, 4242);
+    assert_true(ev->known);
+    ingest_batch_clear(&b);
+    ingest_batch_clear(&b); /* safe twice */
+}
+
+static void test_array_batch(void **state)
+{
+    ingest_batch_t b;
+    char err[256];
+    const char *body = "[{\"id\":\"a\",\"event\":\"Site created\",\"object_id\":7},"
+                       " {\"id\":\"b\",\"event\":\"  INVOICE   deleted \",\"object_id\":8}]";
+    assert_int_equal(s_parse(body, &b, err, sizeof err), 0);
+    assert_int_equal(b.count, 2);
+    assert_string_equal(b.events[0].event, "Site created");
+    assert_string_equal(b.events[1].event, "Invoice deleted");
+    assert_string_equal(b.events[1].op, "delete");
+    assert_string_equal(b.events[1].entity, "invoice");
+    assert_int_equal(b.events[1].object_id, 8);
+    ingest_batch_clear(&b);
+}
+
+static void test_object_id_shapes(void **state)
+{
+    static const struct {
+        const char *body;
+        int64_t id;
+    } cases[] = {
+        { "{\"event\":\"User updated\",\"object_id\":4242.0}", 4242 },
+        { "{\"event\":\"User updated\",\"object_id\":\"4242\"}", 4242 },
+        { "{\"event\":\"User updated\",\"object_id\":\"4242.0\"}", 4242 },
+        { "{\"event\":\"User updated\",\"object_id\":-1,\"user\":{\"id\":99.0}}", 99 },
+        { "{\"event\":\"User updated\",\"user\":{\"id\":\"55\"}}", 55 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ingest_batch_t b;
+        char err[256];
+        assert_int_equal(s_parse(cases[i].body, &b, err, sizeof err), 0);
+        assert_int_equal(b.events[0].object_id, cases[i].id);
+        ingest_batch_clear(&b);
+    }
+}
+
+static void test_unknown_event_accepted(void **state)
+{
+    ingest_batch_t b;
+    char err[256];
+    assert_int_equal(s_parse("{\"id\":\"x\",\"event\":\"Action Added\"}", &b, err, sizeof err), 0);
+    assert_int_equal(b.count, 1);
+    assert_false(b.events[0].known);
+    assert_string_equal(b.events[0].entity, "unknown");
+    assert_string_equal(b.events[0].op, "unknown");
+    assert_string_equal(b.events[0].event, "Action Added");
+    assert_int_equal(b.events[0].object_id, -1);
+    ingest_batch_clear(&b);
+}
+
+static void test_refusals(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *reason; /* substring of the reason */
+    } cases[] = {
+        { "{\"event\":\"Ticket Changed\",", "malformed json" },
+        { "", "malformed json" },
+        { "\"text\"", "expected" },
+        { "[]", "empty array" },
+        { "[1]", "element 0: not an object" },
+        { "{\"object_id\":1}", "missing event" },
+        { "{\"event\":\"   \",\"object_id\":1}", "missing event" },
+        { "{\"event\":42,\"object_id\":1}", "event is not a string" },
+        { "{\"event\":\"Ticket Changed\"}", "missing object_id" },
+        { "{\"event\":\"Ticket Changed\",\"object_id\":1.5}", "missing object_id" },
+        { "{\"event\":\"Ticket Changed\",\"object_id\":\"12abc\"}", "missing object_id" },
+        { "[{\"event\":\"Site created\",\"object_id\":1},{\"event\":\"Site created\"}]", "element 1: missing object_id" },
+        { "{\"event\":\"Ticket Changed\",\"object_id\":1,\"x\":\"\xff\xfe\"}", "malformed json" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ingest_batch_t b;
+        char err[256];
+        assert_int_equal(s_parse(cases[i].body, &b, err, sizeof err), -1);
+        assert_int_equal(b.count, 0);
+        assert_null(b.events);
+        if (!strstr(err, cases[i].reason))
+            fail_msg("case %zu: reason '%s' lacks '%s'", i, err, cases[i].reason);
+        assert_null(strchr(err, '\n'));
+    }
+}
+
+static void test_depth_bound(void **state)
+{
+    size_t n = 10000;
+    char *deep = malloc(2 * n + 1);
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = '\0';
+    ingest_batch_t b;
+    char err[256];
+    assert_int_equal(ingest_webhook_parse(deep, 2 * n, &b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested deeper"));
+    free(deep);
+    /* Brackets inside strings do not count. */
+    assert_int_equal(ingest_webhook_depth("{\"a\":\"[[[[{{{{\\\"[[\"}", 19, 3), 1);
+    assert_int_equal(ingest_webhook_depth("[[[[", 4, 3), 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_single_object),    cmocka_unit_test(test_array_batch),
+        cmocka_unit_test(test_object_id_shapes), cmocka_unit_test(test_unknown_event_accepted),
+        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_depth_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
