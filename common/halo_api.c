@@ -141,7 +141,7 @@ static int s_perform(halo_api_t *self, const char *url, struct curl_slist *heade
 {
     memset(resp, 0, sizeof *resp);
     resp->retry_after_s = -1;
-    s_buf_t buf = { 0 };
+    s_buf_t buf = {0};
     CURL *c = self->curl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -220,8 +220,8 @@ static int s_form_add(CURL *c, char *form, size_t formlen, const char *key, cons
 }
 
 int halo_api_token(halo_api_t *self, const char *auth_url, const char *halo_tenant, const char *client_id,
-                   const char *client_secret, const char *scope, char *token, size_t tokenlen,
-                   int64_t *expires_in_s, halo_api_response_t *resp)
+                   const char *client_secret, const char *scope, char *token, size_t tokenlen, int64_t *expires_in_s,
+                   halo_api_response_t *resp)
 {
     char url[API_URL_MAX];
     char form[API_FORM_MAX] = "";

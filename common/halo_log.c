@@ -53,7 +53,13 @@ void halo_log_add_secret(const char *value)
     for (int i = 0; i < s_secret_count; i++)
         if (strcmp(s_secrets[i], value) == 0)
             known = 1;
-    if (!known && s_secret_count < LOG_SECRETS_MAX) {
+    if (!known && s_secret_count == LOG_SECRETS_MAX) {
+        /* Full (tokens are refreshed for ever): forget the oldest. */
+        free(s_secrets[0]);
+        memmove(&s_secrets[0], &s_secrets[1], (LOG_SECRETS_MAX - 1) * sizeof s_secrets[0]);
+        s_secret_count--;
+    }
+    if (!known) {
         char *copy = strdup(value);
         if (copy)
             s_secrets[s_secret_count++] = copy;

@@ -14,7 +14,8 @@ void halo_log_init(const char *process, halo_log_level_t level);
 int halo_log_level_parse(const char *text);
 /* Sends log lines to out instead of stderr (tests); NULL restores stderr. */
 void halo_log_set_output(FILE *out);
-/* Registers a value that must never appear in a log line (copied; values shorter than 4 chars ignored). */
+/* Registers a value that must never appear in a log line (copied; values shorter than 4 chars
+ * ignored; the newest 64 are kept, so refreshed tokens push out the oldest). */
 void halo_log_add_secret(const char *value);
 /* Forgets every registered secret (tests). */
 void halo_log_clear_secrets(void);

@@ -23,7 +23,7 @@
 #define HALO_MSG_RECORD_JSON_MAX (16 * 1024 * 1024) /* bytes of one record's JSON */
 
 typedef enum {
-    HALO_CMD_READY = 0, /* fetcher -> ingest: I can take `credit` more jobs */
+    HALO_CMD_READY = 0, /* fetcher -> ingest: keep at most `credit` unacked jobs at me */
     HALO_CMD_HEARTBEAT, /* both ways between ingest and fetcher */
     HALO_CMD_JOB,       /* ingest -> fetcher: one journaled webhook event */
     HALO_CMD_ACK,       /* fetcher -> ingest: these jobs are in the ledger */
@@ -34,7 +34,7 @@ typedef enum {
 
 typedef struct {
     char worker[HALO_NAME_MAX]; /* fetcher id, e.g. "fetcher-host-1234" */
-    uint32_t credit;            /* jobs it can take now */
+    uint32_t credit;            /* window: unacked jobs it may hold (absolute, replaces the last; each ACK frees one) */
 } halo_ready_t;
 
 typedef struct {

@@ -741,8 +741,9 @@ static int s_ledger(store_writer_t *self, s_batch_t *bt)
     return 0;
 }
 
-/* End of a full sync: tombstones rows the run did not list (unless that is
- * more than half of the live rows) and marks the run done. */
+/* End of a full sync: marks the run done and queues the rows the run did not
+ * list for a check by the fetcher (unless that is more than half of the live
+ * rows: the sanity guard). */
 static int s_full_sync_done(store_writer_t *self, s_batch_t *bt)
 {
     const char *params[3] = {bt->tenant_id, store_entity_name(bt->entity), bt->run_param};
@@ -776,29 +777,33 @@ static int s_full_sync_done(store_writer_t *self, s_batch_t *bt)
     PQclear(res);
     if (unseen > 0 && unseen * 2 > live) {
         bt->stats->unseen_tombstoned = -1;
-        HALO_WARN("full sync would delete more than half of the rows: not deleting",
+        HALO_WARN("full sync did not list more than half of the rows: not checking them",
                   "tenant=%s entity=%s run=%s unseen=%lld live=%lld", bt->tenant->slug, bt->r->entity, bt->run_param,
                   unseen, live);
         char why[160];
-        snprintf(why, sizeof why, "sanity guard: %lld of %lld live rows not listed by run %s; none deleted", unseen,
+        snprintf(why, sizeof why, "sanity guard: %lld of %lld live rows not listed by run %s; none checked", unseen,
                  live, bt->run_param);
         const char *gparams[3] = {bt->tenant_id, store_entity_name(bt->entity), why};
         return s_cmd(self, "UPDATE halo.sync_state SET last_error = $3 WHERE tenant_id = $1::bigint AND entity = $2", 3,
                      gparams);
     }
+    /* Paging by page number can skip a row when rows before it vanish during
+     * the run, so "not listed" is only a suspicion: each such row goes to the
+     * fetch ledger, and the fetcher's GET decides (404 means a tombstone). */
     snprintf(sql, sizeof sql,
-             "UPDATE halo.%s SET synced_at = now(), "
-             "deleted_at = CASE WHEN $3::timestamptz = 'infinity' THEN now() ELSE $3::timestamptz END "
+             "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, webhooks) "
+             "SELECT tenant_id, $4, id, 0 FROM halo.%s "
              "WHERE tenant_id = $1::bigint AND deleted_at IS NULL AND seen_run_id IS DISTINCT FROM $2::bigint "
-             "AND fetched_at < $3::timestamptz",
+             "AND fetched_at < $3::timestamptz ON CONFLICT (tenant_id, entity, object_id) DO NOTHING",
              table);
-    res = s_exec(self, NULL, sql, 3, cparams);
+    const char *qparams[4] = {bt->tenant_id, bt->run_param, started, store_entity_name(bt->entity)};
+    res = s_exec(self, NULL, sql, 4, qparams);
     if (!res)
         return -1;
     bt->stats->unseen_tombstoned = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     if (bt->stats->unseen_tombstoned > 0)
-        HALO_INFO("full sync deleted rows it did not list", "tenant=%s entity=%s run=%s deleted=%" PRId64,
+        HALO_INFO("full sync did not list rows: queued for a check", "tenant=%s entity=%s run=%s queued=%" PRId64,
                   bt->tenant->slug, bt->r->entity, bt->run_param, bt->stats->unseen_tombstoned);
     return 0;
 }

@@ -31,7 +31,7 @@ typedef struct {
     uint32_t rejected;         /* records kept in halo.store_rejects instead */
     bool ledger_completed;     /* the batch's fetch_queue row was deleted or set back to pending */
     bool checkpoint;           /* a sync_state checkpoint moved */
-    int64_t unseen_tombstoned; /* rows tombstoned at the end of a full sync; -1 when the guard refused */
+    int64_t unseen_tombstoned; /* rows queued for a check (GET; 404 = tombstone) at the end of a full sync; -1 when the guard refused */
 } store_stats_t;
 
 typedef struct _store_writer_t store_writer_t;

@@ -20,7 +20,7 @@ static char s_res[256];
 static int s_setup(void **state)
 {
     (void)state;
-    const char *args[] = { "--tickets", "20", "--sites", "6", "--users", "10", "--invoices", "10", NULL };
+    const char *args[] = {"--tickets", "20", "--sites", "6", "--users", "10", "--invoices", "10", NULL};
     if (tfs_sim_start(&s_sim, args, NULL) != 0)
         return -1;
     snprintf(s_auth, sizeof s_auth, "%s/auth", s_sim.base);
@@ -40,8 +40,8 @@ static void s_get_token(halo_api_t *api, char *token, size_t len)
 {
     halo_api_response_t resp;
     int64_t expires = 0;
-    int rc = halo_api_token(api, s_auth, TFS_SIM_TENANT, TFS_SIM_CLIENT_ID, TFS_SIM_SECRET, "all", token, len,
-                            &expires, &resp);
+    int rc = halo_api_token(api, s_auth, TFS_SIM_TENANT, TFS_SIM_CLIENT_ID, TFS_SIM_SECRET, "all", token, len, &expires,
+                            &resp);
     assert_int_equal(rc, 0);
     assert_int_equal(resp.status, 200);
     assert_true(expires > 0);
@@ -106,8 +106,8 @@ static void test_token_refused(void **state)
     char token[256] = "";
     int64_t expires = 0;
     halo_api_response_t resp;
-    int rc = halo_api_token(api, s_auth, TFS_SIM_TENANT, TFS_SIM_CLIENT_ID, "wrong-secret", "all", token,
-                            sizeof token, &expires, &resp);
+    int rc = halo_api_token(api, s_auth, TFS_SIM_TENANT, TFS_SIM_CLIENT_ID, "wrong-secret", "all", token, sizeof token,
+                            &expires, &resp);
     assert_int_equal(rc, -1);
     assert_true(resp.status == 400 || resp.status == 401);
     assert_string_equal(token, "");
@@ -179,7 +179,7 @@ static void test_retry_after(void **state)
 {
     (void)state;
     tfs_sim_t sim;
-    const char *args[] = { "--tickets", "5", "--rate-limit", "2", "--rate-window", "60", "--retry-after", "1", NULL };
+    const char *args[] = {"--tickets", "5", "--rate-limit", "2", "--rate-window", "60", "--retry-after", "1", NULL};
     assert_int_equal(tfs_sim_start(&sim, args, NULL), 0);
     halo_api_t *api = halo_api_new(NULL, 5000, 30000);
     char auth[256], url[512], token[4096];
@@ -208,9 +208,9 @@ static void test_retry_after(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_and_get), cmocka_unit_test(test_token_refused),
+        cmocka_unit_test(test_token_and_get),     cmocka_unit_test(test_token_refused),
         cmocka_unit_test(test_token_is_redacted), cmocka_unit_test(test_transport_error),
-        cmocka_unit_test(test_timeout), cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_timeout),           cmocka_unit_test(test_retry_after),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

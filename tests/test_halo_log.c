@@ -65,6 +65,27 @@ static void test_secrets_never_printed(void **state)
     assert_non_null(strstr(s_buf, "s3cr3t-value"));
 }
 
+static void s_write_first_and_last(void)
+{
+    halo_log_write(HALO_LOG_WARN, "tokens", "first=%s last=%s", "token-number-0", "token-number-99");
+}
+
+static void test_newest_secrets_kept_when_full(void **state)
+{
+    (void)state;
+    halo_log_init("fetcher", HALO_LOG_DEBUG);
+    halo_log_clear_secrets();
+    char value[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(value, sizeof value, "token-number-%d", i);
+        halo_log_add_secret(value);
+    }
+    s_capture(s_write_first_and_last);
+    assert_non_null(strstr(s_buf, "first=token-number-0 "));  /* evicted: oldest of 100 */
+    assert_non_null(strstr(s_buf, "last=[redacted]"));       /* newest always kept */
+    halo_log_clear_secrets();
+}
+
 static void test_level_parse(void **state)
 {
     (void)state;
@@ -97,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels_and_shape),
         cmocka_unit_test(test_secrets_never_printed),
+        cmocka_unit_test(test_newest_secrets_kept_when_full),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_long_line_is_cut_not_overflowed),
     };

@@ -1,0 +1,49 @@
+/* fetch_config: halo-fetcher's HALO_* variables (one declarative table, also
+ * its --help) and the settings every part of the fetcher reads, as plain
+ * data copied once at start. */
+#ifndef FETCH_CONFIG_H
+#define FETCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "halo_config.h"
+
+#define FETCH_ID_MAX 64
+#define FETCH_TEXT_MAX 1024
+
+typedef struct {
+    char database_url[FETCH_TEXT_MAX];
+    char secret_key[FETCH_TEXT_MAX];
+    char ingest_endpoints[FETCH_TEXT_MAX]; /* comma list */
+    char store_endpoint[FETCH_TEXT_MAX];
+    char telemetry_endpoint[FETCH_TEXT_MAX];
+    char ca_file[FETCH_TEXT_MAX]; /* "" = system CAs */
+    char fetcher_id[FETCH_ID_MAX];
+    long connect_timeout_ms;
+    long timeout_ms;
+    int concurrency; /* worker threads */
+    int credit;      /* jobs outstanding per ingest */
+    int store_hwm;
+    int64_t lease_s;
+    int64_t settle_ms;
+    int64_t clock_skew_ms;
+    int max_attempts;
+    int64_t backoff_base_ms;
+    int64_t backoff_max_ms;
+    int64_t idle_ms;
+    int64_t sync_incremental_s;
+    int64_t sync_lookback_s;
+    int64_t sync_invoice_full_s;
+    int64_t sync_invoice_window_d;
+    double sync_share;
+} fetch_settings_t;
+
+/* The variable table (borrowed) and its length. */
+const halo_config_var_t *fetch_config_table(size_t *count);
+/* Copies the loaded values into s (fetcher_id "" becomes hostname-pid). */
+void fetch_config_settings(const halo_config_t *cfg, fetch_settings_t *s);
+/* Settings with every default (tests), database_url and secret_key given. */
+void fetch_config_defaults(fetch_settings_t *s, const char *database_url, const char *secret_key);
+
+#endif

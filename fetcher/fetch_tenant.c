@@ -1,0 +1,122 @@
+/* fetch_tenant: the tenant registry as each fetcher thread sees it. */
+#include "fetch_tenant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "halo_crypto.h"
+#include "halo_log.h"
+
+struct _fetch_tenants_t {
+    char *secret_key;
+    fetch_tenant_t *items;
+    int count;
+    int64_t loaded_ms;
+    bool loaded;
+};
+
+fetch_tenants_t *fetch_tenants_new(const char *secret_key)
+{
+    fetch_tenants_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->secret_key = strdup(secret_key ? secret_key : "");
+    if (!self->secret_key) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+/* Wipes and frees the tenant array. */
+static void s_free_items(fetch_tenant_t *items, int count)
+{
+    if (!items)
+        return;
+    memset(items, 0, sizeof *items * (size_t)count);
+    free(items);
+}
+
+void fetch_tenants_destroy(fetch_tenants_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fetch_tenants_t *self = *self_p;
+    s_free_items(self->items, self->count);
+    memset(self->secret_key, 0, strlen(self->secret_key));
+    free(self->secret_key);
+    free(self);
+    *self_p = NULL;
+}
+
+int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, bool force)
+{
+    if (!force && self->loaded && now_ms - self->loaded_ms < FETCH_TENANT_RELOAD_MS)
+        return 0;
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT id, slug, enabled, auth_url, resource_url, halo_tenant, client_id,"
+                                 " client_secret_enc, scope, time_zone, rate_limit, rate_window_s, rate_headroom"
+                                 " FROM halo.tenants ORDER BY id",
+                                 0, NULL);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    fetch_tenant_t *items = calloc((size_t)(n > 0 ? n : 1), sizeof *items);
+    if (!items) {
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        fetch_tenant_t *t = &items[i];
+        t->id = atoll(PQgetvalue(res, i, 0));
+        snprintf(t->slug, sizeof t->slug, "%s", PQgetvalue(res, i, 1));
+        t->enabled = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+        snprintf(t->auth_url, sizeof t->auth_url, "%s", PQgetvalue(res, i, 3));
+        snprintf(t->resource_url, sizeof t->resource_url, "%s", PQgetvalue(res, i, 4));
+        size_t rl = strlen(t->resource_url);
+        while (rl > 0 && t->resource_url[rl - 1] == '/')
+            t->resource_url[--rl] = '\0';
+        snprintf(t->halo_tenant, sizeof t->halo_tenant, "%s", PQgetvalue(res, i, 5));
+        snprintf(t->client_id, sizeof t->client_id, "%s", PQgetvalue(res, i, 6));
+        char *secret = halo_crypto_open(self->secret_key, PQgetvalue(res, i, 7));
+        if (secret) {
+            halo_log_add_secret(secret);
+            snprintf(t->client_secret, sizeof t->client_secret, "%s", secret);
+            memset(secret, 0, strlen(secret));
+            free(secret);
+        } else {
+            HALO_ERROR("cannot open client secret", "tenant=%s reason=\"wrong HALO_SECRET_KEY or altered value\"",
+                       t->slug);
+        }
+        snprintf(t->scope, sizeof t->scope, "%s", PQgetvalue(res, i, 8));
+        snprintf(t->time_zone, sizeof t->time_zone, "%s", PQgetvalue(res, i, 9));
+        if (fetch_gcra_params(atoi(PQgetvalue(res, i, 10)), atof(PQgetvalue(res, i, 11)), atof(PQgetvalue(res, i, 12)),
+                              &t->limits) != 0 &&
+            fetch_gcra_params(450, 300, 0.9, &t->limits) != 0)
+            HALO_ERROR("bad rate limit", "tenant=%s", t->slug);
+    }
+    PQclear(res);
+    s_free_items(self->items, self->count);
+    self->items = items;
+    self->count = n;
+    self->loaded_ms = now_ms;
+    self->loaded = true;
+    return 0;
+}
+
+const fetch_tenant_t *fetch_tenants_by_id(const fetch_tenants_t *self, int64_t id)
+{
+    for (int i = 0; i < self->count; i++)
+        if (self->items[i].id == id)
+            return &self->items[i];
+    return NULL;
+}
+
+const fetch_tenant_t *fetch_tenants_by_slug(const fetch_tenants_t *self, const char *slug)
+{
+    for (int i = 0; i < self->count; i++)
+        if (strcmp(self->items[i].slug, slug) == 0)
+            return &self->items[i];
+    return NULL;
+}

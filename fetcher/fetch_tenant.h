@@ -1,0 +1,45 @@
+/* fetch_tenant: a per-thread cache of the tenant registry (halo.tenants):
+ * ids, slugs, Halo URLs, OAuth client (secret opened with HALO_SECRET_KEY
+ * and registered as a log secret) and rate budget, reloaded every few
+ * seconds so new, changed and disabled tenants are noticed. */
+#ifndef FETCH_TENANT_H
+#define FETCH_TENANT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fetch_limiter.h"
+#include "halo_pg.h"
+
+#define FETCH_TENANT_RELOAD_MS 5000
+#define FETCH_URL_MAX 512
+#define FETCH_SLUG_MAX 64
+
+typedef struct {
+    int64_t id;
+    char slug[FETCH_SLUG_MAX];
+    bool enabled;
+    char auth_url[FETCH_URL_MAX];
+    char resource_url[FETCH_URL_MAX];
+    char halo_tenant[128];
+    char client_id[256];
+    char client_secret[512]; /* plaintext; "" when it could not be opened */
+    char scope[256];
+    char time_zone[64];
+    fetch_gcra_params_t limits;
+} fetch_tenant_t;
+
+typedef struct _fetch_tenants_t fetch_tenants_t;
+
+/* New empty cache opening secrets with secret_key (copied). NULL on failure. */
+fetch_tenants_t *fetch_tenants_new(const char *secret_key);
+/* Frees the cache (wiping secrets); safe to call twice. */
+void fetch_tenants_destroy(fetch_tenants_t **self_p);
+/* Reloads from pg when older than FETCH_TENANT_RELOAD_MS at now_ms (or force). 0 or -1 (cache kept). */
+int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, bool force);
+/* Tenant by id, borrowed until the next refresh; NULL if unknown. */
+const fetch_tenant_t *fetch_tenants_by_id(const fetch_tenants_t *self, int64_t id);
+/* Tenant by slug, borrowed until the next refresh; NULL if unknown. */
+const fetch_tenant_t *fetch_tenants_by_slug(const fetch_tenants_t *self, const char *slug);
+
+#endif

@@ -1,0 +1,471 @@
+/* fetch_worker: the worker loop of halo-fetcher. Every Halo request goes
+ * through s_request: token, limiter slot, GET, one token refresh on 401 (or
+ * a 400 saying the token expired), and a shared push of the limiter on 429. */
+#include "fetch_worker.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "fetch_backoff.h"
+#include "fetch_ledger.h"
+#include "fetch_limiter.h"
+#include "fetch_sync.h"
+#include "fetch_telemetry.h"
+#include "fetch_tenant.h"
+#include "fetch_token.h"
+#include "halo_api.h"
+#include "halo_clock.h"
+#include "halo_events.h"
+#include "halo_log.h"
+#include "halo_msg.h"
+#include "halo_signal.h"
+#include "halo_zmq.h"
+
+#define WORKER_BLOCKED_MAX FETCH_LEDGER_BLOCKED_MAX
+#define WORKER_URL_MAX 2048
+#define WORKER_ERR_MAX 512
+#define WORKER_SEND_TIMEOUT_MS 1000
+#define WORKER_SYNC_CHECK_MS 1000
+#define WORKER_DB_RETRY_MS 1000
+#define WORKER_PG_CONNECT_WAIT_MS 30000
+
+typedef enum { REQ_OK = 0, REQ_WAIT, REQ_FAIL } s_req_t;
+
+typedef struct {
+    int64_t tenant_id;
+    int64_t until_mono;
+} s_blocked_t;
+
+struct _fetch_worker_t {
+    const fetch_settings_t *s;
+    int index;
+    char owner[FETCH_SYNC_OWNER_MAX];
+    halo_pg_t *pg;
+    halo_api_t *api;
+    fetch_tenants_t *tenants;
+    fetch_token_t *tokens;
+    void *store; /* PUSH to halo-store */
+    fetch_telemetry_t *telemetry;
+    s_blocked_t blocked[WORKER_BLOCKED_MAX];
+    int nblocked;
+    fetch_sync_run_t run;
+    int64_t next_sync_check_mono;
+    uint64_t units;      /* requests made */
+    uint64_t sync_units; /* of which sync pages */
+};
+
+fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index)
+{
+    char err[512];
+    fetch_worker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->s = s;
+    self->index = index;
+    snprintf(self->owner, sizeof self->owner, "%s/%d", s->fetcher_id, index);
+    snprintf(self->run.owner, sizeof self->run.owner, "%s", self->owner);
+    self->pg = halo_pg_new(s->database_url, WORKER_PG_CONNECT_WAIT_MS, err, sizeof err);
+    if (!self->pg) {
+        HALO_ERROR("cannot connect to postgresql", "worker=%d reason=\"%s\"", index, err);
+        goto fail;
+    }
+    self->api = halo_api_new(s->ca_file[0] ? s->ca_file : NULL, s->connect_timeout_ms, s->timeout_ms);
+    self->tenants = fetch_tenants_new(s->secret_key);
+    self->tokens = self->api ? fetch_token_new(self->pg, self->api, s->secret_key) : NULL;
+    if (!self->api || !self->tenants || !self->tokens)
+        goto fail;
+    self->store = halo_zsock_new(ctx, ZMQ_PUSH, s->store_endpoint, false, s->store_hwm, err, sizeof err);
+    if (!self->store) {
+        HALO_ERROR("cannot create store socket", "reason=\"%s\"", err);
+        goto fail;
+    }
+    int timeout = WORKER_SEND_TIMEOUT_MS;
+    zmq_setsockopt(self->store, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    self->telemetry = fetch_telemetry_new(ctx, s->telemetry_endpoint, err, sizeof err);
+    if (!self->telemetry)
+        HALO_WARN("telemetry disabled", "reason=\"%s\"", err);
+    return self;
+fail:
+    fetch_worker_destroy(&self);
+    return NULL;
+}
+
+void fetch_worker_destroy(fetch_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fetch_worker_t *self = *self_p;
+    fetch_telemetry_destroy(&self->telemetry);
+    halo_zsock_destroy(&self->store);
+    fetch_token_destroy(&self->tokens);
+    fetch_tenants_destroy(&self->tenants);
+    halo_api_destroy(&self->api);
+    halo_pg_destroy(&self->pg);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- blocked tenants */
+
+/* Drops blocks that ended by now. */
+static void s_blocked_prune(fetch_worker_t *self, int64_t now)
+{
+    int kept = 0;
+    for (int i = 0; i < self->nblocked; i++)
+        if (self->blocked[i].until_mono > now)
+            self->blocked[kept++] = self->blocked[i];
+    self->nblocked = kept;
+}
+
+/* Skips the tenant's work in this worker until now + ms. */
+static void s_block(fetch_worker_t *self, int64_t tenant_id, int64_t ms)
+{
+    int64_t until = halo_clock_mono_ms() + (ms > 0 ? ms : 1);
+    for (int i = 0; i < self->nblocked; i++)
+        if (self->blocked[i].tenant_id == tenant_id) {
+            if (self->blocked[i].until_mono < until)
+                self->blocked[i].until_mono = until;
+            return;
+        }
+    if (self->nblocked < WORKER_BLOCKED_MAX)
+        self->blocked[self->nblocked++] = (s_blocked_t){tenant_id, until};
+}
+
+/* True if the tenant is blocked at now. */
+static bool s_is_blocked(const fetch_worker_t *self, int64_t tenant_id, int64_t now)
+{
+    for (int i = 0; i < self->nblocked; i++)
+        if (self->blocked[i].tenant_id == tenant_id && self->blocked[i].until_mono > now)
+            return true;
+    return false;
+}
+
+/* Copies the blocked tenant ids into ids; returns how many. */
+static int s_blocked_ids(const fetch_worker_t *self, int64_t *ids)
+{
+    for (int i = 0; i < self->nblocked; i++)
+        ids[i] = self->blocked[i].tenant_id;
+    return self->nblocked;
+}
+
+/* ---------------------------------------------------------------- Halo requests */
+
+/* True if a 400 body says the token expired (Halo can answer so instead of 401). */
+static bool s_says_token_expired(const halo_api_response_t *resp)
+{
+    return resp->status == 400 && resp->body && strcasestr(resp->body, "expired") && strcasestr(resp->body, "token");
+}
+
+/* GETs url for tenant. REQ_OK: a response is in resp (any status but 401/429).
+ * REQ_WAIT: the tenant's budget says wait *wait_ms (limiter, or a 429 that
+ * pushed it for everyone): nothing was spent on this work. REQ_FAIL: err
+ * says why (transport, timeout, token refused, database). */
+static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, const char *url, halo_api_response_t *resp,
+                         int64_t *wait_ms, char *err, size_t errlen)
+{
+    memset(resp, 0, sizeof *resp);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char token[FETCH_TOKEN_MAX];
+        int trc = fetch_token_get(self->tokens, tenant, token, sizeof token, err, errlen);
+        if (trc < 0)
+            return REQ_FAIL;
+        if (trc == 1)
+            fetch_telemetry_send(self->telemetry, tenant->slug, "token_refresh", 1, NULL, NULL);
+        /* The slot is taken after the token so the request leaves right after its grant. */
+        int64_t wait = fetch_limiter_take(self->pg, tenant->id, &tenant->limits);
+        if (wait < 0) {
+            snprintf(err, errlen, "limiter: %s", halo_pg_error(self->pg));
+            return REQ_FAIL;
+        }
+        if (wait > 0) {
+            *wait_ms = wait;
+            fetch_telemetry_send(self->telemetry, tenant->slug, "limiter_wait", 1, NULL, NULL);
+            return REQ_WAIT;
+        }
+        int rc = halo_api_get(self->api, url, token, resp);
+        memset(token, 0, sizeof token);
+        char status[16];
+        snprintf(status, sizeof status, "%ld", resp->status);
+        fetch_telemetry_send(self->telemetry, tenant->slug, "api_request", 1, "status", status);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: %s", resp->timed_out ? "timeout" : "transport", resp->error);
+            halo_api_response_clear(resp);
+            return REQ_FAIL;
+        }
+        if (resp->status == 401 || s_says_token_expired(resp)) {
+            halo_api_response_clear(resp);
+            if (attempt == 0) {
+                /* Refused: refresh once (unless another fetcher already did) and retry. */
+                char bad[FETCH_TOKEN_MAX];
+                if (fetch_token_get(self->tokens, tenant, bad, sizeof bad, err, errlen) >= 0)
+                    fetch_token_invalidate(self->tokens, tenant->id, bad);
+                memset(bad, 0, sizeof bad);
+                continue;
+            }
+            snprintf(err, errlen, "unauthorized after a token refresh");
+            return REQ_FAIL;
+        }
+        if (resp->status == 429) {
+            int64_t pause = fetch_gcra_pause_ms(&tenant->limits, resp->retry_after_s);
+            halo_api_response_clear(resp);
+            if (fetch_limiter_throttle(self->pg, tenant->id, &tenant->limits, pause) != 0)
+                HALO_WARN("limiter push failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
+            fetch_telemetry_send(self->telemetry, tenant->slug, "api_throttled", 1, NULL, NULL);
+            HALO_WARN("halo rate limited", "tenant=%s pause_ms=%lld", tenant->slug, (long long)pause);
+            *wait_ms = pause;
+            return REQ_WAIT;
+        }
+        return REQ_OK;
+    }
+    snprintf(err, errlen, "unauthorized");
+    return REQ_FAIL;
+}
+
+/* PUSHes msg to store, retrying while the store is away, for at most half a
+ * lease (after that the lease expires and another fetch supersedes it). 0 or -1. */
+static int s_send_store(fetch_worker_t *self, const halo_msg_t *msg)
+{
+    int64_t deadline = halo_clock_mono_ms() + self->s->lease_s * 1000 / 2;
+    char err[256];
+    while (halo_zmq_send(self->store, NULL, 0, msg, 0, err, sizeof err) != 0) {
+        if (halo_signal_interrupted() || halo_clock_mono_ms() >= deadline) {
+            HALO_WARN("records not delivered to store", "tenant=%s entity=%s reason=\"%s\"", msg->tenant,
+                      msg->u.records.entity, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- webhook fetches */
+
+/* Counts a failed attempt on the row (backoff or dead letter). */
+static void s_row_failed(fetch_worker_t *self, const fetch_tenant_t *tenant, const fetch_lease_t *lease,
+                         const char *error)
+{
+    bool dead = false;
+    if (fetch_ledger_fail(self->pg, lease, error, self->s, &dead) != 0) {
+        HALO_WARN("ledger update failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
+        return;
+    }
+    if (dead) {
+        HALO_WARN("fetch dead-lettered", "tenant=%s entity=%s id=%lld attempts=%d error=\"%s\"", tenant->slug,
+                  lease->entity, (long long)lease->object_id, lease->attempts + 1, error);
+        fetch_telemetry_send(self->telemetry, tenant->slug, "fetch_failed", 1, "entity", lease->entity);
+    } else {
+        HALO_INFO("fetch failed, will retry", "tenant=%s entity=%s id=%lld attempt=%d error=\"%s\"", tenant->slug,
+                  lease->entity, (long long)lease->object_id, lease->attempts + 1, error);
+    }
+}
+
+/* Gives the row back without counting an attempt. */
+static void s_row_release(fetch_worker_t *self, const fetch_lease_t *lease, int64_t delay_ms)
+{
+    if (fetch_ledger_release(self->pg, lease, delay_ms) != 0)
+        HALO_WARN("ledger release failed", "reason=\"%s\"", halo_pg_error(self->pg));
+}
+
+/* Fetches one leased row and sends the result to store. */
+static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
+{
+    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, lease->tenant_id);
+    if (!tenant) {
+        (void)fetch_tenants_refresh(self->tenants, self->pg, halo_clock_mono_ms(), true);
+        tenant = fetch_tenants_by_id(self->tenants, lease->tenant_id);
+    }
+    const char *resource = halo_events_api_resource(lease->entity);
+    if (!tenant || !resource) {
+        s_row_release(self, lease, WORKER_DB_RETRY_MS);
+        return;
+    }
+    char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
+    snprintf(url, sizeof url, "%s/%s/%lld?includedetails=true", tenant->resource_url, resource,
+             (long long)lease->object_id);
+    halo_api_response_t resp;
+    int64_t wait = 0;
+    s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
+    if (r == REQ_WAIT) {
+        s_row_release(self, lease, 0);
+        s_block(self, tenant->id, wait);
+        return;
+    }
+    self->units++;
+    if (r == REQ_FAIL) {
+        s_row_failed(self, tenant, lease, err);
+        return;
+    }
+    halo_record_op_t op = HALO_RECORD_UPSERT;
+    if (resp.status == 404) {
+        op = HALO_RECORD_TOMBSTONE;
+    } else if (resp.status == 200) {
+        json_t *obj = json_loadb(resp.body, resp.body_len, 0, NULL);
+        if (!json_is_object(obj)) {
+            json_decref(obj);
+            halo_api_response_clear(&resp);
+            s_row_failed(self, tenant, lease, "malformed JSON in response");
+            return;
+        }
+        if (json_is_true(json_object_get(obj, "deleted")))
+            op = HALO_RECORD_TOMBSTONE;
+        json_decref(obj);
+    } else {
+        snprintf(err, sizeof err, "HTTP %ld", resp.status);
+        halo_api_response_clear(&resp);
+        s_row_failed(self, tenant, lease, err);
+        return;
+    }
+    halo_msg_t msg;
+    halo_msg_init(&msg, HALO_CMD_RECORDS);
+    snprintf(msg.tenant, sizeof msg.tenant, "%s", tenant->slug);
+    halo_records_t *rec = &msg.u.records;
+    snprintf(rec->entity, sizeof rec->entity, "%s", lease->entity);
+    snprintf(rec->source, sizeof rec->source, "object");
+    rec->fetched_at = halo_clock_wall_ms();
+    rec->queue_object_id = lease->object_id;
+    rec->lease_id = lease->lease_id;
+    int add = op == HALO_RECORD_UPSERT ? halo_msg_records_add(&msg, lease->object_id, op, resp.body, resp.body_len)
+                                       : halo_msg_records_add(&msg, lease->object_id, op, NULL, 0);
+    halo_api_response_clear(&resp);
+    if (add == 0 && s_send_store(self, &msg) == 0)
+        HALO_DEBUG("object fetched", "tenant=%s entity=%s id=%lld op=%s", tenant->slug, lease->entity,
+                   (long long)lease->object_id, op == HALO_RECORD_UPSERT ? "upsert" : "tombstone");
+    halo_msg_clear(&msg);
+}
+
+/* Claims and fetches one due ledger row. 1 if one was handled, 0 if none, -1 on error. */
+static int s_webhook_step(fetch_worker_t *self)
+{
+    int64_t ids[WORKER_BLOCKED_MAX];
+    int n = s_blocked_ids(self, ids);
+    fetch_lease_t lease;
+    int rc = fetch_ledger_claim(self->pg, self->s->fetcher_id, self->s->lease_s, ids, n, &lease);
+    if (rc <= 0)
+        return rc;
+    s_fetch_row(self, &lease);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- sync pages */
+
+/* Requests the next page of the run and sends it to store. 1 if something was done, -1 on a db error. */
+static int s_sync_step(fetch_worker_t *self)
+{
+    fetch_sync_run_t *run = &self->run;
+    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
+    char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
+    if (!tenant || !tenant->enabled || fetch_sync_page_url(run, tenant, url, sizeof url) != 0) {
+        run->active = false; /* the lease expires; someone resumes it if the tenant comes back */
+        return 1;
+    }
+    halo_api_response_t resp;
+    int64_t wait = 0;
+    s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
+    if (r == REQ_WAIT) {
+        s_block(self, tenant->id, wait);
+        return 1;
+    }
+    self->units++;
+    self->sync_units++;
+    if (r == REQ_OK && resp.status != 200) {
+        snprintf(err, sizeof err, "HTTP %ld", resp.status);
+        halo_api_response_clear(&resp);
+        r = REQ_FAIL;
+    }
+    halo_msg_t msg;
+    bool last = false;
+    if (r == REQ_OK && fetch_sync_parse_page(run, tenant->slug, resp.body, resp.body_len, halo_clock_wall_ms(), &msg,
+                                             &last, err, sizeof err) != 0)
+        r = REQ_FAIL;
+    halo_api_response_clear(&resp);
+    if (r == REQ_FAIL) {
+        HALO_INFO("sync page failed", "tenant=%s entity=%s page=%d error=\"%s\"", tenant->slug, run->entity,
+                  run->page_no, err);
+        return fetch_sync_fail(self->pg, self->s, run, err) == 0 ? 1 : -1;
+    }
+    int sent = s_send_store(self, &msg);
+    HALO_DEBUG("sync page", "tenant=%s entity=%s full=%d page=%d records=%u last=%d", tenant->slug, run->entity,
+               run->full, msg.u.records.page_no, msg.u.records.count, last);
+    halo_msg_clear(&msg);
+    if (sent != 0) {
+        run->active = false; /* store is away: the lease expires and the run resumes from its checkpoint */
+        return 1;
+    }
+    int ours = fetch_sync_renew(self->pg, self->s, run, 0);
+    if (last) {
+        HALO_INFO("sync run sent", "tenant=%s entity=%s full=%d run=%lld pages=%d", tenant->slug, run->entity,
+                  run->full, (long long)run->run_id, run->page_no - 1);
+        run->active = false;
+    } else if (ours == 0) {
+        HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, run->entity);
+        run->active = false;
+    }
+    return ours < 0 ? -1 : 1;
+}
+
+/* ---------------------------------------------------------------- the step */
+
+int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
+{
+    int64_t now = halo_clock_mono_ms();
+    *sleep_ms = self->s->idle_ms;
+    if (fetch_tenants_refresh(self->tenants, self->pg, now, false) != 0) {
+        *sleep_ms = WORKER_DB_RETRY_MS;
+        return -1;
+    }
+    s_blocked_prune(self, now);
+    fetch_sync_run_t *run = &self->run;
+    int rc;
+    if (!run->active && now >= self->next_sync_check_mono) {
+        self->next_sync_check_mono = now + WORKER_SYNC_CHECK_MS;
+        int64_t ids[WORKER_BLOCKED_MAX];
+        int n = s_blocked_ids(self, ids);
+        rc = fetch_sync_claim(self->pg, self->s, ids, n, run);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            HALO_INFO("sync run claimed", "tenant_id=%lld entity=%s full=%d run=%lld page=%d",
+                      (long long)run->tenant_id, run->entity, run->full, (long long)run->run_id, run->page_no);
+    }
+    bool sync_ready = run->active && !s_is_blocked(self, run->tenant_id, now) && now >= run->retry_at_mono;
+    /* Webhook fetches go first, but a running sync keeps its share of requests. */
+    bool sync_first = sync_ready && (double)self->sync_units < self->s->sync_share * (double)(self->units + 1);
+    if (sync_first)
+        return s_sync_step(self);
+    rc = s_webhook_step(self);
+    if (rc != 0)
+        return rc;
+    if (sync_ready)
+        return s_sync_step(self);
+    /* Idle: sleep until the next due row, block end, sync retry or sync check. */
+    int64_t ids[WORKER_BLOCKED_MAX];
+    int n = s_blocked_ids(self, ids);
+    int64_t sleep = fetch_ledger_next_due_ms(self->pg, ids, n, self->s->idle_ms);
+    for (int i = 0; i < self->nblocked; i++)
+        if (self->blocked[i].until_mono - now < sleep)
+            sleep = self->blocked[i].until_mono - now;
+    if (run->active && run->retry_at_mono - now < sleep)
+        sleep = run->retry_at_mono - now;
+    if (!run->active && self->next_sync_check_mono - now < sleep)
+        sleep = self->next_sync_check_mono - now;
+    *sleep_ms = sleep < 1 ? 1 : sleep;
+    return 0;
+}
+
+void *fetch_worker_run(void *arg)
+{
+    fetch_worker_t *self = arg;
+    while (!halo_signal_interrupted()) {
+        int64_t sleep_ms = 0;
+        int rc = fetch_worker_step(self, &sleep_ms);
+        if (rc < 0) {
+            HALO_WARN("worker step failed", "worker=%d reason=\"%s\"", self->index, halo_pg_error(self->pg));
+            sleep_ms = WORKER_DB_RETRY_MS;
+        }
+        if (rc != 1 && sleep_ms > 0)
+            halo_clock_sleep_ms(sleep_ms);
+    }
+    return NULL;
+}
