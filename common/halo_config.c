@@ -184,6 +184,8 @@ void halo_config_print_help(FILE *out, const halo_config_var_t *table, size_t co
         fprintf(out, "  %-28s %s", var->name, var->help);
         if (var->type == HALO_CFG_ENUM)
             fprintf(out, " (%s)", var->choices);
+        else if (var->min != var->max && var->type == HALO_CFG_INT)
+            fprintf(out, " (%s in [%.0f, %.0f])", s_type_name(var->type), var->min, var->max);
         else if (var->min != var->max)
             fprintf(out, " (%s in [%g, %g])", s_type_name(var->type), var->min, var->max);
         else
