@@ -92,7 +92,10 @@ static int s_parse(const halo_config_var_t *var, const char *text, s_value_t *va
             return -1;
         }
         if (bounded && (v < var->min || v > var->max)) {
-            snprintf(err, errlen, "%s: %lld is out of range [%.0f, %.0f]", var->name, v, var->min, var->max);
+            if (var->secret)
+                snprintf(err, errlen, "%s: out of range [%.0f, %.0f]", var->name, var->min, var->max);
+            else
+                snprintf(err, errlen, "%s: %lld is out of range [%.0f, %.0f]", var->name, v, var->min, var->max);
             return -1;
         }
         value->ival = v;
@@ -108,22 +111,27 @@ static int s_parse(const halo_config_var_t *var, const char *text, s_value_t *va
             return -1;
         }
         if (bounded && (v < var->min || v > var->max)) {
-            snprintf(err, errlen, "%s: %g is out of range [%g, %g]", var->name, v, var->min, var->max);
+            if (var->secret)
+                snprintf(err, errlen, "%s: out of range [%g, %g]", var->name, var->min, var->max);
+            else
+                snprintf(err, errlen, "%s: %g is out of range [%g, %g]", var->name, v, var->min, var->max);
             return -1;
         }
         value->dval = v;
-        value->ival = (int64_t)v;
+        /* Saturate: casting a double beyond int64's range is undefined. */
+        value->ival = v >= 9.2e18 ? INT64_MAX : v <= -9.2e18 ? INT64_MIN : (int64_t)v;
         break;
     }
     case HALO_CFG_BOOL:
         if (s_parse_bool(text, &value->bval) != 0) {
-            snprintf(err, errlen, "%s: expected true or false, got \"%s\"", var->name, text);
+            snprintf(err, errlen, "%s: expected true or false, got \"%s\"", var->name, var->secret ? "…" : text);
             return -1;
         }
         break;
     case HALO_CFG_ENUM:
         if (!s_enum_has(var->choices, text)) {
-            snprintf(err, errlen, "%s: expected one of %s, got \"%s\"", var->name, var->choices, text);
+            snprintf(err, errlen, "%s: expected one of %s, got \"%s\"", var->name, var->choices,
+                     var->secret ? "…" : text);
             return -1;
         }
         break;
@@ -161,6 +169,7 @@ halo_config_t *halo_config_load(const halo_config_var_t *table, size_t count, ch
         if (var->secret)
             halo_log_add_secret(self->values[i].text);
     }
+    halo_log_pin_secrets();
     return self;
 fail:
     if (self && !self->values)

@@ -17,6 +17,8 @@ void halo_log_set_output(FILE *out);
 /* Registers a value that must never appear in a log line (copied; values shorter than 4 chars
  * ignored; the newest 64 are kept, so refreshed tokens push out the oldest). */
 void halo_log_add_secret(const char *value);
+/* Pins the secrets registered so far (configuration): they are never forgotten. */
+void halo_log_pin_secrets(void);
 /* Forgets every registered secret (tests). */
 void halo_log_clear_secrets(void);
 /* Writes: ts=... level=... proc=... msg="..." then the fields formatted by fmt

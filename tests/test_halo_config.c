@@ -97,6 +97,7 @@ static void test_errors_name_the_variable(void **state)
     assert_non_null(strstr(s_error_for("HALO_T_WORKERS", "3x"), "HALO_T_WORKERS"));
     assert_non_null(strstr(s_error_for("HALO_T_HEADROOM", "2"), "HALO_T_HEADROOM"));
     assert_non_null(strstr(s_error_for("HALO_T_HEADROOM", "nan"), "HALO_T_HEADROOM: expected a number"));
+    assert_non_null(strstr(s_error_for("HALO_T_HEADROOM", "1e300"), "HALO_T_HEADROOM: 1e+300 is out of range"));
     assert_non_null(strstr(s_error_for("HALO_T_TLS", "maybe"), "HALO_T_TLS: expected true or false"));
     assert_non_null(strstr(s_error_for("HALO_T_LEVEL", "loud"), "HALO_T_LEVEL: expected one of"));
 }

@@ -86,6 +86,57 @@ static void test_newest_secrets_kept_when_full(void **state)
     halo_log_clear_secrets();
 }
 
+static void s_write_secret_at_cut(void)
+{
+    /* Put the secret across the 4096-byte cut, and another at the very end. */
+    char pad[5000];
+    for (int shift = 4060; shift < 4100; shift += 3) {
+        memset(pad, 'p', (size_t)shift);
+        pad[shift] = '\0';
+        halo_log_write(HALO_LOG_INFO, "cut", "%s%s tail=%s", pad, "CUT-SECRET-123456", "CUT-SECRET-123456");
+    }
+}
+
+static void test_secret_across_the_cut_never_printed_in_part(void **state)
+{
+    (void)state;
+    halo_log_init("store", HALO_LOG_INFO);
+    halo_log_clear_secrets();
+    halo_log_add_secret("CUT-SECRET-123456");
+    static char big[200000];
+    memset(big, 0, sizeof big);
+    FILE *out = fmemopen(big, sizeof big, "w");
+    halo_log_set_output(out);
+    s_write_secret_at_cut();
+    fclose(out);
+    halo_log_set_output(NULL);
+    assert_null(strstr(big, "CUT-SEC"));
+    assert_null(strstr(big, "123456"));
+    halo_log_clear_secrets();
+}
+
+static void test_config_secrets_are_pinned(void **state)
+{
+    (void)state;
+    halo_log_init("fetcher", HALO_LOG_DEBUG);
+    halo_log_clear_secrets();
+    halo_log_add_secret("database-password-1");
+    halo_log_pin_secrets();
+    char value[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(value, sizeof value, "rotating-token-%03d", i);
+        halo_log_add_secret(value);
+    }
+    memset(s_buf, 0, sizeof s_buf);
+    FILE *out = fmemopen(s_buf, sizeof s_buf, "w");
+    halo_log_set_output(out);
+    halo_log_write(HALO_LOG_WARN, "x", "db=%s newest=%s", "database-password-1", "rotating-token-199");
+    fclose(out);
+    halo_log_set_output(NULL);
+    assert_non_null(strstr(s_buf, "db=[redacted] newest=[redacted]"));
+    halo_log_clear_secrets();
+}
+
 static void test_level_parse(void **state)
 {
     (void)state;
@@ -119,6 +170,8 @@ int main(void)
         cmocka_unit_test(test_levels_and_shape),
         cmocka_unit_test(test_secrets_never_printed),
         cmocka_unit_test(test_newest_secrets_kept_when_full),
+        cmocka_unit_test(test_secret_across_the_cut_never_printed_in_part),
+        cmocka_unit_test(test_config_secrets_are_pinned),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_long_line_is_cut_not_overflowed),
     };
