@@ -29,6 +29,10 @@ static void s_oauth_error(const halo_api_response_t *resp, char *out, size_t out
     if (code)
         snprintf(out, outlen, "%s%s%s", code, desc ? ": " : "", desc ? desc : "");
     json_decref(root);
+    /* Text from the server goes to a terminal: no escape sequences. */
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
 }
 
 /* Verdict shared by token and read: unreachable, 429, 5xx. -1 when none applies. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const halo_config_var_t s_vars[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
@@ -37,7 +38,7 @@ static const char *const s_usage_text =
     "                       [--basic-auth USER [--basic-password-file FILE]] [--no-basic-auth]\n"
     "                       [--time-zone ZONE] [--rate-limit N --rate-window SECONDS --headroom H]\n"
     "                       [--events \"Ticket Changed,New Ticket Logged,...\"] [--scope SCOPE]\n"
-    "                       [--rotate-token [--grace-hours H]]\n\n"
+    "                       [--rotate-token [--grace-hours H]] [--allow-insecure-http]\n\n"
     "Connects HaloPSA tenant TENANT (a name of your choice: a-z, 0-9, - and _) with the five fields of\n"
     "HaloPSA's API application (Auth URL, Resource URL, Tenant, Client ID, Client Secret): checks them\n"
     "against Halo, saves them (the secret encrypted), starts a full sync (\"Save And Sync\"), and prints the\n"
@@ -52,7 +53,7 @@ static const char *const s_usage_text =
 typedef struct {
     const char *slug, *auth_url, *resource_url, *halo_tenant, *client_id, *scope, *time_zone;
     const char *secret_file, *secret_env, *basic_user, *basic_password_file, *events;
-    bool secret_stdin, no_basic, rotate;
+    bool secret_stdin, no_basic, rotate, allow_http;
     long rate_limit, rate_window;
     double headroom, grace_hours;
     char secret[CTL_SECRET_MAX];
@@ -73,6 +74,7 @@ enum {
     O_BPASS,
     O_NOBASIC,
     O_TZ,
+    O_ALLOW_HTTP,
     O_RATE,
     O_WINDOW,
     O_HEAD,
@@ -95,6 +97,7 @@ static const struct option s_options[] = {
     {"basic-password-file", required_argument, NULL, O_BPASS},
     {"no-basic-auth", no_argument, NULL, O_NOBASIC},
     {"time-zone", required_argument, NULL, O_TZ},
+    {"allow-insecure-http", no_argument, NULL, O_ALLOW_HTTP},
     {"rate-limit", required_argument, NULL, O_RATE},
     {"rate-window", required_argument, NULL, O_WINDOW},
     {"headroom", required_argument, NULL, O_HEAD},
@@ -105,6 +108,21 @@ static const struct option s_options[] = {
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
+
+/* True for an http:// URL whose host is not loopback: secrets would travel in clear. */
+static bool s_plain_http_remote(const char *url)
+{
+    if (strncasecmp(url, "http://", 7) != 0)
+        return false;
+    const char *host = url + 7;
+    static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+        size_t n = strlen(loopback[i]);
+        if (strncasecmp(host, loopback[i], n) == 0 && (host[n] == ':' || host[n] == '/' || host[n] == '\0'))
+            return false;
+    }
+    return true;
+}
 
 static int s_usage_error(const char *what)
 {
@@ -197,6 +215,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         case O_BPASS: a->basic_password_file = optarg; break;
         case O_NOBASIC: a->no_basic = true; break;
         case O_TZ: a->time_zone = optarg; break;
+        case O_ALLOW_HTTP: a->allow_http = true; break;
         case O_EVENTS: a->events = optarg; break;
         case O_SCOPE: a->scope = optarg; break;
         case O_ROTATE: a->rotate = true; break;
@@ -241,6 +260,9 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         return s_usage_error("--basic-auth needs a user name without ':' (and not with --no-basic-auth)");
     if (a->events && s_parse_events(a) != 0)
         return CTL_EXIT_USAGE;
+    if (!a->allow_http && (s_plain_http_remote(a->auth_url) || s_plain_http_remote(a->resource_url)))
+        return s_usage_error("an http:// URL would send the Client Secret and tokens in clear: use https:// "
+                             "(http:// is accepted for loopback hosts, or with --allow-insecure-http)");
     return 0;
 }
 

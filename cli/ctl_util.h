@@ -16,10 +16,7 @@
 #define CTL_SECRET_MAX 4096
 #define CTL_TOKEN_BYTES 16 /* webhook token: 128 random bits */
 
-#define CTL_VAR_SECRET_KEY                                                                                             \
-    {                                                                                                                  \
-        "HALO_SECRET_KEY", HALO_CFG_STRING, NULL, 0, 0, NULL, true, "key that seals client secrets at rest"            \
-    }
+#define CTL_VAR_SECRET_KEY HALO_CONFIG_VAR_SECRET_KEY
 #define CTL_VAR_PUBLIC_URL                                                                                             \
     {                                                                                                                  \
         "HALO_PUBLIC_URL", HALO_CFG_STRING, NULL, 0, 0, NULL, false,                                                   \
@@ -51,6 +48,9 @@ int ctl_entity_parse(const char *text, char *out, size_t outlen) __attribute__((
 void ctl_format_when(int64_t at_ms, int64_t now_ms, char *out, size_t outlen);
 /* Formats a duration in ms as "42 s", "7 min", "3.5 h" or "2.1 days". */
 void ctl_format_duration(int64_t ms, char *out, size_t outlen);
+/* "Now" for computing status: wall ms plus HALO_CLOCK_OFFSET_S of cfg (a
+ * testing aid; 0 when the table does not have it). */
+int64_t ctl_now_ms(const halo_config_t *cfg);
 /* Wipes a secret buffer (not optimised away). */
 void ctl_wipe(void *buf, size_t len);
 

@@ -82,6 +82,10 @@ static int s_parse(const halo_config_var_t *var, const char *text, s_value_t *va
             snprintf(err, errlen, "%s: must not be empty", var->name);
             return -1;
         }
+        if (bounded && (strlen(text) < var->min || strlen(text) > var->max)) {
+            snprintf(err, errlen, "%s: must be %.0f to %.0f characters long", var->name, var->min, var->max);
+            return -1;
+        }
         break;
     case HALO_CFG_INT: {
         char *end = NULL;
@@ -193,6 +197,8 @@ void halo_config_print_help(FILE *out, const halo_config_var_t *table, size_t co
         fprintf(out, "  %-28s %s", var->name, var->help);
         if (var->type == HALO_CFG_ENUM)
             fprintf(out, " (%s)", var->choices);
+        else if (var->min != var->max && var->type == HALO_CFG_STRING)
+            fprintf(out, " (%.0f to %.0f characters)", var->min, var->max);
         else if (var->min != var->max && var->type == HALO_CFG_INT)
             fprintf(out, " (%s in [%.0f, %.0f])", s_type_name(var->type), var->min, var->max);
         else if (var->min != var->max)

@@ -24,7 +24,7 @@ typedef struct {
     const char *name;          /* "HALO_DATABASE_URL" */
     halo_cfg_type_t type;
     const char *default_value; /* NULL: required */
-    double min;                /* bounds for INT/DOUBLE (ignored when min == max) */
+    double min;                /* bounds for INT/DOUBLE, length bounds for STRING (ignored when min == max) */
     double max;
     const char *choices;       /* ENUM: "debug|info|warn|error" */
     bool secret;               /* never printed, registered with halo_log */
@@ -38,6 +38,12 @@ typedef struct {
 #define HALO_CONFIG_VAR_DATABASE_URL \
     { "HALO_DATABASE_URL", HALO_CFG_STRING, NULL, 0, 0, NULL, true, \
       "libpq connection string of the halo-sync database" }
+
+/* The key sealing client secrets and tokens: at least 32 characters (a weak
+ * key could be guessed offline from a database dump). */
+#define HALO_CONFIG_VAR_SECRET_KEY \
+    { "HALO_SECRET_KEY", HALO_CFG_STRING, NULL, 32, 4095, NULL, true, \
+      "key that seals client secrets and access tokens at rest (32+ random characters)" }
 
 typedef struct _halo_config_t halo_config_t;
 

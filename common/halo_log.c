@@ -129,6 +129,33 @@ static char *s_redact(char *line)
     return line;
 }
 
+/* Escapes control bytes (CR, LF, ESC...) as \\xNN so that a value from
+ * outside can neither start a forged log line nor drive a terminal. Takes
+ * ownership of line; NULL if out of memory. */
+static char *s_escape_controls(char *line)
+{
+    if (!line)
+        return NULL;
+    size_t controls = 0, len = 0;
+    for (const unsigned char *p = (const unsigned char *)line; *p; p++, len++)
+        controls += *p < 0x20 || *p == 0x7f;
+    if (controls == 0)
+        return line;
+    char *out = malloc(len + controls * 3 + 1);
+    if (out) {
+        char *w = out;
+        for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+            if (*p < 0x20 || *p == 0x7f)
+                w += sprintf(w, "\\x%02x", *p);
+            else
+                *w++ = (char)*p;
+        }
+        *w = '\0';
+    }
+    free(line);
+    return out;
+}
+
 void halo_log_write(halo_log_level_t level, const char *msg, const char *fmt, ...)
 {
     if (level < s_level || level > HALO_LOG_ERROR)
@@ -154,6 +181,7 @@ void halo_log_write(halo_log_level_t level, const char *msg, const char *fmt, ..
     free(fields);
     pthread_mutex_lock(&s_lock);
     line = s_redact(line);
+    line = s_escape_controls(line);
     if (line) {
         FILE *out = s_out ? s_out : stderr;
         fprintf(out, "%.*s\n", LOG_LINE_MAX - 1, line);

@@ -39,8 +39,29 @@ static int s_connect(halo_pg_t *self)
     return 0;
 }
 
+/* Checks that conninfo parses, without ever echoing it (libpq's parse
+ * errors quote the text, which may hold the password), and registers its
+ * password as a log secret. 0, or -1 with a generic reason in err. */
+static int s_check_conninfo(const char *conninfo, char *err, size_t errlen)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errlen, "invalid connection string (libpq cannot parse it; value not shown)");
+        PQfreemem(perr);
+        return -1;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            halo_log_add_secret(o->val);
+    PQconninfoFree(opts);
+    return 0;
+}
+
 halo_pg_t *halo_pg_new(const char *conninfo, int wait_ms, char *err, size_t errlen)
 {
+    if (s_check_conninfo(conninfo, err, errlen) != 0)
+        return NULL; /* retrying cannot fix a malformed string */
     halo_pg_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");

@@ -7,6 +7,7 @@
 #ifndef HALO_STATUS_H
 #define HALO_STATUS_H
 
+#include "halo_config.h"
 #include "halo_pg.h"
 
 #include <jansson.h>
@@ -19,6 +20,19 @@
 #define HALO_STATUS_QUIET_MS (4LL * 86400 * 1000) /* the seed's "4 days" */
 #define HALO_STATUS_ENTITY_COUNT 4
 #define HALO_STATUS_SUGGESTION_MAX 1024
+
+/* The clock the status is computed with: the wall clock plus this many
+ * seconds. A testing aid (default 0), read by halo-monitor and haloctl
+ * status from their config tables, so an integration test can reach "no data
+ * within 4 days" without waiting four days. */
+#define HALO_STATUS_CLOCK_OFFSET_VAR "HALO_CLOCK_OFFSET_S"
+#define HALO_STATUS_CLOCK_OFFSET_MAX_S 315360000 /* 3650 days, either way */
+#define HALO_STATUS_VAR_CLOCK_OFFSET                                                                                   \
+    {                                                                                                                  \
+        HALO_STATUS_CLOCK_OFFSET_VAR, HALO_CFG_INT, "0", -HALO_STATUS_CLOCK_OFFSET_MAX_S,                              \
+            HALO_STATUS_CLOCK_OFFSET_MAX_S, NULL, false,                                                               \
+            "testing aid: seconds added to the wall clock when computing webhook status (0 in production)"             \
+    }
 
 typedef enum {
     HALO_STATUS_SUCCESSFUL = 0, /* "Webhook Successful" */

@@ -25,6 +25,9 @@ void *halo_zsock_new(void *ctx, int type, const char *endpoint, bool bind, int h
         zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     }
+    /* No peer may make us buffer more than one message body can hold. */
+    int64_t max_msg = HALO_MSG_MAX_BODY;
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
     if (type == ZMQ_ROUTER) {
         int mandatory = 1; /* an unknown identity is an error, not a silent drop */
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);

@@ -8,8 +8,7 @@
 static const halo_config_var_t s_table[] = {
     HALO_CONFIG_VAR_LOG_LEVEL,
     HALO_CONFIG_VAR_DATABASE_URL,
-    {"HALO_SECRET_KEY", HALO_CFG_STRING, NULL, 0, 0, NULL, true,
-     "key that seals client secrets and access tokens at rest"},
+    HALO_CONFIG_VAR_SECRET_KEY,
     {"HALO_INGEST_ENDPOINTS", HALO_CFG_STRING, "tcp://127.0.0.1:5555", 0, 0, NULL, false,
      "comma-separated ROUTER endpoints of the ingest processes (DEALER connects to each)"},
     {"HALO_STORE_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5556", 0, 0, NULL, false,

@@ -27,7 +27,7 @@ static const halo_config_var_t s_config[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
     { "HALO_INGEST_LISTEN", HALO_CFG_STRING, "0.0.0.0:8080", 0, 0, NULL, false,
       "HTTP address for webhooks, /healthz and /metrics (host:port)" },
-    { "HALO_INGEST_BIND", HALO_CFG_STRING, "tcp://*:5555", 0, 0, NULL, false,
+    { "HALO_INGEST_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5555", 0, 0, NULL, false,
       "ZeroMQ ROUTER endpoint fetchers connect to" },
     { "HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
       "monitor's telemetry SUB endpoint (PUB connects, drops when absent)" },

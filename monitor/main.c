@@ -6,6 +6,7 @@
 #include "halo_config.h"
 #include "halo_log.h"
 #include "halo_signal.h"
+#include "halo_status.h"
 #include "halo_zmq.h"
 #include "mon_http.h"
 #include "mon_refresh.h"
@@ -18,14 +19,15 @@
 static const halo_config_var_t s_vars[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
     HALO_CONFIG_VAR_LOG_LEVEL,
-    {"HALO_MONITOR_LISTEN", HALO_CFG_STRING, "0.0.0.0:8081", 0, 0, NULL, false,
+    {"HALO_MONITOR_LISTEN", HALO_CFG_STRING, "127.0.0.1:8081", 0, 0, NULL, false,
      "HTTP address of the status page, /api/status, /metrics and /healthz (HOST:PORT)"},
-    {"HALO_TELEMETRY_BIND", HALO_CFG_STRING, "tcp://*:5557", 0, 0, NULL, false,
+    {"HALO_TELEMETRY_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
      "ZeroMQ SUB endpoint bound for telemetry EVENTs from every process"},
     {"HALO_MONITOR_REFRESH_MS", HALO_CFG_INT, "2000", 100, 600000, NULL, false,
      "how often the status is re-read from PostgreSQL"},
     {"HALO_MONITOR_MAX_SERIES", HALO_CFG_INT, "10000", 10, 1000000, NULL, false,
      "cap on live telemetry series kept in memory (more are dropped and counted)"},
+    HALO_STATUS_VAR_CLOCK_OFFSET,
 };
 #define S_VAR_COUNT (sizeof s_vars / sizeof s_vars[0])
 
@@ -47,6 +49,10 @@ int main(int argc, char **argv)
         HALO_ERROR("out of memory", "");
         goto done;
     }
+    int64_t offset_s = halo_config_int(cfg, HALO_STATUS_CLOCK_OFFSET_VAR);
+    mon_state_set_clock_offset(state, offset_s * 1000);
+    if (offset_s != 0)
+        HALO_WARN("clock shifted for testing", "offset_s=%lld", (long long)offset_s);
     telemetry = mon_telemetry_new(halo_config_str(cfg, "HALO_TELEMETRY_BIND"), state, err, sizeof err);
     if (!telemetry) {
         HALO_ERROR("cannot bind telemetry", "endpoint=%s error=\"%s\"", halo_config_str(cfg, "HALO_TELEMETRY_BIND"),
@@ -65,7 +71,7 @@ int main(int argc, char **argv)
     while (!halo_signal_interrupted()) {
         int64_t now = halo_clock_mono_ms();
         if (now >= next_refresh) {
-            (void)mon_refresh_run(refresh, state, halo_clock_wall_ms());
+            (void)mon_refresh_run(refresh, state, mon_state_now_ms(state));
             next_refresh = now + refresh_ms;
         }
         mon_telemetry_poll(telemetry, next_refresh - now);

@@ -9,7 +9,7 @@
 
 static const halo_config_var_t s_config[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
-    {"HALO_STORE_BIND", HALO_CFG_STRING, "tcp://*:5556", 0, 0, NULL, false,
+    {"HALO_STORE_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5556", 0, 0, NULL, false,
      "ZeroMQ endpoint the PULL socket binds (fetchers push RECORDS here)"},
     {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
      "monitor's telemetry SUB endpoint (PUB connects; events are dropped, never waited for)"},

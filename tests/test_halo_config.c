@@ -19,6 +19,7 @@ static const halo_config_var_t s_table[] = {
     { "HALO_T_HEADROOM", HALO_CFG_DOUBLE, "0.9", 0.01, 1, NULL, false, "headroom" },
     { "HALO_T_TLS", HALO_CFG_BOOL, "true", 0, 0, NULL, false, "verify tls" },
     { "HALO_T_LEVEL", HALO_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", false, "level" },
+    { "HALO_T_KEY", HALO_CFG_STRING, "0123456789abcdef", 16, 64, NULL, true, "key" },
 };
 #define N (sizeof s_table / sizeof s_table[0])
 
@@ -100,6 +101,9 @@ static void test_errors_name_the_variable(void **state)
     assert_non_null(strstr(s_error_for("HALO_T_HEADROOM", "1e300"), "HALO_T_HEADROOM: 1e+300 is out of range"));
     assert_non_null(strstr(s_error_for("HALO_T_TLS", "maybe"), "HALO_T_TLS: expected true or false"));
     assert_non_null(strstr(s_error_for("HALO_T_LEVEL", "loud"), "HALO_T_LEVEL: expected one of"));
+    const char *e = s_error_for("HALO_T_KEY", "short-key");
+    assert_non_null(strstr(e, "HALO_T_KEY: must be 16 to 64 characters long"));
+    assert_null(strstr(e, "short-key")); /* a secret is never echoed */
 }
 
 static void test_secret_registered_with_log(void **state)

@@ -137,6 +137,20 @@ static void test_config_secrets_are_pinned(void **state)
     halo_log_clear_secrets();
 }
 
+static void s_write_forged(void)
+{
+    halo_log_write(HALO_LOG_INFO, "unknown event", "event=\"%s\"", "x\nts=0 level=error msg=\"forged\"\x1b[31m");
+}
+
+static void test_control_bytes_are_escaped(void **state)
+{
+    (void)state;
+    halo_log_init("ingest", HALO_LOG_INFO);
+    s_capture(s_write_forged);
+    assert_non_null(strstr(s_buf, "event=\"x\\x0ats=0 level=error msg=\"forged\"\\x1b[31m\""));
+    assert_int_equal(strchr(s_buf, '\n') - s_buf, (long)strlen(s_buf) - 1); /* one line */
+}
+
 static void test_level_parse(void **state)
 {
     (void)state;
@@ -172,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_newest_secrets_kept_when_full),
         cmocka_unit_test(test_secret_across_the_cut_never_printed_in_part),
         cmocka_unit_test(test_config_secrets_are_pinned),
+        cmocka_unit_test(test_control_bytes_are_escaped),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_long_line_is_cut_not_overflowed),
     };

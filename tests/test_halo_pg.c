@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "halo_clock.h"
 #include "halo_pg.h"
 #include "testutil.h"
 
@@ -56,6 +57,18 @@ static void test_connect_failure_gives_reason(void **state)
     assert_true(strlen(err) > 0);
 }
 
+static void test_unparsable_conninfo_not_echoed(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    int64_t start = halo_clock_mono_ms();
+    halo_pg_t *pg = halo_pg_new("host=/tmp password=hunter2secret dbname", 30000, err, sizeof err);
+    assert_null(pg);
+    assert_non_null(strstr(err, "invalid connection string"));
+    assert_null(strstr(err, "hunter2secret"));
+    assert_true(halo_clock_mono_ms() - start < 20000); /* not retried for the whole wait */
+}
+
 static void test_reconnects_after_termination(void **state)
 {
     (void)state;
@@ -100,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_exec_parameterized),
         cmocka_unit_test(test_errors_are_reported),
         cmocka_unit_test(test_connect_failure_gives_reason),
+        cmocka_unit_test(test_unparsable_conninfo_not_echoed),
         cmocka_unit_test(test_reconnects_after_termination),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,7 +72,7 @@ static void s_run(s_result_t *r, const char *stdin_text, ...)
         freopen(out_path, "w", stdout);
         freopen(err_path, "w", stderr);
         setenv("HALO_DATABASE_URL", s_env.db_url, 1);
-        setenv("HALO_SECRET_KEY", "test-secret-key-0123456789", 1);
+        setenv("HALO_SECRET_KEY", "test-secret-key-0123456789abcdefghij", 1);
         setenv("HALO_PUBLIC_URL", "https://hooks.example.com/", 1);
         setenv("HALO_HALO_TIMEOUT_MS", "10000", 1);
         setenv("HALO_LOG_LEVEL", "warn", 1);
@@ -190,7 +190,7 @@ static void test_connect_saves_tenant_and_prints_url_and_events(void **state)
     char *sealed = s_query("SELECT client_secret_enc FROM halo.tenants WHERE slug = 'acme'");
     assert_string_not_equal(sealed, SECRET);
     assert_null(strstr(sealed, SECRET));
-    char *opened = halo_crypto_open("test-secret-key-0123456789", sealed);
+    char *opened = halo_crypto_open("test-secret-key-0123456789abcdefghij", sealed);
     assert_non_null(opened);
     assert_string_equal(opened, SECRET);
     char hash[HALO_SHA256_HEX_LEN + 1];
@@ -329,6 +329,11 @@ static void test_connect_usage_errors(void **state)
           "--client-secret-file", s_env.secret_file, "--events", "Ticket Changed,Quote exploded", NULL);
     assert_int_equal(r->code, 2);
     assert_non_null(strstr(r->err, "Quote exploded"));
+    /* Plain http to a remote host would send the secret in clear: refused. */
+    s_run(r, NULL, "connect", "clear", "--auth-url", "http://halo.example.com/auth", "--resource-url",
+          "http://halo.example.com/api", "--client-id", "x", "--client-secret-file", s_env.secret_file, NULL);
+    assert_int_equal(r->code, 2);
+    assert_non_null(strstr(r->err, "https://"));
     s_run(r, NULL, "connect", "--help", NULL);
     assert_int_equal(r->code, 0);
     assert_non_null(strstr(r->out, "Exit codes"));
