@@ -16,6 +16,7 @@
 static const halo_config_var_t s_vars[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
     HALO_CONFIG_VAR_LOG_LEVEL,
+    HALO_STATUS_VAR_CLOCK_OFFSET,
 };
 #define S_VAR_COUNT (sizeof s_vars / sizeof s_vars[0])
 
@@ -51,8 +52,10 @@ static int s_parse(int argc, char **argv, bool allow_tenant, const char **slug, 
     return 0;
 }
 
-/* Loads the reports (all tenants or one); 0, or an exit code after printing why. */
-static int s_load(const char *slug, halo_status_report_t **reports, size_t *count, int64_t now_ms)
+/* Loads the reports (all tenants or one) computed for now (ctl_now_ms: the
+ * wall clock, shifted by HALO_CLOCK_OFFSET_S in tests); 0, or an exit code
+ * after printing why. */
+static int s_load(const char *slug, halo_status_report_t **reports, size_t *count)
 {
     halo_config_t *cfg = ctl_config_load(s_vars, S_VAR_COUNT);
     if (!cfg)
@@ -60,7 +63,7 @@ static int s_load(const char *slug, halo_status_report_t **reports, size_t *coun
     int rc = CTL_EXIT_FAIL;
     char err[512];
     halo_pg_t *pg = ctl_db_connect(cfg);
-    if (pg && halo_status_report_load(pg, slug, now_ms, reports, count, err, sizeof err) != 0)
+    if (pg && halo_status_report_load(pg, slug, ctl_now_ms(cfg), reports, count, err, sizeof err) != 0)
         fprintf(stderr, "haloctl: cannot read the status: %s\n", err);
     else if (pg && slug && *count == 0)
         fprintf(stderr, "haloctl: no tenant \"%s\" (see haloctl tenants)\n", slug);
@@ -160,7 +163,7 @@ int ctl_status_run(int argc, char **argv)
         return rc;
     halo_status_report_t *reports = NULL;
     size_t count = 0;
-    rc = s_load(slug, &reports, &count, halo_clock_wall_ms());
+    rc = s_load(slug, &reports, &count);
     if (rc != CTL_EXIT_OK)
         return rc;
     bool healthy = count > 0;
@@ -194,7 +197,7 @@ int ctl_tenants_run(int argc, char **argv)
         return rc;
     halo_status_report_t *reports = NULL;
     size_t count = 0;
-    rc = s_load(NULL, &reports, &count, halo_clock_wall_ms());
+    rc = s_load(NULL, &reports, &count);
     if (rc != CTL_EXIT_OK)
         return rc;
     if (json) {

@@ -3,6 +3,7 @@
 
 #include "halo_clock.h"
 #include "halo_log.h"
+#include "halo_status.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -173,6 +174,11 @@ void ctl_wipe(void *buf, size_t len)
     volatile unsigned char *p = buf;
     while (len--)
         *p++ = 0;
+}
+
+int64_t ctl_now_ms(const halo_config_t *cfg)
+{
+    return halo_clock_wall_ms() + halo_config_int(cfg, HALO_STATUS_CLOCK_OFFSET_VAR) * 1000;
 }
 
 void ctl_format_duration(int64_t ms, char *out, size_t outlen)

@@ -1,7 +1,6 @@
 /* mon_http: see mon_http.h. Pages are rendered per request from mon_state. */
 #include "mon_http.h"
 
-#include "halo_clock.h"
 #include "halo_log.h"
 
 #include <arpa/inet.h>
@@ -62,7 +61,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     size_t len = 0;
     int status = 500;
     const char *ctype = "text/plain";
-    char *body = mon_state_render(self->state, page, halo_clock_wall_ms(), &len, &status, &ctype);
+    char *body = mon_state_render(self->state, page, mon_state_now_ms(self->state), &len, &status, &ctype);
     if (!body)
         return s_text(conn, 500, "cannot render the page\n");
     return s_reply(conn, status, ctype, body, len);

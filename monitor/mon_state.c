@@ -21,6 +21,7 @@ struct _mon_state_t {
     bool db_ok;
     char db_error[512];
     int64_t refresh_ms;
+    int64_t clock_offset_ms; /* set once before the threads start, read without the lock */
     uint64_t telemetry_received, telemetry_malformed;
     mon_counters_t *counters;
     mon_history_t *history; /* by tenant, unordered */
@@ -56,6 +57,16 @@ void mon_state_destroy(mon_state_t **self_p)
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
+}
+
+void mon_state_set_clock_offset(mon_state_t *self, int64_t offset_ms)
+{
+    self->clock_offset_ms = offset_ms;
+}
+
+int64_t mon_state_now_ms(const mon_state_t *self)
+{
+    return halo_clock_wall_ms() + self->clock_offset_ms;
 }
 
 /* Moves h forward so its newest bucket is minute (older buckets fall off). */

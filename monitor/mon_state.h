@@ -46,6 +46,11 @@ typedef struct _mon_state_t mon_state_t;
 mon_state_t *mon_state_new(int64_t refresh_ms, size_t max_series);
 /* Frees the state; safe to call twice. */
 void mon_state_destroy(mon_state_t **self_p);
+/* Shifts the monitor's "now" by offset_ms from the wall clock (HALO_CLOCK_OFFSET_S,
+ * a testing aid). Call before any thread reads the state. */
+void mon_state_set_clock_offset(mon_state_t *self, int64_t offset_ms);
+/* The monitor's "now": wall ms plus the clock offset. Every part of the monitor uses it. */
+int64_t mon_state_now_ms(const mon_state_t *self);
 /* Replaces the reports (ownership of the malloc'd array is taken) read at now_ms. */
 void mon_state_publish(mon_state_t *self, halo_status_report_t *reports, size_t count, int64_t now_ms);
 /* Records that reading PostgreSQL failed (reason copied); the last reports stay shown. */

@@ -1,7 +1,6 @@
 /* mon_telemetry: see mon_telemetry.h. */
 #include "mon_telemetry.h"
 
-#include "halo_clock.h"
 #include "halo_log.h"
 #include "halo_zmq.h"
 
@@ -68,7 +67,7 @@ int mon_telemetry_poll(mon_telemetry_t *self, int64_t timeout_ms)
             HALO_DEBUG("telemetry message dropped", "reason=\"%s\"", err);
             continue;
         }
-        mon_state_telemetry(self->state, &msg, halo_clock_wall_ms());
+        mon_state_telemetry(self->state, &msg, mon_state_now_ms(self->state));
         halo_msg_clear(&msg);
     }
     return handled;
