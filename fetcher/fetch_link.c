@@ -212,12 +212,11 @@ void fetch_link_tick(fetch_link_t *self, int64_t now_ms)
             link->reconnect_at = now_ms + delay;
             continue;
         }
-        if (halo_heartbeat_should_send(&link->hb, now_ms)) {
-            halo_msg_t hb;
-            halo_msg_init(&hb, HALO_CMD_HEARTBEAT);
-            snprintf(hb.u.heartbeat.worker, sizeof hb.u.heartbeat.worker, "%s", self->s->fetcher_id);
-            s_send(link, &hb);
-        }
+        /* The heartbeat is a READY with our window: it is idempotent (the
+         * window is absolute), and if ingest gave us up while this thread was
+         * busy with PostgreSQL, it brings our full window back at once. */
+        if (halo_heartbeat_should_send(&link->hb, now_ms))
+            s_ready(self, link, (uint32_t)self->s->credit);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 #include "fetch_ledger.h"
@@ -109,9 +110,28 @@ void fetch_main_destroy(fetch_main_t **self_p)
     *self_p = NULL;
 }
 
+/* Orders jobs by the rows they lock (tenant, event, entity, object, delivery):
+ * two fetchers writing overlapping batches then take their row locks in the
+ * same order and cannot deadlock. */
+static int s_job_cmp(const void *a, const void *b)
+{
+    const fetch_job_t *x = a, *y = b;
+    int c = strcmp(x->tenant, y->tenant);
+    if (c == 0)
+        c = strcmp(x->job.event, y->job.event);
+    if (c == 0)
+        c = strcmp(x->job.entity, y->job.entity);
+    if (c == 0)
+        c = (x->job.object_id > y->job.object_id) - (x->job.object_id < y->job.object_id);
+    if (c == 0)
+        c = strcmp(x->job.delivery_id, y->job.delivery_id);
+    return c;
+}
+
 /* Writes the buffered jobs to the ledger and ACKs them once committed. */
 static void s_ledger_jobs(fetch_main_t *self, int64_t now)
 {
+    qsort(self->jobs, (size_t)self->njobs, sizeof self->jobs[0], s_job_cmp);
     bool missing = false;
     for (int i = 0; i < self->njobs && !missing; i++)
         missing = fetch_tenants_by_slug(self->tenants, self->jobs[i].tenant) == NULL;

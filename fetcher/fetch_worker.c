@@ -355,6 +355,11 @@ static int s_sync_step(fetch_worker_t *self)
 {
     fetch_sync_run_t *run = &self->run;
     const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
+    if (!tenant) {
+        /* Just connected: the run was claimed before our tenant cache knew it. */
+        (void)fetch_tenants_refresh(self->tenants, self->pg, halo_clock_mono_ms(), true);
+        tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
+    }
     char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
     if (!tenant || !tenant->enabled || fetch_sync_page_url(run, tenant, url, sizeof url) != 0) {
         run->active = false; /* the lease expires; someone resumes it if the tenant comes back */
