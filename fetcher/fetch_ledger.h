@@ -5,7 +5,7 @@
  * settle delay; pending: webhooks+1; leased: dirty when the webhook came
  * after the lease began). Workers claim due rows with FOR UPDATE SKIP LOCKED
  * and a lease, then release, reschedule (backoff) or dead-letter them; store
- * completes them (CONTRACTS-dev.md, ledger completion protocol). */
+ * completes them (contracts.md, ledger completion protocol). */
 #ifndef FETCH_LEDGER_H
 #define FETCH_LEDGER_H
 

@@ -22,7 +22,7 @@ struct _mon_counters_t {
     uint64_t dropped;
 };
 
-/* Telemetry names of CONTRACTS-dev.md that are gauges. */
+/* Telemetry names of contracts.md that are gauges. */
 static const char *const s_gauges[] = {"journal_unacked", "store_pending_batches"};
 
 mon_counters_t *mon_counters_new(size_t max_series)

@@ -3,7 +3,7 @@
  * erases it), ordering by fetch time and Halo's last-update (an older fetch
  * never overwrites a newer one), tombstones (deleted_at, never a hard delete),
  * rejected records (halo.store_rejects), the ledger completion and the sync
- * checkpoint of the batch (docs/CONTRACTS-dev.md). Ticket history is written by
+ * checkpoint of the batch (docs/contracts.md). Ticket history is written by
  * triggers in the same transaction. The protocol is in docs/store.md. */
 #ifndef STORE_WRITE_H
 #define STORE_WRITE_H

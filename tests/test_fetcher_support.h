@@ -183,7 +183,7 @@ static inline long long tfs_scalar(halo_pg_t *pg, const char *sql)
 #define TFS_PAGES_MAX 4096
 
 /* A stand-in for halo-store: PULLs RECORDS and completes ledger rows and
- * sync checkpoints the way the store does (CONTRACTS-dev.md), without
+ * sync checkpoints the way the store does (contracts.md), without
  * writing entity tables. Counts what it received. */
 typedef struct {
     void *ctx;
