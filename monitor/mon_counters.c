@@ -23,7 +23,8 @@ struct _mon_counters_t {
 };
 
 /* Telemetry names of contracts.md that are gauges. */
-static const char *const s_gauges[] = {"journal_unacked", "store_pending_batches"};
+static const char *const s_gauges[] = {"journal_unacked", "store_pending_batches", "fetch_queue_depth",
+                                        "fetch_queue_oldest_seconds"};
 
 mon_counters_t *mon_counters_new(size_t max_series)
 {
