@@ -381,6 +381,8 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
             s->full_started_at_ms = s_i64(res, row, 8, -1);
             s->full_finished_at_ms = s_i64(res, row, 9, -1);
             s->incr_last_at_ms = s_i64(res, row, 10, -1);
+            if (s->incr_last_at_ms == 0) /* epoch: "haloctl sync" asked for a pass, none done since */
+                s->incr_last_at_ms = -1;
             s->incr_cursor_ms = s_i64(res, row, 11, -1);
             s->updated_at_ms = s_i64(res, row, 12, -1);
             s_copy(s->last_error, sizeof s->last_error, res, row, 13);
