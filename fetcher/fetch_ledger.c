@@ -29,6 +29,15 @@ static const char *const s_job_sql =
     " q AS (INSERT INTO halo.fetch_queue AS q (tenant_id, entity, object_id, due_at, first_webhook_at)"
     "       SELECT $1::bigint, $4, $5::bigint, now() + make_interval(secs => $8::bigint / 1000.0), r.at"
     "       FROM dup, r WHERE NOT dup.is_dup AND $7::boolean"
+    /* Already fetched after this webhook arrived (e.g. the job reached the
+     * ledger late): the stored data has the change, no fetch is needed. */
+    "       AND NOT EXISTS (SELECT 1 FROM ("
+    "             SELECT fetched_at FROM halo.tickets WHERE $4 = 'ticket' AND tenant_id = $1::bigint AND id = $5::bigint"
+    "             UNION ALL SELECT fetched_at FROM halo.sites WHERE $4 = 'site' AND tenant_id = $1::bigint AND id = $5::bigint"
+    "             UNION ALL SELECT fetched_at FROM halo.users WHERE $4 = 'user' AND tenant_id = $1::bigint AND id = $5::bigint"
+    "             UNION ALL SELECT fetched_at FROM halo.invoices WHERE $4 = 'invoice' AND tenant_id = $1::bigint"
+    "                       AND id = $5::bigint) f"
+    "           WHERE f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0))"
     "       ON CONFLICT (tenant_id, entity, object_id) DO UPDATE SET"
     "         webhooks = q.webhooks + 1,"
     "         dirty = q.dirty OR (q.state = 'leased' AND coalesce(EXCLUDED.first_webhook_at"
@@ -93,6 +102,19 @@ int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, cons
     memset(stats, 0, sizeof *stats);
     if (halo_pg_command(pg, "BEGIN", 0, NULL) != 0)
         return -1;
+    /* One ledger writer per tenant at a time: batches of several fetchers
+     * touch the same statistics and queue rows in different orders and would
+     * deadlock. Jobs arrive sorted by tenant, so the locks are taken in order. */
+    for (int i = 0; i < n; i++) {
+        const fetch_tenant_t *tenant = fetch_tenants_by_slug(tenants, jobs[i].tenant);
+        if (!tenant || (i > 0 && strcmp(jobs[i].tenant, jobs[i - 1].tenant) == 0))
+            continue;
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)tenant->id);
+        const char *lp[] = {key};
+        if (halo_pg_command(pg, "SELECT pg_advisory_xact_lock(7243018, $1::int)", 1, lp) != 0)
+            goto fail;
+    }
     for (int i = 0; i < n; i++) {
         const fetch_tenant_t *tenant = fetch_tenants_by_slug(tenants, jobs[i].tenant);
         stats->jobs++;

@@ -145,6 +145,16 @@ static void s_drain(fetch_link_t *self, int i, fetch_job_t *jobs, int max, int *
 
 int fetch_link_poll(fetch_link_t *self, int64_t timeout_ms, fetch_job_t *jobs, int max, int *njobs)
 {
+    if (*njobs >= max) {
+        /* The job buffer is full (PostgreSQL is slow or down): we stop
+         * reading on purpose, so unread heartbeats do not mean ingest is
+         * silent; and we wait rather than spin on readable sockets. */
+        int64_t now = halo_clock_mono_ms();
+        for (int i = 0; i < self->count; i++)
+            halo_heartbeat_heard(&self->links[i].hb, now);
+        halo_clock_sleep_ms(timeout_ms);
+        return 0;
+    }
     zmq_pollitem_t items[FETCH_LINK_MAX];
     int map[FETCH_LINK_MAX];
     int n = 0;
