@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds with warnings as
-# errors, starts an embedded PostgreSQL, and runs every test under ctest.
-# HALO_SANITIZE=1 runs the suite on an ASan+UBSan build (build-asan/).
+# errors, starts an embedded PostgreSQL, runs every test under ctest, then the
+# unit tests under valgrind and each fuzz target briefly.
+# HALO_SANITIZE=1 runs the suite on an ASan+UBSan build (build-asan/) instead;
+# HALO_TEST_QUICK=1 skips valgrind and fuzzing; arguments go to ctest.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -22,3 +24,16 @@ export HALO_TEST_PG_STATE=$state
 export HALO_TEST_STATE_DIR=$state
 cd "$build"
 ctest --output-on-failure -j"${HALO_TEST_JOBS:-2}" "$@"
+cd "$top"
+
+# Hardening, after the suite (skipped with HALO_TEST_QUICK=1 or when ctest
+# arguments select tests): every unit test that needs no server under
+# valgrind memcheck, and a short run of each libFuzzer target over its kept
+# corpus. The whole suite under ASan+UBSan takes ~11 minutes here, so it is
+# scripts/check-asan.sh, run before a release (docs/hardening.md).
+if [ "${HALO_TEST_QUICK:-0}" != 1 ] && [ $# -eq 0 ] && [ "${HALO_SANITIZE:-0}" != 1 ]; then
+  echo "== valgrind (unit tests)"
+  HALO_BUILD_DIR=$build bash scripts/check-valgrind.sh
+  echo "== libFuzzer short runs"
+  HALO_BUILD_JOBS=$(nproc) bash bench/fuzz.sh --ctest
+fi
