@@ -49,6 +49,8 @@ static const halo_config_var_t s_config[] = {
       "simultaneous HTTP connections per client address (0: no limit)" },
     { "HALO_INGEST_CONN_TIMEOUT_S", HALO_CFG_INT, "10", 1, 3600, NULL, false,
       "seconds an idle or stalled HTTP connection is kept" },
+    { "HALO_INGEST_REQUEST_TIMEOUT_S", HALO_CFG_INT, "30", 1, 3600, NULL, false,
+      "seconds a request may take from its first byte (cuts clients that trickle bytes)" },
     { "HALO_INGEST_REGISTRY_REFRESH_MS", HALO_CFG_INT, "2000", 100, 3600000, NULL, false,
       "how often the tenant registry is re-read from PostgreSQL" },
     { "HALO_INGEST_ACK_TIMEOUT_MS", HALO_CFG_INT, "10000", 100, 3600000, NULL, false,
@@ -132,6 +134,7 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
         .max_connections = (unsigned)halo_config_int(config, "HALO_INGEST_MAX_CONNECTIONS"),
         .per_ip = (unsigned)halo_config_int(config, "HALO_INGEST_MAX_CONNECTIONS_PER_IP"),
         .conn_timeout_s = (unsigned)halo_config_int(config, "HALO_INGEST_CONN_TIMEOUT_S"),
+        .request_timeout_s = (unsigned)halo_config_int(config, "HALO_INGEST_REQUEST_TIMEOUT_S"),
     };
     self->http = ingest_http_new(&hcfg, self->auth, self->journal, self->metrics, err, errlen);
     if (!self->http)

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -31,6 +32,16 @@
 #define S_CONN_MEMORY (64 * 1024) /* MHD per-connection buffer (headers) */
 #define S_RETRY_AFTER_S "5"
 
+#define S_SWEEP_INTERVAL_MS 500
+
+/* One open connection, for the request deadline: libmicrohttpd's timeout is
+ * an idle timeout, so a client trickling a byte a second would never be cut. */
+typedef struct {
+    bool used;
+    int fd;
+    int64_t since_ms; /* connection start, or end of its last request */
+} s_conn_t;
+
 struct _ingest_http_t {
     ingest_http_config_t config;
     ingest_auth_t *auth;
@@ -38,6 +49,11 @@ struct _ingest_http_t {
     ingest_metrics_t *metrics;
     struct MHD_Daemon *daemon;
     size_t body_bytes; /* buffered by all requests (atomic) */
+    pthread_mutex_t conns_lock;
+    s_conn_t *conns; /* max_connections slots */
+    pthread_t sweeper;
+    bool sweeper_started;
+    volatile bool stopping;
 };
 
 typedef enum { S_ROUTE_HOOK, S_ROUTE_HEALTH, S_ROUTE_METRICS } s_route_t;
@@ -368,9 +384,69 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     return s_finish_hook(self, conn, req);
 }
 
+/* Tracks connections (MHD_OPTION_NOTIFY_CONNECTION): a slot per open one. */
+static void s_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                enum MHD_ConnectionNotificationCode toe)
+{
+    ingest_http_t *self = cls;
+    pthread_mutex_lock(&self->conns_lock);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (unsigned i = 0; info && i < self->config.max_connections; i++) {
+            if (!self->conns[i].used) {
+                self->conns[i] = (s_conn_t){.used = true, .fd = info->connect_fd, .since_ms = halo_clock_mono_ms()};
+                *socket_context = (void *)(intptr_t)(i + 1);
+                break;
+            }
+        }
+    } else if (*socket_context) {
+        /* MHD notifies CLOSED before it closes the socket, so the sweeper
+         * (holding the lock) never shuts down a reused descriptor. */
+        self->conns[(intptr_t)*socket_context - 1].used = false;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&self->conns_lock);
+}
+
+/* Sweeper thread: shuts down connections whose request has taken longer
+ * than the request deadline (slowloris that trickles bytes). */
+static void *s_sweep(void *arg)
+{
+    ingest_http_t *self = arg;
+    int64_t deadline_ms = (int64_t)self->config.request_timeout_s * 1000;
+    while (!self->stopping) {
+        halo_clock_sleep_ms(S_SWEEP_INTERVAL_MS);
+        int64_t now = halo_clock_mono_ms();
+        int cut = 0;
+        pthread_mutex_lock(&self->conns_lock);
+        for (unsigned i = 0; i < self->config.max_connections; i++) {
+            s_conn_t *c = &self->conns[i];
+            if (c->used && now - c->since_ms > deadline_ms) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->since_ms = now; /* once is enough; MHD closes it */
+                cut++;
+            }
+        }
+        pthread_mutex_unlock(&self->conns_lock);
+        if (cut > 0) {
+            ingest_metrics_rejected(self->metrics, "", "request_timeout");
+            HALO_INFO("slow clients cut off", "connections=%d request_timeout_s=%u", cut,
+                      self->config.request_timeout_s);
+        }
+    }
+    return NULL;
+}
+
 static void s_completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
     ingest_http_t *self = cls;
+    /* The next request on this connection gets its own deadline. */
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info && info->socket_context) {
+        pthread_mutex_lock(&self->conns_lock);
+        self->conns[(intptr_t)info->socket_context - 1].since_ms = halo_clock_mono_ms();
+        pthread_mutex_unlock(&self->conns_lock);
+    }
     s_request_t *req = *req_cls;
     if (!req)
         return;
@@ -435,6 +511,13 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
     self->auth = auth;
     self->journal = journal;
     self->metrics = metrics;
+    pthread_mutex_init(&self->conns_lock, NULL);
+    self->conns = calloc(config->max_connections ? config->max_connections : 1, sizeof *self->conns);
+    if (!self->conns) {
+        snprintf(err, errlen, "out of memory");
+        free(self);
+        return NULL;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -446,12 +529,15 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)config->conn_timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)S_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not allowed)", config->listen);
+        free(self->conns);
         free(self);
         return NULL;
     }
+    self->sweeper_started = pthread_create(&self->sweeper, NULL, s_sweep, self) == 0;
     HALO_INFO("http listening", "listen=%s port=%d threads=%u max_connections=%u", config->listen,
               ingest_http_port(self), config->threads, config->max_connections);
     return self;
@@ -462,8 +548,13 @@ void ingest_http_destroy(ingest_http_t **self_p)
     if (!self_p || !*self_p)
         return;
     ingest_http_t *self = *self_p;
+    self->stopping = true;
+    if (self->sweeper_started)
+        pthread_join(self->sweeper, NULL);
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
+    pthread_mutex_destroy(&self->conns_lock);
+    free(self->conns);
     free(self);
     *self_p = NULL;
 }

@@ -20,7 +20,8 @@ typedef struct {
     unsigned threads;          /* MHD thread pool size */
     unsigned max_connections;  /* MHD_OPTION_CONNECTION_LIMIT */
     unsigned per_ip;           /* connections per client address, 0 = unlimited */
-    unsigned conn_timeout_s;   /* idle connection timeout (slow clients) */
+    unsigned conn_timeout_s;   /* idle connection timeout (stalled clients) */
+    unsigned request_timeout_s; /* whole-request deadline (clients trickling bytes) */
 } ingest_http_config_t;
 
 typedef struct _ingest_http_t ingest_http_t;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -818,6 +819,37 @@ static void s_hostile_round(s_ingest_t *in, int round, const char *big, const ch
  * included), each with its status: the process stays up, answers a good
  * webhook afterwards, and its resident memory (VmRSS from /proc) stays under
  * a fixed ceiling. */
+/* A client that trickles a header line every 300 ms never goes idle, so the
+ * idle timeout cannot cut it: the request deadline must. */
+static void test_trickling_client_is_cut_off(void **state)
+{
+    NEED_DB();
+    s_ingest_t in = { 0 };
+    const char *extra[] = { "HALO_INGEST_CONN_TIMEOUT_S=5", "HALO_INGEST_REQUEST_TIMEOUT_S=2", NULL };
+    s_start(&in, s_db, extra);
+    s_wait_health(&in, "registry_tenants", 2);
+    int fd = s_slow_open(in.http_port, 1);
+    assert_true(fd >= 0);
+    int lines = 0;
+    bool cut = false;
+    for (; lines < 100 && !cut; lines++) { /* 30 s of trickling at most */
+        halo_clock_sleep_ms(300);
+        if (write(fd, "X-Slow: 1\r\n", 11) != 11)
+            cut = true;
+        char buf[64];
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        if (!cut && poll(&pfd, 1, 0) == 1 && read(fd, buf, sizeof buf) <= 0)
+            cut = true;
+    }
+    close(fd);
+    print_message("  trickling client cut off after %d header lines\n", lines);
+    assert_true(cut);
+    /* The server is still fine. */
+    assert_int_equal(s_post(&in, "acme", TOKEN_ACME, "{\"id\":\"t-1\",\"event\":\"User created\",\"object_id\":9}"),
+                     200);
+    s_stop(&in, false);
+}
+
 static void test_hostile_requests_keep_it_up(void **state)
 {
     NEED_DB();
@@ -881,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_refusals_and_credentials),
         cmocka_unit_test(test_kill9_loses_nothing_answered_200),
         cmocka_unit_test(test_registry_cache_when_database_down),
+        cmocka_unit_test(test_trickling_client_is_cut_off),
         cmocka_unit_test(test_hostile_requests_keep_it_up),
     };
     if (!getenv("HALO_TEST_DATABASE_URL"))
