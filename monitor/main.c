@@ -23,6 +23,8 @@ static const halo_config_var_t s_vars[] = {
      "HTTP address of the status page, /api/status, /metrics and /healthz (HOST:PORT)"},
     {"HALO_TELEMETRY_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
      "ZeroMQ SUB endpoint bound for telemetry EVENTs from every process"},
+    {"HALO_MONITOR_ALERT_URL", HALO_CFG_STRING, "-", 0, 0, NULL, false,
+     "URL that gets a JSON POST on every webhook status change (alerting hook; - for none)"},
     {"HALO_MONITOR_REFRESH_MS", HALO_CFG_INT, "2000", 100, 600000, NULL, false,
      "how often the status is re-read from PostgreSQL"},
     {"HALO_MONITOR_MAX_SERIES", HALO_CFG_INT, "10000", 10, 1000000, NULL, false,
@@ -42,7 +44,8 @@ int main(int argc, char **argv)
     char err[512];
     int64_t refresh_ms = halo_config_int(cfg, "HALO_MONITOR_REFRESH_MS");
     mon_state_t *state = mon_state_new(refresh_ms, (size_t)halo_config_int(cfg, "HALO_MONITOR_MAX_SERIES"));
-    mon_refresh_t *refresh = mon_refresh_new(halo_config_str(cfg, "HALO_DATABASE_URL"));
+    mon_refresh_t *refresh =
+        mon_refresh_new(halo_config_str(cfg, "HALO_DATABASE_URL"), halo_config_str(cfg, "HALO_MONITOR_ALERT_URL"));
     mon_telemetry_t *telemetry = NULL;
     mon_http_t *http = NULL;
     if (!state || !refresh) {

@@ -4,6 +4,9 @@
 #include "halo_log.h"
 #include "halo_pg.h"
 
+#include <curl/curl.h>
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +18,24 @@ typedef struct {
     halo_status_t status;
 } s_known_t;
 
+#define S_ALERT_TIMEOUT_MS 5000
+
 struct _mon_refresh_t {
     char *conninfo;
+    char *alert_url; /* NULL: no alerting hook */
     halo_pg_t *pg;
     s_known_t *known; /* last status recorded per tenant */
     size_t known_count;
 };
 
-mon_refresh_t *mon_refresh_new(const char *conninfo)
+mon_refresh_t *mon_refresh_new(const char *conninfo, const char *alert_url)
 {
     mon_refresh_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->conninfo = strdup(conninfo);
+    if (alert_url && *alert_url && strcmp(alert_url, "-") != 0)
+        self->alert_url = strdup(alert_url);
     self->known = calloc(S_KNOWN_MAX, sizeof *self->known);
     if (!self->conninfo || !self->known)
         mon_refresh_destroy(&self);
@@ -40,6 +48,7 @@ void mon_refresh_destroy(mon_refresh_t **self_p)
         return;
     halo_pg_destroy(&(*self_p)->pg);
     free((*self_p)->conninfo);
+    free((*self_p)->alert_url);
     free((*self_p)->known);
     free(*self_p);
     *self_p = NULL;
@@ -51,6 +60,44 @@ static s_known_t *s_known(mon_refresh_t *self, int64_t tenant_id)
         if (self->known[i].tenant_id == tenant_id)
             return &self->known[i];
     return NULL;
+}
+
+/* POSTs a JSON notice of a status change to the alerting hook; failures are
+ * logged, never retried (the change stays in webhook_status_changes). */
+static void s_alert(mon_refresh_t *self, const halo_status_report_t *r, const char *previous, const char *missing_json)
+{
+    json_t *notice = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "tenant", r->slug, "status",
+                               halo_status_message(r->result.status), "previous", previous, "meaning",
+                               halo_status_meaning(r->result.status), "suggestion", r->result.suggestion,
+                               "changed_at_ms", (json_int_t)r->now_ms);
+    json_t *missing = json_loads(missing_json, 0, NULL);
+    if (notice && missing)
+        json_object_set_new(notice, "missing_events", missing);
+    else
+        json_decref(missing);
+    char *body = notice ? json_dumps(notice, JSON_COMPACT) : NULL;
+    json_decref(notice);
+    CURL *curl = body ? curl_easy_init() : NULL;
+    if (curl) {
+        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_URL, self->alert_url);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)S_ALERT_TIMEOUT_MS);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        CURLcode rc = curl_easy_perform(curl);
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK || status < 200 || status > 299)
+            HALO_WARN("status alert not delivered", "tenant=%s http_status=%ld error=\"%s\"", r->slug, status,
+                      rc != CURLE_OK ? curl_easy_strerror(rc) : "");
+        else
+            HALO_INFO("status alert delivered", "tenant=%s http_status=%ld", r->slug, status);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(curl);
+    }
+    free(body);
 }
 
 /* Records r's status if it differs from the last one recorded (in memory, then in PostgreSQL). */
@@ -75,14 +122,18 @@ static void s_record_status(mon_refresh_t *self, const halo_status_report_t *r)
                      "SELECT $1, $2, (SELECT status FROM last), ARRAY(SELECT json_array_elements_text($3::json)) "
                      "WHERE NOT EXISTS (SELECT 1 FROM last WHERE status = $2) RETURNING coalesce(previous, '')",
                      3, params);
-    free(missing_text);
     if (!res) {
         HALO_WARN("cannot record status change", "tenant=%s error=\"%s\"", r->slug, halo_pg_error(self->pg));
+        free(missing_text);
         return;
     }
-    if (PQntuples(res) == 1)
+    if (PQntuples(res) == 1) {
         HALO_INFO("webhook status changed", "tenant=%s from=\"%s\" to=\"%s\" missing=%zu", r->slug,
                   PQgetvalue(res, 0, 0), halo_status_message(r->result.status), r->result.missing_count);
+        if (self->alert_url)
+            s_alert(self, r, PQgetvalue(res, 0, 0), missing_text ? missing_text : "[]");
+    }
+    free(missing_text);
     PQclear(res);
     if (!k && self->known_count < S_KNOWN_MAX)
         k = &self->known[self->known_count++];

@@ -12,8 +12,9 @@
 
 typedef struct _mon_refresh_t mon_refresh_t;
 
-/* New refresher for conninfo (copied); does not connect yet. NULL on failure. */
-mon_refresh_t *mon_refresh_new(const char *conninfo);
+/* New refresher for conninfo (copied); does not connect yet. alert_url (copied;
+ * NULL or "-" for none) receives a JSON POST on every status change. NULL on failure. */
+mon_refresh_t *mon_refresh_new(const char *conninfo, const char *alert_url);
 /* Closes the connection and frees; safe to call twice. */
 void mon_refresh_destroy(mon_refresh_t **self_p);
 /* Reads everything for now_ms and publishes it into state. 0, or -1 when

@@ -20,6 +20,66 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The alerting hook's receiver: a tiny HTTP server that keeps every body. */
+static struct {
+    int fd, port;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    char bodies[16384];
+} s_alerts = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *s_alert_server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(s_alerts.fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char req[8192];
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof req - 1 && (n = read(c, req + got, sizeof req - 1 - got)) > 0) {
+            got += (size_t)n;
+            req[got] = '\0';
+            char *body = strstr(req, "\r\n\r\n");
+            const char *cl = strcasestr(req, "Content-Length:");
+            if (body && cl && strlen(body + 4) >= (size_t)atoi(cl + 15))
+                break;
+        }
+        req[got] = '\0';
+        const char *body = strstr(req, "\r\n\r\n");
+        pthread_mutex_lock(&s_alerts.lock);
+        if (body && strlen(s_alerts.bodies) + strlen(body + 4) + 2 < sizeof s_alerts.bodies) {
+            strcat(s_alerts.bodies, body + 4);
+            strcat(s_alerts.bodies, "\n");
+        }
+        pthread_mutex_unlock(&s_alerts.lock);
+        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        if (write(c, ok, strlen(ok)) < 0)
+            perror("alert receiver");
+        close(c);
+    }
+}
+
+static void s_alert_start(void)
+{
+    s_alerts.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    assert_int_equal(bind(s_alerts.fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(s_alerts.fd, 16), 0);
+    assert_int_equal(getsockname(s_alerts.fd, (struct sockaddr *)&addr, &len), 0);
+    s_alerts.port = ntohs(addr.sin_port);
+    assert_int_equal(pthread_create(&s_alerts.thread, NULL, s_alert_server, NULL), 0);
+    pthread_detach(s_alerts.thread);
+}
 
 #define DEADLINE_MS 30000
 
@@ -97,7 +157,11 @@ static void s_start_monitor(void)
     snprintf(url, sizeof url, "HALO_DATABASE_URL=%s", s_env.db_url);
     snprintf(log, sizeof log, "%s/monitor.log", s_env.dir);
     char *argv[] = {(char *)halo_test_bin("halo-monitor"), NULL};
-    char *env[] = {listen, bind, url, "HALO_MONITOR_REFRESH_MS=200", "HALO_LOG_LEVEL=info", NULL};
+    char alert[96];
+    if (!s_alerts.port)
+        s_alert_start();
+    snprintf(alert, sizeof alert, "HALO_MONITOR_ALERT_URL=http://127.0.0.1:%d/alerts", s_alerts.port);
+    char *env[] = {listen, bind, url, alert, "HALO_MONITOR_REFRESH_MS=200", "HALO_LOG_LEVEL=info", NULL};
     s_env.monitor = halo_test_spawn(argv, env, log);
     assert_true(s_env.monitor > 0);
     assert_int_equal(halo_test_wait_port(s_env.http_port, DEADLINE_MS), 0);
@@ -284,6 +348,23 @@ static void test_status_changes_recorded_once(void **state)
         halo_clock_sleep_ms(100);
     }
     assert_string_equal(count, "1");
+    /* The alerting hook got a JSON notice of that change. */
+    const char *want = "\"tenant\":\"t-none\",\"status\":\"Webhook received no data for some events\","
+                       "\"previous\":\"Webhook received no data\"";
+    bool alerted = false;
+    deadline = halo_clock_mono_ms() + DEADLINE_MS;
+    while (!alerted && halo_clock_mono_ms() < deadline) {
+        pthread_mutex_lock(&s_alerts.lock);
+        alerted = strstr(s_alerts.bodies, want) != NULL;
+        pthread_mutex_unlock(&s_alerts.lock);
+        if (!alerted)
+            halo_clock_sleep_ms(100);
+    }
+    if (!alerted)
+        fail_msg("no alert for t-none; received: %s", s_alerts.bodies);
+    pthread_mutex_lock(&s_alerts.lock);
+    assert_non_null(strstr(s_alerts.bodies, "\"missing_events\":["));
+    pthread_mutex_unlock(&s_alerts.lock);
 }
 
 static void test_telemetry_counters(void **state)
