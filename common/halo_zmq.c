@@ -146,6 +146,33 @@ int halo_zmq_recv(void *sock, void *identity, size_t *identity_len, halo_msg_t *
     return rc;
 }
 
+void halo_zmq_send_event(void *pub, const char *tenant, const char *name, double value, const char *label_key,
+                         const char *label_value, int64_t at_ms)
+{
+    if (!pub)
+        return;
+    halo_msg_t *msg = malloc(sizeof *msg); /* the union is large: keep it off the stack */
+    if (!msg)
+        return;
+    halo_msg_init(msg, HALO_CMD_EVENT);
+    snprintf(msg->tenant, sizeof msg->tenant, "%s", tenant ? tenant : "");
+    snprintf(msg->u.event.name, sizeof msg->u.event.name, "%s", name);
+    msg->u.event.value = value;
+    msg->u.event.at = at_ms;
+    if (label_key) {
+        msg->u.event.label_count = 1;
+        snprintf(msg->u.event.labels[0].key, sizeof msg->u.event.labels[0].key, "%s", label_key);
+        snprintf(msg->u.event.labels[0].value, sizeof msg->u.event.labels[0].value, "%s",
+                 label_value ? label_value : "");
+    }
+    char err[128];
+    if (halo_zmq_send(pub, NULL, 0, msg, ZMQ_DONTWAIT, err, sizeof err) != 0) {
+        /* dropped on purpose: telemetry never blocks the data path */
+    }
+    halo_msg_clear(msg);
+    free(msg);
+}
+
 void halo_heartbeat_start(halo_heartbeat_state_t *hb, int64_t now_ms, int64_t interval_ms, int liveness)
 {
     hb->interval_ms = interval_ms;

@@ -33,6 +33,12 @@ int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const h
 int halo_zmq_recv(void *sock, void *identity, size_t *identity_len, halo_msg_t *msg, int flags, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 
+/* Sends one telemetry EVENT (name, value, one optional label) on a PUB socket
+ * without waiting: a full or absent subscriber drops it, so telemetry never
+ * blocks the data path. label_key may be NULL; tenant may be NULL (""). */
+void halo_zmq_send_event(void *pub, const char *tenant, const char *name, double value, const char *label_key,
+                         const char *label_value, int64_t at_ms);
+
 /* Heartbeat state of one peer: when to send next, when the peer is dead. */
 typedef struct {
     int64_t interval_ms;

@@ -42,20 +42,5 @@ void fetch_telemetry_send(fetch_telemetry_t *self, const char *tenant, const cha
 {
     if (!self)
         return;
-    halo_msg_t msg;
-    halo_msg_init(&msg, HALO_CMD_EVENT);
-    snprintf(msg.tenant, sizeof msg.tenant, "%s", tenant ? tenant : "");
-    snprintf(msg.u.event.name, sizeof msg.u.event.name, "%s", name);
-    msg.u.event.value = value;
-    msg.u.event.at = halo_clock_wall_ms();
-    if (label_key) {
-        msg.u.event.label_count = 1;
-        snprintf(msg.u.event.labels[0].key, sizeof msg.u.event.labels[0].key, "%s", label_key);
-        snprintf(msg.u.event.labels[0].value, sizeof msg.u.event.labels[0].value, "%s", label_value ? label_value : "");
-    }
-    char err[128];
-    if (halo_zmq_send(self->sock, NULL, 0, &msg, ZMQ_DONTWAIT, err, sizeof err) != 0) {
-        /* dropped: telemetry never blocks the data path */
-    }
-    halo_msg_clear(&msg);
+    halo_zmq_send_event(self->sock, tenant, name, value, label_key, label_value, halo_clock_wall_ms());
 }

@@ -244,25 +244,7 @@ char *ingest_metrics_render(ingest_metrics_t *self)
 static void s_send_event(void *pub, const char *tenant, const char *name, double value, const char *label_key,
                          const char *label_value, int64_t wall_ms)
 {
-    halo_msg_t *msg = malloc(sizeof *msg); /* the union is large: keep it off the stack */
-    if (!msg)
-        return;
-    halo_msg_init(msg, HALO_CMD_EVENT);
-    snprintf(msg->tenant, sizeof msg->tenant, "%s", tenant);
-    snprintf(msg->u.event.name, sizeof msg->u.event.name, "%s", name);
-    msg->u.event.value = value;
-    msg->u.event.at = wall_ms;
-    if (label_key) {
-        msg->u.event.label_count = 1;
-        snprintf(msg->u.event.labels[0].key, sizeof msg->u.event.labels[0].key, "%s", label_key);
-        snprintf(msg->u.event.labels[0].value, sizeof msg->u.event.labels[0].value, "%s", label_value);
-    }
-    char err[256];
-    if (halo_zmq_send(pub, NULL, 0, msg, ZMQ_DONTWAIT, err, sizeof err) != 0) {
-        /* dropped: telemetry never blocks the data path */
-    }
-    halo_msg_clear(msg);
-    free(msg);
+    halo_zmq_send_event(pub, tenant, name, value, label_key, label_value, wall_ms);
 }
 
 void ingest_metrics_publish(ingest_metrics_t *self, void *pub, int64_t wall_ms)

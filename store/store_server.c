@@ -39,21 +39,7 @@ static void s_event(store_server_t *self, const char *tenant, const char *name, 
 {
     if (!self->telemetry)
         return;
-    halo_msg_t msg;
-    halo_msg_init(&msg, HALO_CMD_EVENT);
-    snprintf(msg.tenant, sizeof msg.tenant, "%s", tenant ? tenant : "");
-    snprintf(msg.u.event.name, sizeof msg.u.event.name, "%s", name);
-    msg.u.event.value = value;
-    msg.u.event.at = halo_clock_wall_ms();
-    if (key) {
-        msg.u.event.label_count = 1;
-        snprintf(msg.u.event.labels[0].key, sizeof msg.u.event.labels[0].key, "%s", key);
-        snprintf(msg.u.event.labels[0].value, sizeof msg.u.event.labels[0].value, "%s", label);
-    }
-    char err[256];
-    if (halo_zmq_send(self->telemetry, NULL, 0, &msg, ZMQ_DONTWAIT, err, sizeof err) != 0)
-        HALO_DEBUG("telemetry dropped", "name=%s reason=\"%s\"", name, err);
-    halo_msg_clear(&msg);
+    halo_zmq_send_event(self->telemetry, tenant, name, value, key, label, halo_clock_wall_ms());
 }
 
 store_server_t *store_server_new(const store_options_t *options, char *err, size_t errlen)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "halo_clock.h"
 #include "halo_zmq.h"
 
 static void test_dealer_router_round_trip(void **state)
@@ -129,6 +130,46 @@ static void test_bad_endpoint_reports_error(void **state)
     zmq_ctx_term(ctx);
 }
 
+static void test_send_event_never_blocks(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    char err[256];
+    /* No subscriber at all: dropped, not blocked. */
+    void *lonely = halo_zsock_new(ctx, ZMQ_PUB, "inproc://hz-nobody", true, 10, err, sizeof err);
+    for (int i = 0; i < 1000; i++)
+        halo_zmq_send_event(lonely, "acme", "webhook_received", 1, "event", "Ticket Changed", 1);
+    halo_zmq_send_event(NULL, "acme", "x", 1, NULL, NULL, 1); /* no socket: nothing */
+    halo_zsock_destroy(&lonely);
+
+    void *telemetry = halo_zsock_new(ctx, ZMQ_SUB, "inproc://hz-telemetry", true, 0, err, sizeof err);
+    void *pub = halo_zsock_new(ctx, ZMQ_PUB, "inproc://hz-telemetry", false, 0, err, sizeof err);
+    assert_non_null(telemetry);
+    assert_non_null(pub);
+    halo_msg_t got;
+    int rc = 1;
+    /* PUB/SUB joins asynchronously: send until one arrives. */
+    for (int i = 0; i < 200 && rc != 0; i++) {
+        halo_zmq_send_event(pub, "acme", "webhook_rejected", 2, "reason", "bad_token", 1790000000000LL);
+        rc = halo_zmq_recv(telemetry, NULL, NULL, &got, ZMQ_DONTWAIT, err, sizeof err);
+        if (rc != 0)
+            halo_clock_sleep_ms(5);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(got.cmd, HALO_CMD_EVENT);
+    assert_string_equal(got.tenant, "acme");
+    assert_string_equal(got.u.event.name, "webhook_rejected");
+    assert_true(got.u.event.value == 2);
+    assert_int_equal(got.u.event.at, 1790000000000LL);
+    assert_int_equal(got.u.event.label_count, 1);
+    assert_string_equal(got.u.event.labels[0].key, "reason");
+    assert_string_equal(got.u.event.labels[0].value, "bad_token");
+    halo_msg_clear(&got);
+    halo_zsock_destroy(&pub);
+    halo_zsock_destroy(&telemetry);
+    zmq_ctx_term(ctx);
+}
+
 static void test_heartbeat_timing(void **state)
 {
     (void)state;
@@ -162,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_dealer_router_round_trip),
         cmocka_unit_test(test_garbage_frames_are_dropped),
         cmocka_unit_test(test_bad_endpoint_reports_error),
+        cmocka_unit_test(test_send_event_never_blocks),
         cmocka_unit_test(test_heartbeat_timing),
         cmocka_unit_test(test_reconnect_backoff_capped),
     };
