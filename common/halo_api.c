@@ -327,3 +327,18 @@ int halo_api_get(halo_api_t *self, const char *url, const char *token, halo_api_
     curl_slist_free_all(headers);
     return rc;
 }
+
+int halo_api_post_json(halo_api_t *self, const char *url, const char *json, halo_api_response_t *resp)
+{
+    struct curl_slist *headers = NULL;
+    if (s_headers_add(&headers, "Content-Type: application/json") != 0) {
+        curl_slist_free_all(headers);
+        memset(resp, 0, sizeof *resp);
+        resp->retry_after_s = -1;
+        snprintf(resp->error, sizeof resp->error, "out of memory");
+        return -1;
+    }
+    int rc = s_perform(self, url, headers, json, resp);
+    curl_slist_free_all(headers);
+    return rc;
+}

@@ -1,6 +1,7 @@
 /* halo_api: the HTTP client for HaloPSA's API (libcurl, TLS verified, CA file
  * optional): the OAuth2 client-credentials token request and authenticated
- * GETs, with connection and total timeouts on every request. It knows
+ * GETs (and the JSON POST of monitor's alerting hook), with connection and
+ * total timeouts on every request. It knows
  * nothing of rate limits or retries: callers (fetcher, haloctl connect) take
  * a limiter token before each call and decide what a status means. */
 #ifndef HALO_API_H
@@ -38,6 +39,11 @@ int halo_api_token(halo_api_t *self, const char *auth_url, const char *halo_tena
  * arrived (any status, see resp->status), -1 on a transport error or timeout.
  * Caller clears resp. */
 int halo_api_get(halo_api_t *self, const char *url, const char *token, halo_api_response_t *resp)
+    __attribute__((warn_unused_result));
+/* POSTs json (Content-Type: application/json) to url, e.g. an alerting hook,
+ * with the same TLS rules and timeouts. 0 when a response arrived (see
+ * resp->status), -1 on a transport error or timeout. Caller clears resp. */
+int halo_api_post_json(halo_api_t *self, const char *url, const char *json, halo_api_response_t *resp)
     __attribute__((warn_unused_result));
 /* Frees the body and empties resp; safe to call twice. */
 void halo_api_response_clear(halo_api_response_t *resp);

@@ -1,10 +1,10 @@
 /* mon_refresh: see mon_refresh.h. */
 #include "mon_refresh.h"
 
+#include "halo_api.h"
 #include "halo_log.h"
 #include "halo_pg.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include <stdio.h>
@@ -77,25 +77,17 @@ static void s_alert(mon_refresh_t *self, const halo_status_report_t *r, const ch
         json_decref(missing);
     char *body = notice ? json_dumps(notice, JSON_COMPACT) : NULL;
     json_decref(notice);
-    CURL *curl = body ? curl_easy_init() : NULL;
-    if (curl) {
-        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_URL, self->alert_url);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)S_ALERT_TIMEOUT_MS);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        CURLcode rc = curl_easy_perform(curl);
-        long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        if (rc != CURLE_OK || status < 200 || status > 299)
-            HALO_WARN("status alert not delivered", "tenant=%s http_status=%ld error=\"%s\"", r->slug, status,
-                      rc != CURLE_OK ? curl_easy_strerror(rc) : "");
+    halo_api_t *api = body ? halo_api_new(NULL, S_ALERT_TIMEOUT_MS, S_ALERT_TIMEOUT_MS) : NULL;
+    if (api) {
+        halo_api_response_t resp;
+        int rc = halo_api_post_json(api, self->alert_url, body, &resp);
+        if (rc != 0 || resp.status < 200 || resp.status > 299)
+            HALO_WARN("status alert not delivered", "tenant=%s http_status=%ld error=\"%s\"", r->slug, resp.status,
+                      resp.error);
         else
-            HALO_INFO("status alert delivered", "tenant=%s http_status=%ld", r->slug, status);
-        curl_slist_free_all(headers);
-        curl_easy_cleanup(curl);
+            HALO_INFO("status alert delivered", "tenant=%s http_status=%ld", r->slug, resp.status);
+        halo_api_response_clear(&resp);
+        halo_api_destroy(&api);
     }
     free(body);
 }
