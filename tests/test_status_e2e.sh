@@ -112,6 +112,15 @@ connect() {
     --client-secret-env STATUS_SECRET 2>&1) || { echo "$out" >&2; return 1; }
   hook=$(grep -o "$HALO_PUBLIC_URL/hooks/$1/[0-9a-f]*" <<<"$out" | head -n 1)
   [ -n "$hook" ] || { echo "$out" >&2; return 1; }
+  # ingest learns new tenants on its next registry refresh (2 s): until then
+  # the URL is 404. An empty object is 400 once it is known (not an event).
+  local code i
+  for i in $(seq 1 150); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "$hook")
+    [ "$code" = 400 ] && break
+    sleep 0.2
+  done
+  [ "$code" = 400 ] || { echo "ingest does not know tenant $1 yet (HTTP $code)" >&2; return 1; }
   echo "$hook"
 }
 
