@@ -95,11 +95,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t line = out_len > 0 && out[out_len - 1] == '\n' ? out_len - 1 : out_len;
     if (line >= FUZZ_LINE_MAX - 1) {
         /* Cut line: letters or digits at its very end come from a secret,
-         * unless they are a cut "[redacted]". */
+         * unless they are a cut "[redacted]" or a cut "\xNN" escape of a
+         * control byte. */
         size_t k = line;
         while (k > 0 && s_is_alnum((unsigned char)out[k - 1]))
             k--;
-        if (k < line && (k == 0 || out[k - 1] != '['))
+        if (k < line && (k == 0 || (out[k - 1] != '[' && out[k - 1] != '\\')))
             s_fail("cut line ends in part of the secret", secret);
     }
     free(out);
