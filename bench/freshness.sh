@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Webhook-to-row freshness with budget available: the time from halo-sim
+# creating and sending a webhook (the delivery's "timestamp") to the ticket's
+# row being written in PostgreSQL (synced_at, set by halo-store's
+# transaction).
+#
+#   bench/freshness.sh [--runs R] [--rate M] [--seconds S] [--fetchers N] [--settle-ms MS]
+#                      [--env HALO_NAME=VALUE]...
+#
+# Each run: a fresh stack, halo-sim with 2,000 tickets and its window scaled
+# to 450 requests per 3 s (the tenant connected with the same, headroom 0.9:
+# 135 requests/s of budget against M = 10 changes/s, so the limiter never
+# waits); full sync; then for S = 30 s, M times a second, one /_sim/mutate
+# updating a ticket not changed before in the run, with its webhook (no
+# duplicates, no batches). When the ledger is empty: per change,
+# synced_at - timestamp (total), received_at - timestamp (halo-sim to ingest's
+# journal; received_at is ingest's accept time in webhook_deliveries) and
+# synced_at - received_at (ingest to row). synced_at is now() of store's
+# transaction, i.e. its start: the commit follows within that batch's write
+# time. --env passes any other setting to every process (scripts/stack.sh
+# start --env), e.g. HALO_FETCH_IDLE_MS=20. not_rewritten counts changes whose row was not written after the
+# webhook (must be 0). --settle-ms sets HALO_FETCH_SETTLE_MS (default: the fetcher's, 1000).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+runs=3 rate=10 seconds=30 fetchers=1 settle="" extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --fetchers) fetchers=$2; shift 2 ;;
+    --settle-ms) settle=$2; shift 2 ;;
+    --env) extra+=(--env "$2"); shift 2 ;;
+    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+bench_need jq psql curl shuf
+bench_build
+TICKETS=2000
+SIM_ARGS=(--tickets "$TICKETS" --sites 60 --users 200 --invoices 300 --rate-limit 450 --rate-window 3)
+count=$((rate * seconds))
+[ "$count" -le "$TICKETS" ] || die "rate * seconds must be at most $TICKETS (one change per ticket)"
+trap bench_stack_stop EXIT
+
+one_run() {
+  local run=$1 env=() samples t0 i id due now out
+  [ -n "$settle" ] && env=(--env "HALO_FETCH_SETTLE_MS=$settle")
+  env+=(${extra[@]+"${extra[@]}"})
+  bench_stack_start --fetchers "$fetchers" ${env[@]+"${env[@]}"} "${SIM_ARGS[@]}"
+  bench_connect 450 3
+  bench_wait_full_sync 300
+  bench_wait_webhook_ready
+  sim_post /_sim/config "{\"webhook_url\":\"$BENCH_HOOK\"}" >/dev/null
+  bench_mark_deliveries
+  samples=$BENCH_STACK_DIR/samples.tsv
+  : >"$samples"
+  t0=$(now_ms)
+  i=0
+  for id in $(shuf -i 1-"$TICKETS" -n "$count"); do
+    due=$((t0 + i * 1000 / rate))
+    now=$(now_ms)
+    [ "$due" -gt "$now" ] && sleep "$(awk -v ms=$((due - now)) 'BEGIN {printf "%.3f", ms / 1000}')"
+    out=$(sim_post /_sim/mutate "{\"ops\":[{\"kind\":\"ticket_update\",\"id\":$id}],\"duplicates\":0,\"batch\":0,\"return_bodies\":true}")
+    jq -r --argjson id "$id" '.bodies[0] | "\($id)\t\(.id)\t\(.timestamp)"' <<<"$out" >>"$samples"
+    i=$((i + 1))
+  done
+  bench_wait_drained "$count" 120 || true
+  bench_psql "CREATE TABLE bench_samples (id bigint, delivery_id text, sent_at timestamptz)" >/dev/null
+  psql "$HALO_DATABASE_URL" -Xq -v ON_ERROR_STOP=1 -c "\\copy bench_samples FROM '$samples'"
+  bench_psql "WITH s AS (
+      SELECT extract(epoch FROM t.synced_at - b.sent_at) * 1000 AS total,
+             extract(epoch FROM d.received_at - b.sent_at) * 1000 AS to_ingest,
+             extract(epoch FROM t.synced_at - d.received_at) * 1000 AS to_row
+      FROM bench_samples b
+      JOIN halo.tickets t ON t.id = b.id
+      LEFT JOIN halo.webhook_deliveries d ON d.delivery_id = b.delivery_id)
+    SELECT format('run=$run fetchers=$fetchers settle_ms=${settle:-default} changes=%s rows=%s not_rewritten=%s'
+                  ' p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s'
+                  ' to_ingest_p50_ms=%s to_ingest_p99_ms=%s to_row_p50_ms=%s to_row_p99_ms=%s',
+      (SELECT count(*) FROM bench_samples), count(*), count(*) FILTER (WHERE total < 0),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY total)::numeric, 1),
+      round(percentile_cont(0.9) WITHIN GROUP (ORDER BY total)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY total)::numeric, 1),
+      round(max(total)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_ingest)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_ingest)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_row)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_row)::numeric, 1))
+    FROM s"
+  [ -n "${BENCH_KEEP:-}" ] || stack stop >/dev/null 2>&1 || true
+}
+
+bench_machine
+echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window 3 (headroom 0.9)\"" \
+  "load=\"$rate changes/s for $seconds s, one webhook each\" fetchers=$fetchers settle_ms=${settle:-default}" \
+  "env=\"${extra[*]:-}\""
+out=""
+for r in $(seq 1 "$runs"); do
+  one_run "$r" >"$BENCH_STACK_DIR.run.out"
+  cat "$BENCH_STACK_DIR.run.out"
+  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
+done
+rm -f "$BENCH_STACK_DIR.run.out"
+printf 'median: runs=%s settle_ms=%s p50_ms=%s p99_ms=%s to_ingest_p50_ms=%s to_row_p50_ms=%s\n' "$runs" \
+  "${settle:-default}" "$(field p50_ms <<<"$out" | median)" "$(field p99_ms <<<"$out" | median)" \
+  "$(field to_ingest_p50_ms <<<"$out" | median)" "$(field to_row_p50_ms <<<"$out" | median)"

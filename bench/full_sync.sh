@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Full-sync wall time against the rate budget's lower bound, 100,000 tickets.
+#
+#   bench/full_sync.sh [--runs R] [--window W] [--fetchers N] [--tickets T] [--headroom H]
+#
+# Halo's limit is 450 requests per 300 s; halo-sim's window is scaled down to
+# W seconds (default 30: 10x faster than Halo) with the same 450, and the
+# tenant is connected with the same limit and window (headroom H, default 0.9,
+# so its budget is B = floor(450 * H) = 405 requests per W). Data: T tickets
+# (default 100,000 = 1,000 pages), 30 sites, 100 users, 100 invoices (one
+# page each). Each run is a fresh stack; `haloctl connect` ("Save And Sync"),
+# then the script waits until PostgreSQL says every full sync is done.
+#
+# Counted (halo-sim's request log): C = every API request that used the budget
+# (connect's 4 checks and every page); pages, against the lower bound
+# sum(max(1, ceil(records/100))); 429s.
+# Times: wall_connect = from `haloctl connect` returning to the last entity
+# done in PostgreSQL (full_finished_at, the last page's transaction);
+# wall_first = from the first page request to the same moment;
+# requests_span = from the first page request to the last (the rest is store catching up).
+# Bounds for C requests under "at most B per window W":
+#   bound_rate  = C * W / B                  (the budget's sustained rate; the target's bound)
+#   bound_burst = floor((C - 1) / B) * W     (bursting B at the start of each window)
+#   limiter     = (C - burst) * (W + safety) / (B - burst + 1): the schedule
+#                 halo-fetcher's GCRA aims at (docs/fetcher.md: burst 10, safety min(W/50, 1 s))
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+runs=3 window=30 fetchers=1 tickets=100000 headroom=0.9
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --window) window=$2; shift 2 ;;
+    --fetchers) fetchers=$2; shift 2 ;;
+    --tickets) tickets=$2; shift 2 ;;
+    --headroom) headroom=$2; shift 2 ;;
+    *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+bench_need jq psql curl
+bench_build
+SIM_ARGS=(--tickets "$tickets" --sites 30 --users 100 --invoices 100 --rate-limit 450 --rate-window "$window")
+trap bench_stack_stop EXIT
+
+one_run() {
+  local run=$1 t_conn t_done stats bound log counted pages n429 t_first t_last budget
+  bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
+  bench_connect 450 "$window" --headroom "$headroom"
+  t_conn=$(now_ms)
+  bench_wait_full_sync $((window * 20 + 600))
+  t_done=$(bench_psql "SELECT (extract(epoch FROM max(full_finished_at)) * 1000)::bigint FROM halo.sync_state")
+  stats=$(curl -fsS "$HALO_SIM_URL/_sim/stats")
+  bound=$(jq '[.counts[] | .live] | map(if . == 0 then 1 else ((. + 99) / 100 | floor) end) | add' <<<"$stats")
+  log=$(jq -cs '.' "$BENCH_REQLOG")
+  counted=$(jq '[.[] | select(.counted)] | length' <<<"$log")
+  pages=$(jq '[.[] | select(.counted and (.path | test("page_size=100")))] | length' <<<"$log")
+  n429=$(jq '[.[] | select(.status == 429)] | length' <<<"$log")
+  t_first=$(jq '[.[] | select(.path | test("page_size=100")) | .ts_ms] | min' <<<"$log")
+  t_last=$(jq '[.[] | select(.path | test("page_size=100")) | .ts_ms] | max' <<<"$log")
+  budget=$(awk -v h="$headroom" 'BEGIN {printf "%d", 450 * h + 1e-9}')
+  awk -v run="$run" -v C="$counted" -v P="$pages" -v PB="$bound" -v n429="$n429" -v W="$window" -v B="$budget" \
+    -v wc="$((t_done - t_conn))" -v wf="$((t_done - t_first))" -v wr="$((t_last - t_first))" -v N="$fetchers" 'BEGIN {
+      burst = int(B / 20); if (burst > 10) burst = 10; if (burst < 1) burst = 1
+      safety = W / 50; if (safety > 1) safety = 1
+      rate = C * W / B; bursty = int((C - 1) / B) * W
+      lim = (C > burst ? C - burst : 0) * (W + safety) / (B - burst + 1)
+      printf "run=%d fetchers=%d window_s=%s budget=%d counted_requests=%d pages=%d pages_bound=%d http_429=%d", \
+        run, N, W, B, C, P, PB, n429
+      printf " wall_connect_s=%.2f wall_first_s=%.2f requests_span_s=%.2f bound_rate_s=%.2f bound_burst_s=%.2f limiter_s=%.2f", \
+        wc / 1000, wf / 1000, wr / 1000, rate, bursty, lim
+      printf " ratio_connect=%.3f ratio_first=%.3f\n", wc / 1000 / rate, wf / 1000 / rate }'
+  [ -n "${BENCH_KEEP:-}" ] || stack stop >/dev/null 2>&1 || true
+}
+
+bench_machine
+echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window --headroom $headroom\"" \
+  "scaling=\"window 300 s -> $window s ($(awk -v w="$window" 'BEGIN {printf "%g", 300 / w}')x faster)\" fetchers=$fetchers"
+out=""
+for r in $(seq 1 "$runs"); do
+  one_run "$r" >"$BENCH_STACK_DIR.run.out"
+  cat "$BENCH_STACK_DIR.run.out"
+  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
+done
+rm -f "$BENCH_STACK_DIR.run.out"
+printf 'median: runs=%s window_s=%s pages=%s pages_bound=%s http_429_max=%s wall_connect_s=%s wall_first_s=%s bound_rate_s=%s ratio_connect=%s ratio_first=%s\n' \
+  "$runs" "$window" "$(field pages <<<"$out" | median)" "$(field pages_bound <<<"$out" | median)" \
+  "$(field http_429 <<<"$out" | sort -n | tail -n 1)" "$(field wall_connect_s <<<"$out" | median)" \
+  "$(field wall_first_s <<<"$out" | median)" "$(field bound_rate_s <<<"$out" | median)" \
+  "$(field ratio_connect <<<"$out" | median)" "$(field ratio_first <<<"$out" | median)"

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# halo-ingest against nginx's static 200, same machine, same load generator:
+# wrk with a Lua script POSTing a real Halo webhook body (one "Ticket Changed"
+# delivery with the full ticket, taken from halo-sim), a new delivery id on
+# every request.
+#
+#   bench/ingest_vs_nginx.sh [--runs R] [--seconds S] [--connections C] [--fetchers N] [--ingest-threads T]
+#
+# nginx: `location / { return 200; }` on 127.0.0.1 (worker_processes auto,
+# access log off). halo-ingest: the stack's, with a connected tenant, so every
+# request is authenticated (token hash), parsed, mapped and fsync'ed to the
+# journal before its 200. N fetchers (default 0) drain the journal meanwhile;
+# with 0 the journal only grows (what ingest alone can take). --ingest-threads
+# sets HALO_INGEST_THREADS (default: ingest's, 32), the most requests one
+# journal fsync can cover.
+# Per run and target: wrk -t2 -cC -dS (C = 32) for throughput and latency at
+# saturation, then wrk -t1 -c1 -dS for the latency of a single connection.
+# R runs (default 3), nginx and ingest alternating. ratio = ingest req/s /
+# nginx req/s at C connections (target >= 0.5).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+runs=3 seconds=10 conns=32 fetchers=0 threads=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --fetchers) fetchers=$2; shift 2 ;;
+    --ingest-threads) threads=$2; shift 2 ;;
+    *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+bench_need jq psql curl wrk nginx
+bench_build
+nginx_port=$((BENCH_PORT_BASE + 20))
+work=$(mktemp -d /tmp/halo-bench-ingest.XXXXXX)
+nginx_pid=""
+cleanup() {
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+  bench_stack_stop
+}
+trap cleanup EXIT
+
+env=()
+[ -n "$threads" ] && env=(--env "HALO_INGEST_THREADS=$threads")
+bench_stack_start --fetchers "$fetchers" ${env[@]+"${env[@]}"} --tickets 2000 --rate-limit 450 --rate-window 3
+bench_connect 450 3
+bench_wait_webhook_ready
+
+# One delivery exactly as halo-sim sends it, split around its delivery id.
+sim_post /_sim/mutate '{"count":1,"kinds":["ticket_update"],"webhooks":false,"return_bodies":true,"payload":"full"}' |
+  jq -c '.bodies[0] | if type == "array" then .[0] else . end' >"$work/body.json"
+body_bytes=$(wc -c <"$work/body.json")
+id=$(jq -r .id "$work/body.json")
+prefix=$(sed "s/$id.*//" "$work/body.json")
+suffix=$(sed "s/.*$id//" "$work/body.json")
+cat >"$work/post.lua" <<LUA
+-- POSTs the webhook body with a new delivery id per request.
+local prefix = [==[$prefix]==]
+local suffix = [==[$suffix]==]
+local n = 0
+local counter = 0
+function setup(thread) n = n + 1; thread:set("tid", n) end
+function init(args) tid = tid or 0 end
+function request()
+  counter = counter + 1
+  local body = prefix .. string.format("bench-%d-%d-%d", tid, counter, os.time()) .. suffix
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+LUA
+
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { return 200; }
+  }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+nginx_pid=$!
+for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$nginx_port/" 2>/dev/null && break; sleep 0.1; done
+
+# wrk_run NAME URL THREADS CONNS: one wrk run; prints key=value fields.
+wrk_run() {
+  local out
+  out=$(wrk -t"$3" -c"$4" -d"${seconds}s" --latency -s "$work/post.lua" "$2")
+  echo "$out" >>"$work/wrk.raw"
+  awk -v name="$1" -v c="$4" '
+    /Requests\/sec:/ {rps = $2}
+    /^ +50%/ {p50 = $2} /^ +90%/ {p90 = $2} /^ +99%/ {p99 = $2}
+    /Non-2xx or 3xx responses:/ {bad = $5}
+    /requests in/ {reqs = $1}
+    /Socket errors/ {err = $0; gsub(/ /, "", err)}
+    END {printf "target=%s conns=%s requests=%s req_s=%s p50=%s p90=%s p99=%s non_2xx=%s%s\n", name, c, reqs, rps,
+         p50, p90, p99, bad == "" ? 0 : bad, err == "" ? "" : " " err}' <<<"$out"
+}
+
+bench_machine
+echo "config: body_bytes=$body_bytes seconds=$seconds connections=$conns fetchers=$fetchers ingest_threads=${threads:-default}" \
+  "ingest=\"$HALO_INGEST_URL (journal fsync before 200)\" nginx=\"127.0.0.1:$nginx_port return 200\" wrk=\"$(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}')\""
+out=""
+for r in $(seq 1 "$runs"); do
+  for target in nginx ingest; do
+    if [ "$target" = nginx ]; then url="http://127.0.0.1:$nginx_port/hooks"; else url=$BENCH_HOOK; fi
+    line="run=$r $(wrk_run "$target" "$url" 2 "$conns")"
+    echo "$line"
+    out+="$line"$'\n'
+    line="run=$r $(wrk_run "$target" "$url" 1 1)"
+    echo "$line"
+    out+="$line"$'\n'
+  done
+done
+accepted=$(curl -fsS "$HALO_INGEST_URL/metrics" | awk '/^halo_ingest_webhooks_received_total/ {s += $NF} END {print s + 0}')
+echo "ingest: webhooks_received_total=$accepted journal_bytes=$(curl -fsS "$HALO_INGEST_URL/metrics" | awk '/^halo_ingest_journal_bytes/ {print $2}')"
+for target in nginx ingest; do
+  for c in "$conns" 1; do
+    sel=$(grep "target=$target conns=$c " <<<"$out")
+    printf 'median: target=%s conns=%s req_s=%s p50=%s p99=%s non_2xx_max=%s\n' "$target" "$c" \
+      "$(field req_s <<<"$sel" | median)" \
+      "$(field p50 <<<"$sel" | sed 's/us$/e-3/; s/ms$//; s/s$/e3/' | median)ms" \
+      "$(field p99 <<<"$sel" | sed 's/us$/e-3/; s/ms$//; s/s$/e3/' | median)ms" \
+      "$(field non_2xx <<<"$sel" | sort -n | tail -n 1)"
+  done
+done
+nginx_rps=$(grep "target=nginx conns=$conns " <<<"$out" | field req_s | median)
+ingest_rps=$(grep "target=ingest conns=$conns " <<<"$out" | field req_s | median)
+echo "median: ratio_ingest_nginx=$(awk -v a="$ingest_rps" -v b="$nginx_rps" 'BEGIN {printf "%.3f", a / b}')"

@@ -1,0 +1,193 @@
+# bench/lib.sh: helpers shared by the benchmark scripts (sourced, not run).
+# Every benchmark runs against the local stack (scripts/stack.sh) with its
+# state under BENCH_STACK_DIR and its ports from BENCH_PORT_BASE, built in
+# BENCH_BUILD_DIR (RelWithDebInfo). Results are printed as `key=value` lines;
+# docs/BENCHMARKS.md quotes them.
+#
+#   BENCH_BUILD_DIR  build directory (default build-bench; built when a binary is missing)
+#   BENCH_STACK_DIR  stack state (default /tmp/halo-bench-stack)
+#   BENCH_PORT_BASE  first of the stack's ports (default 28080; the scripts also use +10..+29)
+#   BENCH_KEEP=1     leave the last stack running (for poking at it)
+set -euo pipefail
+
+bench_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_BUILD_DIR=${BENCH_BUILD_DIR:-$bench_top/build-bench}
+BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-stack}
+BENCH_PORT_BASE=${BENCH_PORT_BASE:-28080}
+export HALO_BIN_DIR=$BENCH_BUILD_DIR/bin
+export HALO_STACK_DIR=$BENCH_STACK_DIR
+export HALO_STACK_PORT_BASE=$BENCH_PORT_BASE
+BENCH_TENANT=bench
+BENCH_SIM_CLIENT=bench-client
+BENCH_SIM_SECRET=bench-secret-value
+
+say() { echo "bench: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# bench_need CMD...: exits with a hint when a command is missing.
+bench_need() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || die "$c is missing (Debian: apt-get install -y ${c/wrk/wrk})"
+  done
+}
+
+# bench_build: configures and builds BENCH_BUILD_DIR (RelWithDebInfo) unless every binary is there.
+bench_build() {
+  local b missing=0
+  for b in halo-sim halo-ingest halo-fetcher halo-store halo-monitor haloctl; do
+    [ -x "$HALO_BIN_DIR/$b" ] || missing=1
+  done
+  [ "$missing" = 0 ] && [ -z "${BENCH_REBUILD:-}" ] && return 0
+  say "building $BENCH_BUILD_DIR (RelWithDebInfo)"
+  cmake -S "$bench_top" -B "$BENCH_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BENCH_BUILD_DIR" -j"${HALO_BUILD_JOBS:-2}" >/dev/null
+}
+
+stack() { bash "$bench_top/scripts/stack.sh" "$@"; }
+
+# bench_stack_start [stack start args...]: a fresh stack (the old state is destroyed).
+bench_stack_start() {
+  stack destroy >/dev/null 2>&1 || true
+  stack start "$@" --tenant "$BENCH_TENANT" --client-id "$BENCH_SIM_CLIENT" \
+    --client-secret "$BENCH_SIM_SECRET" >/dev/null 2>"$BENCH_STACK_DIR.start.log" \
+    || { cat "$BENCH_STACK_DIR.start.log" >&2; die "stack did not start"; }
+  # shellcheck disable=SC1091
+  source "$BENCH_STACK_DIR/stack.env"
+  BENCH_REQLOG=$BENCH_STACK_DIR/log/sim-requests.jsonl
+}
+
+bench_stack_stop() {
+  [ -n "${BENCH_KEEP:-}" ] && { say "stack left running under $BENCH_STACK_DIR"; return 0; }
+  stack destroy >/dev/null 2>&1 || true
+}
+
+# bench_psql SQL: one query against the stack's database, unaligned, no header.
+bench_psql() { psql "$HALO_DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+
+now_ms() { date +%s%3N; }
+
+# bench_connect LIMIT WINDOW_S [haloctl args...]: "Save And Sync" against the
+# stack's halo-sim; sets BENCH_HOOK (the webhook callback URL).
+bench_connect() {
+  local limit=$1 window=$2 out
+  shift 2
+  out=$(BENCH_SECRET=$BENCH_SIM_SECRET haloctl connect "$BENCH_TENANT" \
+    --auth-url "$HALO_SIM_URL/auth" --resource-url "$HALO_SIM_URL/api" --halo-tenant "$BENCH_TENANT" \
+    --client-id "$BENCH_SIM_CLIENT" --client-secret-env BENCH_SECRET \
+    --rate-limit "$limit" --rate-window "$window" "$@" 2>&1) || { echo "$out" >&2; die "haloctl connect failed"; }
+  BENCH_HOOK=$(grep -o "$HALO_PUBLIC_URL/hooks/$BENCH_TENANT/[0-9a-f]*" <<<"$out" | head -n 1)
+  [ -n "$BENCH_HOOK" ] || die "no webhook URL in haloctl's output"
+}
+
+# bench_wait_full_sync TIMEOUT_S: until every entity's full sync is done.
+bench_wait_full_sync() {
+  local deadline=$(($(date +%s) + $1)) left
+  while :; do
+    left=$(bench_psql "SELECT count(*) FROM halo.sync_state WHERE full_status <> 'done' OR full_requested")
+    [ "$left" = 0 ] && return 0
+    [ "$(date +%s)" -ge "$deadline" ] && die "full sync not done after $1 s"
+    sleep 0.05
+  done
+}
+
+# bench_wait_webhook_ready: until ingest knows the tenant (its registry refresh)
+# and answers 200 to a delivery of an unknown event (accepted, never fetched).
+bench_wait_webhook_ready() {
+  local i code
+  for i in $(seq 1 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      -d "{\"id\":\"bench-probe-$i\",\"event\":\"bench probe\",\"object_id\":0}" "$BENCH_HOOK" || true)
+    case "$code" in 2??) return 0 ;; esac
+    sleep 0.1
+  done
+  die "ingest does not accept webhooks at $BENCH_HOOK (last status $code)"
+}
+
+# bench_wait_drained DELIVERIES TIMEOUT_S: until DELIVERIES more distinct deliveries
+# than at the last bench_mark_deliveries are recorded and the ledger stayed empty for 1 s.
+bench_mark_deliveries() { BENCH_DELIVERIES_BASE=$(bench_psql "SELECT count(*) FROM halo.webhook_deliveries"); }
+bench_wait_drained() {
+  local want=$(($1 + ${BENCH_DELIVERIES_BASE:-0})) deadline=$(($(date +%s) + $2)) got queued stable=0
+  while :; do
+    got=$(bench_psql "SELECT count(*) FROM halo.webhook_deliveries")
+    queued=$(bench_psql "SELECT count(*) FROM halo.fetch_queue")
+    if [ "$got" -ge "$want" ] && [ "$queued" = 0 ]; then
+      stable=$((stable + 1))
+      [ "$stable" -ge 10 ] && return 0
+    else
+      stable=0
+    fi
+    [ "$(date +%s)" -ge "$deadline" ] && { say "not drained after $2 s: deliveries=$got/$want queue=$queued"; return 1; }
+    sleep 0.1
+  done
+}
+
+# sim_post PATH JSON: POST to halo-sim's control API, prints the answer.
+sim_post() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$HALO_SIM_URL$1"; }
+
+# bench_storm_ops OBJECTS UPDATES FIRST_ID: the "ops" array of a duplicate-heavy
+# storm: OBJECTS consecutive ticket ids from FIRST_ID, each updated UPDATES times
+# in a row (so each object's webhooks arrive together, as a Halo bulk change does).
+bench_storm_ops() {
+  jq -cn --argjson n "$1" --argjson k "$2" --argjson first "$3" \
+    '[range($first; $first + $n) as $id | range(0; $k) | {kind: "ticket_update", id: $id}]'
+}
+
+# bench_storm SIM_URL OBJECTS UPDATES DUPLICATES SENDERS: the storm through
+# /_sim/mutate from SENDERS concurrent callers (disjoint objects), with
+# duplicate deliveries (same delivery id, probability DUPLICATES) and batches
+# (probability 0.1). Prints one JSON summary: objects, mutations, deliveries,
+# bodies, sent, failed, ms.
+bench_storm() {
+  local sim=$1 objects=$2 updates=$3 dups=$4 senders=$5 per i t0 dir
+  per=$(((objects + senders - 1) / senders))
+  dir=$(mktemp -d)
+  t0=$(now_ms)
+  for i in $(seq 0 $((senders - 1))); do
+    local first=$((1 + i * per)) n=$per
+    [ $((first + n - 1)) -gt "$objects" ] && n=$((objects - first + 1))
+    [ "$n" -le 0 ] && continue
+    jq -cn --argjson ops "$(bench_storm_ops "$n" "$updates" "$first")" --argjson d "$dups" \
+      '{ops: $ops, webhooks: true, duplicates: $d, batch: 0.1}' >"$dir/req.$i"
+    curl -fsS -X POST -H 'Content-Type: application/json' --data-binary "@$dir/req.$i" \
+      "$sim/_sim/mutate" >"$dir/out.$i" &
+  done
+  wait
+  jq -cs --argjson objects "$objects" --argjson ms $(($(now_ms) - t0)) \
+    '{objects: $objects, mutations: (map(.applied) | add), deliveries: (map(.webhooks.deliveries) | add),
+      bodies: (map(.webhooks.bodies) | add), sent: (map(.webhooks.sent) | add),
+      failed: (map(.webhooks.failed) | add), ms: $ms}' "$dir"/out.*
+  rm -rf "$dir"
+}
+
+# reqlog_since FILE TS_MS: request-log entries at or after TS_MS, as a JSON array.
+reqlog_since() { jq -cs --argjson t "$2" '[.[] | select(.ts_ms >= $t)]' "$1"; }
+
+# median: the median of the numbers on stdin (one per line).
+median() {
+  sort -g | awk '{a[NR] = $1} END { if (NR == 0) exit 1; if (NR % 2) print a[(NR + 1) / 2] + 0;
+    else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# field NAME LINE...: the value of NAME=... in key=value lines on stdin.
+field() { grep -o "\b$1=[^ ]*" | cut -d= -f2; }
+
+# pid_rss_kib PID: resident set (VmRSS) in KiB.
+pid_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# pid_cpu_ticks PID: utime + stime in clock ticks.
+pid_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# stack_pid NAME: pid of one stack process (sim, ingest, store, monitor, fetcher-N).
+stack_pid() { cat "$BENCH_STACK_DIR/run/$1.pid"; }
+
+# bench_machine: one line about the machine (for the raw output).
+bench_machine() {
+  echo "machine: nproc=$(nproc) cpu=\"$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)\"" \
+    "ram_mib=$(free -m | awk '/^Mem:/ {print $2}') kernel=$(uname -r)" \
+    "postgres=\"$(psql --version | awk '{print $3}')\" date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "head=$(git -C "$bench_top" rev-parse --short HEAD 2>/dev/null || echo none)" \
+    "binaries_built=$(date -u -r "$HALO_BIN_DIR/halo-fetcher" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo none)" \
+    "loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+}
