@@ -97,19 +97,34 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 nginx_pid=$!
 for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$nginx_port/" 2>/dev/null && break; sleep 0.1; done
 
-# wrk_run NAME URL THREADS CONNS: one wrk run; prints key=value fields.
+# server_ticks NAME: CPU clock ticks (utime + stime) used so far by the server
+# under test: halo-ingest, or nginx's master and workers.
+server_ticks() {
+  local p t=0
+  if [ "$1" = ingest ]; then
+    pid_cpu_ticks "$(stack_pid ingest)"
+    return
+  fi
+  for p in $nginx_pid $(ps -o pid= --ppid "$nginx_pid"); do t=$((t + $(pid_cpu_ticks "$p"))); done
+  echo "$t"
+}
+
+# wrk_run NAME URL THREADS CONNS: one wrk run; prints key=value fields
+# (server_cpu_us_per_req: the server's CPU time per answered request).
 wrk_run() {
-  local out
+  local out t0 t1
+  t0=$(server_ticks "$1")
   out=$(wrk -t"$3" -c"$4" -d"${seconds}s" --latency -s "$work/post.lua" "$2")
+  t1=$(server_ticks "$1")
   echo "$out" >>"$work/wrk.raw"
-  awk -v name="$1" -v c="$4" '
+  awk -v name="$1" -v c="$4" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
     /Requests\/sec:/ {rps = $2}
     /^ +50%/ {p50 = $2} /^ +90%/ {p90 = $2} /^ +99%/ {p99 = $2}
     /Non-2xx or 3xx responses:/ {bad = $5}
     /requests in/ {reqs = $1}
     /Socket errors/ {err = $0; gsub(/ /, "", err)}
-    END {printf "target=%s conns=%s requests=%s req_s=%s p50=%s p90=%s p99=%s non_2xx=%s%s\n", name, c, reqs, rps,
-         p50, p90, p99, bad == "" ? 0 : bad, err == "" ? "" : " " err}' <<<"$out"
+    END {printf "target=%s conns=%s requests=%s req_s=%s p50=%s p90=%s p99=%s non_2xx=%s server_cpu_us_per_req=%.1f%s\n",
+         name, c, reqs, rps, p50, p90, p99, bad == "" ? 0 : bad, ticks * 1e6 / hz / reqs, err == "" ? "" : " " err}' <<<"$out"
 }
 
 bench_machine
@@ -132,11 +147,11 @@ echo "ingest: webhooks_received_total=$accepted journal_bytes=$(curl -fsS "$HALO
 for target in nginx ingest; do
   for c in "$conns" 1; do
     sel=$(grep "target=$target conns=$c " <<<"$out")
-    printf 'median: target=%s conns=%s req_s=%s p50=%s p99=%s non_2xx_max=%s\n' "$target" "$c" \
+    printf 'median: target=%s conns=%s req_s=%s p50=%s p99=%s non_2xx_max=%s server_cpu_us_per_req=%s\n' "$target" "$c" \
       "$(field req_s <<<"$sel" | median)" \
       "$(field p50 <<<"$sel" | sed 's/us$/e-3/; s/ms$//; s/s$/e3/' | median)ms" \
       "$(field p99 <<<"$sel" | sed 's/us$/e-3/; s/ms$//; s/s$/e3/' | median)ms" \
-      "$(field non_2xx <<<"$sel" | sort -n | tail -n 1)"
+      "$(field non_2xx <<<"$sel" | sort -n | tail -n 1)" "$(field server_cpu_us_per_req <<<"$sel" | median)"
   done
 done
 nginx_rps=$(grep "target=nginx conns=$conns " <<<"$out" | field req_s | median)

@@ -4,10 +4,11 @@
 #   bench/store_vs_copy.sh [--runs R] [--tickets N] [--batch B]
 #
 # Data: halo-sim's N tickets (default 100,000) as list rows, the shape a full
-# sync stores. A private PostgreSQL cluster (scripts/pg.sh, fsync on, Unix
-# socket) with every migration; halo-store as a process, fed through its PULL
-# socket by bench/store_feed.c (RECORDS batches of B = 100 rows, exactly what a
-# fetcher sends for a list page; no ledger row, no checkpoint).
+# sync stores. A private PostgreSQL cluster (scripts/pg.sh: Unix socket,
+# fsync on unless HALO_PG_FSYNC=off) with every migration; halo-store as a
+# process, fed through its PULL socket by bench/store_feed.c (RECORDS batches
+# of B = 100 rows, exactly what a fetcher sends for a list page; no ledger
+# row, no checkpoint).
 #   store insert: the N rows into an empty table (time from the first batch
 #                 sent until PostgreSQL holds all N rows);
 #   store update: the same rows again, fetched later (every row rewritten);
@@ -131,7 +132,7 @@ one_run() {
 
 bench_machine
 echo "config: rows=$tickets halo-sim ticket list rows ($(($(wc -c <"$work/tickets.jsonl") / tickets)) bytes of JSON each), batch=$batch," \
-  "PostgreSQL fsync=on, Unix socket"
+  "PostgreSQL fsync=$(bench_psql "SHOW fsync"), Unix socket"
 out=""
 for r in $(seq 1 "$runs"); do
   one_run "$r" >"$work/run.out"
