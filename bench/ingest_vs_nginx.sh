@@ -38,7 +38,7 @@ nginx_port=$((BENCH_PORT_BASE + 20))
 work=$(mktemp -d /tmp/halo-bench-ingest.XXXXXX)
 nginx_pid=""
 cleanup() {
-  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null || true
+  if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$work"
   bench_stack_stop

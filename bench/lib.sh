@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: helpers shared by the benchmark scripts (sourced, not run).
 # Every benchmark runs against the local stack (scripts/stack.sh) with its
 # state under BENCH_STACK_DIR and its ports from BENCH_PORT_BASE, built in
@@ -54,7 +55,7 @@ bench_stack_start() {
     || { cat "$BENCH_STACK_DIR.start.log" >&2; die "stack did not start"; }
   # shellcheck disable=SC1091
   source "$BENCH_STACK_DIR/stack.env"
-  BENCH_REQLOG=$BENCH_STACK_DIR/log/sim-requests.jsonl
+  export BENCH_REQLOG=$BENCH_STACK_DIR/log/sim-requests.jsonl
 }
 
 bench_stack_stop() {

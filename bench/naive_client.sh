@@ -35,8 +35,8 @@ SIM_ARGS=(--tickets 2000 --sites 60 --users 200 --invoices 300 --rate-limit 450 
 work=$(mktemp -d /tmp/halo-bench-naive.XXXXXX)
 sim_pid="" client_pid=""
 cleanup() {
-  [ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null || true
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
+  if [ -n "$client_pid" ]; then kill "$client_pid" 2>/dev/null || true; fi
+  if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$work"
 }

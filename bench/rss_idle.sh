@@ -47,12 +47,12 @@ one_run() {
   sleep 5
   local names
   mapfile -t names < <(procs)
-  for i in "${!names[@]}"; do t0_ticks[$i]=$(pid_cpu_ticks "$(stack_pid "${names[$i]}")"); done
+  for i in "${!names[@]}"; do t0_ticks[i]=$(pid_cpu_ticks "$(stack_pid "${names[$i]}")"); done
   sleep "$idle"
   for i in "${!names[@]}"; do
     pid=$(stack_pid "${names[$i]}")
-    t1_ticks[$i]=$(pid_cpu_ticks "$pid")
-    idle_rss[$i]=$(pid_rss_kib "$pid")
+    t1_ticks[i]=$(pid_cpu_ticks "$pid")
+    idle_rss[i]=$(pid_rss_kib "$pid")
   done
 
   # The storm, with RSS sampled every 0.1 s until the ledger is empty again.

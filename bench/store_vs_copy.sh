@@ -41,8 +41,8 @@ export HALO_PG_PORT=$((BENCH_PORT_BASE + 16))
 sim_port=$((BENCH_PORT_BASE + 12)) store_port=$((BENCH_PORT_BASE + 17))
 sim_pid="" store_pid=""
 cleanup() {
-  [ -n "$store_pid" ] && kill "$store_pid" 2>/dev/null || true
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
+  if [ -n "$store_pid" ]; then kill "$store_pid" 2>/dev/null || true; fi
+  if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   bash "$bench_top/scripts/pg.sh" stop "$pgstate" >/dev/null 2>&1 || true
   if [ -L "$pgstate/pg" ]; then
