@@ -185,7 +185,7 @@ int store_normalize_time(const char *in, char *out, size_t outlen)
                 p++;
             if (isdigit((unsigned char)*p) && !s_digits(&p, 2, &om))
                 return -1;
-            if (oh > 14 || om > 59)
+            if (oh < 0 || oh > 14 || om < 0 || om > 59)
                 return -1;
             snprintf(zone, sizeof zone, "%c%02d:%02d", sign, oh, om);
         }
