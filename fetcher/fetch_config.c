@@ -31,7 +31,13 @@ static const halo_config_var_t s_table[] = {
     {"HALO_FETCH_LEASE_S", HALO_CFG_INT, "60", 2, 86400, NULL, false,
      "lease of a ledger row or sync run; expired leases are taken over"},
     {"HALO_FETCH_SETTLE_MS", HALO_CFG_INT, "1000", 0, 600000, NULL, false,
-     "delay between a first webhook and its fetch, absorbing bursts for one object"},
+     "settle delay while the tenant is busy (bulk edits coalesce); also the longest a fetch is postponed"},
+    {"HALO_FETCH_QUIET_SETTLE_MS", HALO_CFG_INT, "20", 0, 600000, NULL, false,
+     "settle delay while the tenant is quiet (events of one change coalesce, rows stay fresh)"},
+    {"HALO_FETCH_BUSY_RATE", HALO_CFG_DOUBLE, "20", 0.1, 1000000, NULL, false,
+     "webhooks per second a tenant may send beyond the burst and stay quiet (faster: busy)"},
+    {"HALO_FETCH_BUSY_BURST", HALO_CFG_INT, "5", 1, 1000000, NULL, false,
+     "webhooks a quiet tenant may send at once (one change sends several events)"},
     {"HALO_FETCH_CLOCK_SKEW_MS", HALO_CFG_INT, "250", 0, 60000, NULL, false,
      "a webhook received this long before its row's lease began still marks it dirty"},
     {"HALO_FETCH_MAX_ATTEMPTS", HALO_CFG_INT, "8", 1, 1000, NULL, false,
@@ -85,6 +91,9 @@ void fetch_config_defaults(fetch_settings_t *s, const char *database_url, const 
     s->store_hwm = 1000;
     s->lease_s = 60;
     s->settle_ms = 1000;
+    s->quiet_settle_ms = 20;
+    s->busy_rate = 20;
+    s->busy_burst = 5;
     s->clock_skew_ms = 250;
     s->max_attempts = 8;
     s->backoff_base_ms = 1000;
@@ -116,6 +125,9 @@ void fetch_config_settings(const halo_config_t *cfg, fetch_settings_t *s)
     s->store_hwm = (int)halo_config_int(cfg, "HALO_STORE_HWM");
     s->lease_s = halo_config_int(cfg, "HALO_FETCH_LEASE_S");
     s->settle_ms = halo_config_int(cfg, "HALO_FETCH_SETTLE_MS");
+    s->quiet_settle_ms = halo_config_int(cfg, "HALO_FETCH_QUIET_SETTLE_MS");
+    s->busy_rate = halo_config_double(cfg, "HALO_FETCH_BUSY_RATE");
+    s->busy_burst = (int)halo_config_int(cfg, "HALO_FETCH_BUSY_BURST");
     s->clock_skew_ms = halo_config_int(cfg, "HALO_FETCH_CLOCK_SKEW_MS");
     s->max_attempts = (int)halo_config_int(cfg, "HALO_FETCH_MAX_ATTEMPTS");
     s->backoff_base_ms = halo_config_int(cfg, "HALO_FETCH_BACKOFF_BASE_MS");

@@ -26,7 +26,10 @@ typedef struct {
     int credit;      /* jobs outstanding per ingest */
     int store_hwm;
     int64_t lease_s;
-    int64_t settle_ms;
+    int64_t settle_ms;       /* busy tenant; also the cap of postponing */
+    int64_t quiet_settle_ms; /* quiet tenant */
+    double busy_rate;        /* webhooks/s a tenant may send beyond the burst and stay quiet */
+    int busy_burst;          /* webhooks a quiet tenant may send at once */
     int64_t clock_skew_ms;
     int max_attempts;
     int64_t backoff_base_ms;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fetch_backoff.h"
+#include "halo_clock.h"
 #include "halo_log.h"
 
 #define LEDGER_BLOCKED_TEXT_MAX (FETCH_LEDGER_BLOCKED_MAX * 24 + 4)
@@ -32,9 +33,12 @@ static const char *const s_job_sql =
     /* Already fetched after this webhook arrived (e.g. the job reached the
      * ledger late): the stored data has the change, no fetch is needed. */
     "       AND NOT EXISTS (SELECT 1 FROM ("
-    "             SELECT fetched_at FROM halo.tickets WHERE $4 = 'ticket' AND tenant_id = $1::bigint AND id = $5::bigint"
-    "             UNION ALL SELECT fetched_at FROM halo.sites WHERE $4 = 'site' AND tenant_id = $1::bigint AND id = $5::bigint"
-    "             UNION ALL SELECT fetched_at FROM halo.users WHERE $4 = 'user' AND tenant_id = $1::bigint AND id = $5::bigint"
+    "             SELECT fetched_at FROM halo.tickets WHERE $4 = 'ticket' AND tenant_id = $1::bigint AND id = "
+    "$5::bigint"
+    "             UNION ALL SELECT fetched_at FROM halo.sites WHERE $4 = 'site' AND tenant_id = $1::bigint AND id = "
+    "$5::bigint"
+    "             UNION ALL SELECT fetched_at FROM halo.users WHERE $4 = 'user' AND tenant_id = $1::bigint AND id = "
+    "$5::bigint"
     "             UNION ALL SELECT fetched_at FROM halo.invoices WHERE $4 = 'invoice' AND tenant_id = $1::bigint"
     "                       AND id = $5::bigint) f"
     "           WHERE f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0))"
@@ -44,10 +48,53 @@ static const char *const s_job_sql =
     "                 >= q.leased_at - make_interval(secs => $9::bigint / 1000.0), true)),"
     "         state = CASE WHEN q.state = 'failed' THEN 'pending' ELSE q.state END,"
     "         attempts = CASE WHEN q.state = 'failed' THEN 0 ELSE q.attempts END,"
-    "         due_at = CASE WHEN q.state = 'failed' THEN EXCLUDED.due_at ELSE q.due_at END,"
+    "         due_at = CASE WHEN q.state = 'failed' THEN EXCLUDED.due_at"
+    /* Still pending: a later webhook postpones the fetch to its own settle
+     * delay, but never past the first webhook plus the busy delay. */
+    "                       WHEN q.state = 'pending' THEN greatest(q.due_at, least(EXCLUDED.due_at,"
+    "                            q.first_webhook_at + make_interval(secs => $10::bigint / 1000.0)))"
+    "                       ELSE q.due_at END,"
     "         updated_at = now()"
     "       RETURNING (xmax = 0) AS inserted, q.state)"
     " SELECT dup.is_dup, (SELECT inserted FROM q), (SELECT count(*) FROM st) FROM dup";
+
+/* The tenant's webhook pace (halo.webhook_pace, a GCRA over receive times):
+ * $2 webhooks received by $3 (ms since the epoch) at $4 per second beyond a
+ * burst of $5; over the rate, busy for $6 ms. A group that would exceed the
+ * burst does not advance tat (as a refused GCRA request), so the tenant is
+ * quiet again soon after a storm ends. Returns busy. */
+static const char *const s_pace_sql =
+    "WITH a AS (SELECT to_timestamp($3::bigint / 1000.0) AS at),"
+    " cur AS (SELECT greatest(coalesce(p.tat, a.at), a.at) AS t, coalesce(p.busy_until, a.at) AS b, a.at"
+    "         FROM a LEFT JOIN halo.webhook_pace p ON p.tenant_id = $1::bigint),"
+    " dec AS (SELECT t, b, at, t + make_interval(secs => $2::float8 / $4::float8) AS t2,"
+    "                t + make_interval(secs => $2::float8 / $4::float8) - at"
+    "                  > make_interval(secs => $5::float8 / $4::float8) AS over FROM cur)"
+    " INSERT INTO halo.webhook_pace AS p (tenant_id, tat, busy_until)"
+    " SELECT $1::bigint, CASE WHEN over THEN t ELSE t2 END,"
+    "        CASE WHEN over THEN greatest(b, at + make_interval(secs => $6::bigint / 1000.0)) ELSE b END FROM dec"
+    " ON CONFLICT (tenant_id) DO UPDATE SET tat = EXCLUDED.tat, busy_until = EXCLUDED.busy_until"
+    " RETURNING busy_until > to_timestamp($3::bigint / 1000.0)";
+
+/* Notes n webhooks of tenant, the last received at at_ms (0 = now); sets
+ * *busy. 0 or -1. */
+static int s_pace(halo_pg_t *pg, int64_t tenant_id, int n, int64_t at_ms, const fetch_settings_t *s, bool *busy)
+{
+    char id[32], count[16], at[32], rate[32], burst[32], hold[32];
+    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
+    snprintf(count, sizeof count, "%d", n);
+    snprintf(at, sizeof at, "%lld", (long long)(at_ms > 0 ? at_ms : halo_clock_wall_ms()));
+    snprintf(rate, sizeof rate, "%.6f", s->busy_rate);
+    snprintf(burst, sizeof burst, "%d", s->busy_burst);
+    snprintf(hold, sizeof hold, "%lld", (long long)s->settle_ms);
+    const char *params[] = {id, count, at, rate, burst, hold};
+    PGresult *res = halo_pg_exec(pg, s_pace_sql, 6, params);
+    if (!res)
+        return -1;
+    *busy = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return 0;
+}
 
 /* True if entity is one the fetcher fetches. */
 static bool s_known_entity(const char *entity)
@@ -57,17 +104,18 @@ static bool s_known_entity(const char *entity)
 }
 
 /* Runs one job's statement; 0 or -1. */
-static int s_record_job(halo_pg_t *pg, const fetch_tenant_t *tenant, const fetch_job_t *fj, const fetch_settings_t *s,
-                        fetch_ledger_stats_t *stats)
+static int s_record_job(halo_pg_t *pg, const fetch_tenant_t *tenant, const fetch_job_t *fj, bool busy,
+                        const fetch_settings_t *s, fetch_ledger_stats_t *stats)
 {
     const halo_job_t *job = &fj->job;
     bool fetchable = tenant->enabled && s_known_entity(job->entity) && job->object_id > 0;
     const char *event = job->event[0] ? job->event : (job->raw_event[0] ? job->raw_event : "unknown");
-    char id[32], object[32], received[32], settle[32], skew[32];
+    char id[32], object[32], received[32], settle[32], skew[32], cap[32];
     snprintf(id, sizeof id, "%lld", (long long)tenant->id);
     snprintf(object, sizeof object, "%lld", (long long)job->object_id);
     snprintf(received, sizeof received, "%lld", (long long)job->received_at);
-    snprintf(settle, sizeof settle, "%lld", (long long)s->settle_ms);
+    snprintf(settle, sizeof settle, "%lld", (long long)(busy ? s->settle_ms : s->quiet_settle_ms));
+    snprintf(cap, sizeof cap, "%lld", (long long)s->settle_ms);
     snprintf(skew, sizeof skew, "%lld", (long long)s->clock_skew_ms);
     const char *params[] = {id,
                             job->delivery_id,
@@ -77,8 +125,9 @@ static int s_record_job(halo_pg_t *pg, const fetch_tenant_t *tenant, const fetch
                             received,
                             fetchable ? "true" : "false",
                             settle,
-                            skew};
-    PGresult *res = halo_pg_exec(pg, s_job_sql, 9, params);
+                            skew,
+                            cap};
+    PGresult *res = halo_pg_exec(pg, s_job_sql, 10, params);
     if (!res)
         return -1;
     bool dup = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -115,9 +164,20 @@ int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, cons
         if (halo_pg_command(pg, "SELECT pg_advisory_xact_lock(7243018, $1::int)", 1, lp) != 0)
             goto fail;
     }
+    bool busy = false;
     for (int i = 0; i < n; i++) {
         const fetch_tenant_t *tenant = fetch_tenants_by_slug(tenants, jobs[i].tenant);
         stats->jobs++;
+        if (tenant && (i == 0 || strcmp(jobs[i].tenant, jobs[i - 1].tenant) != 0)) {
+            /* A tenant's jobs in this batch count together, at the latest receive time. */
+            int group = 0;
+            int64_t at = 0;
+            for (int k = i; k < n && strcmp(jobs[k].tenant, jobs[i].tenant) == 0; k++, group++)
+                if (jobs[k].job.received_at > at)
+                    at = jobs[k].job.received_at;
+            if (s_pace(pg, tenant->id, group, at, s, &busy) != 0)
+                goto fail;
+        }
         if (!tenant) {
             /* Ingest authenticated it, so the tenant existed moments ago: it
              * was deleted. Nothing to record against; ACK and drop. */
@@ -126,7 +186,7 @@ int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, cons
             stats->ignored++;
             continue;
         }
-        if (s_record_job(pg, tenant, &jobs[i], s, stats) != 0)
+        if (s_record_job(pg, tenant, &jobs[i], busy, s, stats) != 0)
             goto fail;
     }
     if (halo_pg_command(pg, "COMMIT", 0, NULL) != 0)

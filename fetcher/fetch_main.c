@@ -14,6 +14,7 @@
 #include "fetch_link.h"
 #include "fetch_telemetry.h"
 #include "fetch_tenant.h"
+#include "fetch_wake.h"
 #include "fetch_worker.h"
 #include "halo_clock.h"
 #include "halo_log.h"
@@ -33,7 +34,8 @@ struct _fetch_main_t {
     fetch_tenants_t *tenants;
     fetch_link_t *link;
     fetch_telemetry_t *telemetry;
-    fetch_job_t *jobs; /* buffered, not yet in the ledger */
+    fetch_wake_t *wake; /* tells idle workers about new ledger rows */
+    fetch_job_t *jobs;  /* buffered, not yet in the ledger */
     int njobs;
     int capacity;
     int64_t retry_at; /* next ledger attempt after a failure */
@@ -63,6 +65,9 @@ fetch_main_t *fetch_main_new(const fetch_settings_t *s)
     if (!self->tenants)
         goto fail;
     self->telemetry = fetch_telemetry_new(self->ctx, s->telemetry_endpoint, err, sizeof err);
+    self->wake = fetch_wake_new();
+    if (!self->wake)
+        goto fail;
     self->link = fetch_link_new(self->ctx, s);
     if (!self->link)
         goto fail;
@@ -71,7 +76,7 @@ fetch_main_t *fetch_main_new(const fetch_settings_t *s)
     if (!self->jobs)
         goto fail;
     for (int i = 0; i < s->concurrency && i < MAIN_WORKERS_MAX; i++) {
-        self->workers[i] = fetch_worker_new(self->ctx, s, i);
+        self->workers[i] = fetch_worker_new(self->ctx, s, i, self->wake);
         if (!self->workers[i])
             goto fail;
         if (pthread_create(&self->threads[i], NULL, fetch_worker_run, self->workers[i]) != 0) {
@@ -95,12 +100,15 @@ void fetch_main_destroy(fetch_main_t **self_p)
     if (!self_p || !*self_p)
         return;
     fetch_main_t *self = *self_p;
+    if (self->wake)
+        fetch_wake_signal(self->wake); /* idle workers see the interrupt now */
     for (int i = 0; i < self->nthreads; i++)
         pthread_join(self->threads[i], NULL);
     for (int i = 0; i < MAIN_WORKERS_MAX; i++)
         fetch_worker_destroy(&self->workers[i]);
     fetch_link_destroy(&self->link);
     fetch_telemetry_destroy(&self->telemetry);
+    fetch_wake_destroy(&self->wake);
     fetch_tenants_destroy(&self->tenants);
     halo_pg_destroy(&self->pg);
     free(self->jobs);
@@ -145,6 +153,8 @@ static void s_ledger_jobs(fetch_main_t *self, int64_t now)
         return;
     }
     fetch_link_ack(self->link, self->jobs, self->njobs);
+    if (stats.new_rows > 0 || stats.coalesced > 0)
+        fetch_wake_signal(self->wake);
     HALO_DEBUG("jobs ledgered", "jobs=%u new=%u coalesced=%u duplicates=%u ignored=%u", stats.jobs, stats.new_rows,
                stats.coalesced, stats.duplicates, stats.ignored);
     self->njobs = 0;

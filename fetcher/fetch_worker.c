@@ -16,6 +16,7 @@
 #include "fetch_telemetry.h"
 #include "fetch_tenant.h"
 #include "fetch_token.h"
+#include "fetch_wake.h"
 #include "halo_api.h"
 #include "halo_clock.h"
 #include "halo_events.h"
@@ -49,6 +50,7 @@ struct _fetch_worker_t {
     fetch_token_t *tokens;
     void *store; /* PUSH to halo-store */
     fetch_telemetry_t *telemetry;
+    fetch_wake_t *wake; /* borrowed: new ledger rows end an idle wait */
     s_blocked_t blocked[WORKER_BLOCKED_MAX];
     int nblocked;
     fetch_sync_run_t run;
@@ -57,7 +59,7 @@ struct _fetch_worker_t {
     uint64_t sync_units; /* of which sync pages */
 };
 
-fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index)
+fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index, fetch_wake_t *wake)
 {
     char err[512];
     fetch_worker_t *self = calloc(1, sizeof *self);
@@ -65,6 +67,7 @@ fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index
         return NULL;
     self->s = s;
     self->index = index;
+    self->wake = wake;
     snprintf(self->owner, sizeof self->owner, "%s/%d", s->fetcher_id, index);
     snprintf(self->run.owner, sizeof self->run.owner, "%s", self->owner);
     self->pg = halo_pg_new(s->database_url, WORKER_PG_CONNECT_WAIT_MS, err, sizeof err);
@@ -370,7 +373,15 @@ static int s_sync_step(fetch_worker_t *self)
     s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         s_block(self, tenant->id, wait);
-        return 1;
+        /* Waiting for the budget is not being gone: the lease must outlast
+         * the wait, or another fetcher takes the run over and requests
+         * pages this one already has (seen under load in CI). */
+        int ours = fetch_sync_renew(self->pg, self->s, run, wait);
+        if (ours == 0) {
+            HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, run->entity);
+            run->active = false;
+        }
+        return ours < 0 ? -1 : 1;
     }
     self->units++;
     self->sync_units++;
@@ -464,12 +475,18 @@ void *fetch_worker_run(void *arg)
     fetch_worker_t *self = arg;
     while (!halo_signal_interrupted()) {
         int64_t sleep_ms = 0;
+        uint64_t seen = self->wake ? fetch_wake_generation(self->wake) : 0;
         int rc = fetch_worker_step(self, &sleep_ms);
         if (rc < 0) {
             HALO_WARN("worker step failed", "worker=%d reason=\"%s\"", self->index, halo_pg_error(self->pg));
             sleep_ms = WORKER_DB_RETRY_MS;
         }
-        if (rc != 1 && sleep_ms > 0)
+        if (rc == 1 || sleep_ms <= 0)
+            continue;
+        /* Rows ledgered since the step looked are a reason to look again now. */
+        if (self->wake && !halo_signal_interrupted())
+            fetch_wake_wait(self->wake, seen, sleep_ms);
+        else
             halo_clock_sleep_ms(sleep_ms);
     }
     return NULL;

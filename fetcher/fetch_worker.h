@@ -11,12 +11,14 @@
 #include <stdint.h>
 
 #include "fetch_config.h"
+#include "fetch_wake.h"
 
 typedef struct _fetch_worker_t fetch_worker_t;
 
-/* Worker number index of the process, with zmq ctx and settings (borrowed,
- * must outlive it). Connects to PostgreSQL, store and telemetry. NULL on failure. */
-fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index);
+/* Worker number index of the process, with zmq ctx, settings and wake-up
+ * (borrowed, must outlive it; wake may be NULL: then idle waits are plain
+ * sleeps). Connects to PostgreSQL, store and telemetry. NULL on failure. */
+fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index, fetch_wake_t *wake);
 /* Frees the worker; safe to call twice. */
 void fetch_worker_destroy(fetch_worker_t **self_p);
 /* Does at most one unit of work. Returns 1 if it did something, 0 when idle

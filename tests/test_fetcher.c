@@ -30,15 +30,17 @@ static int s_db_counter = 0;
 static s_fix_t *s_current; /* ended by the teardown even when a test fails */
 
 /* Fresh database, sim (with sim_args), fake ingest and store, a tenant, and a fetcher. */
-static s_fix_t *s_fixture_env(const char *const *sim_args, const char *extra_env);
+static s_fix_t *s_fixture_env(const char *const *sim_args, const char *const *extra_env);
 
 static s_fix_t *s_fixture(const char *const *sim_args)
 {
     return s_fixture_env(sim_args, NULL);
 }
 
-/* Like s_fixture, with one more environment entry for the fetcher (may be NULL). */
-static s_fix_t *s_fixture_env(const char *const *sim_args, const char *extra_env)
+/* Like s_fixture, with more environment entries for the fetcher (a
+ * NULL-terminated list, may be NULL); they come after the defaults below and
+ * win over them (the child puts them in its environment in order). */
+static s_fix_t *s_fixture_env(const char *const *sim_args, const char *const *extra_env)
 {
     s_fix_t *f = calloc(1, sizeof *f);
     char name[64], err[256];
@@ -58,16 +60,14 @@ static s_fix_t *s_fixture_env(const char *const *sim_args, const char *extra_env
     assert_true(f->tenant_id > 0);
     snprintf(f->log, sizeof f->log, "/tmp/halo-test-fetcher-%s.log", name);
     remove(f->log);
-    const char *env[] = {"HALO_FETCH_SETTLE_MS=300",
-                         "HALO_FETCHER_CONCURRENCY=2",
-                         "HALO_FETCH_BACKOFF_BASE_MS=100",
-                         "HALO_FETCH_BACKOFF_MAX_S=1",
-                         "HALO_FETCH_MAX_ATTEMPTS=3",
-                         "HALO_FETCH_IDLE_MS=100",
-                         "HALO_SYNC_INCREMENTAL_S=86400",
-                         "HALO_LOG_LEVEL=debug",
-                         extra_env,
-                         NULL};
+    const char *env[24] = {"HALO_FETCH_SETTLE_MS=300",       "HALO_FETCHER_CONCURRENCY=2",
+                           "HALO_FETCH_BACKOFF_BASE_MS=100", "HALO_FETCH_BACKOFF_MAX_S=1",
+                           "HALO_FETCH_MAX_ATTEMPTS=3",      "HALO_FETCH_IDLE_MS=100",
+                           "HALO_SYNC_INCREMENTAL_S=86400",  "HALO_LOG_LEVEL=debug"};
+    int n = 8;
+    for (int i = 0; extra_env && extra_env[i] && n < 23; i++)
+        env[n++] = extra_env[i];
+    env[n] = NULL;
     f->fetcher = tfs_fetcher_spawn(f->db_url, f->ingest.endpoint, f->store.endpoint, env, f->log);
     s_current = f;
     assert_true(f->fetcher > 0);
@@ -271,7 +271,8 @@ static void test_full_sync_pages(void **state)
 static void test_incremental_sync(void **state)
 {
     (void)state;
-    s_fix_t *f = s_fixture_env(s_default_sim, "HALO_SYNC_INCREMENTAL_S=1");
+    const char *env[] = {"HALO_SYNC_INCREMENTAL_S=1", NULL};
+    s_fix_t *f = s_fixture_env(s_default_sim, env);
     if (!f)
         skip();
     char id[32];
@@ -302,6 +303,46 @@ static void test_incremental_sync(void **state)
     s_fixture_end(f);
 }
 
+/* The settle delay follows the tenant's rate: a quiet tenant's webhook is
+ * fetched after HALO_FETCH_QUIET_SETTLE_MS, webhooks beyond HALO_FETCH_BUSY_RATE
+ * wait HALO_FETCH_SETTLE_MS (here 60 s, so "still pending" is unambiguous),
+ * and a later webhook never postpones a row past its first webhook plus that. */
+static void test_quiet_and_busy_settle(void **state)
+{
+    (void)state;
+    const char *env[] = {"HALO_FETCH_SETTLE_MS=60000", "HALO_FETCH_QUIET_SETTLE_MS=0", "HALO_FETCH_BUSY_RATE=5", NULL};
+    s_fix_t *f = s_fixture_env(s_default_sim, env);
+    if (!f)
+        skip();
+    tfs_ingest_job(&f->ingest, "acme", "q-1", "ticket", "Ticket Changed", 3);
+    s_wait_acked(f, 1);
+    assert_int_equal(tfs_wait_scalar(f->pg, "SELECT count(*) FROM halo.fetch_queue", 0, 30000), 0);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets/3?", 0), 1);
+
+    /* 40 objects at once: beyond the burst of 5, so (nearly) all wait the busy delay. */
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "b-%d", i);
+        tfs_ingest_job(&f->ingest, "acme", id, "ticket", "Ticket Changed", 10 + i);
+    }
+    s_wait_acked(f, 41);
+    long long waiting = tfs_scalar(f->pg, "SELECT count(*) FROM halo.fetch_queue WHERE state = 'pending'"
+                                          " AND due_at > now() + interval '30 seconds'");
+    assert_true(waiting >= 30);
+    assert_true(waiting <= 40);
+    /* A later webhook for a waiting row does not postpone it further: it is
+     * already due at (about) its first webhook + 60 s. */
+    const char *due_sql =
+        "SELECT (extract(epoch FROM due_at) * 1000)::bigint FROM halo.fetch_queue WHERE object_id = 49";
+    long long due = tfs_scalar(f->pg, due_sql);
+    halo_clock_sleep_ms(20);
+    tfs_ingest_job(&f->ingest, "acme", "b-late", "ticket", "Ticket Changed", 49);
+    s_wait_acked(f, 42);
+    assert_int_equal(tfs_scalar(f->pg, "SELECT webhooks FROM halo.fetch_queue WHERE object_id = 49"), 2);
+    assert_int_equal(tfs_scalar(f->pg, due_sql), due);
+    s_fixture_end(f);
+}
+
 int main(void)
 {
     if (!getenv("HALO_TEST_DATABASE_URL"))
@@ -313,6 +354,7 @@ int main(void)
         cmocka_unit_test_teardown(test_retries_then_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_full_sync_pages, s_teardown),
         cmocka_unit_test_teardown(test_incremental_sync, s_teardown),
+        cmocka_unit_test_teardown(test_quiet_and_busy_settle, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
