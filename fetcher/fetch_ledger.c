@@ -142,6 +142,8 @@ static int s_record_job(halo_pg_t *pg, const fetch_tenant_t *tenant, const fetch
         stats->new_rows++;
     else
         stats->coalesced++;
+    if (!dup && fetchable && touched && !busy)
+        stats->soon++;
     return 0;
 }
 

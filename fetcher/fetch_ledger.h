@@ -26,6 +26,7 @@ typedef struct {
     uint32_t coalesced;  /* webhooks folded into an existing row */
     uint32_t duplicates; /* deliveries seen before */
     uint32_t ignored;    /* unknown tenant, entity or object: stats only (or nothing) */
+    uint32_t soon;       /* rows given the quiet settle delay: due within tens of ms */
 } fetch_ledger_stats_t;
 
 /* One JOB as received: its tenant slug, the job, and the ingest link (and
