@@ -24,6 +24,7 @@ typedef struct {
     int64_t base; /* wall ms of the first webhook */
     int next_id;  /* object ids: each job its own row */
     int delivery;
+    char *url;
 } s_fix_t;
 
 static int s_setup(void **state)
@@ -47,7 +48,7 @@ static int s_setup(void **state)
     assert_int_equal(fetch_tenants_refresh(f->tenants, f->pg, halo_clock_mono_ms(), true), 0);
     f->base = halo_clock_wall_ms();
     f->next_id = 1;
-    free(url);
+    f->url = url;
     *state = f;
     return 0;
 }
@@ -58,6 +59,7 @@ static int s_teardown(void **state)
     if (f) {
         fetch_tenants_destroy(&f->tenants);
         halo_pg_destroy(&f->pg);
+        free(f->url);
         free(f);
     }
     return 0;
@@ -140,6 +142,71 @@ static void test_burst_used_up(void **state)
     assert_int_equal(busy, 20 - first_busy);
 }
 
+#define RACE_ROWS 400
+#define RACE_WORKERS 4
+
+typedef struct {
+    const char *url;
+    int n;
+    int64_t objects[RACE_ROWS];
+    int64_t leases[RACE_ROWS];
+} s_racer_t;
+
+static void *s_race_thread(void *arg)
+{
+    s_racer_t *r = arg;
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(r->url, 5000, err, sizeof err);
+    if (!pg)
+        return NULL;
+    fetch_lease_t lease;
+    while (r->n < RACE_ROWS && fetch_ledger_claim(pg, "racer", 60, NULL, 0, &lease) == 1) {
+        r->objects[r->n] = lease.object_id;
+        r->leases[r->n] = lease.lease_id;
+        r->n++;
+    }
+    halo_pg_destroy(&pg);
+    return NULL;
+}
+
+/* Workers woken together race for the same due rows: every row is leased
+ * exactly once, and the lease each worker got is the one the row holds (a
+ * row leased twice would make the first holder's completion fail and stall
+ * the row until its lease expired). */
+static void test_claim_race(void **state)
+{
+    s_fix_t *f = *state;
+    if (!f)
+        skip();
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at)"
+             " SELECT (SELECT id FROM halo.tenants WHERE slug = 'acme'), 'ticket', i, now() - interval '1 s'"
+             " FROM generate_series(1, %d) i",
+             RACE_ROWS);
+    assert_int_equal(halo_pg_command(f->pg, sql, 0, NULL), 0);
+    s_racer_t *r = calloc(RACE_WORKERS, sizeof *r);
+    pthread_t th[RACE_WORKERS];
+    for (int i = 0; i < RACE_WORKERS; i++) {
+        r[i].url = f->url;
+        assert_int_equal(pthread_create(&th[i], NULL, s_race_thread, &r[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < RACE_WORKERS; i++) {
+        pthread_join(th[i], NULL);
+        total += r[i].n;
+        for (int k = 0; k < r[i].n; k++) {
+            snprintf(sql, sizeof sql,
+                     "SELECT lease_id FROM halo.fetch_queue WHERE object_id = %lld AND state = 'leased'",
+                     (long long)r[i].objects[k]);
+            assert_int_equal(tfs_scalar(f->pg, sql), r[i].leases[k]);
+        }
+    }
+    assert_int_equal(total, RACE_ROWS);
+    assert_int_equal(tfs_scalar(f->pg, "SELECT count(*) FROM halo.fetch_queue WHERE state = 'leased'"), RACE_ROWS);
+    free(r);
+}
+
 typedef struct {
     fetch_wake_t *wake;
     uint64_t seen;
@@ -183,6 +250,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quiet_at_rate, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_storm_is_busy, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_burst_used_up, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_race, s_setup, s_teardown),
         cmocka_unit_test(test_wake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
