@@ -848,6 +848,7 @@ static void test_trickling_client_is_cut_off(void **state)
     assert_int_equal(s_post(&in, "acme", TOKEN_ACME, "{\"id\":\"t-1\",\"event\":\"User created\",\"object_id\":9}"),
                      200);
     s_stop(&in, false);
+    s_cleanup(&in);
 }
 
 static void test_hostile_requests_keep_it_up(void **state)
