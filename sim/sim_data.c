@@ -3,11 +3,15 @@
  * random stream (seed, entity, index), so one object does not change when
  * another size changes, and 100,000 tickets generate in well under a second.
  * Ids are base + index, so an id finds its row in O(1); deleted rows stay in
- * place with a flag (tombstones for /_sim/dump). */
+ * place with a flag (tombstones for /_sim/dump). A list page must not cost a
+ * pass over every 200-byte row nor a sort per request: the filters read two
+ * narrow columns kept beside the rows, and each sort order asked for is built
+ * once and then kept sorted by every mutation. */
 #include "sim_data.h"
 
 #include "sim_util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,11 +87,28 @@ typedef struct {
     bool posted, deleted;
 } s_invoice_t;
 
-/* A growable array of rows of one size. */
+/* Sort fields of the list endpoints (Halo's "order" parameter). */
+typedef enum { F_ID = 0, F_NAME, F_LASTUPDATE, F_DATE, F_CLIENT, F_STATUS, F_TOTAL, F_COUNT } s_field_t;
+
+/* Bits of a row that the list filters read. */
+#define S_ROW_DELETED 0x01u
+#define S_ROW_INACTIVE 0x02u
+#define S_ROW_CLOSED 0x04u
+
+/* A growable array of rows of one size, plus what the list endpoints read on
+ * every request: the filter columns (flags, and the date the date filters
+ * compare: last update, or invoice date for invoices), refreshed by
+ * s_index_row() after generation and after each mutation, the only times a
+ * row changes; and per sort field, the row indexes in ascending order (NULL
+ * until first asked for), with the same capacity as the rows. */
 typedef struct {
     void *rows;
+    uint8_t *flags;     /* S_ROW_* */
+    int64_t *filter_ms; /* epoch ms */
+    uint32_t *order[F_COUNT];
     size_t n, cap, size;
 } s_table_t;
+_Static_assert(SIM_DATA_MAX_ROWS <= UINT32_MAX, "sort orders hold row indexes as uint32_t");
 
 struct _sim_data_t {
     sim_data_params_t params;
@@ -144,6 +165,16 @@ static void *s_row(const sim_data_t *self, sim_entity_t e, size_t i)
     return (char *)t->rows + i * t->size;
 }
 
+/* Grows *p to cap elements of size bytes; false (and *p unchanged) when out of memory. */
+static bool s_grow(void **p, size_t cap, size_t size)
+{
+    void *grown = realloc(*p, cap * size);
+    if (!grown)
+        return false;
+    *p = grown;
+    return true;
+}
+
 /* Appends a zeroed row; returns its index or -1 when full or out of memory. */
 static long s_append(sim_data_t *self, sim_entity_t e)
 {
@@ -152,13 +183,22 @@ static long s_append(sim_data_t *self, sim_entity_t e)
         return -1;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        void *rows = realloc(t->rows, cap * t->size);
-        if (!rows)
+        /* Arrays already grown stay grown when a later one fails: cap is what all of them hold. */
+        if (!s_grow(&t->rows, cap, t->size) || !s_grow((void **)&t->flags, cap, sizeof(*t->flags)) ||
+            !s_grow((void **)&t->filter_ms, cap, sizeof(*t->filter_ms)))
             return -1;
-        t->rows = rows;
+        for (int f = 0; f < F_COUNT; f++) {
+            /* A sort order that cannot grow is dropped: the next ordered list rebuilds it. */
+            if (t->order[f] && !s_grow((void **)&t->order[f], cap, sizeof(*t->order[f]))) {
+                free(t->order[f]);
+                t->order[f] = NULL;
+            }
+        }
         t->cap = cap;
     }
     memset((char *)t->rows + t->n * t->size, 0, t->size);
+    t->flags[t->n] = 0;
+    t->filter_ms[t->n] = 0;
     return (long)t->n++;
 }
 
@@ -196,6 +236,43 @@ static void s_set_deleted(sim_data_t *self, sim_entity_t e, size_t i, bool delet
     case SIM_ENTITY_INVOICES: ((s_invoice_t *)s_row(self, e, i))->deleted = deleted; break;
     default: break;
     }
+}
+
+/* Refreshes row i's filter columns from the row. */
+static void s_index_row(sim_data_t *self, sim_entity_t e, size_t i)
+{
+    s_table_t *t = &self->tables[e];
+    uint8_t flags = 0;
+    int64_t ms = 0;
+    switch (e) {
+    case SIM_ENTITY_TICKETS: {
+        const s_ticket_t *r = s_row(self, e, i);
+        flags = (r->deleted ? S_ROW_DELETED : 0) | (r->status_id == S_STATUS_CLOSED ? S_ROW_CLOSED : 0);
+        ms = r->lastupdate;
+        break;
+    }
+    case SIM_ENTITY_SITES: {
+        const s_site_t *r = s_row(self, e, i);
+        flags = (r->deleted ? S_ROW_DELETED : 0) | (r->inactive ? S_ROW_INACTIVE : 0);
+        ms = r->lastupdate;
+        break;
+    }
+    case SIM_ENTITY_USERS: {
+        const s_user_t *r = s_row(self, e, i);
+        flags = (r->deleted ? S_ROW_DELETED : 0) | (r->inactive ? S_ROW_INACTIVE : 0);
+        ms = r->lastupdate;
+        break;
+    }
+    case SIM_ENTITY_INVOICES: {
+        const s_invoice_t *r = s_row(self, e, i);
+        flags = r->deleted ? S_ROW_DELETED : 0;
+        ms = r->invoice_date; /* invoices have no last-update filter, only an invoice-date window */
+        break;
+    }
+    default: return;
+    }
+    t->flags[i] = (uint8_t)flags;
+    t->filter_ms[i] = ms;
 }
 
 /* ------------------------------------------------------------ generation */
@@ -428,6 +505,9 @@ static int s_generate(sim_data_t *self)
         s_gen_invoice(self, (size_t)i, date, date + sim_rng_range(&r, 0, room < 40 * S_DAY_MS ? room : 40 * S_DAY_MS),
                       &r);
     }
+    for (int e = 0; e < SIM_ENTITY_COUNT; e++)
+        for (size_t i = 0; i < self->tables[e].n; i++)
+            s_index_row(self, (sim_entity_t)e, i);
     return 0;
 }
 
@@ -457,8 +537,14 @@ void sim_data_destroy(sim_data_t **self_p)
     if (!self_p || !*self_p)
         return;
     sim_data_t *self = *self_p;
-    for (int e = 0; e < SIM_ENTITY_COUNT; e++)
-        free(self->tables[e].rows);
+    for (int e = 0; e < SIM_ENTITY_COUNT; e++) {
+        s_table_t *t = &self->tables[e];
+        free(t->rows);
+        free(t->flags);
+        free(t->filter_ms);
+        for (int f = 0; f < F_COUNT; f++)
+            free(t->order[f]);
+    }
     free(self->clients);
     free(self);
     *self_p = NULL;
@@ -673,8 +759,6 @@ static json_t *s_render(const sim_data_t *self, sim_entity_t e, size_t i, sim_vi
 
 /* -------------------------------------------------------------- queries */
 
-typedef enum { F_ID = 0, F_NAME, F_LASTUPDATE, F_DATE, F_CLIENT, F_STATUS, F_TOTAL } s_field_t;
-
 static s_field_t s_field_parse(const char *name)
 {
     static const struct {
@@ -741,119 +825,185 @@ static int64_t s_key(const sim_data_t *self, sim_entity_t e, size_t i, s_field_t
     }
 }
 
-typedef struct {
-    const sim_data_t *self;
-    sim_entity_t e;
-    s_field_t f;
-    bool desc;
-} s_sort_ctx_t;
-
-static int s_compare(const void *a, const void *b, void *arg)
+/* Halo's order: by the field (strings case-insensitively), ties by id. A
+ * strict total order, so an order kept sorted is unique and its reverse is
+ * the descending order. */
+static int s_order_cmp(int64_t ka, const char *sa, size_t ia, int64_t kb, const char *sb, size_t ib)
 {
-    const s_sort_ctx_t *c = arg;
-    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-    const char *sa, *sb;
-    int64_t ka = s_key(c->self, c->e, ia, c->f, &sa);
-    int64_t kb = s_key(c->self, c->e, ib, c->f, &sb);
     int r;
     if (sa && sb)
         r = strcasecmp(sa, sb);
     else
         r = (ka > kb) - (ka < kb);
     if (r == 0)
-        r = (ia > ib) - (ia < ib); /* stable order: ties by id */
-    return c->desc ? -r : r;
+        r = (ia > ib) - (ia < ib);
+    return r;
 }
 
-/* True when row i of e passes the query's filters. */
-static bool s_matches(const sim_data_t *self, sim_entity_t e, size_t i, const sim_query_t *q)
+/* Compares rows a and b of e by field f. */
+static int s_row_cmp(const sim_data_t *self, sim_entity_t e, s_field_t f, size_t a, size_t b)
 {
-    int64_t lastupdate = -1;
-    bool inactive = false;
+    const char *sa, *sb;
+    int64_t ka = s_key(self, e, a, f, &sa);
+    int64_t kb = s_key(self, e, b, f, &sb);
+    return s_order_cmp(ka, sa, a, kb, sb, b);
+}
+
+/* A row's sort key copied out for building an order: the sort then reads each
+ * row once, not twice per comparison. */
+typedef struct {
+    int64_t key;
+    const char *str; /* borrowed from the row; NULL for numeric keys */
+    uint32_t row;
+} s_sort_key_t;
+
+static int s_sort_key_cmp(const void *a, const void *b)
+{
+    const s_sort_key_t *x = a, *y = b;
+    return s_order_cmp(x->key, x->str, x->row, y->key, y->str, y->row);
+}
+
+/* Row indexes of e in ascending order of f, built on first use and kept
+ * sorted by s_order_update(); borrowed, NULL when out of memory. */
+static const uint32_t *s_order_get(sim_data_t *self, sim_entity_t e, s_field_t f)
+{
+    s_table_t *t = &self->tables[e];
+    if (t->order[f])
+        return t->order[f];
+    size_t n = t->n;
+    uint32_t *order = malloc((t->cap ? t->cap : 1) * sizeof(*order));
+    s_sort_key_t *keys = malloc((n ? n : 1) * sizeof(*keys));
+    if (!order || !keys) {
+        free(order);
+        free(keys);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        keys[i].key = s_key(self, e, i, f, &keys[i].str);
+        keys[i].row = (uint32_t)i;
+    }
+    qsort(keys, n, sizeof(*keys), s_sort_key_cmp);
+    for (size_t i = 0; i < n; i++)
+        order[i] = keys[i].row;
+    free(keys);
+    t->order[f] = order;
+    return order;
+}
+
+/* Moves row i to its place in every built order of e after a mutation changed
+ * it; `appended` when i is a new row, not in the orders yet. O(rows) memory
+ * moves per order, far less than rebuilding it. */
+static void s_order_update(sim_data_t *self, sim_entity_t e, size_t i, bool appended)
+{
+    s_table_t *t = &self->tables[e];
+    size_t others = t->n - 1; /* entries other than i */
+    for (int f = 0; f < F_COUNT; f++) {
+        uint32_t *order = t->order[f];
+        if (!order)
+            continue;
+        if (!appended) {
+            size_t at = 0;
+            while (at < others && order[at] != i)
+                at++;
+            assert(order[at] == i); /* every row is in every built order */
+            memmove(order + at, order + at + 1, (others - at) * sizeof(*order));
+        }
+        size_t lo = 0, hi = others;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (s_row_cmp(self, e, (s_field_t)f, order[mid], i) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(order + lo + 1, order + lo, (others - lo) * sizeof(*order));
+        order[lo] = (uint32_t)i;
+    }
+}
+
+/* A query's filters as a test on the filter columns: a row passes when
+ * (flags & mask) == want and from <= filter_ms <= to. */
+typedef struct {
+    uint8_t mask, want;
+    bool none; /* contradictory filters (open_only and closed_only...): nothing passes */
+    int64_t from, to;
+} s_filter_t;
+
+static void s_filter_init(s_filter_t *flt, sim_entity_t e, const sim_query_t *q)
+{
+    flt->mask = S_ROW_DELETED;
+    flt->want = 0;
+    flt->none = false;
+    int64_t from = q->lastupdate_from, to = q->lastupdate_to;
     switch (e) {
-    case SIM_ENTITY_TICKETS: {
-        const s_ticket_t *t = s_row(self, e, i);
-        if (t->deleted)
-            return false;
-        if (q->open_only && t->status_id == S_STATUS_CLOSED)
-            return false;
-        if (q->closed_only && t->status_id != S_STATUS_CLOSED)
-            return false;
-        lastupdate = t->lastupdate;
+    case SIM_ENTITY_TICKETS:
+        if (q->open_only || q->closed_only)
+            flt->mask |= S_ROW_CLOSED;
+        if (q->closed_only)
+            flt->want |= S_ROW_CLOSED;
+        flt->none = q->open_only && q->closed_only;
         break;
-    }
-    case SIM_ENTITY_SITES: {
-        const s_site_t *s = s_row(self, e, i);
-        if (s->deleted)
-            return false;
-        lastupdate = s->lastupdate;
-        inactive = s->inactive;
+    case SIM_ENTITY_SITES:
+    case SIM_ENTITY_USERS:
+        if (!q->include_inactive || !q->include_active)
+            flt->mask |= S_ROW_INACTIVE;
+        if (!q->include_active)
+            flt->want |= S_ROW_INACTIVE;
+        flt->none = !q->include_inactive && !q->include_active;
         break;
-    }
-    case SIM_ENTITY_USERS: {
-        const s_user_t *u = s_row(self, e, i);
-        if (u->deleted)
-            return false;
-        lastupdate = u->lastupdate;
-        inactive = u->inactive;
-        break;
-    }
-    case SIM_ENTITY_INVOICES: {
-        const s_invoice_t *v = s_row(self, e, i);
-        if (v->deleted)
-            return false;
+    default:
         /* Invoices have no last-update filter in Halo: lastupdatefromdate is ignored. */
-        if (q->date_from >= 0 && v->invoice_date < q->date_from)
-            return false;
-        if (q->date_to >= 0 && v->invoice_date > q->date_to)
-            return false;
-        return true;
+        from = q->date_from;
+        to = q->date_to;
+        break;
     }
-    default: return false;
-    }
-    if (e == SIM_ENTITY_SITES || e == SIM_ENTITY_USERS) {
-        if (inactive && !q->include_inactive)
-            return false;
-        if (!inactive && !q->include_active)
-            return false;
-    }
-    if (q->lastupdate_from >= 0 && lastupdate < q->lastupdate_from)
-        return false;
-    if (q->lastupdate_to >= 0 && lastupdate > q->lastupdate_to)
-        return false;
-    return true;
+    /* -1 (and anything negative) means no bound. */
+    flt->from = from >= 0 ? from : INT64_MIN;
+    flt->to = to >= 0 ? to : INT64_MAX;
+}
+
+static bool s_filter_pass(const s_filter_t *flt, const s_table_t *t, size_t i)
+{
+    return (t->flags[i] & flt->mask) == flt->want && t->filter_ms[i] >= flt->from && t->filter_ms[i] <= flt->to;
 }
 
 json_t *sim_data_list(sim_data_t *self, sim_entity_t e, const sim_query_t *q)
 {
     if (e < 0 || e >= SIM_ENTITY_COUNT)
         return NULL;
-    size_t n = self->tables[e].n, matched = 0;
-    size_t *idx = malloc((n ? n : 1) * sizeof(size_t));
-    if (!idx)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (s_matches(self, e, i, q))
-            idx[matched++] = i;
     s_field_t f = s_field_parse(q->order);
-    if (f != F_ID || q->orderdesc) {
-        s_sort_ctx_t ctx = {self, e, f, q->orderdesc};
-        qsort_r(idx, matched, sizeof(size_t), s_compare, &ctx);
+    const uint32_t *order = NULL; /* NULL: id order, the rows' own */
+    if (f != F_ID) {
+        order = s_order_get(self, e, f);
+        if (!order)
+            return NULL;
     }
-    size_t first = 0, count = matched;
+    s_filter_t flt;
+    s_filter_init(&flt, e, q);
+    size_t first = 0, size = SIZE_MAX;
     if (q->paginate) {
-        int size = q->page_size > 0 ? q->page_size : SIM_PAGE_SIZE_DEFAULT;
+        size = (size_t)(q->page_size > 0 ? q->page_size : SIM_PAGE_SIZE_DEFAULT);
         if (size > SIM_PAGE_SIZE_MAX)
             size = SIM_PAGE_SIZE_MAX;
-        int page = q->page_no > 0 ? q->page_no : 1;
-        first = (size_t)(page - 1) * (size_t)size;
-        count = first >= matched ? 0 : (matched - first < (size_t)size ? matched - first : (size_t)size);
+        first = (size_t)((q->page_no > 0 ? q->page_no : 1) - 1) * size;
     }
-    json_t *rows = json_array();
-    for (size_t k = 0; k < count; k++)
-        json_array_append_new(rows, s_render(self, e, idx[first + k], SIM_VIEW_ROW));
-    free(idx);
-    json_t *out = json_object();
+    json_t *rows = json_array(), *out = json_object();
+    if (!rows || !out)
+        goto fail;
+    /* One pass over the narrow columns counts the matches (record_count) and
+     * renders only the page's rows. */
+    const s_table_t *t = &self->tables[e];
+    size_t n = flt.none ? 0 : t->n, matched = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t pos = q->orderdesc ? n - 1 - k : k;
+        size_t i = order ? order[pos] : pos;
+        if (!s_filter_pass(&flt, t, i))
+            continue;
+        if (matched >= first && matched - first < size &&
+            json_array_append_new(rows, s_render(self, e, i, SIM_VIEW_ROW)) != 0)
+            goto fail;
+        matched++;
+    }
     if (q->paginate) {
         /* Halo echoes the page size asked for, even when it served fewer rows. */
         json_object_set_new(out, "page_no", json_integer(q->page_no > 0 ? q->page_no : 1));
@@ -862,6 +1012,10 @@ json_t *sim_data_list(sim_data_t *self, sim_entity_t e, const sim_query_t *q)
     json_object_set_new(out, "record_count", json_integer((json_int_t)matched));
     json_object_set_new(out, s_keys[e], rows);
     return out;
+fail:
+    json_decref(rows);
+    json_decref(out);
+    return NULL;
 }
 
 json_t *sim_data_get(sim_data_t *self, sim_entity_t e, int64_t id, sim_view_t view)
@@ -1142,6 +1296,9 @@ int sim_data_mutate(sim_data_t *self, sim_entity_t e, sim_op_t op, int64_t id, i
         }
         (*version)++;
     }
+    /* The one place rows change after generation: keep what the lists read in step. */
+    s_index_row(self, e, (size_t)i);
+    s_order_update(self, e, (size_t)i, op == SIM_OP_NEW);
     self->mutations++;
     memset(out, 0, sizeof(*out));
     out->entity = e;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define NOW_MS 1800000000000LL /* after the default epoch, like a real clock */
 
@@ -359,6 +360,209 @@ static void test_data_filters(void **state)
     sim_data_destroy(&d);
 }
 
+/* The rows of list `key` in a list response (borrowed). */
+static json_t *s_rows(const json_t *list, sim_entity_t e)
+{
+    return json_object_get(list, sim_entity_key(e));
+}
+
+/* Paging q by `size` walks exactly the unpaginated list, row for row, and every page tells the same record_count. */
+static void s_check_pages(sim_data_t *d, sim_entity_t e, const sim_query_t *base, int size)
+{
+    sim_query_t q = *base;
+    q.paginate = false;
+    json_t *all = sim_data_list(d, e, &q);
+    size_t total = json_array_size(s_rows(all, e));
+    assert_int_equal(json_integer_value(json_object_get(all, "record_count")), total);
+    size_t cap = size > SIM_PAGE_SIZE_MAX ? SIM_PAGE_SIZE_MAX : (size_t)size, seen = 0, got;
+    q.paginate = true;
+    q.page_size = size;
+    q.page_no = 1;
+    do {
+        json_t *page = sim_data_list(d, e, &q);
+        assert_int_equal(json_integer_value(json_object_get(page, "record_count")), total);
+        got = json_array_size(s_rows(page, e));
+        assert_true(got <= cap && seen + got <= total);
+        for (size_t k = 0; k < got; k++)
+            assert_true(json_equal(json_array_get(s_rows(page, e), k), json_array_get(s_rows(all, e), seen + k)));
+        seen += got;
+        q.page_no++;
+        json_decref(page);
+    } while (got == cap);
+    assert_int_equal(seen, total);
+    json_decref(all);
+}
+
+/* Rows are in Halo's order by `field` (strings case-insensitively), ties by id; reversed when desc. */
+static void s_check_sorted(const json_t *rows, const char *field, bool desc)
+{
+    for (size_t k = 1; k < json_array_size(rows); k++) {
+        const json_t *a = json_array_get(rows, k - 1), *b = json_array_get(rows, k);
+        const json_t *va = json_object_get(a, field), *vb = json_object_get(b, field);
+        int r;
+        if (json_is_string(va)) {
+            r = strcasecmp(json_string_value(va), json_string_value(vb));
+        } else {
+            int64_t ka = s_int(a, field), kb = s_int(b, field);
+            r = (ka > kb) - (ka < kb);
+        }
+        if (r == 0)
+            r = (s_int(a, "id") > s_int(b, "id")) - (s_int(a, "id") < s_int(b, "id"));
+        assert_true(desc ? r > 0 : r < 0);
+    }
+}
+
+/* Applies `count` random mutations at NOW_MS + k (deterministic for a seed). */
+static void s_mutate(sim_data_t *d, int count)
+{
+    sim_mutation_t m;
+    for (int k = 0; k < count; k++)
+        assert_int_equal(sim_data_mutate_random(d, NULL, NOW_MS + k, &m), 0);
+}
+
+static void test_data_orders(void **state)
+{
+    static const char *const orders[] = {"id",           "summary",     "name",      "lastupdate", "slastupdate",
+                                         "dateoccurred", "client_name", "status_id", "total",      "no_such_field"};
+    const size_t norders = sizeof(orders) / sizeof(orders[0]);
+    /* `kept` builds every sort order first, so the mutations below move rows
+     * inside the built orders; a twin that gets the same mutations before any
+     * list sorts from scratch: both must list exactly the same. */
+    sim_data_t *kept = s_make(21, 700, 40, 120, 60);
+    sim_query_t q;
+    for (int e = 0; e < SIM_ENTITY_COUNT; e++) {
+        for (size_t o = 0; o < norders; o++) {
+            sim_query_init(&q);
+            q.order = orders[o];
+            json_decref(sim_data_list(kept, (sim_entity_t)e, &q));
+        }
+    }
+    for (int round = 1; round <= 3; round++) {
+        s_mutate(kept, 150); /* new, update, delete and restore of every entity */
+        sim_data_t *twin = s_make(21, 700, 40, 120, 60);
+        for (int r = 1; r <= round; r++)
+            s_mutate(twin, 150);
+        for (int e = 0; e < SIM_ENTITY_COUNT; e++) {
+            for (size_t o = 0; o < norders; o++) {
+                for (int desc = 0; desc <= 1; desc++) {
+                    sim_query_init(&q);
+                    q.order = orders[o];
+                    q.orderdesc = desc;
+                    q.include_inactive = true;
+                    json_t *a = sim_data_list(kept, (sim_entity_t)e, &q);
+                    json_t *b = sim_data_list(twin, (sim_entity_t)e, &q);
+                    assert_non_null(a);
+                    assert_true(json_equal(a, b));
+                    json_decref(a);
+                    json_decref(b);
+                }
+            }
+        }
+        sim_data_destroy(&twin);
+    }
+    /* The orders themselves, on tickets (their rows carry each sort field exactly). */
+    static const char *const exact[] = {"summary", "client_name", "status_id", "id"};
+    for (size_t o = 0; o < sizeof(exact) / sizeof(exact[0]); o++) {
+        for (int desc = 0; desc <= 1; desc++) {
+            sim_query_init(&q);
+            q.order = exact[o];
+            q.orderdesc = desc;
+            json_t *all = sim_data_list(kept, SIM_ENTITY_TICKETS, &q);
+            assert_true(json_array_size(s_rows(all, SIM_ENTITY_TICKETS)) > 700); /* 150 x 3 mutations added some */
+            s_check_sorted(s_rows(all, SIM_ENTITY_TICKETS), exact[o], desc);
+            json_decref(all);
+            /* Pages of 100, of 37, and of 500 (capped at 100) walk the same list. */
+            s_check_pages(kept, SIM_ENTITY_TICKETS, &q, 100);
+            s_check_pages(kept, SIM_ENTITY_TICKETS, &q, 37);
+            s_check_pages(kept, SIM_ENTITY_TICKETS, &q, 500);
+        }
+    }
+    /* Ordered and filtered: a page far past the end is empty, the count stays true. */
+    sim_query_init(&q);
+    q.order = "lastupdate";
+    q.orderdesc = true;
+    q.lastupdate_from = NOW_MS;
+    s_check_pages(kept, SIM_ENTITY_TICKETS, &q, 100);
+    q.paginate = true;
+    q.page_size = 100;
+    q.page_no = 1000000;
+    json_t *past = sim_data_list(kept, SIM_ENTITY_TICKETS, &q);
+    assert_int_equal(json_array_size(s_rows(past, SIM_ENTITY_TICKETS)), 0);
+    assert_true(json_integer_value(json_object_get(past, "record_count")) > 0); /* the mutated ones */
+    json_decref(past);
+    sim_data_destroy(&kept);
+}
+
+/* Counts the rows of list q of e whose boolean `field` is `value`, and checks all of them are. */
+static size_t s_count_where(sim_data_t *d, sim_entity_t e, const sim_query_t *q, const char *field, bool value)
+{
+    json_t *list = sim_data_list(d, e, q);
+    size_t n = json_array_size(s_rows(list, e)), i;
+    json_t *row;
+    json_array_foreach(s_rows(list, e), i, row) assert_int_equal(json_is_true(json_object_get(row, field)), value);
+    assert_int_equal(json_integer_value(json_object_get(list, "record_count")), n);
+    json_decref(list);
+    return n;
+}
+
+static void test_data_filter_edges(void **state)
+{
+    sim_data_t *d = s_make(8, 400, 80, 200, 90);
+    s_mutate(d, 100);
+    sim_query_t q;
+    /* Sites and users: inactive only, active only, both, neither. */
+    for (int e = SIM_ENTITY_SITES; e <= SIM_ENTITY_USERS; e++) {
+        sim_query_init(&q);
+        size_t active = s_count_where(d, (sim_entity_t)e, &q, "inactive", false);
+        q.include_inactive = true;
+        q.include_active = false;
+        size_t inactive = s_count_where(d, (sim_entity_t)e, &q, "inactive", true);
+        assert_true(active > 0 && inactive > 0);
+        assert_int_equal(active + inactive, sim_data_count(d, (sim_entity_t)e, false));
+        q.include_inactive = false;
+        json_t *none = sim_data_list(d, (sim_entity_t)e, &q);
+        assert_int_equal(json_integer_value(json_object_get(none, "record_count")), 0);
+        json_decref(none);
+    }
+    /* Tickets: open plus closed is every live ticket; both at once is none. */
+    sim_query_init(&q);
+    q.open_only = true;
+    json_t *open = sim_data_list(d, SIM_ENTITY_TICKETS, &q);
+    q.open_only = false;
+    q.closed_only = true;
+    json_t *closed = sim_data_list(d, SIM_ENTITY_TICKETS, &q);
+    size_t i;
+    json_t *row;
+    json_array_foreach(s_rows(open, SIM_ENTITY_TICKETS), i, row) assert_int_not_equal(s_int(row, "status_id"), 9);
+    json_array_foreach(s_rows(closed, SIM_ENTITY_TICKETS), i, row) assert_int_equal(s_int(row, "status_id"), 9);
+    assert_int_equal(json_array_size(s_rows(open, SIM_ENTITY_TICKETS)) +
+                         json_array_size(s_rows(closed, SIM_ENTITY_TICKETS)),
+                     sim_data_count(d, SIM_ENTITY_TICKETS, false));
+    json_decref(open);
+    json_decref(closed);
+    q.open_only = true;
+    json_t *none = sim_data_list(d, SIM_ENTITY_TICKETS, &q);
+    assert_int_equal(json_integer_value(json_object_get(none, "record_count")), 0);
+    json_decref(none);
+    /* Invoices: an inclusive invoice-date window, the same count as the dump says. */
+    sim_query_init(&q);
+    q.date_from = SIM_DEFAULT_EPOCH_MS - 200 * 86400000LL;
+    q.date_to = SIM_DEFAULT_EPOCH_MS - 100 * 86400000LL;
+    json_t *window = sim_data_list(d, SIM_ENTITY_INVOICES, &q);
+    json_t *dump = sim_data_dump(d, SIM_ENTITY_INVOICES);
+    size_t want = 0;
+    json_array_foreach(s_rows(dump, SIM_ENTITY_INVOICES), i, row)
+    {
+        int64_t date = sim_parse_date(json_string_value(json_object_get(row, "invoice_date")));
+        want += date >= q.date_from && date <= q.date_to;
+    }
+    assert_true(want > 0);
+    assert_int_equal(json_integer_value(json_object_get(window, "record_count")), want);
+    json_decref(window);
+    json_decref(dump);
+    sim_data_destroy(&d);
+}
+
 static void test_data_mutations(void **state)
 {
     sim_data_t *d = s_make(1, 100, 12, 30, 20);
@@ -554,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_auth_tokens),      cmocka_unit_test(test_data_deterministic),
         cmocka_unit_test(test_data_referential), cmocka_unit_test(test_data_quirks),
         cmocka_unit_test(test_data_paging),      cmocka_unit_test(test_data_filters),
+        cmocka_unit_test(test_data_orders),      cmocka_unit_test(test_data_filter_edges),
         cmocka_unit_test(test_data_mutations),   cmocka_unit_test(test_faults),
         cmocka_unit_test(test_webhook_shapes),   cmocka_unit_test(test_util_dates),
         cmocka_unit_test(test_reqlog),
