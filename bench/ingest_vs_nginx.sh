@@ -11,12 +11,15 @@
 # request is authenticated (token hash), parsed, mapped and fsync'ed to the
 # journal before its 200. N fetchers (default 0) drain the journal meanwhile;
 # with 0 the journal only grows (what ingest alone can take). --ingest-threads
-# sets HALO_INGEST_THREADS (default: ingest's, 32), the most requests one
-# journal fsync can cover.
+# sets HALO_INGEST_THREADS (default: ingest's, 1), its HTTP epoll threads.
 # Per run and target: wrk -t2 -cC -dS (C = 32) for throughput and latency at
 # saturation, then wrk -t1 -c1 -dS for the latency of a single connection.
 # R runs (default 3), nginx and ingest alternating. ratio = ingest req/s /
-# nginx req/s at C connections (target >= 0.5).
+# nginx req/s at C connections (target >= 0.5). Then, per run, ingest at half
+# of its median saturated rate: wrk -t2 -cC -dS paced by a Lua delay() (each
+# connection waits a random time of mean C/rate between requests, so the
+# offered rate is about half the maximum; wrk is closed-loop, so a slow answer
+# delays that connection's next request) for p50/p99 (target p99 < 10 ms).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -29,7 +32,7 @@ while [ $# -gt 0 ]; do
     --connections) conns=$2; shift 2 ;;
     --fetchers) fetchers=$2; shift 2 ;;
     --ingest-threads) threads=$2; shift 2 ;;
-    *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl wrk nginx
@@ -72,6 +75,16 @@ function request()
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
 LUA
+# paced_lua RATE: post.lua plus a delay() that offers about RATE requests/s over all connections.
+paced_lua() {
+  cat "$work/post.lua"
+  cat <<LUA
+local mean_ms = $conns * 1000 / $1
+math.randomseed(os.time())
+-- wrk truncates the delay to whole ms: random rounding keeps the mean.
+function delay() return math.floor(mean_ms + math.random()) end
+LUA
+}
 
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -109,12 +122,12 @@ server_ticks() {
   echo "$t"
 }
 
-# wrk_run NAME URL THREADS CONNS: one wrk run; prints key=value fields
+# wrk_run NAME URL THREADS CONNS [SCRIPT]: one wrk run; prints key=value fields
 # (server_cpu_us_per_req: the server's CPU time per answered request).
 wrk_run() {
   local out t0 t1
   t0=$(server_ticks "$1")
-  out=$(wrk -t"$3" -c"$4" -d"${seconds}s" --latency -s "$work/post.lua" "$2")
+  out=$(wrk -t"$3" -c"$4" -d"${seconds}s" --latency -s "${5:-$work/post.lua}" "$2")
   t1=$(server_ticks "$1")
   echo "$out" >>"$work/wrk.raw"
   awk -v name="$1" -v c="$4" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
@@ -157,3 +170,16 @@ done
 nginx_rps=$(grep "target=nginx conns=$conns " <<<"$out" | field req_s | median)
 ingest_rps=$(grep "target=ingest conns=$conns " <<<"$out" | field req_s | median)
 echo "median: ratio_ingest_nginx=$(awk -v a="$ingest_rps" -v b="$nginx_rps" 'BEGIN {printf "%.3f", a / b}')"
+half=$(awk -v r="$ingest_rps" 'BEGIN {printf "%d", r / 2}')
+paced_lua "$half" >"$work/paced.lua"
+paced=""
+for r in $(seq 1 "$runs"); do
+  line="run=$r offered_req_s=$half $(wrk_run ingest "$BENCH_HOOK" 2 "$conns" "$work/paced.lua")"
+  echo "$line"
+  paced+="$line"$'\n'
+done
+printf 'median: target=ingest half_rate=%s req_s=%s p50=%sms p99=%sms non_2xx_max=%s\n' "$half" \
+  "$(field req_s <<<"$paced" | median)" \
+  "$(field p50 <<<"$paced" | sed 's/us$/e-3/; s/ms$//; s/s$/e3/' | median)" \
+  "$(field p99 <<<"$paced" | sed 's/us$/e-3/; s/ms$//; s/s$/e3/' | median)" \
+  "$(field non_2xx <<<"$paced" | sort -n | tail -n 1)"

@@ -25,40 +25,40 @@
 static const halo_config_var_t s_config[] = {
     HALO_CONFIG_VAR_LOG_LEVEL,
     HALO_CONFIG_VAR_DATABASE_URL,
-    { "HALO_INGEST_LISTEN", HALO_CFG_STRING, "0.0.0.0:8080", 0, 0, NULL, false,
-      "HTTP address for webhooks, /healthz and /metrics (host:port)" },
-    { "HALO_INGEST_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5555", 0, 0, NULL, false,
-      "ZeroMQ ROUTER endpoint fetchers connect to" },
-    { "HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
-      "monitor's telemetry SUB endpoint (PUB connects, drops when absent)" },
-    { "HALO_INGEST_JOURNAL_DIR", HALO_CFG_STRING, "./var/journal", 0, 0, NULL, false,
-      "directory of the journal, its checkpoint and the registry cache" },
-    { "HALO_INGEST_JOURNAL_MAX_BYTES", HALO_CFG_INT, "1073741824", 65536, 1e15, NULL, false,
-      "bound of the journal on disk; beyond it webhooks get 503" },
-    { "HALO_INGEST_SEGMENT_BYTES", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
-      "size at which a new journal segment file starts (compaction unit)" },
-    { "HALO_INGEST_MAX_BODY", HALO_CFG_INT, "1048576", 1024, 67108864, NULL, false,
-      "largest webhook body in bytes (413 above)" },
-    { "HALO_INGEST_BODY_MEMORY", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
-      "bytes of request bodies buffered at once, all connections (503 beyond)" },
-    { "HALO_INGEST_THREADS", HALO_CFG_INT, "32", 1, 256, NULL, false,
-      "HTTP worker threads (epoll thread pool); a journal fsync is shared by up to this many requests" },
-    { "HALO_INGEST_MAX_CONNECTIONS", HALO_CFG_INT, "512", 1, 65536, NULL, false,
-      "simultaneous HTTP connections; more are refused" },
-    { "HALO_INGEST_MAX_CONNECTIONS_PER_IP", HALO_CFG_INT, "0", 0, 65536, NULL, false,
-      "simultaneous HTTP connections per client address (0: no limit)" },
-    { "HALO_INGEST_CONN_TIMEOUT_S", HALO_CFG_INT, "10", 1, 3600, NULL, false,
-      "seconds an idle or stalled HTTP connection is kept" },
-    { "HALO_INGEST_REQUEST_TIMEOUT_S", HALO_CFG_INT, "30", 1, 3600, NULL, false,
-      "seconds a request may take from its first byte (cuts clients that trickle bytes)" },
-    { "HALO_INGEST_REGISTRY_REFRESH_MS", HALO_CFG_INT, "2000", 100, 3600000, NULL, false,
-      "how often the tenant registry is re-read from PostgreSQL" },
-    { "HALO_INGEST_ACK_TIMEOUT_MS", HALO_CFG_INT, "10000", 100, 3600000, NULL, false,
-      "a job not acknowledged within this is sent again" },
-    { "HALO_INGEST_MAX_INFLIGHT", HALO_CFG_INT, "10000", 1, 1000000, NULL, false,
-      "jobs held in memory waiting for an ACK, all fetchers" },
-    { "HALO_INGEST_IMPLICIT_CREDIT", HALO_CFG_INT, "16", 0, 100000, NULL, false,
-      "window of a fetcher heard from before its READY (e.g. after an ingest restart)" },
+    {"HALO_INGEST_LISTEN", HALO_CFG_STRING, "0.0.0.0:8080", 0, 0, NULL, false,
+     "HTTP address for webhooks, /healthz and /metrics (host:port)"},
+    {"HALO_INGEST_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5555", 0, 0, NULL, false,
+     "ZeroMQ ROUTER endpoint fetchers connect to"},
+    {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
+     "monitor's telemetry SUB endpoint (PUB connects, drops when absent)"},
+    {"HALO_INGEST_JOURNAL_DIR", HALO_CFG_STRING, "./var/journal", 0, 0, NULL, false,
+     "directory of the journal, its checkpoint and the registry cache"},
+    {"HALO_INGEST_JOURNAL_MAX_BYTES", HALO_CFG_INT, "1073741824", 65536, 1e15, NULL, false,
+     "bound of the journal on disk; beyond it webhooks get 503"},
+    {"HALO_INGEST_SEGMENT_BYTES", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
+     "size at which a new journal segment file starts (compaction unit)"},
+    {"HALO_INGEST_MAX_BODY", HALO_CFG_INT, "1048576", 1024, 67108864, NULL, false,
+     "largest webhook body in bytes (413 above)"},
+    {"HALO_INGEST_BODY_MEMORY", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
+     "bytes of request bodies buffered at once, all connections (503 beyond)"},
+    {"HALO_INGEST_THREADS", HALO_CFG_INT, "1", 1, 256, NULL, false,
+     "HTTP epoll threads (a pool when more than 1); requests waiting for the journal are suspended, not threads"},
+    {"HALO_INGEST_MAX_CONNECTIONS", HALO_CFG_INT, "512", 1, 65536, NULL, false,
+     "simultaneous HTTP connections; more are refused"},
+    {"HALO_INGEST_MAX_CONNECTIONS_PER_IP", HALO_CFG_INT, "0", 0, 65536, NULL, false,
+     "simultaneous HTTP connections per client address (0: no limit)"},
+    {"HALO_INGEST_CONN_TIMEOUT_S", HALO_CFG_INT, "10", 1, 3600, NULL, false,
+     "seconds an idle or stalled HTTP connection is kept"},
+    {"HALO_INGEST_REQUEST_TIMEOUT_S", HALO_CFG_INT, "30", 1, 3600, NULL, false,
+     "seconds a request may take from its first byte (cuts clients that trickle bytes)"},
+    {"HALO_INGEST_REGISTRY_REFRESH_MS", HALO_CFG_INT, "2000", 100, 3600000, NULL, false,
+     "how often the tenant registry is re-read from PostgreSQL"},
+    {"HALO_INGEST_ACK_TIMEOUT_MS", HALO_CFG_INT, "10000", 100, 3600000, NULL, false,
+     "a job not acknowledged within this is sent again"},
+    {"HALO_INGEST_MAX_INFLIGHT", HALO_CFG_INT, "10000", 1, 1000000, NULL, false,
+     "jobs held in memory waiting for an ACK, all fetchers"},
+    {"HALO_INGEST_IMPLICIT_CREDIT", HALO_CFG_INT, "16", 0, 100000, NULL, false,
+     "window of a fetcher heard from before its READY (e.g. after an ingest restart)"},
 };
 
 struct _ingest_app_t {
@@ -94,9 +94,9 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    self->journal = ingest_journal_open(dir, (uint64_t)halo_config_int(config, "HALO_INGEST_SEGMENT_BYTES"),
-                                        (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"), err,
-                                        errlen);
+    self->journal =
+        ingest_journal_open(dir, (uint64_t)halo_config_int(config, "HALO_INGEST_SEGMENT_BYTES"),
+                            (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"), err, errlen);
     if (!self->journal)
         goto fail;
     self->auth = ingest_auth_new(halo_config_str(config, "HALO_DATABASE_URL"), cache,
@@ -174,8 +174,8 @@ void ingest_app_run_once(ingest_app_t *self)
     if (timeout < 0)
         timeout = 0;
     zmq_pollitem_t items[] = {
-        { ingest_dispatch_socket(self->dispatch), 0, ZMQ_POLLIN, 0 },
-        { NULL, ingest_journal_notify_fd(self->journal), ZMQ_POLLIN, 0 },
+        {ingest_dispatch_socket(self->dispatch), 0, ZMQ_POLLIN, 0},
+        {NULL, ingest_journal_notify_fd(self->journal), ZMQ_POLLIN, 0},
     };
     if (zmq_poll(items, 2, (long)timeout) < 0 && zmq_errno() != EINTR)
         HALO_WARN("poll failed", "error=\"%s\"", zmq_strerror(zmq_errno()));

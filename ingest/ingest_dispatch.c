@@ -26,7 +26,7 @@ typedef struct s_job {
     int fetcher;     /* slot it was sent to, -1 while waiting to be (re)sent */
     int64_t sent_at; /* mono ms */
     uint32_t sends;
-    bool acked;      /* acked while on the resend queue: freed when popped */
+    bool acked; /* acked while on the resend queue: freed when popped */
     struct s_job *hnext;
     struct s_job *qnext;
 } s_job_t;
@@ -50,8 +50,9 @@ struct _ingest_dispatch_t {
     size_t nfetchers;
     int rr; /* last slot a job went to */
     s_job_t *buckets[S_BUCKETS];
-    size_t jobs;       /* jobs in the hash */
-    size_t allocated;  /* jobs in memory, including acked ones still queued */
+    size_t jobs;            /* jobs in the hash */
+    int64_t next_ack_check; /* when the hash is next walked for ack timeouts */
+    size_t allocated;       /* jobs in memory, including acked ones still queued */
     s_job_t *queue_head, *queue_tail;
     ingest_journal_cursor_t cursor;
     uint64_t last_read_seq;
@@ -263,8 +264,9 @@ void ingest_dispatch_receive(ingest_dispatch_t *self, int64_t now_ms)
                 halo_msg_clear(msg);
                 continue;
             }
-            const char *worker = msg->cmd == HALO_CMD_READY ? msg->u.ready.worker
-                                 : msg->cmd == HALO_CMD_HEARTBEAT ? msg->u.heartbeat.worker : "";
+            const char *worker = msg->cmd == HALO_CMD_READY       ? msg->u.ready.worker
+                                 : msg->cmd == HALO_CMD_HEARTBEAT ? msg->u.heartbeat.worker
+                                                                  : "";
             snprintf(self->fetchers[slot].worker, sizeof self->fetchers[slot].worker, "%s", worker);
             HALO_INFO("fetcher connected", "worker=%s via=%s fetchers=%zu", worker[0] ? worker : "?",
                       halo_msg_cmd_name(msg->cmd), self->nfetchers);
@@ -291,8 +293,8 @@ static s_job_t *s_read_journal(ingest_dispatch_t *self)
     for (;;) {
         uint64_t seq = 0;
         size_t len = 0;
-        int rc = ingest_journal_read(self->journal, &self->cursor, &seq, self->payload, INGEST_JOURNAL_MAX_RECORD,
-                                     &len);
+        int rc =
+            ingest_journal_read(self->journal, &self->cursor, &seq, self->payload, INGEST_JOURNAL_MAX_RECORD, &len);
         if (rc == 1)
             return NULL;
         if (rc < 0) {
@@ -382,8 +384,8 @@ static void s_pump(ingest_dispatch_t *self, int64_t now)
         ingest_metrics_count(self->metrics, job->sends ? INGEST_COUNT_JOBS_RESENT : INGEST_COUNT_JOBS_SENT, 1);
         job->sends++;
         f->inflight++;
-        HALO_DEBUG("job sent", "tenant=%s seq=%" PRIu64 " worker=%s sends=%" PRIu32, job->tenant, job->seq,
-                   f->worker, job->sends);
+        HALO_DEBUG("job sent", "tenant=%s seq=%" PRIu64 " worker=%s sends=%" PRIu32, job->tenant, job->seq, f->worker,
+                   job->sends);
     }
 }
 
@@ -401,18 +403,23 @@ void ingest_dispatch_tick(ingest_dispatch_t *self, int64_t now_ms)
         if (halo_heartbeat_should_send(&f->hb, now_ms)) {
             halo_msg_init(self->msg, HALO_CMD_HEARTBEAT);
             snprintf(self->msg->u.heartbeat.worker, sizeof self->msg->u.heartbeat.worker, "halo-ingest");
-            int rc = halo_zmq_send(self->router, f->identity, f->identity_len, self->msg, ZMQ_DONTWAIT, err,
-                                   sizeof err);
+            int rc =
+                halo_zmq_send(self->router, f->identity, f->identity_len, self->msg, ZMQ_DONTWAIT, err, sizeof err);
             if (rc != 0 && zmq_errno() == EHOSTUNREACH)
                 s_remove_fetcher(self, i, "unreachable");
         }
     }
-    for (size_t b = 0; b < S_BUCKETS; b++)
+    /* The walk covers every bucket; the loop runs at each durable group
+     * commit (the journal's notify fd), so it is done only every S_CHECK_MS. */
+    bool check_acks = self->jobs > 0 && now_ms >= self->next_ack_check;
+    if (check_acks)
+        self->next_ack_check = now_ms + S_CHECK_MS;
+    for (size_t b = 0; check_acks && b < S_BUCKETS; b++)
         for (s_job_t *j = self->buckets[b]; j; j = j->hnext)
             if (j->fetcher >= 0 && now_ms - j->sent_at >= self->config.ack_timeout_ms) {
                 s_fetcher_t *f = &self->fetchers[j->fetcher];
-                HALO_INFO("job not acked in time, resending", "tenant=%s seq=%" PRIu64 " worker=%s", j->tenant,
-                          j->seq, f->worker);
+                HALO_INFO("job not acked in time, resending", "tenant=%s seq=%" PRIu64 " worker=%s", j->tenant, j->seq,
+                          f->worker);
                 if (f->inflight > 0)
                     f->inflight--;
                 s_enqueue(self, j);

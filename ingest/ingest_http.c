@@ -29,7 +29,11 @@
 #define S_TOKEN_MAX 256
 #define S_BODY_INITIAL 8192
 #define S_REASON_MAX 300
-#define S_CONN_MEMORY (64 * 1024) /* MHD per-connection buffer (headers) */
+/* MHD per-connection buffer (headers, and the read buffer of the body).
+ * MHD zeroes the whole pool at every request of a kept-alive connection,
+ * so it is sized for webhook headers, not larger. */
+#define S_CONN_MEMORY (16 * 1024)
+#define S_CLOSE_POLL_MS 1 /* ingest_http_destroy: wait for suspended requests */
 #define S_RETRY_AFTER_S "5"
 
 #define S_SWEEP_INTERVAL_MS 500
@@ -54,6 +58,8 @@ struct _ingest_http_t {
     pthread_t sweeper;
     bool sweeper_started;
     volatile bool stopping;
+    size_t suspended; /* requests waiting for the journal (atomic) */
+    bool closing;     /* no request may wait for the journal any more (atomic) */
 };
 
 typedef enum { S_ROUTE_HOOK, S_ROUTE_HEALTH, S_ROUTE_METRICS } s_route_t;
@@ -66,6 +72,14 @@ typedef struct {
     unsigned fail_status; /* decided while reading the body, answered at its end */
     const char *fail_reason;
     const char *fail_word;
+    /* While the connection is suspended waiting for the journal: */
+    ingest_http_t *self;
+    struct MHD_Connection *conn;
+    ingest_batch_t batch;           /* the events, for the metrics and logs of the answer */
+    bool submitted;                 /* handed to the journal */
+    bool journaled;                 /* the journal answered (atomic: set by the flusher thread) */
+    ingest_journal_status_t status; /* its answer */
+    uint64_t first_seq;
 } s_request_t;
 
 /* Copies text into out keeping only printable ASCII (reasons may quote input). */
@@ -91,8 +105,8 @@ static void s_client(struct MHD_Connection *conn, char *out, size_t cap)
 }
 
 /* Queues a reply with body text (copied) and optional extra header. */
-static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, const char *content_type,
-                              const char *text, const char *header, const char *value)
+static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, const char *content_type, const char *text,
+                              const char *header, const char *value)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -291,75 +305,116 @@ static void s_append_body(ingest_http_t *self, s_request_t *req, const char *dat
     req->len += size;
 }
 
-/* Whole body received: parse, journal, answer. */
+/* Journal callback (flusher thread, after the fdatasync): records the
+ * outcome and resumes the connection, whose handler then answers. */
+static void s_journaled(void *arg, ingest_journal_status_t status, uint64_t first_seq)
+{
+    s_request_t *req = arg;
+    ingest_http_t *self = req->self;
+    struct MHD_Connection *conn = req->conn;
+    req->status = status;
+    req->first_seq = first_seq;
+    __atomic_store_n(&req->journaled, true, __ATOMIC_RELEASE);
+    /* req may be freed from here on (the connection goes on in its MHD thread). */
+    MHD_resume_connection(conn);
+    __atomic_sub_fetch(&self->suspended, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Whole body received: parse, encode, and hand to the journal with the
+ * connection suspended (the MHD thread goes on serving others meanwhile). */
 static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection *conn, s_request_t *req)
 {
     if (req->fail_status)
         return s_reject(self, conn, req, req->fail_status, req->fail_word, req->fail_reason);
     char err[S_REASON_MAX];
-    ingest_batch_t batch = { 0 };
-    if (ingest_webhook_parse(req->body ? req->body : "", req->len, &batch, err, sizeof err) != 0)
+    if (ingest_webhook_parse(req->body ? req->body : "", req->len, &req->batch, err, sizeof err) != 0)
         return s_reject(self, conn, req, MHD_HTTP_BAD_REQUEST, "bad_request", err);
-    ingest_journal_item_t *items = calloc(batch.count, sizeof *items);
-    halo_msg_t *msg = malloc(sizeof *msg);
-    int64_t now = halo_clock_wall_ms();
-    bool ok = items && msg;
-    for (size_t i = 0; ok && i < batch.count; i++) {
-        const ingest_event_t *ev = &batch.events[i];
-        halo_msg_init(msg, HALO_CMD_JOB);
-        snprintf(msg->tenant, sizeof msg->tenant, "%s", req->tenant);
-        halo_job_t *job = &msg->u.job;
+    size_t count = req->batch.count;
+    ingest_journal_item_t one, *items = count == 1 ? &one : calloc(count, sizeof *items);
+    halo_msg_t msg; /* a JOB owns no memory: initialised once, every field set per event */
+    halo_msg_init(&msg, HALO_CMD_JOB);
+    snprintf(msg.tenant, sizeof msg.tenant, "%s", req->tenant);
+    halo_job_t *job = &msg.u.job;
+    job->received_at = halo_clock_wall_ms();
+    bool ok = items != NULL;
+    size_t encoded = 0;
+    for (; ok && encoded < count; encoded++) {
+        const ingest_event_t *ev = &req->batch.events[encoded];
         memcpy(job->delivery_id, ev->delivery_id, sizeof job->delivery_id);
         memcpy(job->entity, ev->entity, sizeof job->entity);
         memcpy(job->op, ev->op, sizeof job->op);
         memcpy(job->event, ev->event, sizeof job->event);
         memcpy(job->raw_event, ev->raw_event, sizeof job->raw_event);
         job->object_id = ev->object_id;
-        job->received_at = now;
         char *data = NULL;
         size_t len = 0;
-        ok = halo_msg_encode(msg, &data, &len, err, sizeof err) == 0;
-        items[i] = (ingest_journal_item_t){ data, len };
-        halo_msg_clear(msg);
+        ok = halo_msg_encode(&msg, &data, &len, err, sizeof err) == 0;
+        items[encoded] = (ingest_journal_item_t){data, len};
     }
-    ingest_journal_status_t status = INGEST_JOURNAL_IOERROR;
-    uint64_t first_seq = 0;
-    if (ok)
-        status = ingest_journal_append(self->journal, items, batch.count, &first_seq);
-    for (size_t i = 0; items && i < batch.count; i++)
-        free((void *)items[i].data);
-    free(items);
-    free(msg);
-    enum MHD_Result rc;
-    if (status == INGEST_JOURNAL_OK) {
-        for (size_t i = 0; i < batch.count; i++) {
-            const ingest_event_t *ev = &batch.events[i];
-            ingest_metrics_received(self->metrics, req->tenant, ev->known ? ev->event : "unknown", 1);
-            if (!ev->known)
-                HALO_INFO("unknown webhook event journaled, not fetched", "tenant=%s event=\"%s\" seq=%" PRIu64,
-                          req->tenant, ev->raw_event, first_seq + i);
-            else
-                HALO_DEBUG("webhook accepted", "tenant=%s event=\"%s\" object_id=%" PRId64 " seq=%" PRIu64,
-                           req->tenant, ev->event, ev->object_id, first_seq + i);
-        }
-        char text[64];
-        snprintf(text, sizeof text, "{\"accepted\":%zu}\n", batch.count);
-        rc = s_send(conn, MHD_HTTP_OK, "application/json", text, NULL, NULL);
-    } else if (status == INGEST_JOURNAL_FULL) {
-        rc = s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_full",
-                      "journal full (fetchers behind), retry later");
-    } else if (status == INGEST_JOURNAL_NOSPACE) {
-        rc = s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "disk_full", "disk full, retry later");
+    /* The body is parsed: give its memory back before waiting. */
+    if (req->cap)
+        __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
+    free(req->body);
+    req->body = NULL;
+    req->len = req->cap = 0;
+    /* Counted before closing is looked at, so ingest_http_destroy either sees
+     * this request waiting or this request sees it closing. */
+    __atomic_add_fetch(&self->suspended, 1, __ATOMIC_SEQ_CST);
+    bool closing = __atomic_load_n(&self->closing, __ATOMIC_SEQ_CST);
+    enum MHD_Result rc = MHD_YES;
+    if (!ok || closing) {
+        __atomic_sub_fetch(&self->suspended, 1, __ATOMIC_SEQ_CST);
+        if (!ok)
+            HALO_ERROR("webhook not encoded", "tenant=%s error=\"%s\"", req->tenant, items ? err : "out of memory");
+        rc = closing ? s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "shutting down, retry later")
+                     : s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error",
+                                "journal error, retry later");
     } else {
-        rc = s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error", "journal error, retry later");
+        req->self = self;
+        req->conn = conn;
+        req->submitted = true;
+        /* Suspended before submitting: the flusher may resume it at once. */
+        MHD_suspend_connection(conn);
+        ingest_journal_submit(self->journal, items, count, s_journaled, req);
     }
-    ingest_batch_clear(&batch);
+    for (size_t i = 0; items && i < encoded; i++)
+        free((void *)items[i].data);
+    if (items != &one)
+        free(items);
     return rc;
 }
 
+/* The journal has answered (the connection was resumed): reply. */
+static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection *conn, s_request_t *req)
+{
+    const ingest_batch_t *batch = &req->batch;
+    switch (req->status) {
+    case INGEST_JOURNAL_OK: break;
+    case INGEST_JOURNAL_FULL:
+        return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_full",
+                        "journal full (fetchers behind), retry later");
+    case INGEST_JOURNAL_NOSPACE:
+        return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "disk_full", "disk full, retry later");
+    default:
+        return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error", "journal error, retry later");
+    }
+    for (size_t i = 0; i < batch->count; i++) {
+        const ingest_event_t *ev = &batch->events[i];
+        ingest_metrics_received(self->metrics, req->tenant, ev->known ? ev->event : "unknown", 1);
+        if (!ev->known)
+            HALO_INFO("unknown webhook event journaled, not fetched", "tenant=%s event=\"%s\" seq=%" PRIu64,
+                      req->tenant, ev->raw_event, req->first_seq + i);
+        else
+            HALO_DEBUG("webhook accepted", "tenant=%s event=\"%s\" object_id=%" PRId64 " seq=%" PRIu64, req->tenant,
+                       ev->event, ev->object_id, req->first_seq + i);
+    }
+    char text[64];
+    snprintf(text, sizeof text, "{\"accepted\":%zu}\n", batch->count);
+    return s_send(conn, MHD_HTTP_OK, "application/json", text, NULL, NULL);
+}
+
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_data_size,
-                                 void **req_cls)
+                                 const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
     ingest_http_t *self = cls;
     s_request_t *req = *req_cls;
@@ -381,7 +436,12 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *conn, const c
     }
     if (req->route != S_ROUTE_HOOK)
         return MHD_NO; /* answered on the first call; nothing more expected */
-    return s_finish_hook(self, conn, req);
+    if (!req->submitted)
+        return s_finish_hook(self, conn, req);
+    /* MHD calls again only once s_journaled has resumed the connection. */
+    if (!__atomic_load_n(&req->journaled, __ATOMIC_ACQUIRE))
+        return MHD_NO;
+    return s_answer_hook(self, conn, req);
 }
 
 /* Tracks connections (MHD_OPTION_NOTIFY_CONNECTION): a slot per open one. */
@@ -453,6 +513,7 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **req_cls, 
     if (req->cap)
         __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
     free(req->body);
+    ingest_batch_clear(&req->batch);
     free(req);
     *req_cls = NULL;
 }
@@ -483,7 +544,7 @@ static int s_resolve(const char *listen, struct sockaddr_storage *addr, char *er
         h[strlen(h) - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(*h && strcmp(h, "*") != 0 ? h : NULL, colon + 1, &hints, &res);
     if (rc != 0 || !res) {
@@ -518,19 +579,20 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
         free(self);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    /* Handlers never block: a request waiting for the journal is suspended
+     * and resumed by the flusher thread through MHD's inter-thread channel. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                                      : ((struct sockaddr_in *)&addr)->sin_port);
     self->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(config->threads > 1 ? config->threads : 1),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)config->conn_timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)S_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(config->threads > 1 ? config->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->conn_timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)S_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_NOTIFY_CONNECTION,
+        s_notify_connection, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not allowed)", config->listen);
         free(self->conns);
@@ -551,6 +613,12 @@ void ingest_http_destroy(ingest_http_t **self_p)
     self->stopping = true;
     if (self->sweeper_started)
         pthread_join(self->sweeper, NULL);
+    /* MHD may not be stopped with suspended connections: new requests are
+     * refused from now on, and those waiting get their journal answer first
+     * (the journal outlives this server). */
+    __atomic_store_n(&self->closing, true, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&self->suspended, __ATOMIC_SEQ_CST) > 0)
+        halo_clock_sleep_ms(S_CLOSE_POLL_MS);
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
     pthread_mutex_destroy(&self->conns_lock);

@@ -1,8 +1,9 @@
 /* ingest_http: the HTTP face of halo-ingest (libmicrohttpd, internal epoll
- * threads in a pool). POST /hooks/{tenant}/{token} authenticates, bounds
- * and parses the body, journals every event and answers 200 only once they
- * are durable; GET /healthz and GET /metrics report. Statuses and reasons:
- * docs/ingest.md. Handler threads block on the journal's group commit. */
+ * threads, as many as cores). POST /hooks/{tenant}/{token} authenticates,
+ * bounds and parses the body, journals every event and answers 200 only
+ * once they are durable; GET /healthz and GET /metrics report. Statuses and
+ * reasons: docs/ingest.md. Handlers never block: a request waiting for the
+ * journal's group commit is a suspended connection, resumed by the flusher. */
 #ifndef INGEST_HTTP_H
 #define INGEST_HTTP_H
 
@@ -14,13 +15,13 @@
 #include "ingest_metrics.h"
 
 typedef struct {
-    const char *listen;        /* "host:port", "[v6]:port" or ":port" */
-    size_t max_body;           /* bytes; larger bodies get 413 */
-    size_t body_memory;        /* bytes of bodies buffered at once, all requests; beyond: 503 */
-    unsigned threads;          /* MHD thread pool size */
-    unsigned max_connections;  /* MHD_OPTION_CONNECTION_LIMIT */
-    unsigned per_ip;           /* connections per client address, 0 = unlimited */
-    unsigned conn_timeout_s;   /* idle connection timeout (stalled clients) */
+    const char *listen;         /* "host:port", "[v6]:port" or ":port" */
+    size_t max_body;            /* bytes; larger bodies get 413 */
+    size_t body_memory;         /* bytes of bodies buffered at once, all requests; beyond: 503 */
+    unsigned threads;           /* MHD epoll threads (a pool when more than 1) */
+    unsigned max_connections;   /* MHD_OPTION_CONNECTION_LIMIT */
+    unsigned per_ip;            /* connections per client address, 0 = unlimited */
+    unsigned conn_timeout_s;    /* idle connection timeout (stalled clients) */
     unsigned request_timeout_s; /* whole-request deadline (clients trickling bytes) */
 } ingest_http_config_t;
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "halo_log.h"
@@ -34,6 +36,20 @@ typedef struct {
     uint64_t size;      /* bytes of whole records in it */
 } s_segment_t;
 
+/* One submitted append: its records, encoded (sequence and CRC filled in by
+ * the flusher), and who to tell. One allocation: the struct, then the bytes. */
+typedef struct s_pending_t {
+    struct s_pending_t *next;
+    ingest_journal_done_fn done;
+    void *arg;
+    size_t count;
+    size_t total;       /* bytes of all records */
+    uint64_t first_seq; /* assigned by the flusher */
+    ingest_journal_status_t status;
+    uint32_t *crcs;     /* payload CRCs, count of them, after the struct */
+    unsigned char *buf; /* the records, total bytes, after the CRCs */
+} s_pending_t;
+
 struct _ingest_journal_t {
     char *dir;
     int dir_fd;
@@ -41,22 +57,28 @@ struct _ingest_journal_t {
     int notify_fd;
     uint64_t segment_bytes;
     uint64_t max_bytes;
-    pthread_mutex_t lock;
-    pthread_cond_t synced;
-    s_segment_t *segs; /* sorted by first_seq; the last one is active */
+    pthread_mutex_t lock; /* the state below; never held across I/O by the flusher */
+    s_segment_t *segs;    /* sorted by first_seq; the last one is active */
     size_t nsegs;
     size_t segs_cap;
     int active_fd;
     uint64_t bytes;
     uint64_t next_seq;
-    uint64_t written_seq;     /* last record written to the active file */
     uint64_t durable_seq;     /* last record fsynced */
     uint64_t durable_segment; /* readers read this segment up to durable_offset... */
     uint64_t durable_offset;  /* ...and segments before it whole */
-    bool syncing;             /* a thread is in fdatasync outside the lock */
     bool failed;
     uint64_t checkpoint;
     uint64_t cut_bytes;
+    /* Appends waiting for the flusher thread (the only writer of segments). */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_cond;
+    s_pending_t *queue_head;
+    s_pending_t **queue_tail;
+    bool flusher_idle; /* waiting on queue_cond: a submit must signal it */
+    bool flusher_stop;
+    bool flusher_started;
+    pthread_t flusher;
 };
 
 static uint32_t s_crc_table[256];
@@ -141,7 +163,7 @@ static int s_segs_push(ingest_journal_t *self, uint64_t first_seq, uint64_t size
         self->segs = segs;
         self->segs_cap = cap;
     }
-    self->segs[self->nsegs++] = (s_segment_t){ first_seq, size };
+    self->segs[self->nsegs++] = (s_segment_t){first_seq, size};
     return 0;
 }
 
@@ -186,8 +208,8 @@ static int s_list_segments(ingest_journal_t *self, char *err, size_t errlen)
 
 /* Scans one segment: keeps the valid prefix of records with increasing
  * sequences, cuts the rest (torn or corrupt tail). Updates *last_seq. */
-static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned char *buf, uint64_t *last_seq,
-                          char *err, size_t errlen)
+static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned char *buf, uint64_t *last_seq, char *err,
+                          size_t errlen)
 {
     char path[S_PATH_MAX];
     s_segment_path(self, seg->first_seq, path, sizeof path);
@@ -253,8 +275,8 @@ static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned cha
     }
     if ((uint64_t)st.st_size > valid_end) {
         uint64_t cut = (uint64_t)st.st_size - valid_end;
-        HALO_WARN("journal tail cut", "segment=%s offset=%" PRIu64 " bytes=%" PRIu64 " reason=\"%s\"", path,
-                  valid_end, cut, why ? why : "trailing bytes");
+        HALO_WARN("journal tail cut", "segment=%s offset=%" PRIu64 " bytes=%" PRIu64 " reason=\"%s\"", path, valid_end,
+                  cut, why ? why : "trailing bytes");
         if (ftruncate(fd, (off_t)valid_end) != 0 || fsync(fd) != 0) {
             snprintf(err, errlen, "truncate %s: %s", path, strerror(errno));
             close(fd);
@@ -312,6 +334,8 @@ static void s_notify(ingest_journal_t *self)
     }
 }
 
+static void *s_flusher_run(void *arg);
+
 ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes, char *err,
                                       size_t errlen)
 {
@@ -325,7 +349,9 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
     self->segment_bytes = segment_bytes;
     self->max_bytes = max_bytes;
     pthread_mutex_init(&self->lock, NULL);
-    pthread_cond_init(&self->synced, NULL);
+    pthread_mutex_init(&self->queue_lock, NULL);
+    pthread_cond_init(&self->queue_cond, NULL);
+    self->queue_tail = &self->queue_head;
     self->dir = strdup(dir);
     if (!self->dir) {
         snprintf(err, errlen, "out of memory");
@@ -394,9 +420,14 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
             goto fail;
         }
     }
-    self->written_seq = self->durable_seq = last_seq;
+    self->durable_seq = last_seq;
     self->durable_segment = self->segs[self->nsegs - 1].first_seq;
     self->durable_offset = self->segs[self->nsegs - 1].size;
+    if (pthread_create(&self->flusher, NULL, s_flusher_run, self) != 0) {
+        snprintf(err, errlen, "cannot start the journal flusher thread");
+        goto fail;
+    }
+    self->flusher_started = true;
     HALO_INFO("journal opened",
               "dir=%s segments=%zu bytes=%" PRIu64 " checkpoint=%" PRIu64 " next_seq=%" PRIu64 " cut_bytes=%" PRIu64,
               dir, self->nsegs, self->bytes, self->checkpoint, self->next_seq, self->cut_bytes);
@@ -412,6 +443,14 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
     if (!self_p || !*self_p)
         return;
     ingest_journal_t *self = *self_p;
+    if (self->flusher_started) {
+        /* The flusher finishes every queued append before it exits. */
+        pthread_mutex_lock(&self->queue_lock);
+        self->flusher_stop = true;
+        pthread_cond_signal(&self->queue_cond);
+        pthread_mutex_unlock(&self->queue_lock);
+        pthread_join(self->flusher, NULL);
+    }
     if (self->active_fd >= 0) {
         if (fdatasync(self->active_fd) != 0)
             HALO_ERROR("journal fsync failed at close", "error=\"%s\"", strerror(errno));
@@ -424,164 +463,284 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
     if (self->dir_fd >= 0)
         close(self->dir_fd);
     pthread_mutex_destroy(&self->lock);
-    pthread_cond_destroy(&self->synced);
+    pthread_mutex_destroy(&self->queue_lock);
+    pthread_cond_destroy(&self->queue_cond);
     free(self->segs);
     free(self->dir);
     free(self);
     *self_p = NULL;
 }
 
-/* fdatasync of the active segment outside the lock (called and returns with
- * the lock held); wakes every waiter. The leader of a group commit. */
-static void s_sync_locked(ingest_journal_t *self)
-{
-    self->syncing = true;
-    uint64_t target_seq = self->written_seq;
-    uint64_t target_segment = self->segs[self->nsegs - 1].first_seq;
-    uint64_t target_offset = self->segs[self->nsegs - 1].size;
-    int fd = self->active_fd;
-    pthread_mutex_unlock(&self->lock);
-    int rc = fdatasync(fd);
-    int e = errno;
-    pthread_mutex_lock(&self->lock);
-    self->syncing = false;
-    if (rc != 0) {
-        /* After a failed fsync the page cache state is unknown: never retry. */
-        self->failed = true;
-        HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(e));
-    } else if (target_seq > self->durable_seq) {
-        self->durable_seq = target_seq;
-        self->durable_segment = target_segment;
-        self->durable_offset = target_offset;
-        s_notify(self);
-    }
-    pthread_cond_broadcast(&self->synced);
-}
-
-/* Closes the active segment (durable first) and starts a new one at next_seq.
- * Lock held, no sync in progress. */
+/* Closes the active segment (already durable: the flusher syncs a group
+ * before it rolls) and starts a new one at next_seq. Lock held. */
 static int s_roll_locked(ingest_journal_t *self)
 {
     if (fdatasync(self->active_fd) != 0) {
         self->failed = true;
         HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(errno));
-        pthread_cond_broadcast(&self->synced);
         return -1;
     }
-    self->durable_seq = self->written_seq;
     char err[S_PATH_MAX + 128];
     if (s_create_segment(self, self->next_seq, err, sizeof err) != 0) {
         HALO_ERROR("journal segment not created", "error=\"%s\"", err);
-        self->durable_offset = self->segs[self->nsegs - 1].size;
-        pthread_cond_broadcast(&self->synced);
         return -1;
     }
     self->durable_segment = self->next_seq;
     self->durable_offset = 0;
     s_notify(self);
-    pthread_cond_broadcast(&self->synced);
     return 0;
 }
 
-ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const ingest_journal_item_t *items,
-                                              size_t count, uint64_t *first_seq)
+/* Writes iovcnt buffers at off, however the kernel splits it; 0, or an errno. */
+static int s_pwritev_all(int fd, struct iovec *iov, int iovcnt, uint64_t off)
+{
+    while (iovcnt > 0) {
+        ssize_t n = pwritev(fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        off += (uint64_t)n;
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* Takes from *list the appends that go into the active segment in one write:
+ * refuses those that cannot be written (failed journal, byte bound), assigns
+ * sequences and finishes the headers of the others, and stops before one that
+ * needs a new segment (rolling first if the group is empty). Refused appends
+ * go to *done. Lock held. Returns the group; *bytes its size. */
+static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **list, s_pending_t ***done, size_t *bytes)
+{
+    s_pending_t *group = NULL, **tail = &group;
+    *bytes = 0;
+    while (*list) {
+        s_pending_t *p = *list;
+        if (self->failed) {
+            p->status = INGEST_JOURNAL_IOERROR;
+        } else if (self->bytes + *bytes + p->total > self->max_bytes) {
+            p->status = INGEST_JOURNAL_FULL;
+        } else {
+            uint64_t size = self->segs[self->nsegs - 1].size + *bytes;
+            if (size > 0 && size + p->total > self->segment_bytes) {
+                if (group)
+                    break; /* this group first, then the roll */
+                if (s_roll_locked(self) != 0)
+                    p->status = INGEST_JOURNAL_IOERROR;
+            }
+        }
+        *list = p->next;
+        p->next = NULL;
+        if (p->status != INGEST_JOURNAL_OK) {
+            **done = p;
+            *done = &p->next;
+            continue;
+        }
+        p->first_seq = self->next_seq;
+        size_t off = 0;
+        for (size_t i = 0; i < p->count; i++) {
+            uint32_t len = s_get32(p->buf + off + 4);
+            s_put64(p->buf + off + 8, p->first_seq + i);
+            s_put32(p->buf + off + 16, ingest_journal_crc32(p->crcs[i], p->buf + off, 16));
+            off += INGEST_JOURNAL_HEADER + len;
+        }
+        self->next_seq += p->count;
+        *bytes += p->total;
+        *tail = p;
+        tail = &p->next;
+    }
+    return group;
+}
+
+/* Writes one group with pwritev at the end of the active segment and fsyncs
+ * it, the lock released meanwhile (the flusher is the only writer). Sets
+ * every member's status. */
+static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t bytes)
+{
+    size_t n = 0;
+    for (s_pending_t *p = group; p; p = p->next)
+        n++;
+    struct iovec stack_iov[64];
+    struct iovec *iov = n <= 64 ? stack_iov : malloc(n * sizeof *iov);
+    pthread_mutex_lock(&self->lock);
+    s_segment_t *active = &self->segs[self->nsegs - 1];
+    uint64_t start = active->size, first_seq = group->first_seq;
+    uint64_t segment = active->first_seq;
+    int fd = self->active_fd;
+    pthread_mutex_unlock(&self->lock);
+    int e = ENOMEM, sync_e = 0;
+    if (iov) {
+        size_t i = 0;
+        for (s_pending_t *p = group; p; p = p->next)
+            iov[i++] = (struct iovec){p->buf, p->total};
+        e = s_pwritev_all(fd, iov, (int)n, start);
+        if (iov != stack_iov)
+            free(iov);
+    }
+    if (e == 0 && fdatasync(fd) != 0)
+        sync_e = errno;
+    ingest_journal_status_t status = INGEST_JOURNAL_OK;
+    pthread_mutex_lock(&self->lock);
+    active = &self->segs[self->nsegs - 1];
+    if (e != 0) {
+        status = e == ENOSPC || e == EDQUOT ? INGEST_JOURNAL_NOSPACE : INGEST_JOURNAL_IOERROR;
+        HALO_ERROR("journal write failed", "error=\"%s\" bytes=%zu", strerror(e), bytes);
+        /* Nothing half-written may stay: cut back to the last whole record. */
+        if (ftruncate(fd, (off_t)start) != 0) {
+            self->failed = true;
+            HALO_ERROR("journal truncate failed, refusing appends until restart", "error=\"%s\"", strerror(errno));
+        }
+        self->next_seq = first_seq; /* the sequences were not used */
+    } else {
+        active->size += bytes;
+        self->bytes += bytes;
+        if (sync_e != 0) {
+            /* After a failed fsync the page cache state is unknown: never retry. */
+            status = INGEST_JOURNAL_IOERROR;
+            self->failed = true;
+            HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(sync_e));
+        } else {
+            self->durable_seq = self->next_seq - 1;
+            self->durable_segment = segment;
+            self->durable_offset = active->size;
+            s_notify(self);
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+    for (s_pending_t *p = group; p; p = p->next)
+        p->status = status;
+}
+
+/* Tells each append of list its outcome and frees it. */
+static void s_complete(s_pending_t *list)
+{
+    while (list) {
+        s_pending_t *next = list->next;
+        list->done(list->arg, list->status, list->status == INGEST_JOURNAL_OK ? list->first_seq : 0);
+        free(list);
+        list = next;
+    }
+}
+
+/* The flusher thread: takes everything queued, writes it in as few groups
+ * as segment rolls allow (one pwritev and one fdatasync each), then answers
+ * every append. Appends queued meanwhile form the next group. */
+static void *s_flusher_run(void *arg)
+{
+    ingest_journal_t *self = arg;
+    for (;;) {
+        pthread_mutex_lock(&self->queue_lock);
+        while (!self->queue_head && !self->flusher_stop) {
+            self->flusher_idle = true;
+            pthread_cond_wait(&self->queue_cond, &self->queue_lock);
+            self->flusher_idle = false;
+        }
+        s_pending_t *list = self->queue_head;
+        self->queue_head = NULL;
+        self->queue_tail = &self->queue_head;
+        pthread_mutex_unlock(&self->queue_lock);
+        if (!list)
+            return NULL; /* stopping, and nothing left */
+        while (list) {
+            s_pending_t *done = NULL, **done_tail = &done;
+            size_t bytes = 0;
+            pthread_mutex_lock(&self->lock);
+            s_pending_t *group = s_take_group_locked(self, &list, &done_tail, &bytes);
+            pthread_mutex_unlock(&self->lock);
+            if (group)
+                s_write_group(self, group, bytes);
+            s_complete(done);
+            s_complete(group);
+        }
+    }
+}
+
+void ingest_journal_submit(ingest_journal_t *self, const ingest_journal_item_t *items, size_t count,
+                           ingest_journal_done_fn done, void *arg)
 {
     size_t total = 0;
     for (size_t i = 0; i < count; i++) {
-        if (items[i].len > INGEST_JOURNAL_MAX_RECORD)
-            return INGEST_JOURNAL_IOERROR;
+        if (items[i].len > INGEST_JOURNAL_MAX_RECORD) {
+            done(arg, INGEST_JOURNAL_IOERROR, 0);
+            return;
+        }
         total += INGEST_JOURNAL_HEADER + items[i].len;
     }
-    if (count == 0)
-        return INGEST_JOURNAL_OK;
-    unsigned char *buf = malloc(total);
-    uint32_t *crcs = malloc(count * sizeof *crcs);
-    if (!buf || !crcs) {
-        free(buf);
-        free(crcs);
-        return INGEST_JOURNAL_IOERROR;
+    if (count == 0) {
+        done(arg, INGEST_JOURNAL_OK, 0);
+        return;
     }
-    /* Everything but the sequence is prepared before taking the lock. */
+    s_pending_t *p = malloc(sizeof *p + count * sizeof(uint32_t) + total);
+    if (!p) {
+        done(arg, INGEST_JOURNAL_IOERROR, 0);
+        return;
+    }
+    *p = (s_pending_t){.done = done, .arg = arg, .count = count, .total = total, .status = INGEST_JOURNAL_OK};
+    p->crcs = (uint32_t *)(p + 1);
+    p->buf = (unsigned char *)(p->crcs + count);
+    /* Everything but the sequence is prepared here, in the caller's thread. */
     size_t off = 0;
     for (size_t i = 0; i < count; i++) {
-        s_put32(buf + off, S_MAGIC);
-        s_put32(buf + off + 4, (uint32_t)items[i].len);
-        memcpy(buf + off + INGEST_JOURNAL_HEADER, items[i].data, items[i].len);
-        crcs[i] = ingest_journal_crc32(0, items[i].data, items[i].len);
+        s_put32(p->buf + off, S_MAGIC);
+        s_put32(p->buf + off + 4, (uint32_t)items[i].len);
+        memcpy(p->buf + off + INGEST_JOURNAL_HEADER, items[i].data, items[i].len);
+        p->crcs[i] = ingest_journal_crc32(0, items[i].data, items[i].len);
         off += INGEST_JOURNAL_HEADER + items[i].len;
     }
-    ingest_journal_status_t status = INGEST_JOURNAL_OK;
-    pthread_mutex_lock(&self->lock);
-    s_segment_t *active;
-    for (;;) {
-        active = &self->segs[self->nsegs - 1];
-        if (self->failed) {
-            status = INGEST_JOURNAL_IOERROR;
-            goto done;
-        }
-        if (self->bytes + total > self->max_bytes) {
-            status = INGEST_JOURNAL_FULL;
-            goto done;
-        }
-        if (active->size == 0 || active->size + total <= self->segment_bytes)
-            break;
-        if (self->syncing) {
-            /* The leader is syncing the active file: roll after it, then look again. */
-            pthread_cond_wait(&self->synced, &self->lock);
-            continue;
-        }
-        if (s_roll_locked(self) != 0) {
-            status = INGEST_JOURNAL_IOERROR;
-            goto done;
-        }
-    }
-    uint64_t seq = self->next_seq;
-    off = 0;
-    for (size_t i = 0; i < count; i++) {
-        s_put64(buf + off + 8, seq + i);
-        s_put32(buf + off + 16, ingest_journal_crc32(crcs[i], buf + off, 16));
-        off += INGEST_JOURNAL_HEADER + items[i].len;
-    }
-    uint64_t start = active->size;
-    size_t done_bytes = 0;
-    while (done_bytes < total) {
-        ssize_t n = pwrite(self->active_fd, buf + done_bytes, total - done_bytes, (off_t)(start + done_bytes));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            status = e == ENOSPC || e == EDQUOT ? INGEST_JOURNAL_NOSPACE : INGEST_JOURNAL_IOERROR;
-            HALO_ERROR("journal write failed", "error=\"%s\" bytes=%zu", strerror(e), total);
-            /* Nothing half-written may stay: cut back to the last whole record. */
-            if (ftruncate(self->active_fd, (off_t)start) != 0) {
-                self->failed = true;
-                HALO_ERROR("journal truncate failed, refusing appends until restart", "error=\"%s\"",
-                           strerror(errno));
-            }
-            goto done;
-        }
-        done_bytes += (size_t)n;
-    }
-    active->size += total;
-    self->bytes += total;
-    self->next_seq += count;
-    self->written_seq = self->next_seq - 1;
-    uint64_t mine = self->written_seq;
-    while (self->durable_seq < mine && !self->failed) {
-        if (!self->syncing)
-            s_sync_locked(self);
-        else
-            pthread_cond_wait(&self->synced, &self->lock);
-    }
-    if (self->durable_seq < mine)
-        status = INGEST_JOURNAL_IOERROR;
-    else
-        *first_seq = seq;
-done:
-    pthread_mutex_unlock(&self->lock);
-    free(buf);
-    free(crcs);
-    return status;
+    pthread_mutex_lock(&self->queue_lock);
+    *self->queue_tail = p;
+    self->queue_tail = &p->next;
+    bool wake = self->flusher_idle;
+    pthread_mutex_unlock(&self->queue_lock);
+    if (wake)
+        pthread_cond_signal(&self->queue_cond);
+}
+
+/* What a blocking append waits on. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    ingest_journal_status_t status;
+    uint64_t first_seq;
+} s_waiter_t;
+
+static void s_waiter_done(void *arg, ingest_journal_status_t status, uint64_t first_seq)
+{
+    s_waiter_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->status = status;
+    w->first_seq = first_seq;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const ingest_journal_item_t *items, size_t count,
+                                              uint64_t *first_seq)
+{
+    s_waiter_t w = {.done = false};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    ingest_journal_submit(self, items, count, s_waiter_done, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    if (w.status == INGEST_JOURNAL_OK && count > 0)
+        *first_seq = w.first_seq;
+    return w.status;
 }
 
 int ingest_journal_notify_fd(const ingest_journal_t *self)
@@ -600,7 +759,7 @@ void ingest_journal_notify_clear(ingest_journal_t *self)
 void ingest_journal_cursor_init(ingest_journal_t *self, ingest_journal_cursor_t *cur)
 {
     pthread_mutex_lock(&self->lock);
-    *cur = (ingest_journal_cursor_t){ .segment = 0, .offset = 0, .min_seq = self->checkpoint, .fd = -1 };
+    *cur = (ingest_journal_cursor_t){.segment = 0, .offset = 0, .min_seq = self->checkpoint, .fd = -1};
     pthread_mutex_unlock(&self->lock);
 }
 

@@ -1,12 +1,13 @@
 /* ingest_journal: the on-disk promise behind every 200. Append-only segment
  * files under one directory, one CRC-checked record per event, each with a
- * sequence number; appends from many HTTP threads share one fdatasync
- * (group commit) and return only once their records are durable. At open a
- * torn or corrupt tail is cut and the records from the checkpoint (lowest
- * unacknowledged sequence, persisted by ingest_journal_release) are there to
- * be read again; whole segments below the checkpoint are deleted. Format in
- * docs/ingest.md. Thread-safe: append from any thread; the cursor functions
- * and release from one (the main loop). */
+ * sequence number; one flusher thread writes whatever appends are queued
+ * with one pwritev and one fdatasync (group commit) and only then reports
+ * each of them durable. At open a torn or corrupt tail is cut and the
+ * records from the checkpoint (lowest unacknowledged sequence, persisted by
+ * ingest_journal_release) are there to be read again; whole segments below
+ * the checkpoint are deleted. Format in docs/ingest.md. Thread-safe: submit
+ * and append from any thread; the cursor functions and release from one
+ * (the main loop). */
 #ifndef INGEST_JOURNAL_H
 #define INGEST_JOURNAL_H
 
@@ -21,7 +22,7 @@ typedef struct _ingest_journal_t ingest_journal_t;
 
 typedef enum {
     INGEST_JOURNAL_OK = 0,
-    INGEST_JOURNAL_FULL,   /* the byte bound would be exceeded (503) */
+    INGEST_JOURNAL_FULL,    /* the byte bound would be exceeded (503) */
     INGEST_JOURNAL_NOSPACE, /* ENOSPC/EDQUOT: partial record cut away (503) */
     INGEST_JOURNAL_IOERROR  /* write or fsync failed (503); after a failed fsync the journal stays failed */
 } ingest_journal_status_t;
@@ -40,13 +41,13 @@ typedef struct {
 } ingest_journal_cursor_t;
 
 typedef struct {
-    uint64_t bytes;         /* sum of segment sizes */
+    uint64_t bytes; /* sum of segment sizes */
     uint64_t segments;
-    uint64_t next_seq;      /* sequence the next appended record gets */
-    uint64_t durable_seq;   /* last record known durable (0 if none) */
-    uint64_t checkpoint;    /* persisted lowest unacked sequence */
-    uint64_t cut_bytes;     /* bytes of torn/corrupt tails cut at open */
-    bool failed;            /* an fsync failed: appends refused until restart */
+    uint64_t next_seq;    /* sequence the next appended record gets */
+    uint64_t durable_seq; /* last record known durable (0 if none) */
+    uint64_t checkpoint;  /* persisted lowest unacked sequence */
+    uint64_t cut_bytes;   /* bytes of torn/corrupt tails cut at open */
+    bool failed;          /* an fsync failed: appends refused until restart */
 } ingest_journal_stats_t;
 
 /* Opens (creating) the journal in dir: locks it against a second process,
@@ -57,10 +58,21 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
                                       size_t errlen);
 /* Closes the journal (fsyncs what was written); safe to call twice. */
 void ingest_journal_destroy(ingest_journal_t **self_p);
-/* Appends count records (all or none) and waits until they are durable.
- * *first_seq gets the first record's sequence (the rest follow). */
-ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const ingest_journal_item_t *items,
-                                              size_t count, uint64_t *first_seq) __attribute__((warn_unused_result));
+/* Called once per submitted append with its outcome and, when OK, the first
+ * record's sequence (the rest follow). Runs on the flusher thread (or on the
+ * submitting thread for an append refused at once): it must not block. */
+typedef void (*ingest_journal_done_fn)(void *arg, ingest_journal_status_t status, uint64_t first_seq);
+
+/* Queues count records (all or none; copied, items may be freed on return)
+ * for the flusher thread, which writes everything queued with one pwritev,
+ * fdatasyncs it once, and only then calls done for each append of the group. */
+void ingest_journal_submit(ingest_journal_t *self, const ingest_journal_item_t *items, size_t count,
+                           ingest_journal_done_fn done, void *arg);
+/* Appends count records (all or none) and waits until they are durable
+ * (ingest_journal_submit, then a wait). *first_seq gets the first record's
+ * sequence (the rest follow). */
+ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const ingest_journal_item_t *items, size_t count,
+                                              uint64_t *first_seq) __attribute__((warn_unused_result));
 /* A file descriptor that becomes readable when new records are durable (for poll). */
 int ingest_journal_notify_fd(const ingest_journal_t *self);
 /* Consumes the readiness of the notify fd. */
@@ -71,8 +83,8 @@ void ingest_journal_cursor_init(ingest_journal_t *self, ingest_journal_cursor_t 
 void ingest_journal_cursor_close(ingest_journal_cursor_t *cur);
 /* Reads the next durable record into buf (cap bytes): 0 with *seq and *len,
  * 1 when there is none yet, -1 on a read error or a record larger than cap. */
-int ingest_journal_read(ingest_journal_t *self, ingest_journal_cursor_t *cur, uint64_t *seq, void *buf,
-                        size_t cap, size_t *len) __attribute__((warn_unused_result));
+int ingest_journal_read(ingest_journal_t *self, ingest_journal_cursor_t *cur, uint64_t *seq, void *buf, size_t cap,
+                        size_t *len) __attribute__((warn_unused_result));
 /* Records that every sequence below low_seq is acknowledged: persists the
  * checkpoint (atomically) and deletes whole segments below it. 0 or -1. */
 int ingest_journal_release(ingest_journal_t *self, uint64_t low_seq) __attribute__((warn_unused_result));

@@ -2,7 +2,9 @@
  * an array of them) into events: delivery id, object id, raw and canonical
  * event, entity and op. Pure: no I/O, no clock, safe on hostile input (size
  * is capped by the caller; nesting depth is bounded here before jansson
- * sees the text). A batch is accepted whole or rejected whole. */
+ * sees the text). A batch is accepted whole or rejected whole. Bodies are
+ * read by a non-allocating scanner first; what it is not sure of (and every
+ * refusal) goes to the jansson reference parser, which it must agree with. */
 #ifndef INGEST_WEBHOOK_H
 #define INGEST_WEBHOOK_H
 
@@ -33,6 +35,12 @@ typedef struct {
 /* Parses body (len bytes, need not be NUL-terminated) into batch. Returns 0,
  * or -1 with a one-line reason in err (batch then empty). Caller clears batch. */
 int ingest_webhook_parse(const char *body, size_t len, ingest_batch_t *batch, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* The fast scanner alone: 0 with batch filled exactly as the reference would
+ * fill it, or 1 (batch empty) when the body is left to the reference. */
+int ingest_webhook_scan(const char *body, size_t len, ingest_batch_t *batch) __attribute__((warn_unused_result));
+/* The jansson reference parser alone (what ingest_webhook_parse falls back to). */
+int ingest_webhook_parse_reference(const char *body, size_t len, ingest_batch_t *batch, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Frees the events of batch and empties it; safe to call twice. */
 void ingest_batch_clear(ingest_batch_t *batch);

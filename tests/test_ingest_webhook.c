@@ -63,11 +63,11 @@ static void test_object_id_shapes(void **state)
         const char *body;
         int64_t id;
     } cases[] = {
-        { "{\"event\":\"User updated\",\"object_id\":4242.0}", 4242 },
-        { "{\"event\":\"User updated\",\"object_id\":\"4242\"}", 4242 },
-        { "{\"event\":\"User updated\",\"object_id\":\"4242.0\"}", 4242 },
-        { "{\"event\":\"User updated\",\"object_id\":-1,\"user\":{\"id\":99.0}}", 99 },
-        { "{\"event\":\"User updated\",\"user\":{\"id\":\"55\"}}", 55 },
+        {"{\"event\":\"User updated\",\"object_id\":4242.0}", 4242},
+        {"{\"event\":\"User updated\",\"object_id\":\"4242\"}", 4242},
+        {"{\"event\":\"User updated\",\"object_id\":\"4242.0\"}", 4242},
+        {"{\"event\":\"User updated\",\"object_id\":-1,\"user\":{\"id\":99.0}}", 99},
+        {"{\"event\":\"User updated\",\"user\":{\"id\":\"55\"}}", 55},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ingest_batch_t b;
@@ -98,19 +98,19 @@ static void test_refusals(void **state)
         const char *body;
         const char *reason; /* substring of the reason */
     } cases[] = {
-        { "{\"event\":\"Ticket Changed\",", "malformed json" },
-        { "", "malformed json" },
-        { "\"text\"", "expected" },
-        { "[]", "empty array" },
-        { "[1]", "element 0: not an object" },
-        { "{\"object_id\":1}", "missing event" },
-        { "{\"event\":\"   \",\"object_id\":1}", "missing event" },
-        { "{\"event\":42,\"object_id\":1}", "event is not a string" },
-        { "{\"event\":\"Ticket Changed\"}", "missing object_id" },
-        { "{\"event\":\"Ticket Changed\",\"object_id\":1.5}", "missing object_id" },
-        { "{\"event\":\"Ticket Changed\",\"object_id\":\"12abc\"}", "missing object_id" },
-        { "[{\"event\":\"Site created\",\"object_id\":1},{\"event\":\"Site created\"}]", "element 1: missing object_id" },
-        { "{\"event\":\"Ticket Changed\",\"object_id\":1,\"x\":\"\xff\xfe\"}", "malformed json" },
+        {"{\"event\":\"Ticket Changed\",", "malformed json"},
+        {"", "malformed json"},
+        {"\"text\"", "expected"},
+        {"[]", "empty array"},
+        {"[1]", "element 0: not an object"},
+        {"{\"object_id\":1}", "missing event"},
+        {"{\"event\":\"   \",\"object_id\":1}", "missing event"},
+        {"{\"event\":42,\"object_id\":1}", "event is not a string"},
+        {"{\"event\":\"Ticket Changed\"}", "missing object_id"},
+        {"{\"event\":\"Ticket Changed\",\"object_id\":1.5}", "missing object_id"},
+        {"{\"event\":\"Ticket Changed\",\"object_id\":\"12abc\"}", "missing object_id"},
+        {"[{\"event\":\"Site created\",\"object_id\":1},{\"event\":\"Site created\"}]", "element 1: missing object_id"},
+        {"{\"event\":\"Ticket Changed\",\"object_id\":1,\"x\":\"\xff\xfe\"}", "malformed json"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ingest_batch_t b;
@@ -141,12 +141,93 @@ static void test_depth_bound(void **state)
     assert_int_equal(ingest_webhook_depth("[[[[", 4, 3), 4);
 }
 
+/* Both parsers' batches are the same, event by event. */
+static void s_assert_same(const ingest_batch_t *a, const ingest_batch_t *b)
+{
+    assert_int_equal(a->count, b->count);
+    for (size_t i = 0; i < a->count; i++) {
+        assert_string_equal(a->events[i].delivery_id, b->events[i].delivery_id);
+        assert_string_equal(a->events[i].raw_event, b->events[i].raw_event);
+        assert_string_equal(a->events[i].event, b->events[i].event);
+        assert_string_equal(a->events[i].entity, b->events[i].entity);
+        assert_string_equal(a->events[i].op, b->events[i].op);
+        assert_int_equal(a->events[i].object_id, b->events[i].object_id);
+        assert_int_equal(a->events[i].known, b->events[i].known);
+    }
+}
+
+/* A full Halo delivery (nested objects, arrays, reals, UTF-8, escapes in
+ * fields nobody reads) is read by the scanner alone, exactly as jansson reads it. */
+static void test_scanner_reads_what_halo_sends(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"id\":\"8e25bc7b-1\",\"event\":\"Ticket Changed\",\"object_id\":4242,\"ticket\":{\"id\":4242,"
+        "\"summary\":\"Caf\xc3\xa9 printer \\\"jammed\\\" "
+        "\\u00e9\\n\",\"estimate\":1.25,\"tags\":[\"a\",{\"b\":[null,true,"
+        "false,-0,0.5]}],\"user\":{\"id\":7,\"emoji\":\"\xf0\x9f\x98\x80\"}},\"timestamp\":\"2026-09-25T06:41:08Z\"}",
+        /* no object_id: the wrapper's id */
+        "{\"id\":12,\"event\":\"New Ticket Logged\",\"ticket\":{\"id\":\"77\",\"x\":{}}}",
+        /* a batch, with an unknown event and Halo's -1 for unset */
+        " [ {\"event\":\"Site created\",\"object_id\":\"7\"} ,\n{\"event\":\"something new\",\"object_id\":-1} ] ",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        ingest_batch_t fast, ref;
+        char err[256];
+        if (ingest_webhook_scan(bodies[i], strlen(bodies[i]), &fast) != 0)
+            fail_msg("body %zu left to the reference", i);
+        assert_int_equal(ingest_webhook_parse_reference(bodies[i], strlen(bodies[i]), &ref, err, sizeof err), 0);
+        s_assert_same(&fast, &ref);
+        ingest_batch_clear(&fast);
+        ingest_batch_clear(&ref);
+    }
+}
+
+/* What the scanner is not sure of goes to jansson, and the answer is jansson's. */
+static void test_scanner_leaves_the_unusual_to_jansson(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"ev\\u0065nt\":\"Ticket Changed\",\"object_id\":1}",                     /* escaped key */
+        "{\"event\":\"Ticket \\u0043hanged\",\"object_id\":1}",                     /* escaped kept value */
+        "{\"event\":\"x\",\"event\":\"Ticket Changed\",\"object_id\":1}",           /* duplicate: last wins */
+        "{\"event\":\"Ticket Changed\",\"object_id\":4242.0}",                      /* real object id */
+        "{\"event\":\"Ticket Changed\",\"object_id\":1,\"n\":1e400}",               /* overflow: refused */
+        "{\"event\":\"Ticket Changed\",\"object_id\":1,\"s\":\"\\ud83d\\ude00\"}",  /* surrogate pair */
+        "{\"event\":\"Ticket Changed\",\"object_id\":1,\"s\":\"\\u0000\"}",         /* refused by jansson */
+        "{\"event\":\"Ticket Changed\",\"site\":{\"id\":1},\"ticket\":{\"id\":2}}", /* two wrappers */
+        "{\"event\":\"Ticket Changed\",\"object_id\":12345678901234567890}",        /* too big */
+        "{\"event\":\"Ticket Changed\",\"object_id\":01}",                          /* leading zero */
+        "{\"event\":\"Ticket Changed\",\"object_id\":1} x",                         /* trailing text */
+        "{\"event\":\"Ticket Changed\",\"object_id\":1,}",                          /* trailing comma */
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        ingest_batch_t fast, got, ref;
+        char err[256], ref_err[256];
+        size_t len = strlen(bodies[i]);
+        if (ingest_webhook_scan(bodies[i], len, &fast) != 1)
+            fail_msg("body %zu accepted by the scanner", i);
+        assert_int_equal(fast.count, 0);
+        int rc = ingest_webhook_parse(bodies[i], len, &got, err, sizeof err);
+        assert_int_equal(rc, ingest_webhook_parse_reference(bodies[i], len, &ref, ref_err, sizeof ref_err));
+        if (rc == 0)
+            s_assert_same(&got, &ref);
+        else
+            assert_string_equal(err, ref_err);
+        ingest_batch_clear(&got);
+        ingest_batch_clear(&ref);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_object),    cmocka_unit_test(test_array_batch),
-        cmocka_unit_test(test_object_id_shapes), cmocka_unit_test(test_unknown_event_accepted),
-        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_depth_bound),
+        cmocka_unit_test(test_single_object),
+        cmocka_unit_test(test_array_batch),
+        cmocka_unit_test(test_object_id_shapes),
+        cmocka_unit_test(test_unknown_event_accepted),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_depth_bound),
+        cmocka_unit_test(test_scanner_reads_what_halo_sends),
+        cmocka_unit_test(test_scanner_leaves_the_unusual_to_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
