@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # halo-store throughput against plain COPY of the same rows.
 #
-#   bench/store_vs_copy.sh [--runs R] [--tickets N] [--batch B]
+#   bench/store_vs_copy.sh [--runs R] [--tickets N] [--batch B] [--samples S]
 #
 # Data: halo-sim's N tickets (default 100,000) as list rows, the shape a full
 # sync stores. A private PostgreSQL cluster (scripts/pg.sh: Unix socket,
@@ -12,6 +12,9 @@
 #   store insert: the N rows into an empty table (time from the first batch
 #                 sent until PostgreSQL holds all N rows);
 #   store update: the same rows again, fetched later (every row rewritten);
+#   single:       S (default 200) isolated one-record batches (each sent once
+#                 the previous is visible, no backlog: a webhook's fetch),
+#                 p50/p99 ms from send until PostgreSQL shows the row;
 #   copy:         psql \copy of the rows store wrote (same columns, values,
 #                 indexes and history trigger, another tenant) into halo.tickets;
 #   copy_bare:    the same \copy into bench_copy (LIKE halo.tickets INCLUDING
@@ -19,18 +22,21 @@
 #                 foreign key): what the ticket-history trigger costs everyone.
 # ratio_insert = store insert rows/s / copy rows/s (target >= 0.6); ratio_bare
 # against copy_bare. Tables are truncated and a CHECKPOINT is taken before
-# each timed part.
+# each timed part. One untimed store load first: on a fresh cluster the first
+# writer also creates the WAL segment files (later ones recycle them), which
+# made every run=1 store_insert slower than the runs after it.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-runs=3 tickets=100000 batch=100
+runs=3 tickets=100000 batch=100 samples=200
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --tickets) tickets=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
-    *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --samples) samples=$2; shift 2 ;;
+    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl cc pkg-config
@@ -54,7 +60,8 @@ trap cleanup EXIT
 
 # The feeder, built against the same codec the processes use.
 # shellcheck disable=SC2046
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$bench_top/common" "$bench_top/bench/store_feed.c" \
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$bench_top/common" $(pkg-config --cflags libpq) \
+  "$bench_top/bench/store_feed.c" \
   "$BENCH_BUILD_DIR/common/libhalo_common.a" $(pkg-config --libs libzmq msgpack jansson libpq libcrypto libcurl) \
   -o "$work/store_feed"
 
@@ -85,30 +92,29 @@ store_pid=$!
 sleep 0.5
 kill -0 "$store_pid" 2>/dev/null || { cat "$work/store.log" >&2; die "halo-store did not start"; }
 
-# feed_and_wait WHERE: feeds the rows, returns ms until count(WHERE) = tickets.
+# feed_and_wait WHERE: feeds the rows, returns ms from the first batch sent
+# until the last row is stored (store_feed --wait polls one row over one
+# connection: store writes in arrival order), then checks count(WHERE) = tickets.
 feed_and_wait() {
-  local t0 n
-  t0=$(now_ms)
-  "$work/store_feed" "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$batch" "$work/tickets.jsonl" >/dev/null
-  while :; do
-    n=$(bench_psql "SELECT count(*) FROM halo.tickets WHERE tenant_id = 1 AND $1")
-    [ "$n" -ge "$tickets" ] && break
-    kill -0 "$store_pid" 2>/dev/null || die "halo-store exited"
-    sleep 0.02
-  done
-  echo $(($(now_ms) - t0))
+  local out n
+  out=$("$work/store_feed" --wait "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$batch" "$work/tickets.jsonl") \
+    || die "store_feed failed"
+  n=$(bench_psql "SELECT count(*) FROM halo.tickets WHERE tenant_id = 1 AND $1")
+  [ "$n" -eq "$tickets" ] || die "store holds $n of $tickets rows ($1)"
+  field stored_ms <<<"$out"
 }
 
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
 
 one_run() {
-  local run=$1 ins_ms upd_ms copy_ms bare_ms mark
+  local run=$1 ins_ms upd_ms copy_ms bare_ms mark lat
   bench_psql "TRUNCATE halo.tickets, halo.ticket_history, bench_copy" >/dev/null
   bench_psql "CHECKPOINT" >/dev/null
   ins_ms=$(feed_and_wait "true")
   mark=$(bench_psql "SELECT now()")
   bench_psql "CHECKPOINT" >/dev/null
   upd_ms=$(feed_and_wait "synced_at > '$mark'")
+  lat=$("$work/store_feed" --latency "$samples" "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$work/tickets.jsonl")
   bench_psql "COPY (SELECT $copy_select FROM halo.tickets WHERE tenant_id = 1) TO STDOUT" >"$work/rows.copy"
   bench_psql "CHECKPOINT" >/dev/null
   local t0
@@ -123,6 +129,7 @@ one_run() {
   bare_ms=$(($(now_ms) - t0))
   echo "run=$run rows=$tickets batch=$batch store_insert_ms=$ins_ms store_insert_rows_s=$(rate "$tickets" "$ins_ms")" \
     "store_update_ms=$upd_ms store_update_rows_s=$(rate "$tickets" "$upd_ms")" \
+    "single_p50_ms=$(field p50_ms <<<"$lat") single_p99_ms=$(field p99_ms <<<"$lat")" \
     "copy_ms=$copy_ms copy_rows_s=$(rate "$tickets" "$copy_ms")" \
     "copy_bare_ms=$bare_ms copy_bare_rows_s=$(rate "$tickets" "$bare_ms")" \
     "ratio_insert=$(awk -v a="$copy_ms" -v b="$ins_ms" 'BEGIN {printf "%.3f", a / b}')" \
@@ -130,6 +137,7 @@ one_run() {
     "ratio_bare=$(awk -v a="$bare_ms" -v b="$ins_ms" 'BEGIN {printf "%.3f", a / b}')"
 }
 
+feed_and_wait "true" >/dev/null # warm-up (see the top of the file)
 bench_machine
 echo "config: rows=$tickets halo-sim ticket list rows ($(($(wc -c <"$work/tickets.jsonl") / tickets)) bytes of JSON each), batch=$batch," \
   "PostgreSQL fsync=$(bench_psql "SHOW fsync"), Unix socket"
@@ -139,8 +147,9 @@ for r in $(seq 1 "$runs"); do
   cat "$work/run.out"
   out+=$(cat "$work/run.out")$'\n'
 done
-printf 'median: runs=%s store_insert_rows_s=%s store_update_rows_s=%s copy_rows_s=%s copy_bare_rows_s=%s ratio_insert=%s ratio_update=%s ratio_bare=%s\n' \
+printf 'median: runs=%s store_insert_rows_s=%s store_update_rows_s=%s single_p50_ms=%s single_p99_ms=%s copy_rows_s=%s copy_bare_rows_s=%s ratio_insert=%s ratio_update=%s ratio_bare=%s\n' \
   "$runs" "$(field store_insert_rows_s <<<"$out" | median)" "$(field store_update_rows_s <<<"$out" | median)" \
+  "$(field single_p50_ms <<<"$out" | median)" "$(field single_p99_ms <<<"$out" | median)" \
   "$(field copy_rows_s <<<"$out" | median)" "$(field copy_bare_rows_s <<<"$out" | median)" \
   "$(field ratio_insert <<<"$out" | median)" "$(field ratio_update <<<"$out" | median)" \
   "$(field ratio_bare <<<"$out" | median)"

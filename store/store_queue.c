@@ -65,6 +65,11 @@ const halo_msg_t *store_queue_head(const store_queue_t *self)
     return self->len ? &self->ring[self->head] : NULL;
 }
 
+const halo_msg_t *store_queue_at(const store_queue_t *self, size_t i)
+{
+    return i < self->len ? &self->ring[(self->head + i) % self->max] : NULL;
+}
+
 void store_queue_pop(store_queue_t *self)
 {
     if (self->len == 0)

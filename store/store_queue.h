@@ -28,6 +28,8 @@ bool store_queue_full(const store_queue_t *self);
 int store_queue_push(store_queue_t *self, halo_msg_t *msg) __attribute__((warn_unused_result));
 /* The oldest batch (borrowed), or NULL when empty. */
 const halo_msg_t *store_queue_head(const store_queue_t *self);
+/* The i-th oldest batch (borrowed; 0 is the head), or NULL when i >= len. */
+const halo_msg_t *store_queue_at(const store_queue_t *self, size_t i);
 /* Frees the oldest batch (after it committed or was dropped) and resets the retry schedule. */
 void store_queue_pop(store_queue_t *self);
 /* True when the head may be written at now_ms (not waiting out a backoff). */

@@ -101,13 +101,41 @@ void store_server_destroy(store_server_t **self_p)
     *self_p = NULL;
 }
 
-/* Writes the head batch; pops it unless PostgreSQL must be retried. */
-static void s_write_head(store_server_t *self, int64_t now)
+/* Logs and counts the outcome of one batch of a committed group. */
+static void s_report(store_server_t *self, const halo_msg_t *msg, const store_result_t *res)
 {
-    const halo_msg_t *msg = store_queue_head(self->queue);
     const halo_records_t *r = &msg->u.records;
+    if (res->rc == STORE_WRITE_DROP) {
+        self->dropped++;
+        HALO_ERROR("batch dropped", "tenant=%s entity=%s records=%u error=\"%s\"", msg->tenant, r->entity, r->count,
+                   res->error);
+        s_event(self, msg->tenant, "store_batches_dropped", 1, "entity", r->entity);
+        return;
+    }
+    const store_stats_t *st = &res->stats;
+    self->batches++;
+    HALO_DEBUG("batch written", "tenant=%s entity=%s source=%s upserts=%u tombstones=%u rejected=%u ledger=%d",
+               msg->tenant, r->entity, r->source, st->upserts, st->tombstones, st->rejected, st->ledger_completed);
+    s_event(self, msg->tenant, "records_written", st->upserts + st->tombstones, "entity", r->entity);
+    if (st->rejected)
+        s_event(self, msg->tenant, "records_rejected", st->rejected, "entity", r->entity);
+}
+
+/* Writes the batches at the head of the queue (as many as are queued, up to
+ * the group bounds) in one transaction; pops them unless PostgreSQL must be
+ * retried, in which case all of them stay. */
+static void s_write_queued(store_server_t *self, int64_t now)
+{
+    const halo_msg_t *group[STORE_GROUP_MAX_BATCHES];
+    store_result_t results[STORE_GROUP_MAX_BATCHES];
+    size_t n = 0, rows = 0;
+    for (const halo_msg_t *m; n < STORE_GROUP_MAX_BATCHES && (m = store_queue_at(self->queue, n)) != NULL; n++) {
+        if (n > 0 && rows + m->u.records.count > STORE_GROUP_MAX_ROWS)
+            break;
+        rows += m->u.records.count;
+        group[n] = m;
+    }
     store_write_rc_t rc = STORE_WRITE_RETRY;
-    store_stats_t st;
     char err[S_ERR_MAX] = "";
     if (!self->pg) {
         self->pg = halo_pg_new(self->database_url, 0, err, sizeof err);
@@ -115,12 +143,12 @@ static void s_write_head(store_server_t *self, int64_t now)
             halo_pg_destroy(&self->pg);
     }
     if (self->writer) {
-        rc = store_writer_write(self->writer, msg, halo_clock_wall_ms(), &st);
+        rc = store_writer_write_group(self->writer, group, n, halo_clock_wall_ms(), results);
         snprintf(err, sizeof err, "%s", store_writer_error(self->writer));
     }
     if (rc == STORE_WRITE_RETRY) {
         if (!self->pg_down)
-            HALO_WARN("postgresql unavailable, holding batches", "tenant=%s pending=%zu error=\"%s\"", msg->tenant,
+            HALO_WARN("postgresql unavailable, holding batches", "tenant=%s pending=%zu error=\"%s\"", group[0]->tenant,
                       store_queue_len(self->queue), err);
         self->pg_down = true;
         store_queue_retry_later(self->queue, now);
@@ -129,20 +157,12 @@ static void s_write_head(store_server_t *self, int64_t now)
     if (self->pg_down)
         HALO_INFO("postgresql back, writing held batches", "pending=%zu", store_queue_len(self->queue));
     self->pg_down = false;
-    if (rc == STORE_WRITE_DROP) {
-        self->dropped++;
-        HALO_ERROR("batch dropped", "tenant=%s entity=%s records=%u error=\"%s\"", msg->tenant, r->entity, r->count,
-                   err);
-        s_event(self, msg->tenant, "store_batches_dropped", 1, "entity", r->entity);
-    } else {
-        self->batches++;
-        HALO_DEBUG("batch written", "tenant=%s entity=%s source=%s upserts=%u tombstones=%u rejected=%u ledger=%d",
-                   msg->tenant, r->entity, r->source, st.upserts, st.tombstones, st.rejected, st.ledger_completed);
-        s_event(self, msg->tenant, "records_written", st.upserts + st.tombstones, "entity", r->entity);
-        if (st.rejected)
-            s_event(self, msg->tenant, "records_rejected", st.rejected, "entity", r->entity);
+    if (n > 1)
+        HALO_DEBUG("group committed", "batches=%zu records=%zu", n, rows);
+    for (size_t i = 0; i < n; i++) {
+        s_report(self, group[i], &results[i]);
+        store_queue_pop(self->queue); /* group[i] is freed here */
     }
-    store_queue_pop(self->queue);
 }
 
 /* Reads RECORDS while the queue has room; drops (counts, logs) anything else. */
@@ -184,8 +204,11 @@ static void s_housekeeping(store_server_t *self, int64_t now)
 void store_server_run_once(store_server_t *self)
 {
     int64_t now = halo_clock_mono_ms();
-    if (store_queue_due(self->queue, now))
-        s_write_head(self, now);
+    if (store_queue_due(self->queue, now)) {
+        /* What is already waiting in ZeroMQ joins the group (never waited for). */
+        s_read(self);
+        s_write_queued(self, now);
+    }
     now = halo_clock_mono_ms();
     int64_t timeout = S_POLL_MAX_MS;
     if (store_queue_len(self->queue) > 0)
@@ -210,7 +233,7 @@ void store_server_drain(store_server_t *self, int64_t timeout_ms)
     while (store_queue_len(self->queue) > 0 && halo_clock_mono_ms() < deadline) {
         int64_t now = halo_clock_mono_ms();
         if (store_queue_due(self->queue, now))
-            s_write_head(self, now);
+            s_write_queued(self, now);
         else
             halo_clock_sleep_ms(store_queue_wait_ms(self->queue, now));
     }

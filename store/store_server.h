@@ -1,7 +1,9 @@
 /* store_server: the halo-store process: binds the PULL socket fetchers push
  * RECORDS to, keeps received batches in a bounded queue (not reading the
  * socket while it is full, so the high-water mark pushes back on fetchers),
- * writes them in order through store_write, reconnecting to PostgreSQL with
+ * writes them in order through store_write (what is queued together in one
+ * transaction, a lone batch at once: nothing waits for a group to fill),
+ * reconnecting to PostgreSQL with
  * backoff, and publishes telemetry without ever blocking on it. */
 #ifndef STORE_SERVER_H
 #define STORE_SERVER_H
@@ -11,6 +13,11 @@
 
 #define STORE_PULL_HWM 16   /* batches ZeroMQ buffers per fetcher before PUSH blocks */
 #define STORE_DRAIN_MS 5000 /* time given to pending batches at shutdown */
+/* A backlog (queued batches) is written as one transaction of at most this
+ * many batches and rows: one commit flush for many batches. Batches stay under
+ * PostgreSQL's 64 cached subtransactions (one savepoint each). */
+#define STORE_GROUP_MAX_BATCHES 32
+#define STORE_GROUP_MAX_ROWS 5000
 
 typedef struct {
     const char *database_url; /* libpq conninfo */
@@ -25,7 +32,7 @@ typedef struct _store_server_t store_server_t;
 store_server_t *store_server_new(const store_options_t *options, char *err, size_t errlen);
 /* Closes everything; batches still queued are not lost (their ledger rows were never completed). Safe twice. */
 void store_server_destroy(store_server_t **self_p);
-/* One pass of the loop: write the head batch if due, read what fits, publish gauges. Waits at most 1 s. */
+/* One pass of the loop: write the queued batches if due, read what fits, publish gauges. Waits at most 1 s. */
 void store_server_run_once(store_server_t *self);
 /* Writes what is queued until the queue is empty or timeout_ms passed (shutdown). */
 void store_server_drain(store_server_t *self, int64_t timeout_ms);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_ERR_MAX 480
+#define S_ERR_MAX STORE_ERROR_MAX
 #define S_SQL_MAX (1024 * 1024)             /* cap of one generated statement */
 #define S_COPY_MAX (64 * 1024 * 1024)       /* cap of one COPY buffer (HALO_MSG_MAX_BODY and escapes) */
 #define S_REJECT_PAYLOAD_MAX (64 * 1024)    /* bytes of a rejected record kept */
@@ -46,12 +46,14 @@ typedef struct {
     const halo_records_t *r;
     const halo_msg_t *msg;
     store_entity_t entity;
-    const s_tenant_t *tenant;
+    s_tenant_t tenant; /* a copy: a later batch of the group may evict the cache slot */
     char tenant_id[24], fetched[24], run[24], page[16], count[16], total[24];
     const char *run_param; /* NULL unless a full-sync page */
     s_item_t *items;
     store_stats_t *stats;
-    bool safe; /* one savepoint per record (after a batch failed on its data) */
+    bool safe;       /* one savepoint per record (after a batch failed on its data) */
+    bool ready;      /* tenant and statements found: waiting for its transaction */
+    bool normalized; /* items filled from the JSON */
 } s_batch_t;
 
 struct _store_writer_t {
@@ -67,7 +69,8 @@ struct _store_writer_t {
     size_t ntenants;
     char error[S_ERR_MAX];
     char sqlstate[8];
-    bool lost; /* the last failure is worth retrying later */
+    bool lost;          /* the last failure is worth retrying later */
+    s_batch_t *overlap; /* the group's next batch, normalized during the next upsert */
 };
 
 /* ---------------------------------------------------------------- text */
@@ -479,6 +482,67 @@ static int s_tenant(store_writer_t *self, const char *slug, int64_t now_ms, cons
 
 /* ------------------------------------------------------------ batch parts */
 
+/* Normalizes every record; bad ones become rejects. Rounds order duplicates. */
+static void s_prepare_items(s_batch_t *bt)
+{
+    const halo_records_t *r = bt->r;
+    for (uint32_t i = 0; i < r->count; i++) {
+        s_item_t *it = &bt->items[i];
+        it->rec = &r->records[i];
+        snprintf(it->idtext, sizeof it->idtext, "%" PRId64, it->rec->id);
+        for (uint32_t j = 0; j < i; j++)
+            if (r->records[j].id == it->rec->id)
+                it->round++;
+        if (it->rec->op == HALO_RECORD_TOMBSTONE) {
+            it->tombstone = true;
+            continue;
+        }
+        if (store_normalize(bt->entity, it->rec->json, it->rec->json_len, it->rec->id, &it->row, it->reason,
+                            sizeof it->reason) != 0) {
+            it->rejected = true;
+            continue;
+        }
+        it->tombstone = it->row.deleted; /* "deleted": true is Halo's soft delete */
+    }
+}
+
+/* Normalizes bt's records unless done already (pure: may run while a statement is in flight). */
+static void s_normalize(s_batch_t *bt)
+{
+    if (bt->normalized)
+        return;
+    s_prepare_items(bt);
+    bt->normalized = true;
+}
+
+/* Runs prepared statement name like s_exec; if a batch of the group waits to
+ * be normalized (self->overlap), does that while PostgreSQL executes: the
+ * client's JSON work and the server's then share the two halves of the time. */
+static PGresult *s_exec_overlapped(store_writer_t *self, const char *name, int n, const char *const *params)
+{
+    s_batch_t *next = self->overlap;
+    if (!next)
+        return s_exec(self, name, NULL, n, params);
+    self->overlap = NULL;
+    PGconn *conn = halo_pg_conn(self->pg);
+    int sent = PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0);
+    s_normalize(next);
+    if (!sent) {
+        s_fail(self, NULL, name);
+        return NULL;
+    }
+    PGresult *res = NULL;
+    for (PGresult *r; (r = PQgetResult(conn)) != NULL;) {
+        PQclear(res);
+        res = r;
+    }
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    s_fail(self, res, name);
+    return NULL;
+}
+
 /* Upserts items[idx[0..n)] with prepared VALUES statements of fixed sizes. */
 static int s_upsert_values(store_writer_t *self, s_batch_t *bt, const int *idx, int n)
 {
@@ -494,7 +558,7 @@ static int s_upsert_values(store_writer_t *self, s_batch_t *bt, const int *idx, 
     params[0] = bt->tenant_id;
     params[1] = bt->fetched;
     params[2] = bt->run_param;
-    params[3] = bt->tenant->tz;
+    params[3] = bt->tenant.tz;
     int done = 0, rc = 0;
     while (rc == 0 && done < n) {
         int c = 0;
@@ -511,7 +575,7 @@ static int s_upsert_values(store_writer_t *self, s_batch_t *bt, const int *idx, 
             for (size_t k = 0; k < ncols; k++)
                 params[p++] = it->row.values[k].text;
         }
-        PGresult *res = s_exec(self, name, NULL, p, params);
+        PGresult *res = s_exec_overlapped(self, name, p, params);
         if (!res)
             rc = -1;
         PQclear(res);
@@ -570,7 +634,7 @@ static int s_upsert_copy(store_writer_t *self, s_batch_t *bt, const int *idx, in
     PQclear(res);
     while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
-    const char *params[S_FIXED_PARAMS] = {bt->tenant_id, bt->fetched, bt->run_param, bt->tenant->tz};
+    const char *params[S_FIXED_PARAMS] = {bt->tenant_id, bt->fetched, bt->run_param, bt->tenant.tz};
     res = s_exec(self, name, NULL, S_FIXED_PARAMS, params);
     PQclear(res);
     return res ? 0 : -1;
@@ -690,8 +754,8 @@ static int s_rejects(store_writer_t *self, s_batch_t *bt)
         if (!it->rejected)
             continue;
         bt->stats->rejected++;
-        HALO_WARN("record rejected", "tenant=%s entity=%s id=%" PRId64 " reason=\"%s\"", bt->tenant->slug,
-                  bt->r->entity, it->rec->id, it->reason);
+        HALO_WARN("record rejected", "tenant=%s entity=%s id=%" PRId64 " reason=\"%s\"", bt->tenant.slug, bt->r->entity,
+                  it->rec->id, it->reason);
         char id[24];
         snprintf(id, sizeof id, "%" PRId64, it->rec->id);
         char *payload = it->rec->json ? s_utf8_clean(it->rec->json, it->rec->json_len, S_REJECT_PAYLOAD_MAX) : NULL;
@@ -721,23 +785,39 @@ static int s_ledger(store_writer_t *self, s_batch_t *bt)
     snprintf(object, sizeof object, "%" PRId64, r->queue_object_id);
     snprintf(lease, sizeof lease, "%" PRId64, r->lease_id);
     const char *params[4] = {bt->tenant_id, store_entity_name(bt->entity), object, lease};
-    PGresult *res = s_exec(
-        self, NULL,
-        "WITH done AS (DELETE FROM halo.fetch_queue WHERE tenant_id = $1::bigint AND entity = $2 "
-        "AND object_id = $3::bigint AND lease_id = $4::bigint AND NOT dirty RETURNING 1), "
-        "again AS (UPDATE halo.fetch_queue SET state = 'pending', dirty = false, lease_id = NULL, leased_by = NULL, "
-        "lease_until = NULL, due_at = now(), attempts = 0, last_error = NULL, updated_at = now() "
-        "WHERE tenant_id = $1::bigint AND entity = $2 AND object_id = $3::bigint AND lease_id = $4::bigint "
-        "AND dirty RETURNING 1) "
-        "SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM again)",
-        4, params);
+    /* Lock the row first: a webhook may be marking it dirty in the fetcher's
+     * ledger transaction right now. FOR UPDATE waits for that and returns
+     * the row as committed; one statement deciding on its start snapshot
+     * found the row neither clean nor dirty and left it leased until the
+     * lease expired. */
+    PGresult *res = s_exec(self, NULL,
+                           "SELECT dirty FROM halo.fetch_queue WHERE tenant_id = $1::bigint AND entity = $2 "
+                           "AND object_id = $3::bigint AND lease_id = $4::bigint FOR UPDATE",
+                           4, params);
     if (!res)
         return -1;
-    bt->stats->ledger_completed = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+    bool held = PQntuples(res) == 1;
+    bool dirty = held && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
+    bt->stats->ledger_completed = held;
+    if (held && !dirty) {
+        if (s_cmd(self,
+                  "DELETE FROM halo.fetch_queue WHERE tenant_id = $1::bigint AND entity = $2 "
+                  "AND object_id = $3::bigint AND lease_id = $4::bigint",
+                  4, params) != 0)
+            return -1;
+    } else if (held) {
+        /* Changed again while we fetched: one more fetch, at once. */
+        if (s_cmd(self,
+                  "UPDATE halo.fetch_queue SET state = 'pending', dirty = false, lease_id = NULL, leased_by = NULL, "
+                  "lease_until = NULL, due_at = now(), attempts = 0, last_error = NULL, updated_at = now() "
+                  "WHERE tenant_id = $1::bigint AND entity = $2 AND object_id = $3::bigint AND lease_id = $4::bigint",
+                  4, params) != 0)
+            return -1;
+    }
     if (!bt->stats->ledger_completed)
         HALO_INFO("ledger row not completed: lease changed", "tenant=%s entity=%s object_id=%s lease_id=%s",
-                  bt->tenant->slug, bt->r->entity, object, lease);
+                  bt->tenant.slug, bt->r->entity, object, lease);
     return 0;
 }
 
@@ -778,7 +858,7 @@ static int s_full_sync_done(store_writer_t *self, s_batch_t *bt)
     if (unseen > 0 && unseen * 2 > live) {
         bt->stats->unseen_tombstoned = -1;
         HALO_WARN("full sync did not list more than half of the rows: not checking them",
-                  "tenant=%s entity=%s run=%s unseen=%lld live=%lld", bt->tenant->slug, bt->r->entity, bt->run_param,
+                  "tenant=%s entity=%s run=%s unseen=%lld live=%lld", bt->tenant.slug, bt->r->entity, bt->run_param,
                   unseen, live);
         char why[160];
         snprintf(why, sizeof why, "sanity guard: %lld of %lld live rows not listed by run %s; none checked", unseen,
@@ -804,7 +884,7 @@ static int s_full_sync_done(store_writer_t *self, s_batch_t *bt)
     PQclear(res);
     if (bt->stats->unseen_tombstoned > 0)
         HALO_INFO("full sync did not list rows: queued for a check", "tenant=%s entity=%s run=%s queued=%" PRId64,
-                  bt->tenant->slug, bt->r->entity, bt->run_param, bt->stats->unseen_tombstoned);
+                  bt->tenant.slug, bt->r->entity, bt->run_param, bt->stats->unseen_tombstoned);
     return 0;
 }
 
@@ -833,7 +913,7 @@ static int s_checkpoint(store_writer_t *self, s_batch_t *bt)
     if (r->cursor[0]) {
         char cursor[STORE_VALUE_BUF];
         if (store_normalize_time(r->cursor, cursor, sizeof cursor) != 0) {
-            HALO_WARN("ignoring a cursor that is not a date", "tenant=%s entity=%s cursor=%s", bt->tenant->slug,
+            HALO_WARN("ignoring a cursor that is not a date", "tenant=%s entity=%s cursor=%s", bt->tenant.slug,
                       r->entity, r->cursor);
             return 0;
         }
@@ -850,23 +930,32 @@ static int s_checkpoint(store_writer_t *self, s_batch_t *bt)
     return 0;
 }
 
-/* One attempt at the whole transaction. 0 committed, 1 retry later, -1 failed on its data. */
-static int s_transaction(store_writer_t *self, s_batch_t *bt)
+/* Everything a batch writes, in order; the caller owns the transaction. 0 or -1. */
+static int s_body(store_writer_t *self, s_batch_t *bt)
 {
-    store_stats_t *st = bt->stats;
-    memset(st, 0, sizeof *st);
-    if (s_cmd(self, "BEGIN", 0, NULL) == 0 && s_write_records(self, bt) == 0 && s_mark_seen(self, bt) == 0 &&
-        s_rejects(self, bt) == 0 && s_ledger(self, bt) == 0 && s_checkpoint(self, bt) == 0 &&
-        s_cmd(self, "COMMIT", 0, NULL) == 0) {
-        for (uint32_t i = 0; i < bt->r->count; i++) {
-            const s_item_t *it = &bt->items[i];
-            if (!it->rejected && it->tombstone)
-                st->tombstones++;
-            else if (!it->rejected)
-                st->upserts++;
-        }
-        return 0;
+    memset(bt->stats, 0, sizeof *bt->stats);
+    return s_write_records(self, bt) == 0 && s_mark_seen(self, bt) == 0 && s_rejects(self, bt) == 0 &&
+                   s_ledger(self, bt) == 0 && s_checkpoint(self, bt) == 0
+               ? 0
+               : -1;
+}
+
+/* Counts what a committed batch wrote. */
+static void s_count(s_batch_t *bt)
+{
+    for (uint32_t i = 0; i < bt->r->count; i++) {
+        const s_item_t *it = &bt->items[i];
+        if (!it->rejected && it->tombstone)
+            bt->stats->tombstones++;
+        else if (!it->rejected)
+            bt->stats->upserts++;
     }
+}
+
+/* Ends a failed transaction, keeping the error that failed it. 1 when the
+ * failure is worth a retry later (connection, conflict), -1 otherwise. */
+static int s_abort(store_writer_t *self)
+{
     bool lost = self->lost;
     char keep[S_ERR_MAX];
     snprintf(keep, sizeof keep, "%s", self->error);
@@ -877,6 +966,111 @@ static int s_transaction(store_writer_t *self, s_batch_t *bt)
     snprintf(self->error, sizeof self->error, "%s", keep);
     self->lost = lost;
     return lost ? 1 : -1;
+}
+
+/* One attempt at the batch alone in a transaction. 0 committed, 1 retry later, -1 failed on its data. */
+static int s_transaction(store_writer_t *self, s_batch_t *bt)
+{
+    if (s_cmd(self, "BEGIN", 0, NULL) == 0 && s_body(self, bt) == 0 && s_cmd(self, "COMMIT", 0, NULL) == 0) {
+        s_count(bt);
+        return 0;
+    }
+    return s_abort(self);
+}
+
+/* Gives up on a batch: result DROP with the writer's error. */
+static void s_drop(store_writer_t *self, s_batch_t *bt, store_result_t *res)
+{
+    bt->ready = false;
+    res->rc = STORE_WRITE_DROP;
+    snprintf(res->error, sizeof res->error, "%s", self->error);
+}
+
+static void s_warn_retry(store_writer_t *self, const s_batch_t *bt)
+{
+    HALO_WARN("batch failed on its data, retrying record by record", "tenant=%s entity=%s records=%u error=\"%s\"",
+              bt->msg->tenant, bt->r->entity, bt->r->count, self->error);
+}
+
+/* Writes a batch in its own transaction, record by record if it fails on
+ * its data. 0 (result set: OK or DROP) or 1 (retry later). */
+static int s_write_alone(store_writer_t *self, s_batch_t *bt, store_result_t *res)
+{
+    bt->safe = false;
+    int rc = s_transaction(self, bt);
+    if (rc < 0) {
+        s_warn_retry(self, bt);
+        bt->safe = true;
+        rc = s_transaction(self, bt);
+    }
+    if (rc > 0)
+        return 1;
+    if (rc < 0) {
+        s_drop(self, bt, res);
+        return 0;
+    }
+    res->rc = STORE_WRITE_OK;
+    return 0;
+}
+
+/* One attempt at a batch inside the open group transaction, in savepoint
+ * store_batch. 0 written (savepoint released), -1 failed on its data (rolled
+ * back to the savepoint: the transaction goes on), 1 the transaction is lost. */
+static int s_in_savepoint(store_writer_t *self, s_batch_t *bt)
+{
+    if (s_cmd(self, "SAVEPOINT store_batch", 0, NULL) != 0)
+        return 1;
+    if (s_body(self, bt) == 0 && s_cmd(self, "RELEASE SAVEPOINT store_batch", 0, NULL) == 0)
+        return 0;
+    if (self->lost)
+        return 1;
+    char keep[S_ERR_MAX];
+    snprintf(keep, sizeof keep, "%s", self->error);
+    if (s_cmd(self, "ROLLBACK TO SAVEPOINT store_batch", 0, NULL) != 0)
+        return 1;
+    snprintf(self->error, sizeof self->error, "%s", keep);
+    return -1;
+}
+
+/* Writes every ready batch in one transaction, one savepoint each: a batch
+ * failing on its data is retried record by record in its savepoint, then
+ * dropped alone. Nothing is visible (no ledger row completed, no checkpoint)
+ * before the one COMMIT. 0 committed (results set), 1 retry the group later,
+ * -1 the transaction failed as a whole (nothing committed). */
+static int s_write_together(store_writer_t *self, s_batch_t *bts, size_t n, store_result_t *results)
+{
+    if (s_cmd(self, "BEGIN", 0, NULL) != 0)
+        return s_abort(self);
+    for (size_t i = 0; i < n; i++) {
+        s_batch_t *bt = &bts[i];
+        if (!bt->ready)
+            continue;
+        s_normalize(bt);
+        for (size_t j = i + 1; j < n && !self->overlap; j++)
+            if (bts[j].ready && !bts[j].normalized)
+                self->overlap = &bts[j];
+        bt->safe = false;
+        int rc = s_in_savepoint(self, bt);
+        self->overlap = NULL; /* not taken when the batch had no upsert: normalized in its turn */
+        if (rc < 0) {
+            s_warn_retry(self, bt);
+            bt->safe = true;
+            rc = s_in_savepoint(self, bt);
+        }
+        if (rc > 0)
+            return s_abort(self);
+        if (rc < 0)
+            s_drop(self, bt, &results[i]);
+    }
+    if (s_cmd(self, "COMMIT", 0, NULL) != 0)
+        return s_abort(self);
+    for (size_t i = 0; i < n; i++) {
+        if (bts[i].ready) {
+            s_count(&bts[i]);
+            results[i].rc = STORE_WRITE_OK;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ API */
@@ -909,81 +1103,125 @@ const char *store_writer_error(const store_writer_t *self)
     return self->error;
 }
 
-/* Normalizes every record; bad ones become rejects. Rounds order duplicates. */
-static void s_prepare_items(s_batch_t *bt)
+/* Gets a batch ready outside any transaction (statements prepared, tenant
+ * found; records are normalized later). 0 ready, 1 dropped (res set), -1 retry later. */
+static int s_batch_ready(store_writer_t *self, s_batch_t *bt, const halo_msg_t *msg, int64_t now_wall_ms,
+                         store_result_t *res)
 {
-    const halo_records_t *r = bt->r;
-    for (uint32_t i = 0; i < r->count; i++) {
-        s_item_t *it = &bt->items[i];
-        it->rec = &r->records[i];
-        snprintf(it->idtext, sizeof it->idtext, "%" PRId64, it->rec->id);
-        for (uint32_t j = 0; j < i; j++)
-            if (r->records[j].id == it->rec->id)
-                it->round++;
-        if (it->rec->op == HALO_RECORD_TOMBSTONE) {
-            it->tombstone = true;
-            continue;
-        }
-        if (store_normalize(bt->entity, it->rec->json, it->rec->json_len, it->rec->id, &it->row, it->reason,
-                            sizeof it->reason) != 0) {
-            it->rejected = true;
-            continue;
-        }
-        it->tombstone = it->row.deleted; /* "deleted": true is Halo's soft delete */
+    const halo_records_t *r = &msg->u.records;
+    bt->msg = msg;
+    bt->r = r;
+    bt->stats = &res->stats;
+    int entity = msg->cmd == HALO_CMD_RECORDS ? store_entity_parse(r->entity) : -1;
+    if (entity < 0) {
+        snprintf(self->error, sizeof self->error, "unknown entity \"%s\"", r->entity);
+        s_drop(self, bt, res);
+        return 1;
     }
+    bt->entity = (store_entity_t)entity;
+    if (s_session(self) != 0 || s_statements(self, bt->entity) != 0) {
+        if (self->lost)
+            return -1;
+        s_drop(self, bt, res);
+        return 1;
+    }
+    const s_tenant_t *tenant = NULL;
+    int trc = s_tenant(self, msg->tenant, now_wall_ms, &tenant);
+    if (trc < 0 && self->lost)
+        return -1;
+    if (trc != 0) {
+        if (trc > 0)
+            snprintf(self->error, sizeof self->error, "unknown tenant \"%s\"", msg->tenant);
+        s_drop(self, bt, res);
+        return 1;
+    }
+    bt->tenant = *tenant;
+    bt->items = calloc(r->count + 1, sizeof *bt->items);
+    if (!bt->items) {
+        snprintf(self->error, sizeof self->error, "out of memory");
+        return -1;
+    }
+    snprintf(bt->tenant_id, sizeof bt->tenant_id, "%" PRId64, tenant->id);
+    snprintf(bt->fetched, sizeof bt->fetched, "%" PRId64, r->fetched_at > 0 ? r->fetched_at : now_wall_ms);
+    snprintf(bt->run, sizeof bt->run, "%" PRId64, r->sync_run_id);
+    snprintf(bt->page, sizeof bt->page, "%" PRId32, r->page_no);
+    snprintf(bt->count, sizeof bt->count, "%" PRIu32, r->count);
+    snprintf(bt->total, sizeof bt->total, "%" PRId64, r->total);
+    bt->run_param = r->sync_run_id > 0 ? bt->run : NULL;
+    bt->ready = true;
+    return 0;
+}
+
+static void s_batch_clear(s_batch_t *bt)
+{
+    if (bt->items)
+        for (uint32_t i = 0; i < bt->r->count; i++)
+            store_row_clear(&bt->items[i].row);
+    free(bt->items);
+    bt->items = NULL;
+}
+
+store_write_rc_t store_writer_write_group(store_writer_t *self, const halo_msg_t *const *msgs, size_t n,
+                                          int64_t now_wall_ms, store_result_t *results)
+{
+    self->error[0] = '\0';
+    self->lost = false;
+    if (halo_pg_ensure(self->pg) != 0) {
+        snprintf(self->error, sizeof self->error, "%s", halo_pg_error(self->pg));
+        return STORE_WRITE_RETRY;
+    }
+    s_batch_t *bts = calloc(n, sizeof *bts);
+    if (!bts) {
+        snprintf(self->error, sizeof self->error, "out of memory");
+        return STORE_WRITE_RETRY;
+    }
+    memset(results, 0, n * sizeof *results);
+    bool retry = false;
+    size_t ready = 0;
+    for (size_t i = 0; !retry && i < n; i++) {
+        int brc = s_batch_ready(self, &bts[i], msgs[i], now_wall_ms, &results[i]);
+        retry = brc < 0;
+        ready += brc == 0;
+    }
+    bool alone = ready == 1; /* a batch without a backlog: exactly the one-batch transaction */
+    if (!retry && ready > 1) {
+        int grc = s_write_together(self, bts, n, results);
+        retry = grc > 0;
+        if (grc < 0) {
+            /* Nothing committed and no batch to blame: each alone, so only a guilty one is lost. A retry
+             * in the middle re-sends the ones already committed, which is harmless (idempotent upserts,
+             * a completed ledger row is not found again, a replayed page counts once). */
+            HALO_WARN("group transaction failed, writing its batches one by one", "batches=%zu error=\"%s\"", ready,
+                      self->error);
+            alone = true;
+        }
+    }
+    for (size_t i = 0; !retry && alone && i < n; i++) {
+        if (bts[i].ready) {
+            s_normalize(&bts[i]);
+            retry = s_write_alone(self, &bts[i], &results[i]) > 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        s_batch_clear(&bts[i]);
+    free(bts);
+    return retry ? STORE_WRITE_RETRY : STORE_WRITE_OK;
 }
 
 store_write_rc_t store_writer_write(store_writer_t *self, const halo_msg_t *msg, int64_t now_wall_ms,
                                     store_stats_t *stats)
 {
-    store_stats_t scratch;
-    store_stats_t *st = stats ? stats : &scratch;
-    memset(st, 0, sizeof *st);
-    self->error[0] = '\0';
-    self->lost = false;
-    const halo_records_t *r = &msg->u.records;
-    int entity = msg->cmd == HALO_CMD_RECORDS ? store_entity_parse(r->entity) : -1;
-    if (entity < 0) {
-        snprintf(self->error, sizeof self->error, "unknown entity \"%s\"", r->entity);
+    store_result_t res;
+    const halo_msg_t *msgs[1] = {msg};
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (store_writer_write_group(self, msgs, 1, now_wall_ms, &res) == STORE_WRITE_RETRY)
+        return STORE_WRITE_RETRY;
+    if (res.rc == STORE_WRITE_DROP) {
+        snprintf(self->error, sizeof self->error, "%s", res.error);
         return STORE_WRITE_DROP;
     }
-    if (halo_pg_ensure(self->pg) != 0) {
-        snprintf(self->error, sizeof self->error, "%s", halo_pg_error(self->pg));
-        return STORE_WRITE_RETRY;
-    }
-    if (s_session(self) != 0 || s_statements(self, (store_entity_t)entity) != 0)
-        return self->lost ? STORE_WRITE_RETRY : STORE_WRITE_DROP;
-    const s_tenant_t *tenant = NULL;
-    int trc = s_tenant(self, msg->tenant, now_wall_ms, &tenant);
-    if (trc < 0)
-        return self->lost ? STORE_WRITE_RETRY : STORE_WRITE_DROP;
-    if (trc > 0) {
-        snprintf(self->error, sizeof self->error, "unknown tenant \"%s\"", msg->tenant);
-        return STORE_WRITE_DROP;
-    }
-    s_batch_t bt = {.r = r, .msg = msg, .entity = (store_entity_t)entity, .tenant = tenant, .stats = st};
-    bt.items = calloc(r->count + 1, sizeof *bt.items);
-    if (!bt.items) {
-        snprintf(self->error, sizeof self->error, "out of memory");
-        return STORE_WRITE_RETRY;
-    }
-    snprintf(bt.tenant_id, sizeof bt.tenant_id, "%" PRId64, tenant->id);
-    snprintf(bt.fetched, sizeof bt.fetched, "%" PRId64, r->fetched_at > 0 ? r->fetched_at : now_wall_ms);
-    snprintf(bt.run, sizeof bt.run, "%" PRId64, r->sync_run_id);
-    snprintf(bt.page, sizeof bt.page, "%" PRId32, r->page_no);
-    snprintf(bt.count, sizeof bt.count, "%" PRIu32, r->count);
-    snprintf(bt.total, sizeof bt.total, "%" PRId64, r->total);
-    bt.run_param = r->sync_run_id > 0 ? bt.run : NULL;
-    s_prepare_items(&bt);
-    int rc = s_transaction(self, &bt);
-    if (rc < 0) {
-        HALO_WARN("batch failed on its data, retrying record by record", "tenant=%s entity=%s records=%u error=\"%s\"",
-                  msg->tenant, r->entity, r->count, self->error);
-        bt.safe = true;
-        rc = s_transaction(self, &bt);
-    }
-    for (uint32_t i = 0; i < r->count; i++)
-        store_row_clear(&bt.items[i].row);
-    free(bt.items);
-    return rc == 0 ? STORE_WRITE_OK : rc > 0 ? STORE_WRITE_RETRY : STORE_WRITE_DROP;
+    if (stats)
+        *stats = res.stats;
+    return STORE_WRITE_OK;
 }

@@ -1,4 +1,6 @@
-/* store_write: writes one RECORDS batch into PostgreSQL in one transaction:
+/* store_write: writes RECORDS batches into PostgreSQL, each batch all or
+ * nothing, one transaction per call (several queued batches share one
+ * transaction, and so one commit flush, each inside its own savepoint):
  * typed columns and merged raw JSON (an absent field keeps its value, a null
  * erases it), ordering by fetch time and Halo's last-update (an older fetch
  * never overwrites a newer one), tombstones (deleted_at, never a hard delete),
@@ -31,8 +33,18 @@ typedef struct {
     uint32_t rejected;         /* records kept in halo.store_rejects instead */
     bool ledger_completed;     /* the batch's fetch_queue row was deleted or set back to pending */
     bool checkpoint;           /* a sync_state checkpoint moved */
-    int64_t unseen_tombstoned; /* rows queued for a check (GET; 404 = tombstone) at the end of a full sync; -1 when the guard refused */
+    int64_t unseen_tombstoned; /* rows queued for a check (GET; 404 = tombstone) at the end of a full sync; -1 when the
+                                  guard refused */
 } store_stats_t;
+
+#define STORE_ERROR_MAX 480 /* bytes of an error text */
+
+/* The outcome of one batch of a group (store_writer_write_group). */
+typedef struct {
+    store_write_rc_t rc;         /* STORE_WRITE_OK (committed) or STORE_WRITE_DROP */
+    store_stats_t stats;         /* filled when committed */
+    char error[STORE_ERROR_MAX]; /* why it was dropped; "" if it was not */
+} store_result_t;
 
 typedef struct _store_writer_t store_writer_t;
 
@@ -46,6 +58,14 @@ void store_writer_set_method(store_writer_t *self, store_method_t method);
  * dates the tenant cache. Fills stats (may be NULL) on STORE_WRITE_OK. */
 store_write_rc_t store_writer_write(store_writer_t *self, const halo_msg_t *msg, int64_t now_wall_ms,
                                     store_stats_t *stats) __attribute__((warn_unused_result));
+/* Writes msgs[0..n) (RECORDS, in arrival order, n >= 1) in ONE transaction,
+ * each batch inside its own savepoint, so a batch that fails is dropped alone
+ * and its neighbours commit. STORE_WRITE_RETRY: nothing committed, retry the
+ * whole group later (results untouched); STORE_WRITE_OK: every results[i] is
+ * set (OK or DROP). A group of one is exactly store_writer_write. */
+store_write_rc_t store_writer_write_group(store_writer_t *self, const halo_msg_t *const *msgs, size_t n,
+                                          int64_t now_wall_ms, store_result_t *results)
+    __attribute__((warn_unused_result));
 /* Why the last write failed or dropped, borrowed; "" if none. */
 const char *store_writer_error(const store_writer_t *self);
 

@@ -2,7 +2,9 @@
  * fetcher feeds it: batches land in PostgreSQL and complete their ledger rows;
  * malformed messages are dropped without harm; a killed connection, a
  * PostgreSQL restart (on a private cluster, port 5434) and kill -9 of store
- * lose nothing and duplicate nothing. Waits are generous; nothing is timed. */
+ * (also in the middle of a group of queued batches written in one
+ * transaction) lose nothing, duplicate nothing and complete nothing early.
+ * Waits are generous; nothing is timed. */
 #include "halo_clock.h"
 #include "halo_log.h"
 #include "halo_migrate.h"
@@ -237,6 +239,88 @@ static void test_batches_malformed_and_lost_connection(void **state)
     free(dir);
 }
 
+/* Opens a second connection for the test to hold locks with. */
+static halo_pg_t *s_pg(const char *url)
+{
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(url, 10000, err, sizeof err);
+    assert_non_null(pg);
+    return pg;
+}
+
+static void s_cmd(halo_pg_t *pg, const char *sql)
+{
+    if (halo_pg_command(pg, sql, 0, NULL) != 0)
+        fail_msg("%s: %s", sql, halo_pg_error(pg));
+}
+
+/* Store's connection waits on a lock the test holds, in a statement touching table. */
+#define S_STORE_WAITING(table)                                                                                         \
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "           \
+    "AND query LIKE '%" table "%'"
+
+static void test_kill_during_group(void **state)
+{
+    (void)state;
+    halo_pg_t *pg = NULL;
+    char *url = s_db(NULL, "store_group", &pg);
+    proc_t p = {0};
+    char *dir = halo_test_tmpdir("store-group");
+    snprintf(p.log, sizeof p.log, "%s/store.log", dir);
+    s_spawn(&p, url, halo_test_free_port());
+    s_connect(&p);
+    s_send(&p, 0);
+    s_wait_count(pg, "SELECT count(*) FROM halo.tickets", 10);
+
+    /* Batch 1 is held by a table lock while batches 2..8 queue up behind it. */
+    halo_pg_t *table_lock = s_pg(url), *row_lock = s_pg(url);
+    s_cmd(table_lock, "BEGIN");
+    s_cmd(table_lock, "LOCK TABLE halo.tickets IN SHARE ROW EXCLUSIVE MODE");
+    s_cmd(row_lock, "BEGIN");
+    s_cmd(row_lock, "SELECT 1 FROM halo.fetch_queue WHERE object_id = 61 FOR UPDATE"); /* batch 6's ledger row */
+    s_send(&p, 1);
+    s_wait_count(pg, S_STORE_WAITING("halo.tickets"), 1);
+    for (int k = 2; k <= 8; k++)
+        s_send(&p, k);
+    halo_clock_sleep_ms(1000); /* into store's socket buffer: they form one group after batch 1 */
+    s_cmd(table_lock, "COMMIT");
+    /* Batch 1 commits alone; the group 2..8 writes 2..5 and 6's records, then waits for 6's ledger row. */
+    s_wait_count(pg, "SELECT count(*) FROM halo.tickets", 20);
+    s_wait_count(pg, S_STORE_WAITING("halo.fetch_queue"), 1);
+    /* Batches 2..5 were written before 6 in the same transaction: nothing of it is visible or completed. */
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.tickets"), 20);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.fetch_queue WHERE object_id < 21"), 0);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.fetch_queue"), BATCHES - 2);
+
+    halo_test_stop(p.pid, true); /* kill -9 in the middle of the group */
+    s_disconnect(&p);
+    s_cmd(row_lock, "ROLLBACK");
+    s_wait_count(pg,
+                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = "
+                 "'client backend' AND pid <> pg_backend_pid()",
+                 2); /* store's connection is gone: only the two lock holders remain */
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.tickets"), 20);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.ticket_history"), 20);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.fetch_queue"), BATCHES - 2);
+    halo_pg_destroy(&table_lock);
+    halo_pg_destroy(&row_lock);
+
+    /* The fetchers re-send what was never completed. */
+    s_spawn(&p, url, halo_test_free_port());
+    s_connect(&p);
+    for (int k = 0; k < BATCHES; k++)
+        s_send(&p, k);
+    s_check_complete(pg);
+    assert_int_equal(halo_test_stop(p.pid, false), 0);
+    s_disconnect(&p);
+    halo_pg_destroy(&pg);
+    free(url);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
 /* Runs scripts/pg.sh on the private cluster; returns its first output line (static). */
 static const char *s_pg_sh(const char *verb, const char *state_dir)
 {
@@ -311,6 +395,7 @@ int main(void)
     halo_log_init("test_store_process", HALO_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_malformed_and_lost_connection),
+        cmocka_unit_test(test_kill_during_group),
         cmocka_unit_test(test_postgresql_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

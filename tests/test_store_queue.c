@@ -1,5 +1,6 @@
 /* test_store_queue: the bounded FIFO of unwritten batches keeps order, owns
- * what it holds, refuses a batch when full, and backs off 100 ms, 200 ms ...
+ * what it holds, refuses a batch when full, shows its first batches in order
+ * (a group to write together), and backs off 100 ms, 200 ms ...
  * up to 5 s between attempts at its head, reset by a success. */
 #include "store_queue.h"
 
@@ -42,6 +43,11 @@ static void test_order_bound_and_ownership(void **state)
     store_queue_pop(q);
     s_batch(&m, 3);
     assert_int_equal(store_queue_push(q, &m), 0); /* wraps around the ring */
+    /* A group is read from the head in arrival order, across the wrap. */
+    assert_string_equal(store_queue_at(q, 0)->tenant, "t1");
+    assert_string_equal(store_queue_at(q, 1)->tenant, "t2");
+    assert_string_equal(store_queue_at(q, 2)->tenant, "t3");
+    assert_null(store_queue_at(q, 3));
     for (int k = 1; k <= 3; k++) {
         char want[8];
         snprintf(want, sizeof want, "t%d", k);

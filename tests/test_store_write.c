@@ -1,7 +1,9 @@
 /* test_store_write: store_write against a real PostgreSQL: zones and types,
  * ordering, merging, tombstones, history, the ledger and sync checkpoints,
- * rejects, idempotence and convergence in every order, the BI views and the
- * BI role. Batches are built as a fetcher builds them and written directly. */
+ * rejects, idempotence and convergence in every order, groups of batches in
+ * one transaction (a failing batch dropped alone, a lost connection losing
+ * the whole group and completing nothing), the BI views and the BI role. Batches are built as a fetcher builds them and
+ * written directly. */
 #include "halo_clock.h"
 #include "halo_log.h"
 #include "halo_msg.h"
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 // clang-format on
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,8 +221,8 @@ static void test_history(void **state)
     (void)state;
     s_fresh("history");
     const char *v[] = {
-        "{\"id\":7,\"status_id\":1,\"agent_id\":4,\"team\":\"SD\",\"priority_id\":3,\"last_update\":\"2026-09-01T10:00:"
-        "00\"}",
+        ("{\"id\":7,\"status_id\":1,\"agent_id\":4,\"team\":\"SD\",\"priority_id\":3,"
+         "\"last_update\":\"2026-09-01T10:00:00\"}"),
         "{\"id\":7,\"status_id\":2,\"last_update\":\"2026-09-01T11:00:00\"}",
         "{\"id\":7,\"agent_id\":5,\"last_update\":\"2026-09-01T12:00:00\"}",
         "{\"id\":7,\"summary\":\"only text\",\"last_update\":\"2026-09-01T12:30:00\"}",
@@ -287,6 +290,62 @@ static void test_ledger(void **state)
     halo_msg_clear(&m);
     assert_string_equal(q("SELECT state || lease_id FROM halo.fetch_queue WHERE object_id = 3"), "leased30");
     assert_string_equal(q("SELECT count(*) FROM halo.tickets"), "3");
+}
+
+typedef struct {
+    halo_msg_t *m;
+    store_stats_t st;
+    store_write_rc_t rc;
+} s_racer_t;
+
+static void *s_write_thread(void *arg)
+{
+    s_racer_t *r = arg;
+    r->rc = store_writer_write(s_fx.w, r->m, T0, &r->st);
+    return NULL;
+}
+
+/* A webhook marks the leased row dirty (the fetcher's ledger transaction)
+ * while store completes it: store waits for that transaction and must then
+ * see the row dirty and put it back to pending. Reading the row as it was
+ * when the statement began, store used to find neither a clean nor a dirty
+ * row to complete, and the row stayed leased until its lease expired (a
+ * fetch a minute late, seen in bench/api_efficiency.sh). */
+static void test_ledger_completion_meets_a_webhook(void **state)
+{
+    (void)state;
+    s_fresh("ledger_race");
+    x("INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, state, lease_id, leased_by, lease_until) "
+      "SELECT id, 'ticket', 7, 'leased', 70, 'f1', now() + interval '1 minute' FROM halo.tenants WHERE slug = 't1'");
+    char err[256];
+    halo_pg_t *ledger = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(ledger);
+    assert_int_equal(halo_pg_command(ledger, "BEGIN", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(ledger,
+                                     "UPDATE halo.fetch_queue SET dirty = true, webhooks = webhooks + 1"
+                                     " WHERE object_id = 7",
+                                     0, NULL),
+                     0);
+    halo_msg_t m;
+    s_batch(&m, "t1", "ticket", "object", T0);
+    m.u.records.queue_object_id = 7;
+    m.u.records.lease_id = 70;
+    s_add(&m, 7, "{\"id\":7,\"summary\":\"g\"}");
+    s_racer_t r = {.m = &m, .rc = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_write_thread, &r), 0);
+    /* Until the ledger commits, store waits on the row (not asserted: any
+     * order of these two must end the same). */
+    halo_clock_sleep_ms(300);
+    assert_int_equal(halo_pg_command(ledger, "COMMIT", 0, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(r.rc, STORE_WRITE_OK);
+    assert_true(r.st.ledger_completed);
+    halo_msg_clear(&m);
+    assert_string_equal(q("SELECT state || dirty || coalesce(lease_id::text, '-') FROM halo.fetch_queue"
+                          " WHERE object_id = 7"),
+                        "pendingfalse-");
+    halo_pg_destroy(&ledger);
 }
 
 /* Writes a full-sync page of ticket ids [from, to] for run. */
@@ -473,8 +532,165 @@ static void test_converges_in_every_order(void **state)
     char first[512] = "";
     s_permute(a, CONV_N, 0, first, &count);
     assert_int_equal(count, 120);
+    /* The same ten batches as one group (one transaction) end in the same rows. */
+    x("TRUNCATE halo.tickets, halo.ticket_history");
+    halo_msg_t m[2 * CONV_N];
+    const halo_msg_t *group[2 * CONV_N];
+    store_result_t res[2 * CONV_N];
+    for (int i = 0; i < 2 * CONV_N; i++) {
+        s_conv_batch(i % CONV_N, &m[i]);
+        group[i] = &m[i];
+    }
+    assert_int_equal(store_writer_write_group(s_fx.w, group, 2 * CONV_N, T0, res), STORE_WRITE_OK);
+    for (int i = 0; i < 2 * CONV_N; i++) {
+        assert_int_equal(res[i].rc, STORE_WRITE_OK);
+        halo_msg_clear(&m[i]);
+    }
+    assert_string_equal(q("SELECT string_agg(concat_ws('|', id, summary, details, status_id, last_update, raw, "
+                          "fetched_at, deleted_at), ';' ORDER BY id) FROM halo.tickets"),
+                        first);
     assert_non_null(strstr(first, "a3|D1|3"));
     assert_non_null(strstr(first, "b2|D2|2"));
+}
+
+/* Adds a leased ledger row of t1 for (entity, object) with lease. */
+static void s_lease(const char *entity, int object, int lease)
+{
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, state, lease_id, leased_by, lease_until) "
+             "SELECT id, '%s', %d, 'leased', %d, 'f1', now() + interval '1 minute' FROM halo.tenants "
+             "WHERE slug = 't1'",
+             entity, object, lease);
+    x(sql);
+}
+
+/* The group of test_group_*: six batches, each completing its own ledger row
+ * (ticket objects 1, 3, 5 and site 18). */
+static void s_group_batches(halo_msg_t *m)
+{
+    s_batch(&m[0], "t1", "ticket", "object", T0);
+    m[0].u.records.queue_object_id = 1;
+    m[0].u.records.lease_id = 10;
+    s_add(&m[0], 1, "{\"id\":1,\"summary\":\"first\",\"status_id\":1}");
+    s_add(&m[0], 2, "{\"id\":2,\"summary\":\"two\",\"status_id\":1}");
+    /* A record store rejects, and one only PostgreSQL refuses (the constraint
+     * of s_group_fresh): the batch is retried record by record in its savepoint. */
+    s_batch(&m[1], "t1", "ticket", "object", T0);
+    m[1].u.records.queue_object_id = 3;
+    m[1].u.records.lease_id = 30;
+    s_add(&m[1], 3, "{\"id\":3,\"summary\":\"three\"}");
+    s_add(&m[1], 4, "{\"id\":4,\"summary\":\"bad\\ud800\"}");
+    s_add(&m[1], 6, "{\"id\":6,\"summary\":\"refused\"}");
+    /* Fails even record by record (its checkpoint is refused below): dropped whole. */
+    s_batch(&m[2], "t1", "site", "list", T0);
+    m[2].u.records.queue_object_id = 18;
+    m[2].u.records.lease_id = 180;
+    snprintf(m[2].u.records.cursor, sizeof m[2].u.records.cursor, "2026-09-01T08:00:00Z");
+    s_add(&m[2], 18, "{\"id\":18,\"name\":\"site\"}");
+    s_batch(&m[3], "nobody", "ticket", "object", T0); /* unknown tenant */
+    s_add(&m[3], 9, "{}");
+    s_batch(&m[4], "t1", "asset", "object", T0); /* unknown entity */
+    s_add(&m[4], 9, "{}");
+    /* Ticket 1 again, fetched later: applied after batch 0, in arrival order. */
+    s_batch(&m[5], "t1", "ticket", "object", T0 + 1000);
+    m[5].u.records.queue_object_id = 5;
+    m[5].u.records.lease_id = 50;
+    s_add(&m[5], 5, "{\"id\":5,\"summary\":\"five\"}");
+    s_add(&m[5], 1, "{\"id\":1,\"summary\":\"last\",\"status_id\":2}");
+}
+
+#define GROUP_N 6
+
+/* A fresh database for s_group_batches: leased ledger rows, and a summary PostgreSQL refuses. */
+static void s_group_fresh(const char *name)
+{
+    s_fresh(name);
+    s_lease("ticket", 1, 10);
+    s_lease("ticket", 3, 30);
+    s_lease("ticket", 5, 50);
+    s_lease("site", 18, 180);
+    x("ALTER TABLE halo.tickets ADD CONSTRAINT not_refused CHECK (summary IS DISTINCT FROM 'refused')");
+}
+
+static void test_group_drops_only_the_failing_batch(void **state)
+{
+    (void)state;
+    s_group_fresh("group");
+    x("CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN RAISE EXCEPTION 'checkpoint refused'; END $$");
+    x("CREATE TRIGGER refuse BEFORE UPDATE ON halo.sync_state FOR EACH ROW WHEN (OLD.entity = 'site') "
+      "EXECUTE FUNCTION public.refuse()");
+    halo_msg_t m[GROUP_N];
+    const halo_msg_t *group[GROUP_N];
+    store_result_t res[GROUP_N];
+    s_group_batches(m);
+    for (int i = 0; i < GROUP_N; i++)
+        group[i] = &m[i];
+    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_WRITE_OK);
+    assert_int_equal(res[0].rc, STORE_WRITE_OK);
+    assert_true(res[0].stats.ledger_completed);
+    assert_int_equal(res[0].stats.upserts, 2);
+    assert_int_equal(res[1].rc, STORE_WRITE_OK);
+    assert_int_equal(res[1].stats.upserts, 1);
+    assert_int_equal(res[1].stats.rejected, 2);
+    assert_true(res[1].stats.ledger_completed);
+    assert_int_equal(res[2].rc, STORE_WRITE_DROP);
+    assert_non_null(strstr(res[2].error, "checkpoint refused"));
+    assert_int_equal(res[3].rc, STORE_WRITE_DROP);
+    assert_non_null(strstr(res[3].error, "unknown tenant"));
+    assert_int_equal(res[4].rc, STORE_WRITE_DROP);
+    assert_non_null(strstr(res[4].error, "unknown entity"));
+    assert_int_equal(res[5].rc, STORE_WRITE_OK);
+    assert_true(res[5].stats.ledger_completed);
+    assert_int_equal(res[0].error[0], '\0');
+    /* The neighbours of the dropped batch committed; the dropped batch left no
+     * row and no completed ledger row (its lease expires, it is fetched again). */
+    assert_string_equal(q("SELECT string_agg(id || ':' || summary, ',' ORDER BY id) FROM halo.tickets"),
+                        "1:last,2:two,3:three,5:five");
+    assert_string_equal(q("SELECT count(*) FROM halo.sites"), "0");
+    assert_string_equal(q("SELECT string_agg(entity || object_id || state, ',') FROM halo.fetch_queue"),
+                        "site18leased");
+    assert_string_equal(q("SELECT string_agg(object_id::text, ',' ORDER BY object_id) FROM halo.store_rejects"), "4,6");
+    assert_non_null(strstr(q("SELECT reason FROM halo.store_rejects WHERE object_id = 6"), "not_refused"));
+    assert_string_equal(q("SELECT count(*) FROM halo.ticket_history WHERE ticket_id = 1"), "2");
+    assert_string_equal(q("SELECT incr_cursor FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
+                          "WHERE slug = 't1' AND entity = 'site'"),
+                        "<null>");
+    for (int i = 0; i < GROUP_N; i++)
+        halo_msg_clear(&m[i]);
+}
+
+static void test_group_lost_connection_commits_nothing(void **state)
+{
+    (void)state;
+    s_group_fresh("grouplost");
+    /* The connection dies in the middle of the group, after batches 0 and 1 were written in it. */
+    x("CREATE FUNCTION public.die() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$");
+    x("CREATE TRIGGER die BEFORE INSERT ON halo.sites FOR EACH ROW EXECUTE FUNCTION public.die()");
+    halo_msg_t m[GROUP_N];
+    const halo_msg_t *group[GROUP_N];
+    store_result_t res[GROUP_N];
+    s_group_batches(m);
+    for (int i = 0; i < GROUP_N; i++)
+        group[i] = &m[i];
+    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_WRITE_RETRY);
+    /* Nothing of the group is visible and no ledger row was completed. */
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets"), "0");
+    assert_string_equal(q("SELECT count(*) FROM halo.store_rejects"), "0");
+    assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue WHERE state = 'leased'"), "4");
+    /* PostgreSQL is fine again: the same group is written whole. */
+    x("DROP TRIGGER die ON halo.sites");
+    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_WRITE_OK);
+    assert_int_equal(res[2].rc, STORE_WRITE_OK);
+    assert_true(res[2].stats.checkpoint);
+    assert_string_equal(q("SELECT string_agg(id || ':' || summary, ',' ORDER BY id) FROM halo.tickets"),
+                        "1:last,2:two,3:three,5:five");
+    assert_string_equal(q("SELECT count(*) FROM halo.sites"), "1");
+    assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue"), "0");
+    for (int i = 0; i < GROUP_N; i++)
+        halo_msg_clear(&m[i]);
 }
 
 static void test_methods_agree(void **state)
@@ -603,9 +819,12 @@ int main(void)
         cmocka_unit_test(test_tombstone_and_restore),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_ledger),
+        cmocka_unit_test(test_ledger_completion_meets_a_webhook),
         cmocka_unit_test(test_full_sync),
         cmocka_unit_test(test_rejects_keep_neighbours),
         cmocka_unit_test(test_converges_in_every_order),
+        cmocka_unit_test(test_group_drops_only_the_failing_batch),
+        cmocka_unit_test(test_group_lost_connection_commits_nothing),
         cmocka_unit_test(test_methods_agree),
         cmocka_unit_test(test_bi_views),
     };
