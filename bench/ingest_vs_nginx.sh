@@ -11,7 +11,7 @@
 # request is authenticated (token hash), parsed, mapped and fsync'ed to the
 # journal before its 200. N fetchers (default 0) drain the journal meanwhile;
 # with 0 the journal only grows (what ingest alone can take). --ingest-threads
-# sets HALO_INGEST_THREADS (default: ingest's, 1), its HTTP epoll threads.
+# sets HALO_INGEST_THREADS (default: ingest's, 1), its HTTP poll threads.
 # Per run and target: wrk -t2 -cC -dS (C = 32) for throughput and latency at
 # saturation, then wrk -t1 -c1 -dS for the latency of a single connection.
 # R runs (default 3), nginx and ingest alternating. ratio = ingest req/s /

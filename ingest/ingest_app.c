@@ -42,7 +42,7 @@ static const halo_config_var_t s_config[] = {
     {"HALO_INGEST_BODY_MEMORY", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
      "bytes of request bodies buffered at once, all connections (503 beyond)"},
     {"HALO_INGEST_THREADS", HALO_CFG_INT, "1", 1, 256, NULL, false,
-     "HTTP epoll threads (a pool when more than 1); requests waiting for the journal are suspended, not threads"},
+     "HTTP poll threads (a pool when more than 1); requests waiting for the journal are suspended, not threads"},
     {"HALO_INGEST_MAX_CONNECTIONS", HALO_CFG_INT, "512", 1, 65536, NULL, false,
      "simultaneous HTTP connections; more are refused"},
     {"HALO_INGEST_MAX_CONNECTIONS_PER_IP", HALO_CFG_INT, "0", 0, 65536, NULL, false,

@@ -360,8 +360,17 @@ static void s_pump(ingest_dispatch_t *self, int64_t now)
         if (slot < 0)
             return;
         s_job_t *job = s_dequeue(self);
-        if (!job && self->allocated < self->config.max_inflight)
+        if (!job && self->allocated < self->config.max_inflight) {
             job = s_read_journal(self);
+            if (!job) {
+                /* Caught up, and a fetcher has room: the next commit must
+                 * wake the loop. Armed, then read again, so a commit in
+                 * between is read now or signals. Unarmed (no fetcher with
+                 * room), commits do not wake the loop at all. */
+                ingest_journal_notify_arm(self->journal);
+                job = s_read_journal(self);
+            }
+        }
         if (!job)
             return;
         s_fetcher_t *f = &self->fetchers[slot];

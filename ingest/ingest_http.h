@@ -1,5 +1,5 @@
-/* ingest_http: the HTTP face of halo-ingest (libmicrohttpd, internal epoll
- * threads, as many as cores). POST /hooks/{tenant}/{token} authenticates,
+/* ingest_http: the HTTP face of halo-ingest (libmicrohttpd, internal poll()
+ * threads, HALO_INGEST_THREADS of them). POST /hooks/{tenant}/{token} authenticates,
  * bounds and parses the body, journals every event and answers 200 only
  * once they are durable; GET /healthz and GET /metrics report. Statuses and
  * reasons: docs/ingest.md. Handlers never block: a request waiting for the
@@ -18,7 +18,7 @@ typedef struct {
     const char *listen;         /* "host:port", "[v6]:port" or ":port" */
     size_t max_body;            /* bytes; larger bodies get 413 */
     size_t body_memory;         /* bytes of bodies buffered at once, all requests; beyond: 503 */
-    unsigned threads;           /* MHD epoll threads (a pool when more than 1) */
+    unsigned threads;           /* MHD poll threads (a pool when more than 1) */
     unsigned max_connections;   /* MHD_OPTION_CONNECTION_LIMIT */
     unsigned per_ip;            /* connections per client address, 0 = unlimited */
     unsigned conn_timeout_s;    /* idle connection timeout (stalled clients) */

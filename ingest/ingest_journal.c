@@ -55,6 +55,7 @@ struct _ingest_journal_t {
     int dir_fd;
     int lock_fd;
     int notify_fd;
+    bool notify_armed; /* the reader waits for the next commit (atomic) */
     uint64_t segment_bytes;
     uint64_t max_bytes;
     pthread_mutex_t lock; /* the state below; never held across I/O by the flusher */
@@ -326,8 +327,12 @@ static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *er
     return 0;
 }
 
+/* Signals the notify fd if the reader armed it: a syscall and a wake of the
+ * reader's thread per group commit otherwise, for records nobody reads yet. */
 static void s_notify(ingest_journal_t *self)
 {
+    if (!__atomic_exchange_n(&self->notify_armed, false, __ATOMIC_SEQ_CST))
+        return;
     uint64_t one = 1;
     if (write(self->notify_fd, &one, sizeof one) < 0) {
         /* EAGAIN: the counter is already non-zero, the reader will wake */
@@ -746,6 +751,11 @@ ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const inge
 int ingest_journal_notify_fd(const ingest_journal_t *self)
 {
     return self->notify_fd;
+}
+
+void ingest_journal_notify_arm(ingest_journal_t *self)
+{
+    __atomic_store_n(&self->notify_armed, true, __ATOMIC_SEQ_CST);
 }
 
 void ingest_journal_notify_clear(ingest_journal_t *self)

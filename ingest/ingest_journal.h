@@ -73,8 +73,15 @@ void ingest_journal_submit(ingest_journal_t *self, const ingest_journal_item_t *
  * sequence (the rest follow). */
 ingest_journal_status_t ingest_journal_append(ingest_journal_t *self, const ingest_journal_item_t *items, size_t count,
                                               uint64_t *first_seq) __attribute__((warn_unused_result));
-/* A file descriptor that becomes readable when new records are durable (for poll). */
+/* A file descriptor that becomes readable when new records are durable (for
+ * poll), once armed: commits do not signal it otherwise. */
 int ingest_journal_notify_fd(const ingest_journal_t *self);
+/* Arms the notify fd for the next durable commit (one signal per arming).
+ * A reader arms it before it looks for records (then reads until none is
+ * left), so a commit is either seen by that read or signals the fd. Readers
+ * with no use for new records leave it unarmed, so group commits do not
+ * wake them. */
+void ingest_journal_notify_arm(ingest_journal_t *self);
 /* Consumes the readiness of the notify fd. */
 void ingest_journal_notify_clear(ingest_journal_t *self);
 /* Starts cur at the checkpoint: the first record to read is the lowest unacked one. */

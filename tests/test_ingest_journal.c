@@ -1,10 +1,12 @@
 /* test_ingest_journal: the journal behind every 200: append and read back,
  * group commit from many threads, reopen and replay from the checkpoint, a
  * torn or corrupt tail cut at open, compaction of whole segments behind the
- * lowest unacknowledged sequence, the byte bound, and the directory lock.
+ * lowest unacknowledged sequence, the byte bound, the directory lock, and
+ * the notify fd signalled only when armed.
  * Uses a fresh temporary directory per test. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -336,6 +339,36 @@ static void test_byte_bound_and_lock(void **state)
     s_rmdir(dir);
 }
 
+/* True when the notify fd is readable now. */
+static bool s_notified(ingest_journal_t *j)
+{
+    struct pollfd pfd = { .fd = ingest_journal_notify_fd(j), .events = POLLIN };
+    int rc = poll(&pfd, 1, 0);
+    assert_true(rc >= 0);
+    return rc == 1 && (pfd.revents & POLLIN);
+}
+
+/* Commits signal the notify fd only when a reader armed it, once per arming:
+ * an idle dispatcher is not woken at every group commit. */
+static void test_notify_only_when_armed(void **state)
+{
+    char *dir = halo_test_tmpdir("journal-notify");
+    ingest_journal_t *j = s_open(dir, BIG, BIG);
+    s_append_recs(j, 1);
+    assert_false(s_notified(j));
+    ingest_journal_notify_arm(j);
+    assert_false(s_notified(j)); /* arming alone signals nothing */
+    s_append_recs(j, 1);
+    assert_true(s_notified(j));
+    ingest_journal_notify_clear(j);
+    assert_false(s_notified(j));
+    s_append_recs(j, 1); /* the arming was used up by the previous commit */
+    assert_false(s_notified(j));
+    assert_int_equal(s_read_all(j, NULL, NULL), 3);
+    ingest_journal_destroy(&j);
+    s_rmdir(dir);
+}
+
 static void test_crc32_known_value(void **state)
 {
     assert_int_equal(ingest_journal_crc32(0, "123456789", 9), 0xCBF43926u);
@@ -355,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_compaction_behind_lowest_unacked),
         cmocka_unit_test(test_cursor_follows_compaction_and_rolls),
         cmocka_unit_test(test_byte_bound_and_lock),
+        cmocka_unit_test(test_notify_only_when_armed),
         cmocka_unit_test(test_crc32_known_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
