@@ -356,8 +356,10 @@ static PGresult *s_exec(store_writer_t *self, const char *name, const char *sql,
 static int s_cmd(store_writer_t *self, const char *sql, int n, const char *const *params)
 {
     PGresult *res = s_exec(self, NULL, sql, n, params);
+    if (!res)
+        return -1;
     PQclear(res);
-    return res ? 0 : -1;
+    return 0;
 }
 
 /* Prepares sql (owned, freed here) as name. 0 or -1. */

@@ -176,6 +176,26 @@ static void s_check_complete(halo_pg_t *pg)
     assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.ticket_history WHERE valid_to IS NULL"), BATCHES * 10);
 }
 
+/* After a kill: a new store, the fetchers re-send every batch, everything
+ * ends complete exactly once; then stop cleanly and clean up (frees url, dir,
+ * closes pg). */
+static void s_resend_all_and_finish(proc_t *p, char *url, halo_pg_t *pg, char *dir)
+{
+    s_spawn(p, url, halo_test_free_port());
+    s_connect(p);
+    for (int k = 0; k < BATCHES; k++)
+        s_send(p, k);
+    s_check_complete(pg);
+    assert_int_equal(halo_test_stop(p->pid, false), 0);
+    s_disconnect(p);
+    halo_pg_destroy(&pg);
+    free(url);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
 static void test_batches_malformed_and_lost_connection(void **state)
 {
     (void)state;
@@ -224,19 +244,7 @@ static void test_batches_malformed_and_lost_connection(void **state)
     halo_clock_sleep_ms(50);
     halo_test_stop(p.pid, true);
     s_disconnect(&p);
-    s_spawn(&p, url, halo_test_free_port());
-    s_connect(&p);
-    for (int k = 0; k < BATCHES; k++)
-        s_send(&p, k);
-    s_check_complete(pg);
-    assert_int_equal(halo_test_stop(p.pid, false), 0);
-    s_disconnect(&p);
-    halo_pg_destroy(&pg);
-    free(url);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
+    s_resend_all_and_finish(&p, url, pg, dir);
 }
 
 /* Opens a second connection for the test to hold locks with. */
@@ -306,19 +314,7 @@ static void test_kill_during_group(void **state)
     halo_pg_destroy(&row_lock);
 
     /* The fetchers re-send what was never completed. */
-    s_spawn(&p, url, halo_test_free_port());
-    s_connect(&p);
-    for (int k = 0; k < BATCHES; k++)
-        s_send(&p, k);
-    s_check_complete(pg);
-    assert_int_equal(halo_test_stop(p.pid, false), 0);
-    s_disconnect(&p);
-    halo_pg_destroy(&pg);
-    free(url);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
+    s_resend_all_and_finish(&p, url, pg, dir);
 }
 
 /* Runs scripts/pg.sh on the private cluster; returns its first output line (static). */
