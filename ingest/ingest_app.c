@@ -37,6 +37,8 @@ static const halo_config_var_t s_config[] = {
      "bound of the journal on disk; beyond it webhooks get 503"},
     {"HALO_INGEST_SEGMENT_BYTES", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
      "size at which a new journal segment file starts (compaction unit)"},
+    {"HALO_INGEST_PREALLOCATE", HALO_CFG_BOOL, "1", 0, 0, NULL, false,
+     "write the next journal segment in advance (zeros, or a compacted segment reused) so each fsync is cheaper"},
     {"HALO_INGEST_MAX_BODY", HALO_CFG_INT, "1048576", 1024, 67108864, NULL, false,
      "largest webhook body in bytes (413 above)"},
     {"HALO_INGEST_BODY_MEMORY", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
@@ -96,7 +98,8 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
     }
     self->journal =
         ingest_journal_open(dir, (uint64_t)halo_config_int(config, "HALO_INGEST_SEGMENT_BYTES"),
-                            (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"), err, errlen);
+                            (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"),
+                            halo_config_bool(config, "HALO_INGEST_PREALLOCATE"), err, errlen);
     if (!self->journal)
         goto fail;
     self->auth = ingest_auth_new(halo_config_str(config, "HALO_DATABASE_URL"), cache,

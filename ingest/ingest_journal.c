@@ -30,6 +30,13 @@
 #define S_NAME_DIGITS 20
 #define S_SUFFIX ".seg"
 #define S_PATH_MAX 4096
+#define S_SPARE "spare"          /* the next segment, written in advance */
+#define S_SPARE_TMP "spare.tmp"  /* the spare being zero-filled */
+#define S_ZERO_CHUNK (1024 * 1024)
+#define S_SPARE_RETRY_MS 10000   /* after a failed zero-fill (disk full) */
+
+/* The spare segment's state (lock held to read or change it). */
+typedef enum { S_SPARE_NONE, S_SPARE_PREPARING, S_SPARE_READY } s_spare_state_t;
 
 typedef struct {
     uint64_t first_seq; /* name of the file */
@@ -69,8 +76,25 @@ struct _ingest_journal_t {
     uint64_t durable_segment; /* readers read this segment up to durable_offset... */
     uint64_t durable_offset;  /* ...and segments before it whole */
     bool failed;
-    uint64_t checkpoint;
+    uint64_t checkpoint;       /* lowest unacknowledged sequence (in memory) */
+    uint64_t checkpoint_saved; /* ...and in the checkpoint file */
+    bool checkpoint_failing;   /* the last write failed (release's thread only) */
     uint64_t cut_bytes;
+    uint64_t unused_bytes; /* zeros or stale records after the last record, cut at open */
+    /* Preallocation: a spare file of at least segment_bytes whose blocks are
+     * written (zeros, or a compacted segment's old records) becomes the next
+     * segment, so an fdatasync after a write inside it has no file size or
+     * extent to commit. The preparer thread zero-fills one when there is none. */
+    bool preallocate;
+    bool active_prealloc; /* the active segment is such a file */
+    s_spare_state_t spare;
+    uint64_t spares_zeroed;   /* spares the preparer wrote */
+    uint64_t spares_recycled; /* compacted segments kept as the spare */
+    pthread_cond_t prep_cond; /* with lock: the spare was used, or stop */
+    bool prep_stop;
+    bool prep_started;
+    bool spare_failing; /* the last zero-fill failed (preparer thread only) */
+    pthread_t preparer;
     /* Appends waiting for the flusher thread (the only writer of segments). */
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_cond;
@@ -227,7 +251,7 @@ static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned cha
     }
     uint64_t buf_off = 0, valid_end = 0, records = 0;
     size_t have = 0, pos = 0;
-    bool eof = false;
+    bool eof = false, stale = false;
     const char *why = NULL;
     for (;;) {
         size_t avail = have - pos;
@@ -235,7 +259,10 @@ static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned cha
         uint64_t seq = 0;
         bool header_ok = avail >= INGEST_JOURNAL_HEADER;
         if (header_ok && s_check_header(buf + pos, &len, &seq) != 0) {
-            why = "bad header";
+            static const unsigned char zeros[INGEST_JOURNAL_HEADER];
+            /* Zeros: the end marker, or the unwritten rest of a zero-filled spare. */
+            stale = memcmp(buf + pos, zeros, INGEST_JOURNAL_HEADER) == 0;
+            why = stale ? NULL : "bad header";
             break;
         }
         if ((!header_ok || avail < INGEST_JOURNAL_HEADER + len) && !eof) {
@@ -261,6 +288,12 @@ static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned cha
             why = "torn record";
             break;
         }
+        if (seq < seg->first_seq) {
+            /* An older segment's record in a recycled file, where the end
+             * marker should be: a torn write let it show. */
+            why = "record of an older segment";
+            break;
+        }
         if (seq <= *last_seq) {
             why = "sequence out of order";
             break;
@@ -276,14 +309,20 @@ static int s_scan_segment(ingest_journal_t *self, s_segment_t *seg, unsigned cha
     }
     if ((uint64_t)st.st_size > valid_end) {
         uint64_t cut = (uint64_t)st.st_size - valid_end;
-        HALO_WARN("journal tail cut", "segment=%s offset=%" PRIu64 " bytes=%" PRIu64 " reason=\"%s\"", path, valid_end,
-                  cut, why ? why : "trailing bytes");
+        if (stale) {
+            HALO_DEBUG("journal segment's unused space cut", "segment=%s offset=%" PRIu64 " bytes=%" PRIu64, path,
+                       valid_end, cut);
+            self->unused_bytes += cut;
+        } else {
+            HALO_WARN("journal tail cut", "segment=%s offset=%" PRIu64 " bytes=%" PRIu64 " reason=\"%s\"", path,
+                      valid_end, cut, why ? why : "trailing bytes");
+            self->cut_bytes += cut;
+        }
         if (ftruncate(fd, (off_t)valid_end) != 0 || fsync(fd) != 0) {
             snprintf(err, errlen, "truncate %s: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
-        self->cut_bytes += cut;
     }
     seg->size = valid_end;
     close(fd);
@@ -305,12 +344,27 @@ static uint64_t s_read_checkpoint(const ingest_journal_t *self)
     return v;
 }
 
-/* Creates the segment file for first_seq and makes it the active one. */
+/* Creates the segment file for first_seq and makes it the active one: the
+ * spare renamed, when one is ready, else a new empty file. Lock held. */
 static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *err, size_t errlen)
 {
-    char path[S_PATH_MAX];
+    char path[S_PATH_MAX], name[S_NAME_DIGITS + sizeof S_SUFFIX];
     s_segment_path(self, first_seq, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    snprintf(name, sizeof name, "%0*" PRIu64 S_SUFFIX, S_NAME_DIGITS, first_seq);
+    int fd = -1;
+    bool prealloc = false;
+    if (self->spare == S_SPARE_READY) {
+        self->spare = S_SPARE_NONE;
+        pthread_cond_signal(&self->prep_cond);
+        if (renameat2(self->dir_fd, S_SPARE, self->dir_fd, name, RENAME_NOREPLACE) == 0) {
+            fd = open(path, O_WRONLY | O_CLOEXEC);
+            prealloc = fd >= 0;
+        } else {
+            HALO_WARN("journal spare segment not usable", "error=\"%s\"", strerror(errno));
+        }
+    }
+    if (fd < 0)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "create %s: %s", path, strerror(errno));
         return -1;
@@ -324,7 +378,90 @@ static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *er
     if (self->active_fd >= 0)
         close(self->active_fd);
     self->active_fd = fd;
+    self->active_prealloc = prealloc;
     return 0;
+}
+
+/* Zero-fills the spare: S_SPARE_TMP written whole and fdatasynced, then
+ * renamed S_SPARE. 0, or -1 (logged; the temporary file removed). */
+static int s_zero_spare(ingest_journal_t *self, const unsigned char *zeros)
+{
+    int fd = openat(self->dir_fd, S_SPARE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : 0;
+    for (uint64_t off = 0; e == 0 && off < self->segment_bytes;) {
+        if (__atomic_load_n(&self->prep_stop, __ATOMIC_RELAXED)) {
+            e = ECANCELED;
+            break;
+        }
+        size_t n = self->segment_bytes - off < S_ZERO_CHUNK ? (size_t)(self->segment_bytes - off) : S_ZERO_CHUNK;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            e = w < 0 ? errno : EIO;
+        else
+            off += (uint64_t)w;
+    }
+    if (e == 0 && fdatasync(fd) != 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (e == 0 && renameat(self->dir_fd, S_SPARE_TMP, self->dir_fd, S_SPARE) != 0)
+        e = errno;
+    if (e == 0) {
+        if (self->spare_failing)
+            HALO_INFO("journal spare segment written again", "bytes=%" PRIu64, self->segment_bytes);
+        self->spare_failing = false;
+        return 0;
+    }
+    unlinkat(self->dir_fd, S_SPARE_TMP, 0);
+    if (e != ECANCELED && !self->spare_failing)
+        HALO_WARN("journal spare segment not written, next segments start empty, retrying every 10 s",
+                  "error=\"%s\" bytes=%" PRIu64, strerror(e), self->segment_bytes);
+    self->spare_failing = e != ECANCELED;
+    return -1;
+}
+
+/* Whether the preparer should zero-fill a spare now: none is there, and the
+ * active segment is not preallocated or half full. Waiting for half full
+ * gives compaction the time to recycle the segment before it (no writing at
+ * all) while fetchers keep up. Lock held. */
+static bool s_spare_needed(const ingest_journal_t *self)
+{
+    return self->spare == S_SPARE_NONE &&
+           (!self->active_prealloc || self->segs[self->nsegs - 1].size >= self->segment_bytes / 2);
+}
+
+/* The preparer thread: keeps one spare ready while preallocation is on. */
+static void *s_preparer_run(void *arg)
+{
+    ingest_journal_t *self = arg;
+    unsigned char *zeros = calloc(1, S_ZERO_CHUNK);
+    pthread_mutex_lock(&self->lock);
+    while (zeros && !self->prep_stop) {
+        if (!s_spare_needed(self)) {
+            pthread_cond_wait(&self->prep_cond, &self->lock);
+            continue;
+        }
+        self->spare = S_SPARE_PREPARING;
+        pthread_mutex_unlock(&self->lock);
+        int rc = s_zero_spare(self, zeros);
+        pthread_mutex_lock(&self->lock);
+        self->spare = rc == 0 ? S_SPARE_READY : S_SPARE_NONE;
+        if (rc == 0) {
+            self->spares_zeroed++;
+            continue;
+        }
+        /* Disk full or similar: try again later, whatever signals meanwhile. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += S_SPARE_RETRY_MS / 1000;
+        while (!self->prep_stop && pthread_cond_timedwait(&self->prep_cond, &self->lock, &until) != ETIMEDOUT) {
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+    free(zeros);
+    return NULL;
 }
 
 /* Signals the notify fd if the reader armed it: a syscall and a wake of the
@@ -341,8 +478,22 @@ static void s_notify(ingest_journal_t *self)
 
 static void *s_flusher_run(void *arg);
 
-ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes, char *err,
-                                      size_t errlen)
+/* At open: removes a half-written spare, keeps a finished one if it is big
+ * enough and preallocation is on. */
+static void s_open_spare(ingest_journal_t *self)
+{
+    unlinkat(self->dir_fd, S_SPARE_TMP, 0);
+    struct stat st;
+    if (fstatat(self->dir_fd, S_SPARE, &st, 0) != 0)
+        return;
+    if (self->preallocate && (uint64_t)st.st_size >= self->segment_bytes)
+        self->spare = S_SPARE_READY;
+    else
+        unlinkat(self->dir_fd, S_SPARE, 0);
+}
+
+ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes, bool preallocate,
+                                      char *err, size_t errlen)
 {
     ingest_journal_t *self = calloc(1, sizeof *self);
     unsigned char *buf = NULL;
@@ -353,7 +504,9 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
     self->dir_fd = self->lock_fd = self->notify_fd = self->active_fd = -1;
     self->segment_bytes = segment_bytes;
     self->max_bytes = max_bytes;
+    self->preallocate = preallocate;
     pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->prep_cond, NULL);
     pthread_mutex_init(&self->queue_lock, NULL);
     pthread_cond_init(&self->queue_cond, NULL);
     self->queue_tail = &self->queue_head;
@@ -383,7 +536,7 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    self->checkpoint = s_read_checkpoint(self);
+    self->checkpoint = self->checkpoint_saved = s_read_checkpoint(self);
     if (s_list_segments(self, err, errlen) != 0)
         goto fail;
     /* Whole segments below the checkpoint were acknowledged: drop them unread. */
@@ -410,6 +563,7 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
     }
     free(buf);
     buf = NULL;
+    s_open_spare(self);
     self->next_seq = last_seq + 1;
     if (self->next_seq < self->checkpoint)
         self->next_seq = self->checkpoint;
@@ -433,9 +587,18 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
         goto fail;
     }
     self->flusher_started = true;
+    if (preallocate) {
+        if (pthread_create(&self->preparer, NULL, s_preparer_run, self) != 0) {
+            snprintf(err, errlen, "cannot start the journal preparer thread");
+            goto fail;
+        }
+        self->prep_started = true;
+    }
     HALO_INFO("journal opened",
-              "dir=%s segments=%zu bytes=%" PRIu64 " checkpoint=%" PRIu64 " next_seq=%" PRIu64 " cut_bytes=%" PRIu64,
-              dir, self->nsegs, self->bytes, self->checkpoint, self->next_seq, self->cut_bytes);
+              "dir=%s segments=%zu bytes=%" PRIu64 " checkpoint=%" PRIu64 " next_seq=%" PRIu64 " cut_bytes=%" PRIu64
+              " preallocate=%s",
+              dir, self->nsegs, self->bytes, self->checkpoint, self->next_seq, self->cut_bytes,
+              preallocate ? "on" : "off");
     return self;
 fail:
     free(buf);
@@ -456,6 +619,13 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
         pthread_mutex_unlock(&self->queue_lock);
         pthread_join(self->flusher, NULL);
     }
+    if (self->prep_started) {
+        pthread_mutex_lock(&self->lock);
+        __atomic_store_n(&self->prep_stop, true, __ATOMIC_RELAXED);
+        pthread_cond_signal(&self->prep_cond);
+        pthread_mutex_unlock(&self->lock);
+        pthread_join(self->preparer, NULL);
+    }
     if (self->active_fd >= 0) {
         if (fdatasync(self->active_fd) != 0)
             HALO_ERROR("journal fsync failed at close", "error=\"%s\"", strerror(errno));
@@ -468,6 +638,7 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
     if (self->dir_fd >= 0)
         close(self->dir_fd);
     pthread_mutex_destroy(&self->lock);
+    pthread_cond_destroy(&self->prep_cond);
     pthread_mutex_destroy(&self->queue_lock);
     pthread_cond_destroy(&self->queue_cond);
     free(self->segs);
@@ -536,7 +707,9 @@ static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **li
             p->status = INGEST_JOURNAL_FULL;
         } else {
             uint64_t size = self->segs[self->nsegs - 1].size + *bytes;
-            if (size > 0 && size + p->total > self->segment_bytes) {
+            /* Full, or (started empty, at open or without a spare) a spare is there now. */
+            bool to_spare = !self->active_prealloc && self->spare == S_SPARE_READY;
+            if (size > 0 && (size + p->total > self->segment_bytes || to_spare)) {
                 if (group)
                     break; /* this group first, then the roll */
                 if (s_roll_locked(self) != 0)
@@ -571,7 +744,10 @@ static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **li
  * every member's status. */
 static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t bytes)
 {
-    size_t n = 0;
+    /* In a preallocated segment a header of zeros follows the group: the end
+     * a scan at open finds, where a recycled file has its old bytes. */
+    static const unsigned char end_marker[INGEST_JOURNAL_HEADER];
+    size_t n = 1;
     for (s_pending_t *p = group; p; p = p->next)
         n++;
     struct iovec stack_iov[64];
@@ -581,12 +757,16 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
     uint64_t start = active->size, first_seq = group->first_seq;
     uint64_t segment = active->first_seq;
     int fd = self->active_fd;
+    bool marker = self->active_prealloc;
     pthread_mutex_unlock(&self->lock);
     int e = ENOMEM, sync_e = 0;
     if (iov) {
         size_t i = 0;
         for (s_pending_t *p = group; p; p = p->next)
             iov[i++] = (struct iovec){p->buf, p->total};
+        if (marker)
+            iov[i++] = (struct iovec){(void *)end_marker, sizeof end_marker};
+        n = i;
         e = s_pwritev_all(fd, iov, (int)n, start);
         if (iov != stack_iov)
             free(iov);
@@ -599,7 +779,9 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
     if (e != 0) {
         status = e == ENOSPC || e == EDQUOT ? INGEST_JOURNAL_NOSPACE : INGEST_JOURNAL_IOERROR;
         HALO_ERROR("journal write failed", "error=\"%s\" bytes=%zu", strerror(e), bytes);
-        /* Nothing half-written may stay: cut back to the last whole record. */
+        /* Nothing half-written may stay: cut back to the last whole record
+         * (and the preallocated rest with it: the next spare replaces it). */
+        self->active_prealloc = false;
         if (ftruncate(fd, (off_t)start) != 0) {
             self->failed = true;
             HALO_ERROR("journal truncate failed, refusing appends until restart", "error=\"%s\"", strerror(errno));
@@ -618,6 +800,8 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
             self->durable_segment = segment;
             self->durable_offset = active->size;
             s_notify(self);
+            if (self->preallocate && s_spare_needed(self))
+                pthread_cond_signal(&self->prep_cond);
         }
     }
     pthread_mutex_unlock(&self->lock);
@@ -902,36 +1086,80 @@ static int s_write_checkpoint(ingest_journal_t *self, uint64_t low_seq)
     return rc;
 }
 
+/* Keeps a compacted segment as the spare when none is ready or being
+ * written and it is big enough: its blocks are written, which is all a
+ * spare needs (its old records are older than any segment it becomes, and
+ * the scan at open stops at them). 0 if kept. */
+static int s_recycle(ingest_journal_t *self, const char *path)
+{
+    struct stat st;
+    if (!self->preallocate || stat(path, &st) != 0 || (uint64_t)st.st_size < self->segment_bytes)
+        return -1;
+    int rc = -1;
+    pthread_mutex_lock(&self->lock);
+    if (self->spare == S_SPARE_NONE && renameat(AT_FDCWD, path, self->dir_fd, S_SPARE) == 0) {
+        self->spare = S_SPARE_READY;
+        self->spares_recycled++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (rc == 0)
+        HALO_DEBUG("journal segment recycled as the spare", "segment=%s", path);
+    return rc;
+}
+
 int ingest_journal_release(ingest_journal_t *self, uint64_t low_seq)
 {
+    /* Whole segments below low_seq go first, the checkpoint is written
+     * after: deleting first frees the disk (on a full disk the checkpoint's
+     * new file could not be written before), and a checkpoint left older
+     * than the segments only makes a restart replay acknowledged records
+     * again, which fetchers and the store take as duplicates. */
+    char path[S_PATH_MAX];
     pthread_mutex_lock(&self->lock);
-    uint64_t current = self->checkpoint;
+    if (low_seq > self->checkpoint)
+        self->checkpoint = low_seq;
+    bool save = low_seq > self->checkpoint_saved;
+    for (;;) {
+        uint64_t doomed[64];
+        size_t ndoomed = 0;
+        while (ndoomed < 64 && self->nsegs > 1 && self->segs[1].first_seq <= low_seq) {
+            doomed[ndoomed++] = self->segs[0].first_seq;
+            self->bytes -= self->segs[0].size;
+            memmove(self->segs, self->segs + 1, (self->nsegs - 1) * sizeof *self->segs);
+            self->nsegs--;
+        }
+        if (ndoomed == 0)
+            break;
+        pthread_mutex_unlock(&self->lock);
+        for (size_t i = 0; i < ndoomed; i++) {
+            s_segment_path(self, doomed[i], path, sizeof path);
+            if (s_recycle(self, path) == 0)
+                continue;
+            if (unlink(path) != 0)
+                HALO_WARN("journal segment not deleted", "segment=%s error=\"%s\"", path, strerror(errno));
+            else
+                HALO_DEBUG("journal segment compacted", "segment=%s", path);
+        }
+        pthread_mutex_lock(&self->lock);
+    }
     pthread_mutex_unlock(&self->lock);
-    if (low_seq <= current)
+    if (!save)
         return 0;
     if (s_write_checkpoint(self, low_seq) != 0) {
-        HALO_ERROR("journal checkpoint not written", "error=\"%s\"", strerror(errno));
+        /* Retried at the next release; logged once per streak of failures. */
+        if (!self->checkpoint_failing)
+            HALO_ERROR("journal checkpoint not written, retrying", "error=\"%s\" checkpoint=%" PRIu64,
+                       strerror(errno), low_seq);
+        self->checkpoint_failing = true;
         return -1;
     }
-    uint64_t doomed[64];
-    size_t ndoomed = 0;
+    if (self->checkpoint_failing)
+        HALO_INFO("journal checkpoint written again", "checkpoint=%" PRIu64, low_seq);
+    self->checkpoint_failing = false;
     pthread_mutex_lock(&self->lock);
-    self->checkpoint = low_seq;
-    while (ndoomed < 64 && self->nsegs > 1 && self->segs[1].first_seq <= low_seq) {
-        doomed[ndoomed++] = self->segs[0].first_seq;
-        self->bytes -= self->segs[0].size;
-        memmove(self->segs, self->segs + 1, (self->nsegs - 1) * sizeof *self->segs);
-        self->nsegs--;
-    }
+    self->checkpoint_saved = low_seq;
     pthread_mutex_unlock(&self->lock);
-    char path[S_PATH_MAX];
-    for (size_t i = 0; i < ndoomed; i++) {
-        s_segment_path(self, doomed[i], path, sizeof path);
-        if (unlink(path) != 0)
-            HALO_WARN("journal segment not deleted", "segment=%s error=\"%s\"", path, strerror(errno));
-        else
-            HALO_DEBUG("journal segment compacted", "segment=%s", path);
-    }
     return 0;
 }
 
@@ -943,9 +1171,14 @@ void ingest_journal_stats(ingest_journal_t *self, ingest_journal_stats_t *out)
         .segments = self->nsegs,
         .next_seq = self->next_seq,
         .durable_seq = self->durable_seq,
-        .checkpoint = self->checkpoint,
+        .checkpoint = self->checkpoint_saved,
         .cut_bytes = self->cut_bytes,
+        .unused_bytes = self->unused_bytes,
         .failed = self->failed,
+        .active_prealloc = self->active_prealloc,
+        .spare_ready = self->spare == S_SPARE_READY,
+        .spares_zeroed = self->spares_zeroed,
+        .spares_recycled = self->spares_recycled,
     };
     pthread_mutex_unlock(&self->lock);
 }

@@ -17,7 +17,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "halo_log.h"
@@ -41,7 +44,7 @@ static void s_rmdir(char *dir)
 static ingest_journal_t *s_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes)
 {
     char err[512];
-    ingest_journal_t *j = ingest_journal_open(dir, segment_bytes, max_bytes, err, sizeof err);
+    ingest_journal_t *j = ingest_journal_open(dir, segment_bytes, max_bytes, false, err, sizeof err);
     if (!j)
         fail_msg("open %s: %s", dir, err);
     return j;
@@ -333,10 +336,297 @@ static void test_byte_bound_and_lock(void **state)
     assert_int_equal(ingest_journal_append(j, &item, 1, &seq), INGEST_JOURNAL_OK);
     assert_int_equal(seq, 12);
     char err[512];
-    assert_null(ingest_journal_open(dir, 110, 300, err, sizeof err));
+    assert_null(ingest_journal_open(dir, 110, 300, false, err, sizeof err));
     assert_non_null(strstr(err, "lock"));
     ingest_journal_destroy(&j);
     s_rmdir(dir);
+}
+
+static ingest_journal_t *s_open_prealloc(const char *dir, uint64_t segment_bytes)
+{
+    char err[512];
+    ingest_journal_t *j = ingest_journal_open(dir, segment_bytes, BIG, true, err, sizeof err);
+    if (!j)
+        fail_msg("open %s: %s", dir, err);
+    return j;
+}
+
+/* Appends n records "rec-<seq>" in one append (one batch, one segment). */
+static ingest_journal_status_t s_append_batch(ingest_journal_t *j, size_t n)
+{
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    char (*texts)[32] = calloc(n, sizeof *texts);
+    ingest_journal_item_t *items = calloc(n, sizeof *items);
+    assert_non_null(texts);
+    assert_non_null(items);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(texts[i], sizeof texts[i], "rec-%llu", (unsigned long long)(st.next_seq + i));
+        items[i] = (ingest_journal_item_t){ texts[i], strlen(texts[i]) };
+    }
+    uint64_t first = 0;
+    ingest_journal_status_t rc = ingest_journal_append(j, items, n, &first);
+    if (rc == INGEST_JOURNAL_OK)
+        assert_int_equal(first, st.next_seq);
+    free(items);
+    free(texts);
+    return rc;
+}
+
+/* Waits (10 s at most) until the preparer thread has a spare ready. */
+static void s_wait_spare(ingest_journal_t *j)
+{
+    for (int i = 0; i < 1000; i++) {
+        ingest_journal_stats_t st;
+        ingest_journal_stats(j, &st);
+        if (st.spare_ready)
+            return;
+        usleep(10 * 1000);
+    }
+    fail_msg("no spare segment after 10 s");
+}
+
+/* Size in bytes of the segment file named first_seq. */
+static off_t s_segment_size(const char *dir, uint64_t first_seq)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%020llu.seg", dir, (unsigned long long)first_seq);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        fail_msg("stat %s failed", path);
+    return st.st_size;
+}
+
+/* Appends batches of 100 until the journal has `segments` segments, waiting
+ * for the spare whenever the preparer has been asked for one, so that every
+ * roll goes to a spare. */
+static void s_fill_until_segments(ingest_journal_t *j, uint64_t segments, uint64_t segment_bytes)
+{
+    for (int guard = 0; guard < 1000; guard++) {
+        ingest_journal_stats_t st;
+        ingest_journal_stats(j, &st);
+        if (st.segments >= segments)
+            return;
+        if (!st.spare_ready && st.spares_recycled == 0 && st.bytes % segment_bytes >= segment_bytes / 2)
+            s_wait_spare(j);
+        assert_int_equal(s_append_batch(j, 100), INGEST_JOURNAL_OK);
+    }
+    fail_msg("the journal never reached %llu segments", (unsigned long long)segments);
+}
+
+/* With preallocation, the journal opens a segment, the preparer zero-fills
+ * a spare, the next group rolls into it (a file of segment_bytes whose
+ * blocks are written), and a segment half full asks for the next spare. At
+ * reopen the zeros after the last record are unused space, not a cut tail. */
+static void test_preallocated_segments(void **state)
+{
+    char *dir = halo_test_tmpdir("journal-prealloc");
+    const uint64_t seg = 16384;
+    ingest_journal_t *j = s_open_prealloc(dir, seg);
+    s_wait_spare(j);
+    s_append_recs(j, 1); /* into segment 1, made empty at open */
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    assert_false(st.active_prealloc);
+    s_append_recs(j, 1); /* a spare is ready: the group goes to it */
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.segments, 2);
+    assert_true(st.active_prealloc);
+    assert_false(st.spare_ready); /* segment 2 is not half full yet */
+    assert_int_equal(st.spares_zeroed, 1);
+    assert_int_equal(s_segment_size(dir, 2), (off_t)seg);
+    s_fill_until_segments(j, 3, seg);
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.spares_zeroed, 2);
+    assert_true(st.active_prealloc);
+    uint64_t third = st.next_seq - 100;
+    assert_int_equal(s_segment_size(dir, third), (off_t)seg);
+    uint64_t records = st.next_seq - 1;
+    ingest_journal_destroy(&j);
+    j = s_open(dir, seg, BIG);
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.cut_bytes, 0);
+    assert_true(st.unused_bytes > 0);
+    assert_int_equal(st.next_seq, records + 1);
+    uint64_t first = 0, last = 0;
+    assert_int_equal(s_read_all(j, &first, &last), records);
+    assert_int_equal(first, 1);
+    assert_int_equal(last, records);
+    assert_true(s_segment_size(dir, third) < (off_t)seg); /* zeros cut at open */
+    ingest_journal_destroy(&j);
+    s_rmdir(dir);
+}
+
+/* Counts the record magics ("HJR1") in a segment file. */
+static int s_count_magics(const char *dir, uint64_t first_seq)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%020llu.seg", dir, (unsigned long long)first_seq);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int count = 0;
+    for (size_t i = 0; i + 4 <= n; i++)
+        count += memcmp(buf + i, "HJR1", 4) == 0;
+    return count;
+}
+
+/* A compacted segment becomes the spare when none is there (no zero-fill),
+ * and its old records, still in the file, are never read back: not by the
+ * reader, not after a reopen. */
+static void test_recycled_segment(void **state)
+{
+    char *dir = halo_test_tmpdir("journal-recycle");
+    const uint64_t seg = 16384;
+    ingest_journal_t *j = s_open_prealloc(dir, seg);
+    s_wait_spare(j);
+    s_append_recs(j, 2); /* segment 1, then segment 2 in the first spare */
+    s_fill_until_segments(j, 3, seg);
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    assert_false(st.spare_ready);
+    assert_int_equal(st.spares_zeroed, 2);
+    uint64_t from = st.next_seq;
+    assert_int_equal(ingest_journal_release(j, from), 0); /* 1 is deleted (small), 2 recycled */
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.segments, 1);
+    assert_int_equal(st.spares_recycled, 1);
+    assert_true(st.spare_ready);
+    s_fill_until_segments(j, 2, seg); /* segment 3 fills, the next is the recycled file */
+    s_append_recs(j, 3);
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.spares_zeroed, 2); /* nothing zero-filled for it */
+    assert_true(st.active_prealloc);
+    uint64_t active = st.next_seq - 3 - 100;
+    assert_int_equal(s_segment_size(dir, active), (off_t)seg);
+    assert_true(s_count_magics(dir, active) > 100 + 3); /* segment 2's records are still there */
+    uint64_t want = st.next_seq - from;
+    assert_int_equal(s_read_all(j, NULL, NULL), want);
+    ingest_journal_destroy(&j);
+    j = s_open(dir, seg, BIG);
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.cut_bytes, 0);
+    assert_true(st.unused_bytes > 0);
+    assert_int_equal(st.next_seq, from + want);
+    uint64_t first = 0, last = 0;
+    assert_int_equal(s_read_all(j, &first, &last), want);
+    assert_int_equal(first, from);
+    assert_int_equal(last, from + want - 1);
+    ingest_journal_destroy(&j);
+    s_rmdir(dir);
+}
+
+/* In the disk-full child (no cmocka there): a failed check exits 1. */
+#define S_CHILD_CHECK(cond)                                                                                            \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "disk-full child: check failed at line %d: %s\n", __LINE__, #cond);                       \
+            _exit(1);                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+
+/* Appends batches of 20 records until an append is refused; returns the
+ * refusal, *ok the records accepted. */
+static ingest_journal_status_t s_child_fill(ingest_journal_t *j, uint64_t *ok)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        ingest_journal_stats_t st;
+        ingest_journal_stats(j, &st);
+        char texts[20][32];
+        ingest_journal_item_t items[20];
+        for (size_t i = 0; i < 20; i++) {
+            snprintf(texts[i], sizeof texts[i], "rec-%llu", (unsigned long long)(st.next_seq + i));
+            items[i] = (ingest_journal_item_t){ texts[i], strlen(texts[i]) };
+        }
+        uint64_t first;
+        ingest_journal_status_t rc = ingest_journal_append(j, items, 20, &first);
+        if (rc != INGEST_JOURNAL_OK)
+            return rc;
+        *ok += 20;
+    }
+    return INGEST_JOURNAL_OK;
+}
+
+/* The disk-full scenario on a 64 KiB tmpfs mounted on dir (in a private
+ * mount namespace): appends until ENOSPC, which must be NOSPACE (503
+ * disk_full), not a failed journal; a reopen finds every accepted record
+ * and nothing cut; once compaction frees space, appends work again. */
+static void s_disk_full_child(const char *dir, bool prealloc)
+{
+    if (unshare(CLONE_NEWNS) != 0)
+        _exit(77);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("halo-test", dir, "tmpfs", 0, "size=64k,mode=0700") != 0)
+        _exit(77);
+    char err[512];
+    ingest_journal_t *j = ingest_journal_open(dir, 16384, BIG, prealloc, err, sizeof err);
+    S_CHILD_CHECK(j != NULL);
+    uint64_t ok = 0;
+    ingest_journal_status_t rc = s_child_fill(j, &ok);
+    S_CHILD_CHECK(rc == INGEST_JOURNAL_NOSPACE);
+    S_CHILD_CHECK(ok > 0);
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    S_CHILD_CHECK(!st.failed);
+    S_CHILD_CHECK(st.next_seq == ok + 1);
+    ingest_journal_destroy(&j);
+    j = ingest_journal_open(dir, 16384, BIG, prealloc, err, sizeof err);
+    S_CHILD_CHECK(j != NULL);
+    ingest_journal_stats(j, &st);
+    S_CHILD_CHECK(st.cut_bytes == 0); /* nothing half-written */
+    S_CHILD_CHECK(st.next_seq == ok + 1);
+    ingest_journal_cursor_t cur;
+    ingest_journal_cursor_init(j, &cur);
+    char buf[64];
+    uint64_t seq, n = 0;
+    size_t len;
+    while (ingest_journal_read(j, &cur, &seq, buf, sizeof buf, &len) == 0) {
+        S_CHILD_CHECK(seq == n + 1);
+        n++;
+    }
+    ingest_journal_cursor_close(&cur);
+    S_CHILD_CHECK(n == ok);
+    /* Everything acknowledged: whole segments go, and there is room again. */
+    S_CHILD_CHECK(ingest_journal_release(j, st.next_seq) == 0);
+    uint64_t more = 0;
+    rc = s_child_fill(j, &more);
+    S_CHILD_CHECK(rc == INGEST_JOURNAL_NOSPACE);
+    S_CHILD_CHECK(more > 0);
+    ingest_journal_destroy(&j);
+    _exit(0);
+}
+
+/* Runs the disk-full scenario in a child with its own mount namespace;
+ * skipped where mounting a tmpfs is not allowed (not root, containers). */
+static void s_disk_full(bool prealloc)
+{
+    char *dir = halo_test_tmpdir(prealloc ? "journal-enospc-pre" : "journal-enospc");
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        s_disk_full_child(dir, prealloc);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    s_rmdir(dir);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "skipped: cannot mount a tmpfs in a new mount namespace here\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_disk_full(void **state)
+{
+    s_disk_full(false);
+}
+
+static void test_disk_full_preallocated(void **state)
+{
+    s_disk_full(true);
 }
 
 /* True when the notify fd is readable now. */
@@ -388,6 +678,10 @@ int main(void)
         cmocka_unit_test(test_compaction_behind_lowest_unacked),
         cmocka_unit_test(test_cursor_follows_compaction_and_rolls),
         cmocka_unit_test(test_byte_bound_and_lock),
+        cmocka_unit_test(test_preallocated_segments),
+        cmocka_unit_test(test_recycled_segment),
+        cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_disk_full_preallocated),
         cmocka_unit_test(test_notify_only_when_armed),
         cmocka_unit_test(test_crc32_known_value),
     };
