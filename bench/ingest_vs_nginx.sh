@@ -4,14 +4,15 @@
 # delivery with the full ticket, taken from halo-sim), a new delivery id on
 # every request.
 #
-#   bench/ingest_vs_nginx.sh [--runs R] [--seconds S] [--connections C] [--fetchers N] [--ingest-threads T]
+#   bench/ingest_vs_nginx.sh [--runs R] [--seconds S] [--connections C] [--fetchers N] [--ingest-threads T] [--env NAME=VALUE]...
 #
 # nginx: `location / { return 200; }` on 127.0.0.1 (worker_processes auto,
 # access log off). halo-ingest: the stack's, with a connected tenant, so every
 # request is authenticated (token hash), parsed, mapped and fsync'ed to the
 # journal before its 200. N fetchers (default 0) drain the journal meanwhile;
 # with 0 the journal only grows (what ingest alone can take). --ingest-threads
-# sets HALO_INGEST_THREADS (default: ingest's, 1), its HTTP poll threads.
+# sets HALO_INGEST_THREADS (default: ingest's, 1), its HTTP poll threads;
+# --env passes any other variable to the stack's processes (A/B of a setting).
 # Per run and target: wrk -t2 -cC -dS (C = 32) for throughput and latency at
 # saturation, then wrk -t1 -c1 -dS for the latency of a single connection.
 # R runs (default 3), nginx and ingest alternating. ratio = ingest req/s /
@@ -24,7 +25,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-runs=3 seconds=10 conns=32 fetchers=0 threads=""
+runs=3 seconds=10 conns=32 fetchers=0 threads="" extra_env=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -32,7 +33,8 @@ while [ $# -gt 0 ]; do
     --connections) conns=$2; shift 2 ;;
     --fetchers) fetchers=$2; shift 2 ;;
     --ingest-threads) threads=$2; shift 2 ;;
-    *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --env) extra_env+=(--env "$2"); shift 2 ;;
+    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl wrk nginx
@@ -48,8 +50,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-env=()
-[ -n "$threads" ] && env=(--env "HALO_INGEST_THREADS=$threads")
+env=(${extra_env[@]+"${extra_env[@]}"})
+[ -n "$threads" ] && env+=(--env "HALO_INGEST_THREADS=$threads")
 bench_stack_start --fetchers "$fetchers" ${env[@]+"${env[@]}"} --tickets 2000 --rate-limit 450 --rate-window 3
 bench_connect 450 3
 bench_wait_webhook_ready
@@ -141,7 +143,7 @@ wrk_run() {
 }
 
 bench_machine
-echo "config: body_bytes=$body_bytes seconds=$seconds connections=$conns fetchers=$fetchers ingest_threads=${threads:-default}" \
+echo "config: body_bytes=$body_bytes seconds=$seconds connections=$conns fetchers=$fetchers ingest_threads=${threads:-default} env=\"${extra_env[*]:-}\"" \
   "ingest=\"$HALO_INGEST_URL (journal fsync before 200)\" nginx=\"127.0.0.1:$nginx_port return 200\" wrk=\"$(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}')\""
 out=""
 for r in $(seq 1 "$runs"); do

@@ -96,10 +96,12 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    self->journal =
-        ingest_journal_open(dir, (uint64_t)halo_config_int(config, "HALO_INGEST_SEGMENT_BYTES"),
-                            (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"),
-                            halo_config_bool(config, "HALO_INGEST_PREALLOCATE"), err, errlen);
+    ingest_journal_options_t jopt = {
+        .segment_bytes = (uint64_t)halo_config_int(config, "HALO_INGEST_SEGMENT_BYTES"),
+        .max_bytes = (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"),
+        .preallocate = halo_config_bool(config, "HALO_INGEST_PREALLOCATE"),
+    };
+    self->journal = ingest_journal_open(dir, &jopt, err, errlen);
     if (!self->journal)
         goto fail;
     self->auth = ingest_auth_new(halo_config_str(config, "HALO_DATABASE_URL"), cache,

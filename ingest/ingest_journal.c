@@ -492,8 +492,8 @@ static void s_open_spare(ingest_journal_t *self)
         unlinkat(self->dir_fd, S_SPARE, 0);
 }
 
-ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes, bool preallocate,
-                                      char *err, size_t errlen)
+ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_options_t *options, char *err,
+                                      size_t errlen)
 {
     ingest_journal_t *self = calloc(1, sizeof *self);
     unsigned char *buf = NULL;
@@ -502,9 +502,9 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
         return NULL;
     }
     self->dir_fd = self->lock_fd = self->notify_fd = self->active_fd = -1;
-    self->segment_bytes = segment_bytes;
-    self->max_bytes = max_bytes;
-    self->preallocate = preallocate;
+    self->segment_bytes = options->segment_bytes;
+    self->max_bytes = options->max_bytes;
+    self->preallocate = options->preallocate;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->prep_cond, NULL);
     pthread_mutex_init(&self->queue_lock, NULL);
@@ -587,7 +587,7 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
         goto fail;
     }
     self->flusher_started = true;
-    if (preallocate) {
+    if (self->preallocate) {
         if (pthread_create(&self->preparer, NULL, s_preparer_run, self) != 0) {
             snprintf(err, errlen, "cannot start the journal preparer thread");
             goto fail;
@@ -598,7 +598,7 @@ ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, u
               "dir=%s segments=%zu bytes=%" PRIu64 " checkpoint=%" PRIu64 " next_seq=%" PRIu64 " cut_bytes=%" PRIu64
               " preallocate=%s",
               dir, self->nsegs, self->bytes, self->checkpoint, self->next_seq, self->cut_bytes,
-              preallocate ? "on" : "off");
+              self->preallocate ? "on" : "off");
     return self;
 fail:
     free(buf);

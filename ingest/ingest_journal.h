@@ -55,17 +55,21 @@ typedef struct {
     uint64_t spares_recycled; /* compacted segments kept as the spare */
 } ingest_journal_stats_t;
 
+typedef struct {
+    uint64_t segment_bytes; /* size at which a new segment starts */
+    uint64_t max_bytes;     /* bound of the whole journal */
+    /* Keep the next segment's blocks written in advance (a zero-filled file
+     * of segment_bytes, made by a background thread, or a compacted
+     * segment), so fdatasync after an append has no file size or block
+     * allocation to commit; costs up to two segments of extra disk. */
+    bool preallocate;
+} ingest_journal_options_t;
+
 /* Opens (creating) the journal in dir: locks it against a second process,
  * scans every segment, cuts bad tails, deletes segments below the
- * checkpoint. segment_bytes: size at which a new segment starts; max_bytes:
- * bound of the whole journal. preallocate: keep the next segment's blocks
- * written in advance (a zero-filled file of segment_bytes, made by a
- * background thread, or a compacted segment), so fdatasync after an append
- * has no file size or block allocation to commit (about 3 times faster on
- * ext4); costs up to two segments of extra disk. NULL on failure with the
- * reason in err. */
-ingest_journal_t *ingest_journal_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes, bool preallocate,
-                                      char *err, size_t errlen);
+ * checkpoint. NULL on failure with the reason in err. */
+ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_options_t *options, char *err,
+                                      size_t errlen);
 /* Closes the journal (fsyncs what was written); safe to call twice. */
 void ingest_journal_destroy(ingest_journal_t **self_p);
 /* Called once per submitted append with its outcome and, when OK, the first

@@ -44,7 +44,8 @@ static void s_rmdir(char *dir)
 static ingest_journal_t *s_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes)
 {
     char err[512];
-    ingest_journal_t *j = ingest_journal_open(dir, segment_bytes, max_bytes, false, err, sizeof err);
+    ingest_journal_options_t o = { .segment_bytes = segment_bytes, .max_bytes = max_bytes };
+    ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     if (!j)
         fail_msg("open %s: %s", dir, err);
     return j;
@@ -139,13 +140,48 @@ static void *s_writer(void *arg)
     return NULL;
 }
 
+enum { S_GROUP_THREADS = 8, S_GROUP_EACH = 150 };
+
+/* Reads while the writers append: what the reader sees durable must come
+ * without a gap, in order, across segment rolls. */
+typedef struct {
+    ingest_journal_t *j;
+    uint64_t expect; /* next sequence */
+    int out_of_order;
+} s_reader_t;
+
+static void *s_reader(void *arg)
+{
+    s_reader_t *r = arg;
+    ingest_journal_cursor_t cur;
+    ingest_journal_cursor_init(r->j, &cur);
+    char buf[64];
+    uint64_t seq;
+    size_t len;
+    for (int idle = 0; r->expect <= S_GROUP_THREADS * S_GROUP_EACH && idle < 10000;) {
+        int rc = ingest_journal_read(r->j, &cur, &seq, buf, sizeof buf, &len);
+        if (rc == 0) {
+            r->out_of_order += seq != r->expect;
+            r->expect = seq + 1;
+            idle = 0;
+        } else {
+            idle++;
+            usleep(1000);
+        }
+    }
+    ingest_journal_cursor_close(&cur);
+    return NULL;
+}
+
 static void test_group_commit_many_threads(void **state)
 {
     char *dir = halo_test_tmpdir("journal-group");
     ingest_journal_t *j = s_open(dir, 4096, BIG); /* small segments: rolls under concurrency too */
-    enum { THREADS = 8, EACH = 150 };
-    pthread_t threads[THREADS];
+    enum { THREADS = S_GROUP_THREADS, EACH = S_GROUP_EACH };
+    pthread_t threads[THREADS], reader;
     s_writer_t writers[THREADS];
+    s_reader_t r = { j, 1, 0 };
+    assert_int_equal(pthread_create(&reader, NULL, s_reader, &r), 0);
     for (int i = 0; i < THREADS; i++) {
         writers[i] = (s_writer_t){ j, EACH, 0 };
         pthread_create(&threads[i], NULL, s_writer, &writers[i]);
@@ -154,6 +190,9 @@ static void test_group_commit_many_threads(void **state)
         pthread_join(threads[i], NULL);
         assert_int_equal(writers[i].failures, 0);
     }
+    pthread_join(reader, NULL);
+    assert_int_equal(r.out_of_order, 0);
+    assert_int_equal(r.expect, THREADS * EACH + 1);
     ingest_journal_stats_t st;
     ingest_journal_stats(j, &st);
     assert_int_equal(st.durable_seq, THREADS * EACH);
@@ -336,7 +375,8 @@ static void test_byte_bound_and_lock(void **state)
     assert_int_equal(ingest_journal_append(j, &item, 1, &seq), INGEST_JOURNAL_OK);
     assert_int_equal(seq, 12);
     char err[512];
-    assert_null(ingest_journal_open(dir, 110, 300, false, err, sizeof err));
+    ingest_journal_options_t o = { .segment_bytes = 110, .max_bytes = 300 };
+    assert_null(ingest_journal_open(dir, &o, err, sizeof err));
     assert_non_null(strstr(err, "lock"));
     ingest_journal_destroy(&j);
     s_rmdir(dir);
@@ -345,7 +385,8 @@ static void test_byte_bound_and_lock(void **state)
 static ingest_journal_t *s_open_prealloc(const char *dir, uint64_t segment_bytes)
 {
     char err[512];
-    ingest_journal_t *j = ingest_journal_open(dir, segment_bytes, BIG, true, err, sizeof err);
+    ingest_journal_options_t o = { segment_bytes, BIG, true };
+    ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     if (!j)
         fail_msg("open %s: %s", dir, err);
     return j;
@@ -561,7 +602,8 @@ static void s_disk_full_child(const char *dir, bool prealloc)
         mount("halo-test", dir, "tmpfs", 0, "size=64k,mode=0700") != 0)
         _exit(77);
     char err[512];
-    ingest_journal_t *j = ingest_journal_open(dir, 16384, BIG, prealloc, err, sizeof err);
+    ingest_journal_options_t o = { 16384, BIG, prealloc };
+    ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     S_CHILD_CHECK(j != NULL);
     uint64_t ok = 0;
     ingest_journal_status_t rc = s_child_fill(j, &ok);
@@ -572,7 +614,7 @@ static void s_disk_full_child(const char *dir, bool prealloc)
     S_CHILD_CHECK(!st.failed);
     S_CHILD_CHECK(st.next_seq == ok + 1);
     ingest_journal_destroy(&j);
-    j = ingest_journal_open(dir, 16384, BIG, prealloc, err, sizeof err);
+    j = ingest_journal_open(dir, &o, err, sizeof err);
     S_CHILD_CHECK(j != NULL);
     ingest_journal_stats(j, &st);
     S_CHILD_CHECK(st.cut_bytes == 0); /* nothing half-written */
