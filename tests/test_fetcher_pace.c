@@ -30,12 +30,20 @@ typedef struct {
 static int s_setup(void **state)
 {
     char *url = halo_test_migrated_db("fetcher_pace");
+    if (!url && getenv("HALO_TEST_DATABASE_URL")) {
+        fprintf(stderr, "test: cannot create the migrated database halo_t_fetcher_pace\n");
+        return -1;
+    }
     if (!url)
         return 0; /* no PostgreSQL: the PG tests skip */
     s_fix_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->url = url;
+    *state = f; /* from here the teardown frees what was made */
     char err[256];
-    f->pg = halo_pg_new(url, 5000, err, sizeof err);
-    assert_non_null(f->pg);
+    f->pg = tfs_pg_connect(url, err, sizeof err);
+    if (!f->pg)
+        fail_msg("cannot connect to the test database: %s", err);
     tfs_sim_t sim = {.pid = 0, .port = 1, .base = "http://127.0.0.1:1"};
     assert_true(tfs_tenant_insert(f->pg, &sim, "acme", 1000, 60, 0.9) > 0);
     assert_true(tfs_tenant_insert(f->pg, &sim, "other", 1000, 60, 0.9) > 0);
@@ -48,8 +56,6 @@ static int s_setup(void **state)
     assert_int_equal(fetch_tenants_refresh(f->tenants, f->pg, halo_clock_mono_ms(), true), 0);
     f->base = halo_clock_wall_ms();
     f->next_id = 1;
-    f->url = url;
-    *state = f;
     return 0;
 }
 
@@ -144,27 +150,39 @@ static void test_burst_used_up(void **state)
 
 #define RACE_ROWS 400
 #define RACE_WORKERS 4
+#define RACE_JOIN_MS 60000 /* 400 claims take well under a second */
+#define WAKE_JOIN_MS 70000 /* the waiter's own timeout is 60 s */
 
 typedef struct {
-    const char *url;
+    char url[1024];
     int n;
     int64_t objects[RACE_ROWS];
     int64_t leases[RACE_ROWS];
+    char error[512]; /* why the racer stopped early, "" if it did not */
 } s_racer_t;
 
+/* Claims due rows until none is left; records why when it stops on an error. */
 static void *s_race_thread(void *arg)
 {
     s_racer_t *r = arg;
     char err[256];
-    halo_pg_t *pg = halo_pg_new(r->url, 5000, err, sizeof err);
-    if (!pg)
+    halo_pg_t *pg = tfs_pg_connect(r->url, err, sizeof err);
+    if (!pg) {
+        snprintf(r->error, sizeof r->error, "cannot connect: %s", err);
         return NULL;
+    }
     fetch_lease_t lease;
-    while (r->n < RACE_ROWS && fetch_ledger_claim(pg, "racer", 60, NULL, 0, &lease) == 1) {
+    int rc = 1;
+    while (r->n < RACE_ROWS && rc == 1) {
+        rc = fetch_ledger_claim(pg, "racer", 60, NULL, 0, &lease);
+        if (rc != 1)
+            break;
         r->objects[r->n] = lease.object_id;
         r->leases[r->n] = lease.lease_id;
         r->n++;
     }
+    if (rc < 0)
+        snprintf(r->error, sizeof r->error, "claim failed after %d rows: %s", r->n, halo_pg_error(pg));
     halo_pg_destroy(&pg);
     return NULL;
 }
@@ -186,14 +204,36 @@ static void test_claim_race(void **state)
              RACE_ROWS);
     assert_int_equal(halo_pg_command(f->pg, sql, 0, NULL), 0);
     s_racer_t *r = calloc(RACE_WORKERS, sizeof *r);
+    assert_non_null(r);
     pthread_t th[RACE_WORKERS];
+    int started = 0;
     for (int i = 0; i < RACE_WORKERS; i++) {
-        r[i].url = f->url;
-        assert_int_equal(pthread_create(&th[i], NULL, s_race_thread, &r[i]), 0);
+        snprintf(r[i].url, sizeof r[i].url, "%s", f->url);
+        if (pthread_create(&th[i], NULL, s_race_thread, &r[i]) != 0)
+            break;
+        started++;
     }
+    /* Every racer is joined (bounded) before anything is asserted: a failed
+     * assertion must not leave one running on memory the teardown frees. */
+    int stuck = -1;
+    for (int i = 0; i < started; i++)
+        if (tfs_join(th[i], RACE_JOIN_MS) != 0 && stuck < 0)
+            stuck = i;
+    if (stuck >= 0)
+        fail_msg("racer %d still claiming after %d ms (its memory is left to it)", stuck, RACE_JOIN_MS);
     int total = 0;
+    for (int i = 0; i < started; i++)
+        if (r[i].error[0]) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "racer %d: %s", i, r[i].error);
+            free(r);
+            fail_msg("%s", msg);
+        }
+    if (started != RACE_WORKERS) {
+        free(r);
+        fail_msg("only %d of %d racer threads started", started, RACE_WORKERS);
+    }
     for (int i = 0; i < RACE_WORKERS; i++) {
-        pthread_join(th[i], NULL);
         total += r[i].n;
         for (int k = 0; k < r[i].n; k++) {
             snprintf(sql, sizeof sql,
@@ -231,11 +271,13 @@ static void test_wake(void **state)
     uint64_t g = fetch_wake_generation(wake);
     assert_int_equal(fetch_wake_wait(wake, g, 10), 0);
 
-    s_waiter_t w = {wake, g, -1};
+    static s_waiter_t w; /* static: a waiter that never returns keeps valid memory */
+    w = (s_waiter_t){wake, g, -1};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, s_wait_thread, &w), 0);
     fetch_wake_signal(wake); /* before or after the thread waits: either way it returns 1 */
-    assert_int_equal(pthread_join(th, NULL), 0);
+    if (tfs_join(th, WAKE_JOIN_MS) != 0)
+        fail_msg("the waiter did not return within %d ms of being signalled (its wake is left to it)", WAKE_JOIN_MS);
     assert_int_equal(w.result, 1);
     assert_int_equal(fetch_wake_generation(wake), g + 1);
     /* The generation moved on since the look: no wait at all. */

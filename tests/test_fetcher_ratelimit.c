@@ -35,10 +35,8 @@ static int s_teardown(void **state)
     for (int i = 0; i < FETCHERS; i++)
         if (s_pids[i] > 0)
             halo_test_stop(s_pids[i], true);
-    if (s_store_running)
-        tfs_store_stop(&s_store);
-    if (s_ctx)
-        zmq_ctx_term(s_ctx);
+    bool stopped = !s_store_running || tfs_store_stop(&s_store) == 0;
+    tfs_ctx_end(&s_ctx, stopped);
     tfs_sim_stop(&s_sim);
     return 0;
 }
@@ -62,8 +60,11 @@ static void test_four_fetchers_stay_within_budget(void **state)
                               "--rate-limit", "20",   "--rate-window", "5", NULL};
     assert_int_equal(tfs_sim_start(&s_sim, sim_args, NULL), 0);
     s_ctx = zmq_ctx_new();
-    tfs_store_start(&s_store, s_ctx, db);
-    s_store_running = true;
+    s_store_running = true; /* tfs_store_stop ends it even when the start failed */
+    if (tfs_store_start(&s_store, s_ctx, db) != 0) {
+        char why[256];
+        fail_msg("fake store did not start: %s", tfs_store_error(&s_store, why, sizeof why) ? why : "?");
+    }
     long long tenant = tfs_tenant_insert(pg, &s_sim, "acme", LIMIT, WINDOW_S, HEADROOM);
     assert_true(tenant > 0);
     char id[32];
