@@ -59,6 +59,7 @@ struct _ingest_http_t {
     bool sweeper_started;
     volatile bool stopping;
     size_t suspended; /* requests waiting for the journal (atomic) */
+    struct MHD_Response *accepted_one; /* the usual answer, built once (MHD responses are shared, refcounted) */
     bool closing;     /* no request may wait for the journal any more (atomic) */
 };
 
@@ -408,6 +409,8 @@ static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection 
             HALO_DEBUG("webhook accepted", "tenant=%s event=\"%s\" object_id=%" PRId64 " seq=%" PRIu64, req->tenant,
                        ev->event, ev->object_id, req->first_seq + i);
     }
+    if (batch->count == 1 && self->accepted_one)
+        return MHD_queue_response(conn, MHD_HTTP_OK, self->accepted_one);
     char text[64];
     snprintf(text, sizeof text, "{\"accepted\":%zu}\n", batch->count);
     return s_send(conn, MHD_HTTP_OK, "application/json", text, NULL, NULL);
@@ -603,6 +606,11 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
         free(self);
         return NULL;
     }
+    static const char accepted_one[] = "{\"accepted\":1}\n";
+    self->accepted_one =
+        MHD_create_response_from_buffer(strlen(accepted_one), (void *)accepted_one, MHD_RESPMEM_PERSISTENT);
+    if (self->accepted_one)
+        MHD_add_response_header(self->accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     self->sweeper_started = pthread_create(&self->sweeper, NULL, s_sweep, self) == 0;
     HALO_INFO("http listening", "listen=%s port=%d threads=%u max_connections=%u", config->listen,
               ingest_http_port(self), config->threads, config->max_connections);
@@ -625,6 +633,8 @@ void ingest_http_destroy(ingest_http_t **self_p)
         halo_clock_sleep_ms(S_CLOSE_POLL_MS);
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
+    if (self->accepted_one)
+        MHD_destroy_response(self->accepted_one);
     pthread_mutex_destroy(&self->conns_lock);
     free(self->conns);
     free(self);
