@@ -15,6 +15,8 @@
  * bounded by the body size plus a small constant. */
 #include "halo_msg.h"
 
+#define S_ENCODE_INITIAL 1024 /* first buffer of an encoded message */
+
 #include <math.h>
 #include <msgpack.h>
 #include <stdarg.h>
@@ -402,6 +404,11 @@ int halo_msg_encode(const halo_msg_t *msg, char **out, size_t *out_len, char *er
     const s_schema_t *schema = &s_schemas[msg->cmd];
     s_enc_t e = {.cmd_name = name, .err = err, .errlen = errlen};
     msgpack_sbuffer_init(&e.sbuf);
+    /* Most messages (a JOB, a HEARTBEAT) are a few hundred bytes: start
+     * small (msgpack's first growth is 8 KiB, a malloc outside the
+     * allocator's per-thread cache on every webhook); big ones double from here. */
+    e.sbuf.data = malloc(S_ENCODE_INITIAL);
+    e.sbuf.alloc = e.sbuf.data ? S_ENCODE_INITIAL : 0;
     msgpack_packer_init(&e.pk, &e.sbuf, msgpack_sbuffer_write);
 
     e.rc |= msgpack_pack_map(&e.pk, schema->count);

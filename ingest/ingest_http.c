@@ -70,6 +70,7 @@ typedef struct {
     char tenant[HALO_TENANT_MAX];
     char *body;
     size_t len, cap;
+    size_t expect; /* Content-Length, 0 if none: the body buffer's first size */
     unsigned fail_status; /* decided while reading the body, answered at its end */
     const char *fail_reason;
     const char *fail_word;
@@ -268,6 +269,7 @@ static enum MHD_Result s_begin(ingest_http_t *self, struct MHD_Connection *conn,
         snprintf(reason, sizeof reason, "body larger than %zu bytes", self->config.max_body);
         return s_reject(self, conn, req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", reason);
     }
+    req->expect = (size_t)length;
     *done = false;
     return MHD_YES;
 }
@@ -284,7 +286,7 @@ static void s_append_body(ingest_http_t *self, s_request_t *req, const char *dat
         return;
     }
     if (req->len + size > req->cap) {
-        size_t cap = req->cap ? req->cap : S_BODY_INITIAL;
+        size_t cap = req->cap ? req->cap : req->expect ? req->expect : S_BODY_INITIAL;
         while (cap < req->len + size)
             cap *= 2;
         if (cap > self->config.max_body)

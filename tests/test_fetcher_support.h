@@ -327,8 +327,14 @@ static inline bool tfs_thread_error(tfs_thread_t *t, char *buf, size_t len)
 {
     pthread_mutex_lock(&t->lock);
     bool failed = t->error[0] != '\0';
-    if (failed)
-        snprintf(buf, len, "%s: %s", t->name, t->error);
+    if (failed) {
+        /* "name: error", cut to whatever len the caller has (at least 1). */
+        int n = snprintf(buf, len, "%s: ", t->name);
+        size_t used = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+        size_t elen = strnlen(t->error, len - used - 1);
+        memcpy(buf + used, t->error, elen);
+        buf[used + elen] = '\0';
+    }
     pthread_mutex_unlock(&t->lock);
     return failed;
 }
