@@ -28,6 +28,7 @@
 #define S_HOOKS_PREFIX "/hooks/"
 #define S_TOKEN_MAX 256
 #define S_BODY_INITIAL 8192
+#define S_BODY_PRESIZE (64 * 1024) /* largest first buffer taken from Content-Length */
 #define S_REASON_MAX 300
 /* MHD per-connection buffer (headers, and the read buffer of the body).
  * MHD zeroes the whole pool at every request of a kept-alive connection,
@@ -58,9 +59,9 @@ struct _ingest_http_t {
     pthread_t sweeper;
     bool sweeper_started;
     volatile bool stopping;
-    size_t suspended; /* requests waiting for the journal (atomic) */
+    size_t suspended;                  /* requests waiting for the journal (atomic) */
     struct MHD_Response *accepted_one; /* the usual answer, built once (MHD responses are shared, refcounted) */
-    bool closing;     /* no request may wait for the journal any more (atomic) */
+    bool closing;                      /* no request may wait for the journal any more (atomic) */
 };
 
 typedef enum { S_ROUTE_HOOK, S_ROUTE_HEALTH, S_ROUTE_METRICS } s_route_t;
@@ -70,7 +71,7 @@ typedef struct {
     char tenant[HALO_TENANT_MAX];
     char *body;
     size_t len, cap;
-    size_t expect; /* Content-Length, 0 if none: the body buffer's first size */
+    size_t expect;        /* Content-Length, 0 if none: the body buffer's first size */
     unsigned fail_status; /* decided while reading the body, answered at its end */
     const char *fail_reason;
     const char *fail_word;
@@ -286,7 +287,9 @@ static void s_append_body(ingest_http_t *self, s_request_t *req, const char *dat
         return;
     }
     if (req->len + size > req->cap) {
-        size_t cap = req->cap ? req->cap : req->expect ? req->expect : S_BODY_INITIAL;
+        /* Content-Length says how much, up to a limit: a client announcing
+         * a large body and trickling it in must not hold the budget. */
+        size_t cap = req->cap ? req->cap : req->expect && req->expect <= S_BODY_PRESIZE ? req->expect : S_BODY_INITIAL;
         while (cap < req->len + size)
             cap *= 2;
         if (cap > self->config.max_body)
@@ -595,6 +598,15 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
         flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                                      : ((struct sockaddr_in *)&addr)->sin_port);
+    /* Built before the daemon's threads can use it. */
+    static const char accepted_one[] = "{\"accepted\":1}\n";
+    self->accepted_one =
+        MHD_create_response_from_buffer(strlen(accepted_one), (void *)accepted_one, MHD_RESPMEM_PERSISTENT);
+    if (self->accepted_one &&
+        MHD_add_response_header(self->accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES) {
+        MHD_destroy_response(self->accepted_one);
+        self->accepted_one = NULL; /* answered the general way */
+    }
     self->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(config->threads > 1 ? config->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
@@ -604,15 +616,12 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
         s_notify_connection, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not allowed)", config->listen);
+        if (self->accepted_one)
+            MHD_destroy_response(self->accepted_one);
         free(self->conns);
         free(self);
         return NULL;
     }
-    static const char accepted_one[] = "{\"accepted\":1}\n";
-    self->accepted_one =
-        MHD_create_response_from_buffer(strlen(accepted_one), (void *)accepted_one, MHD_RESPMEM_PERSISTENT);
-    if (self->accepted_one)
-        MHD_add_response_header(self->accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     self->sweeper_started = pthread_create(&self->sweeper, NULL, s_sweep, self) == 0;
     HALO_INFO("http listening", "listen=%s port=%d threads=%u max_connections=%u", config->listen,
               ingest_http_port(self), config->threads, config->max_connections);

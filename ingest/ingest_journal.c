@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,10 +31,10 @@
 #define S_NAME_DIGITS 20
 #define S_SUFFIX ".seg"
 #define S_PATH_MAX 4096
-#define S_SPARE "spare"          /* the next segment, written in advance */
-#define S_SPARE_TMP "spare.tmp"  /* the spare being zero-filled */
+#define S_SPARE "spare"         /* the next segment, written in advance */
+#define S_SPARE_TMP "spare.tmp" /* the spare being zero-filled */
 #define S_ZERO_CHUNK (1024 * 1024)
-#define S_SPARE_RETRY_MS 10000   /* after a failed zero-fill (disk full) */
+#define S_SPARE_RETRY_MS 10000             /* after a failed zero-fill (disk full) */
 
 /* The spare segment's state (lock held to read or change it). */
 typedef enum { S_SPARE_NONE, S_SPARE_PREPARING, S_SPARE_READY } s_spare_state_t;
@@ -65,7 +66,7 @@ struct _ingest_journal_t {
     bool notify_armed; /* the reader waits for the next commit (atomic) */
     uint64_t segment_bytes;
     uint64_t max_bytes;
-    pthread_mutex_t lock; /* the state below; never held across I/O by the flusher */
+    pthread_mutex_t lock; /* the state below; held by the flusher across I/O only to roll a segment */
     s_segment_t *segs;    /* sorted by first_seq; the last one is active */
     size_t nsegs;
     size_t segs_cap;
@@ -359,6 +360,10 @@ static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *er
         if (renameat2(self->dir_fd, S_SPARE, self->dir_fd, name, RENAME_NOREPLACE) == 0) {
             fd = open(path, O_WRONLY | O_CLOEXEC);
             prealloc = fd >= 0;
+            if (fd < 0) {
+                HALO_WARN("journal spare segment not usable", "error=\"%s\"", strerror(errno));
+                unlink(path); /* or the new empty file below could not take its name */
+            }
         } else {
             HALO_WARN("journal spare segment not usable", "error=\"%s\"", strerror(errno));
         }
@@ -386,6 +391,19 @@ static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *er
  * renamed S_SPARE. 0, or -1 (logged; the temporary file removed). */
 static int s_zero_spare(ingest_journal_t *self, const unsigned char *zeros)
 {
+    /* Not on the last free space (less than the spare and one more segment):
+     * appends need it more than a spare does. */
+    struct statvfs vfs;
+    if (fstatvfs(self->dir_fd, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * self->segment_bytes) {
+        if (!self->spare_failing)
+            HALO_WARN("journal spare segment not written: little free disk, next segments start empty, "
+                      "retrying every 10 s",
+                      "free_bytes=%" PRIu64 " bytes=%" PRIu64, (uint64_t)vfs.f_bavail * vfs.f_frsize,
+                      self->segment_bytes);
+        self->spare_failing = true;
+        return -1;
+    }
     int fd = openat(self->dir_fd, S_SPARE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int e = fd < 0 ? errno : 0;
     for (uint64_t off = 0; e == 0 && off < self->segment_bytes;) {
@@ -564,9 +582,15 @@ ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_opti
     free(buf);
     buf = NULL;
     s_open_spare(self);
+    /* Sequences never go back: not below the last record, the checkpoint,
+     * nor the name of the last segment (which may hold no record: written
+     * nothing yet, or its records cut, after the segments before it were
+     * compacted and while the checkpoint file is older than them). */
     self->next_seq = last_seq + 1;
     if (self->next_seq < self->checkpoint)
         self->next_seq = self->checkpoint;
+    if (self->nsegs > 0 && self->next_seq < self->segs[self->nsegs - 1].first_seq)
+        self->next_seq = self->segs[self->nsegs - 1].first_seq;
     if (self->nsegs == 0) {
         if (s_create_segment(self, self->next_seq, err, errlen) != 0)
             goto fail;
@@ -782,6 +806,8 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
         /* Nothing half-written may stay: cut back to the last whole record
          * (and the preallocated rest with it: the next spare replaces it). */
         self->active_prealloc = false;
+        if (self->preallocate)
+            pthread_cond_signal(&self->prep_cond);
         if (ftruncate(fd, (off_t)start) != 0) {
             self->failed = true;
             HALO_ERROR("journal truncate failed, refusing appends until restart", "error=\"%s\"", strerror(errno));
@@ -1149,8 +1175,8 @@ int ingest_journal_release(ingest_journal_t *self, uint64_t low_seq)
     if (s_write_checkpoint(self, low_seq) != 0) {
         /* Retried at the next release; logged once per streak of failures. */
         if (!self->checkpoint_failing)
-            HALO_ERROR("journal checkpoint not written, retrying", "error=\"%s\" checkpoint=%" PRIu64,
-                       strerror(errno), low_seq);
+            HALO_ERROR("journal checkpoint not written, retrying", "error=\"%s\" checkpoint=%" PRIu64, strerror(errno),
+                       low_seq);
         self->checkpoint_failing = true;
         return -1;
     }

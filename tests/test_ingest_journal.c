@@ -559,6 +559,114 @@ static void test_recycled_segment(void **state)
     s_rmdir(dir);
 }
 
+/* Writes a valid record (header, CRC, payload "rec-<seq>") for seq at off
+ * in the segment file named first_seq. */
+static void s_plant_record(const char *dir, uint64_t first_seq, off_t off, uint64_t seq)
+{
+    char path[600], payload[32];
+    snprintf(path, sizeof path, "%s/%020llu.seg", dir, (unsigned long long)first_seq);
+    int plen = snprintf(payload, sizeof payload, "rec-%llu", (unsigned long long)seq);
+    unsigned char rec[INGEST_JOURNAL_HEADER + 32];
+    const uint32_t magic = 0x31524A48u, len = (uint32_t)plen;
+    for (int i = 0; i < 4; i++) {
+        rec[i] = (unsigned char)(magic >> (8 * i));
+        rec[4 + i] = (unsigned char)(len >> (8 * i));
+    }
+    for (int i = 0; i < 8; i++)
+        rec[8 + i] = (unsigned char)(seq >> (8 * i));
+    uint32_t crc = ingest_journal_crc32(ingest_journal_crc32(0, payload, len), rec, 16);
+    for (int i = 0; i < 4; i++)
+        rec[16 + i] = (unsigned char)(crc >> (8 * i));
+    memcpy(rec + INGEST_JOURNAL_HEADER, payload, len);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, rec, INGEST_JOURNAL_HEADER + len, off), (ssize_t)(INGEST_JOURNAL_HEADER + len));
+    close(fd);
+}
+
+/* A crash where the last group's end marker did not reach the disk but an
+ * older segment's record (valid CRC) sits right after the last record of a
+ * recycled file: the scan stops there, keeps every record before it, and
+ * reads nothing older. */
+static void test_recycled_segment_without_marker(void **state)
+{
+    char *dir = halo_test_tmpdir("journal-nomarker");
+    const uint64_t seg = 16384;
+    ingest_journal_t *j = s_open_prealloc(dir, seg);
+    s_wait_spare(j);
+    s_append_recs(j, 2);
+    s_fill_until_segments(j, 3, seg);
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    uint64_t from = st.next_seq;
+    assert_int_equal(ingest_journal_release(j, from), 0);
+    s_fill_until_segments(j, 2, seg); /* into the recycled file */
+    s_append_recs(j, 3);
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.spares_recycled, 1);
+    uint64_t active = st.next_seq - 3 - 100, end = 0;
+    for (uint64_t q = active; q < st.next_seq; q++) {
+        char text[32];
+        end += INGEST_JOURNAL_HEADER + (uint64_t)snprintf(text, sizeof text, "rec-%llu", (unsigned long long)q);
+    }
+    uint64_t want = st.next_seq - from;
+    ingest_journal_destroy(&j);
+    s_plant_record(dir, active, (off_t)end, 5); /* where the end marker was */
+    j = s_open(dir, seg, BIG);
+    ingest_journal_stats(j, &st);
+    assert_true(st.cut_bytes > 0); /* reported as a cut tail, not unused space */
+    assert_int_equal(st.next_seq, from + want);
+    uint64_t first = 0, last = 0;
+    assert_int_equal(s_read_all(j, &first, &last), want);
+    assert_int_equal(first, from);
+    assert_int_equal(last, from + want - 1);
+    ingest_journal_destroy(&j);
+    s_rmdir(dir);
+}
+
+/* Sequences never go back: the last segment is empty (its first write was
+ * lost, or refused on a full disk), the segments before it were compacted,
+ * and the checkpoint file is older than all of them. The next record gets
+ * the last segment's name, not the old checkpoint (which would put records
+ * below the segment's name into it, to be cut at the next open). */
+static void test_sequence_after_empty_last_segment(void **state)
+{
+    char *dir = halo_test_tmpdir("journal-emptylast");
+    ingest_journal_t *j = s_open(dir, 110, BIG); /* 4 records of 26 bytes per segment */
+    s_append_recs(j, 8);                         /* segments 1 and 5 */
+    ingest_journal_destroy(&j);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%020d.seg", dir, 9);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(path, sizeof path, "%s/%020d.seg", dir, 1);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/%020d.seg", dir, 5);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/checkpoint", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("3\n", f);
+    fclose(f);
+    j = s_open(dir, 110, BIG);
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.next_seq, 9);
+    s_append_recs(j, 2);
+    ingest_journal_destroy(&j);
+    j = s_open(dir, 110, BIG);
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.cut_bytes, 0);
+    assert_int_equal(st.next_seq, 11);
+    uint64_t first = 0, last = 0;
+    assert_int_equal(s_read_all(j, &first, &last), 2);
+    assert_int_equal(first, 9);
+    assert_int_equal(last, 10);
+    ingest_journal_destroy(&j);
+    s_rmdir(dir);
+}
+
 /* In the disk-full child (no cmocka there): a failed check exits 1. */
 #define S_CHILD_CHECK(cond)                                                                                            \
     do {                                                                                                               \
@@ -722,6 +830,8 @@ int main(void)
         cmocka_unit_test(test_byte_bound_and_lock),
         cmocka_unit_test(test_preallocated_segments),
         cmocka_unit_test(test_recycled_segment),
+        cmocka_unit_test(test_recycled_segment_without_marker),
+        cmocka_unit_test(test_sequence_after_empty_last_segment),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_disk_full_preallocated),
         cmocka_unit_test(test_notify_only_when_armed),

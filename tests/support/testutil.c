@@ -48,6 +48,15 @@ char *halo_test_migrated_db(const char *name)
     char err[512];
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     int rc = pg ? halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err) : -1;
+    /* Tests migrate their databases in parallel on one cluster, and
+     * 002_entities creates the cluster-wide role halo_bi_reader when it is
+     * missing: two at once can both see it missing, and one fails with a
+     * duplicate key in pg_authid. Each migration is one transaction, so a
+     * second attempt (which finds the role) starts clean. */
+    for (int attempt = 1; rc < 0 && pg && attempt <= 3 && strstr(err, "pg_authid"); attempt++) {
+        halo_clock_sleep_ms(100 * attempt);
+        rc = halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err);
+    }
     if (rc < 0) {
         fprintf(stderr, "testutil: migrate: %s\n", err);
         free(url);
@@ -60,7 +69,7 @@ char *halo_test_migrated_db(const char *name)
 int halo_test_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     int port = -1;
@@ -82,9 +91,39 @@ const char *halo_test_bin(const char *name)
 
 pid_t halo_test_spawn(char *const argv[], char *const env[], const char *log_path)
 {
+    /* The environment is built before fork: between fork and exec the child
+     * of a threaded test may only make async-signal-safe calls (putenv could
+     * wait forever for a lock another thread held at the fork). */
+    extern char **environ;
+    size_t n = 0, extra = 0;
+    while (environ[n])
+        n++;
+    while (env && env[extra])
+        extra++;
+    char **envp = calloc(n + extra + 1, sizeof *envp);
+    if (!envp)
+        return -1;
+    memcpy(envp, environ, n * sizeof *envp);
+    for (size_t i = 0; i < extra; i++) {
+        /* "NAME=VALUE" sets (later entries win), "NAME" unsets: as putenv. */
+        const char *eq = strchr(env[i], '=');
+        size_t len = eq ? (size_t)(eq - env[i]) : strlen(env[i]);
+        size_t k = 0;
+        while (k < n && !(strncmp(envp[k], env[i], len) == 0 && envp[k][len] == '='))
+            k++;
+        if (eq) {
+            envp[k] = env[i];
+            n += k == n;
+        } else if (k < n) {
+            envp[k] = envp[--n];
+            envp[n] = NULL;
+        }
+    }
     pid_t pid = fork();
-    if (pid != 0)
+    if (pid != 0) {
+        free(envp);
         return pid;
+    }
     if (log_path) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
@@ -93,10 +132,11 @@ pid_t halo_test_spawn(char *const argv[], char *const env[], const char *log_pat
             close(fd);
         }
     }
-    for (int i = 0; env && env[i]; i++)
-        putenv(env[i]);
-    execv(argv[0], argv);
-    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    execve(argv[0], argv, envp);
+    /* Only async-signal-safe calls here. */
+    if (write(2, "exec failed: ", 13) < 0 || write(2, argv[0], strlen(argv[0])) < 0 || write(2, "\n", 1) < 0) {
+        /* nothing more to do */
+    }
     _exit(127);
 }
 
@@ -122,7 +162,7 @@ int halo_test_wait_port(int port, int timeout_ms)
     int64_t deadline = halo_clock_mono_ms() + timeout_ms;
     while (halo_clock_mono_ms() < deadline) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
         close(fd);
