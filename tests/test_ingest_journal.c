@@ -498,6 +498,19 @@ static void test_preallocated_segments(void **state)
     s_rmdir(dir);
 }
 
+/* The journal will append from + count next and replays exactly the
+ * records from .. from + count - 1. */
+static void s_assert_replays(ingest_journal_t *j, uint64_t from, uint64_t count)
+{
+    ingest_journal_stats_t st;
+    ingest_journal_stats(j, &st);
+    assert_int_equal(st.next_seq, from + count);
+    uint64_t first = 0, last = 0;
+    assert_int_equal(s_read_all(j, &first, &last), count);
+    assert_int_equal(first, from);
+    assert_int_equal(last, from + count - 1);
+}
+
 /* Counts the record magics ("HJR1") in a segment file. */
 static int s_count_magics(const char *dir, uint64_t first_seq)
 {
@@ -550,11 +563,7 @@ static void test_recycled_segment(void **state)
     ingest_journal_stats(j, &st);
     assert_int_equal(st.cut_bytes, 0);
     assert_true(st.unused_bytes > 0);
-    assert_int_equal(st.next_seq, from + want);
-    uint64_t first = 0, last = 0;
-    assert_int_equal(s_read_all(j, &first, &last), want);
-    assert_int_equal(first, from);
-    assert_int_equal(last, from + want - 1);
+    s_assert_replays(j, from, want);
     ingest_journal_destroy(&j);
     s_rmdir(dir);
 }
@@ -615,11 +624,7 @@ static void test_recycled_segment_without_marker(void **state)
     j = s_open(dir, seg, BIG);
     ingest_journal_stats(j, &st);
     assert_true(st.cut_bytes > 0); /* reported as a cut tail, not unused space */
-    assert_int_equal(st.next_seq, from + want);
-    uint64_t first = 0, last = 0;
-    assert_int_equal(s_read_all(j, &first, &last), want);
-    assert_int_equal(first, from);
-    assert_int_equal(last, from + want - 1);
+    s_assert_replays(j, from, want);
     ingest_journal_destroy(&j);
     s_rmdir(dir);
 }
