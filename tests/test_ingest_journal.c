@@ -711,7 +711,9 @@ static void s_disk_full_child(const char *dir, bool prealloc)
 {
     if (unshare(CLONE_NEWNS) != 0)
         _exit(77);
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+    /* For a propagation change the source and type are ignored; they are
+     * named all the same (valgrind checks the pointers). */
+    if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("halo-test", dir, "tmpfs", 0, "size=64k,mode=0700") != 0)
         _exit(77);
     char err[512];
