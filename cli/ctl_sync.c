@@ -97,17 +97,28 @@ static int s_request(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_
     char id[32];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
     const char *p[3] = {id, a->entity[0] ? a->entity : NULL, a->full ? "t" : "f"};
-    /* A missing row is created wanting a full sync (it never had one). */
-    PGresult *res = halo_pg_exec(
-        pg,
-        "INSERT INTO halo.sync_state AS s (tenant_id, entity, full_requested) "
-        "SELECT $1, e, true FROM unnest(ARRAY['ticket', 'site', 'user', 'invoice']) e "
-        "WHERE $2::text IS NULL OR e = $2 "
-        "ON CONFLICT (tenant_id, entity) DO UPDATE SET "
-        "full_requested = s.full_requested OR $3::bool, "
-        "incr_last_at = CASE WHEN $3::bool THEN s.incr_last_at ELSE 'epoch'::timestamptz END, updated_at = now() "
-        "RETURNING (extract(epoch FROM now()) * 1000)::bigint",
-        3, p);
+    /* A missing row is created wanting a full sync (it never had one). The
+     * statement locks up to four rows that fetchers and the store lock one
+     * at a time in their own order, so PostgreSQL may pick it as the victim
+     * of a deadlock (seen once in CI right after `haloctl connect`): it is
+     * then simply run again, as PostgreSQL's manual advises. */
+    PGresult *res = NULL;
+    for (int attempt = 1; attempt <= 5; attempt++) {
+        res = halo_pg_exec(
+            pg,
+            "INSERT INTO halo.sync_state AS s (tenant_id, entity, full_requested) "
+            "SELECT $1, e, true FROM unnest(ARRAY['ticket', 'site', 'user', 'invoice']) e "
+            "WHERE $2::text IS NULL OR e = $2 "
+            "ON CONFLICT (tenant_id, entity) DO UPDATE SET "
+            "full_requested = s.full_requested OR $3::bool, "
+            "incr_last_at = CASE WHEN $3::bool THEN s.incr_last_at ELSE 'epoch'::timestamptz END, updated_at = now() "
+            "RETURNING (extract(epoch FROM now()) * 1000)::bigint",
+            3, p);
+        const char *state = halo_pg_sqlstate(pg);
+        if (res || (strcmp(state, "40P01") != 0 && strcmp(state, "40001") != 0))
+            break;
+        halo_clock_sleep_ms(50 * attempt);
+    }
     if (!res) {
         fprintf(stderr, "haloctl sync: cannot request the sync: %s\n", halo_pg_error(pg));
         return -1;
