@@ -600,6 +600,19 @@ fail:
     return NULL;
 }
 
+/* Starts th on endpoint, a free loopback port, trying another port when the
+ * one found free was taken meanwhile (TFS_START_TRIES times). 0 or -1. */
+static inline int tfs_thread_start_on_free_port(tfs_thread_t *th, char *endpoint, size_t cap, void *(*fn)(void *),
+                                                void *arg, void *ctx)
+{
+    int rc = -1;
+    for (int attempt = 1; attempt <= TFS_START_TRIES && rc != 0 && !th->stuck; attempt++) {
+        snprintf(endpoint, cap, "tcp://127.0.0.1:%d", halo_test_free_port());
+        rc = tfs_thread_start(th, fn, arg, ctx);
+    }
+    return rc;
+}
+
 /* Starts a fake store bound to a free port on ctx and waits until it is
  * bound and connected. 0, or -1 with the reason in tfs_store_error. Either
  * way tfs_store_stop ends it. */
@@ -610,12 +623,7 @@ static inline int tfs_store_start(tfs_store_t *st, void *ctx, const char *db_url
     st->db_url = strdup(db_url);
     st->th.name = "fake store";
     pthread_mutex_init(&st->th.lock, NULL);
-    int rc = -1;
-    for (int attempt = 1; attempt <= TFS_START_TRIES && rc != 0 && !st->th.stuck; attempt++) {
-        snprintf(st->endpoint, sizeof st->endpoint, "tcp://127.0.0.1:%d", halo_test_free_port());
-        rc = tfs_thread_start(&st->th, tfs_store_thread, st, ctx);
-    }
-    return rc;
+    return tfs_thread_start_on_free_port(&st->th, st->endpoint, sizeof st->endpoint, tfs_store_thread, st, ctx);
 }
 
 /* The fake store's first failure into buf; true if there was one. */
@@ -769,12 +777,7 @@ static inline int tfs_ingest_start(tfs_ingest_t *in, void *ctx)
     in->ctx = ctx;
     in->th.name = "fake ingest";
     pthread_mutex_init(&in->th.lock, NULL);
-    int rc = -1;
-    for (int attempt = 1; attempt <= TFS_START_TRIES && rc != 0 && !in->th.stuck; attempt++) {
-        snprintf(in->endpoint, sizeof in->endpoint, "tcp://127.0.0.1:%d", halo_test_free_port());
-        rc = tfs_thread_start(&in->th, tfs_ingest_thread, in, ctx);
-    }
-    return rc;
+    return tfs_thread_start_on_free_port(&in->th, in->endpoint, sizeof in->endpoint, tfs_ingest_thread, in, ctx);
 }
 
 /* The fake ingest's first failure into buf; true if there was one. */
