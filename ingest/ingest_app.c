@@ -39,6 +39,9 @@ static const halo_config_var_t s_config[] = {
      "size at which a new journal segment file starts (compaction unit)"},
     {"HALO_INGEST_PREALLOCATE", HALO_CFG_BOOL, "1", 0, 0, NULL, false,
      "write the next journal segment in advance (zeros, or a compacted segment reused) so each fsync is cheaper"},
+    {"HALO_INGEST_DIRECT_IO", HALO_CFG_BOOL, "1", 0, 0, NULL, false,
+     "in a preallocated segment, write each group commit with O_DIRECT|O_DSYNC (one write, no page cache) instead of "
+     "pwritev + fdatasync; off, or refused by the filesystem: fdatasync"},
     {"HALO_INGEST_MAX_BODY", HALO_CFG_INT, "1048576", 1024, 67108864, NULL, false,
      "largest webhook body in bytes (413 above)"},
     {"HALO_INGEST_BODY_MEMORY", HALO_CFG_INT, "67108864", 65536, 1e12, NULL, false,
@@ -100,6 +103,7 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
         .segment_bytes = (uint64_t)halo_config_int(config, "HALO_INGEST_SEGMENT_BYTES"),
         .max_bytes = (uint64_t)halo_config_int(config, "HALO_INGEST_JOURNAL_MAX_BYTES"),
         .preallocate = halo_config_bool(config, "HALO_INGEST_PREALLOCATE"),
+        .direct_io = halo_config_bool(config, "HALO_INGEST_DIRECT_IO"),
     };
     self->journal = ingest_journal_open(dir, &jopt, err, errlen);
     if (!self->journal)

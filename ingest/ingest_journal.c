@@ -35,6 +35,7 @@
 #define S_SPARE_TMP "spare.tmp" /* the spare being zero-filled */
 #define S_ZERO_CHUNK (1024 * 1024)
 #define S_SPARE_RETRY_MS 10000             /* after a failed zero-fill (disk full) */
+#define S_DIO_ALIGN 4096                   /* offset, length and memory alignment of direct writes */
 
 /* The spare segment's state (lock held to read or change it). */
 typedef enum { S_SPARE_NONE, S_SPARE_PREPARING, S_SPARE_READY } s_spare_state_t;
@@ -95,6 +96,16 @@ struct _ingest_journal_t {
     bool prep_stop;
     bool prep_started;
     bool spare_failing; /* the last zero-fill failed (preparer thread only) */
+    /* Direct I/O in preallocated segments (flusher thread only, but
+     * direct_fd changes under lock at a roll): each group is one aligned
+     * O_DIRECT|O_DSYNC write from dio_buf, whose first dio_tail bytes are
+     * the active segment's last partial block, written again each time. */
+    bool direct_io;
+    int direct_fd; /* the active segment, O_RDWR|O_DIRECT|O_DSYNC; -1 if not */
+    unsigned char *dio_buf;
+    size_t dio_cap;
+    size_t dio_tail;
+    uint64_t direct_writes;
     pthread_t preparer;
     /* Appends waiting for the flusher thread (the only writer of segments). */
     pthread_mutex_t queue_lock;
@@ -384,6 +395,17 @@ static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *er
         close(self->active_fd);
     self->active_fd = fd;
     self->active_prealloc = prealloc;
+    if (self->direct_fd >= 0)
+        close(self->direct_fd);
+    self->direct_fd = -1;
+    self->dio_tail = 0;
+    if (prealloc && self->direct_io) {
+        self->direct_fd = open(path, O_RDWR | O_DIRECT | O_DSYNC | O_CLOEXEC);
+        if (self->direct_fd < 0) {
+            self->direct_io = false;
+            HALO_INFO("journal direct I/O not available here, using fdatasync", "error=\"%s\"", strerror(errno));
+        }
+    }
     return 0;
 }
 
@@ -519,10 +541,11 @@ ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_opti
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    self->dir_fd = self->lock_fd = self->notify_fd = self->active_fd = -1;
+    self->dir_fd = self->lock_fd = self->notify_fd = self->active_fd = self->direct_fd = -1;
     self->segment_bytes = options->segment_bytes;
     self->max_bytes = options->max_bytes;
     self->preallocate = options->preallocate;
+    self->direct_io = options->preallocate && options->direct_io;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->prep_cond, NULL);
     pthread_mutex_init(&self->queue_lock, NULL);
@@ -620,9 +643,9 @@ ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_opti
     }
     HALO_INFO("journal opened",
               "dir=%s segments=%zu bytes=%" PRIu64 " checkpoint=%" PRIu64 " next_seq=%" PRIu64 " cut_bytes=%" PRIu64
-              " preallocate=%s",
+              " preallocate=%s direct_io=%s",
               dir, self->nsegs, self->bytes, self->checkpoint, self->next_seq, self->cut_bytes,
-              self->preallocate ? "on" : "off");
+              self->preallocate ? "on" : "off", self->direct_io ? "on" : "off");
     return self;
 fail:
     free(buf);
@@ -655,6 +678,9 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
             HALO_ERROR("journal fsync failed at close", "error=\"%s\"", strerror(errno));
         close(self->active_fd);
     }
+    if (self->direct_fd >= 0)
+        close(self->direct_fd);
+    free(self->dio_buf);
     if (self->notify_fd >= 0)
         close(self->notify_fd);
     if (self->lock_fd >= 0)
@@ -711,6 +737,65 @@ static int s_pwritev_all(int fd, struct iovec *iov, int iovcnt, uint64_t off)
             iov->iov_len -= (size_t)n;
         }
     }
+    return 0;
+}
+
+/* Reads the active segment's last partial block (start not a multiple of
+ * S_DIO_ALIGN) into dio_buf with a direct read. 0, or an errno. */
+static int s_load_tail(ingest_journal_t *self, int fd, uint64_t start)
+{
+    size_t tail = start % S_DIO_ALIGN;
+    if (tail > 0) {
+        ssize_t n = pread(fd, self->dio_buf, S_DIO_ALIGN, (off_t)(start - tail));
+        if (n < 0)
+            return errno;
+        if ((size_t)n < tail)
+            return EIO;
+    }
+    self->dio_tail = tail;
+    return 0;
+}
+
+/* Writes the group at start through the direct descriptor: the kept partial
+ * block, the records, and zeros to the next block boundary (at least an end
+ * marker's worth), in one aligned O_DIRECT|O_DSYNC write, durable when it
+ * returns. Flusher thread, lock not held. 0, or an errno (EINVAL: the
+ * filesystem refuses this alignment). */
+static int s_write_direct(ingest_journal_t *self, int fd, const s_pending_t *group, size_t bytes, uint64_t start)
+{
+    size_t end = start % S_DIO_ALIGN + bytes;
+    size_t len = (end + INGEST_JOURNAL_HEADER + S_DIO_ALIGN - 1) & ~(size_t)(S_DIO_ALIGN - 1);
+    if (len > self->dio_cap) {
+        size_t cap = self->dio_cap ? self->dio_cap : 64 * 1024;
+        while (cap < len)
+            cap *= 2;
+        void *buf = NULL;
+        if (posix_memalign(&buf, S_DIO_ALIGN, cap) != 0)
+            return ENOMEM;
+        if (self->dio_buf)
+            memcpy(buf, self->dio_buf, self->dio_tail);
+        free(self->dio_buf);
+        self->dio_buf = buf;
+        self->dio_cap = cap;
+    }
+    if (self->dio_tail != start % S_DIO_ALIGN) {
+        int e = s_load_tail(self, fd, start);
+        if (e != 0)
+            return e;
+    }
+    size_t off = self->dio_tail;
+    for (const s_pending_t *p = group; p; p = p->next) {
+        memcpy(self->dio_buf + off, p->buf, p->total);
+        off += p->total;
+    }
+    memset(self->dio_buf + end, 0, len - end);
+    struct iovec iov = {self->dio_buf, len};
+    int e = s_pwritev_all(fd, &iov, 1, start - start % S_DIO_ALIGN);
+    if (e != 0)
+        return e;
+    size_t keep = end % S_DIO_ALIGN;
+    memmove(self->dio_buf, self->dio_buf + end - keep, keep);
+    self->dio_tail = keep;
     return 0;
 }
 
@@ -782,9 +867,25 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
     uint64_t segment = active->first_seq;
     int fd = self->active_fd;
     bool marker = self->active_prealloc;
+    int direct_fd = marker ? self->direct_fd : -1;
     pthread_mutex_unlock(&self->lock);
     int e = ENOMEM, sync_e = 0;
-    if (iov) {
+    bool direct = false;
+    if (direct_fd >= 0) {
+        e = s_write_direct(self, direct_fd, group, bytes, start);
+        direct = e == 0;
+        if (e == EINVAL) {
+            /* Nothing was written: the filesystem takes no such direct write. */
+            HALO_WARN("journal direct I/O refused, using fdatasync from now on", "error=\"%s\"", strerror(e));
+            pthread_mutex_lock(&self->lock);
+            self->direct_io = false;
+            close(self->direct_fd);
+            self->direct_fd = -1;
+            pthread_mutex_unlock(&self->lock);
+            direct_fd = -1;
+        }
+    }
+    if (direct_fd < 0 && iov) {
         size_t i = 0;
         for (s_pending_t *p = group; p; p = p->next)
             iov[i++] = (struct iovec){p->buf, p->total};
@@ -792,10 +893,10 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
             iov[i++] = (struct iovec){(void *)end_marker, sizeof end_marker};
         n = i;
         e = s_pwritev_all(fd, iov, (int)n, start);
-        if (iov != stack_iov)
-            free(iov);
     }
-    if (e == 0 && fdatasync(fd) != 0)
+    if (iov != stack_iov)
+        free(iov);
+    if (e == 0 && !direct && fdatasync(fd) != 0)
         sync_e = errno;
     ingest_journal_status_t status = INGEST_JOURNAL_OK;
     pthread_mutex_lock(&self->lock);
@@ -822,6 +923,8 @@ static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
             self->failed = true;
             HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(sync_e));
         } else {
+            if (direct)
+                self->direct_writes++;
             self->durable_seq = self->next_seq - 1;
             self->durable_segment = segment;
             self->durable_offset = active->size;
@@ -1203,6 +1306,8 @@ void ingest_journal_stats(ingest_journal_t *self, ingest_journal_stats_t *out)
         .failed = self->failed,
         .active_prealloc = self->active_prealloc,
         .spare_ready = self->spare == S_SPARE_READY,
+        .active_direct = self->direct_fd >= 0,
+        .direct_writes = self->direct_writes,
         .spares_zeroed = self->spares_zeroed,
         .spares_recycled = self->spares_recycled,
     };

@@ -51,6 +51,8 @@ typedef struct {
     bool failed;          /* an fsync failed: appends refused until restart */
     bool active_prealloc; /* the active segment was written in advance */
     bool spare_ready;     /* the next segment is */
+    bool active_direct;   /* the active segment is written with direct I/O */
+    uint64_t direct_writes; /* group commits written with direct I/O */
     uint64_t spares_zeroed;   /* spares zero-filled by the preparer thread */
     uint64_t spares_recycled; /* compacted segments kept as the spare */
 } ingest_journal_stats_t;
@@ -63,6 +65,11 @@ typedef struct {
      * segment), so fdatasync after an append has no file size or block
      * allocation to commit; costs up to two segments of extra disk. */
     bool preallocate;
+    /* In such a segment, write each group with O_DIRECT|O_DSYNC: one write
+     * of whole 4 KiB blocks (the last partial block kept in memory and
+     * written again), no page cache and no separate fdatasync. Falls back
+     * to pwritev + fdatasync where the filesystem refuses it. */
+    bool direct_io;
 } ingest_journal_options_t;
 
 /* Opens (creating) the journal in dir: locks it against a second process,
