@@ -375,7 +375,7 @@ static int s_save(halo_pg_t *pg, const s_args_t *a, const char *sealed_secret, c
     const char *sp[1] = {id};
     if (halo_pg_command(pg,
                         "INSERT INTO halo.sync_state (tenant_id, entity, full_requested) "
-                        "SELECT $1, e, true FROM unnest(ARRAY['ticket', 'site', 'user', 'invoice']) e "
+                        "SELECT $1, e, true FROM unnest(ARRAY['invoice', 'site', 'ticket', 'user']) e "
                         "ON CONFLICT (tenant_id, entity) DO UPDATE SET full_requested = true, updated_at = now()",
                         1, sp) != 0)
         goto fail;

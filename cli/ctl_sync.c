@@ -98,16 +98,17 @@ static int s_request(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
     const char *p[3] = {id, a->entity[0] ? a->entity : NULL, a->full ? "t" : "f"};
     /* A missing row is created wanting a full sync (it never had one). The
-     * statement locks up to four rows that fetchers and the store lock one
-     * at a time in their own order, so PostgreSQL may pick it as the victim
-     * of a deadlock (seen once in CI right after `haloctl connect`): it is
-     * then simply run again, as PostgreSQL's manual advises. */
+     * statement locks up to four rows, in entity order as the store's group
+     * transaction does (fetchers lock one at a time). A deadlock was seen
+     * once in CI right after `haloctl connect`, when the store still took
+     * them in arrival order; should PostgreSQL pick this statement as a
+     * victim all the same, it is simply run again, as its manual advises. */
     PGresult *res = NULL;
     for (int attempt = 1; attempt <= 5; attempt++) {
         res = halo_pg_exec(
             pg,
             "INSERT INTO halo.sync_state AS s (tenant_id, entity, full_requested) "
-            "SELECT $1, e, true FROM unnest(ARRAY['ticket', 'site', 'user', 'invoice']) e "
+            "SELECT $1, e, true FROM unnest(ARRAY['invoice', 'site', 'ticket', 'user']) e "
             "WHERE $2::text IS NULL OR e = $2 "
             "ON CONFLICT (tenant_id, entity) DO UPDATE SET "
             "full_requested = s.full_requested OR $3::bool, "

@@ -1034,6 +1034,42 @@ static int s_in_savepoint(store_writer_t *self, s_batch_t *bt)
     return -1;
 }
 
+/* Locks, at the start of a group transaction, the halo.sync_state rows its
+ * batches will update (their checkpoints), in (tenant, entity) order: the
+ * batches come in arrival order, and `haloctl connect`/`haloctl sync` lock
+ * a tenant's rows in entity order in one statement, so taking them one by
+ * one in arrival order could deadlock with it. 0, or -1 (error set). */
+static int s_lock_sync_state(store_writer_t *self, const s_batch_t *bts, size_t n)
+{
+    char tenants[1024] = "{", entities[1024] = "{";
+    size_t tl = 1, el = 1, rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const s_batch_t *bt = &bts[i];
+        if (!bt->ready || (bt->r->sync_run_id <= 0 && !bt->r->cursor[0]))
+            continue;
+        int a = snprintf(tenants + tl, sizeof tenants - tl, "%s%s", rows ? "," : "", bt->tenant_id);
+        int b = snprintf(entities + el, sizeof entities - el, "%s%s", rows ? "," : "", store_entity_name(bt->entity));
+        if (a < 0 || b < 0 || (size_t)a + 2 > sizeof tenants - tl || (size_t)b + 2 > sizeof entities - el)
+            break; /* more rows than fit: the rest are locked as their batches come (as before) */
+        tl += (size_t)a;
+        el += (size_t)b;
+        rows++;
+    }
+    if (rows < 2)
+        return 0;
+    snprintf(tenants + tl, sizeof tenants - tl, "}");
+    snprintf(entities + el, sizeof entities - el, "}");
+    const char *params[2] = {tenants, entities};
+    PGresult *res = s_exec(self, NULL,
+                           "SELECT 1 FROM halo.sync_state WHERE (tenant_id, entity) IN "
+                           "(SELECT * FROM unnest($1::bigint[], $2::text[])) ORDER BY tenant_id, entity FOR UPDATE",
+                           2, params);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
 /* Writes every ready batch in one transaction, one savepoint each: a batch
  * failing on its data is retried record by record in its savepoint, then
  * dropped alone. Nothing is visible (no ledger row completed, no checkpoint)
@@ -1041,7 +1077,7 @@ static int s_in_savepoint(store_writer_t *self, s_batch_t *bt)
  * -1 the transaction failed as a whole (nothing committed). */
 static int s_write_together(store_writer_t *self, s_batch_t *bts, size_t n, store_result_t *results)
 {
-    if (s_cmd(self, "BEGIN", 0, NULL) != 0)
+    if (s_cmd(self, "BEGIN", 0, NULL) != 0 || s_lock_sync_state(self, bts, n) != 0)
         return s_abort(self);
     for (size_t i = 0; i < n; i++) {
         s_batch_t *bt = &bts[i];

@@ -693,6 +693,88 @@ static void test_group_lost_connection_commits_nothing(void **state)
         halo_msg_clear(&m[i]);
 }
 
+typedef struct {
+    const halo_msg_t *const *group;
+    size_t n;
+    store_result_t *res;
+    store_write_rc_t rc;
+} s_grouper_t;
+
+static void *s_group_thread(void *arg)
+{
+    s_grouper_t *g = arg;
+    g->rc = store_writer_write_group(s_fx.w, g->group, g->n, T0, g->res);
+    return NULL;
+}
+
+/* The group transaction takes the sync_state rows it will update in entity
+ * order, as `haloctl connect`/`haloctl sync` do in one statement: with the
+ * invoice row held elsewhere, a group of a ticket page then an invoice page
+ * waits for the invoice row before it holds the ticket row, so the other
+ * side can go on to the ticket row (in arrival order the store held the
+ * ticket row while waiting: a deadlock, seen once in CI). */
+static void test_group_locks_sync_state_in_entity_order(void **state)
+{
+    (void)state;
+    s_fresh("lockorder");
+    halo_msg_t m[2];
+    const halo_msg_t *group[2] = {&m[0], &m[1]};
+    store_result_t res[2];
+    const char *entities[2] = {"ticket", "invoice"};
+    for (int i = 0; i < 2; i++) {
+        s_batch(&m[i], "t1", entities[i], "list", T0);
+        snprintf(m[i].u.records.cursor, sizeof m[i].u.records.cursor, "2026-09-01T08:00:00Z");
+        s_add(&m[i], 1, "{\"id\":1,\"summary\":\"s\"}");
+    }
+    char err[256];
+    halo_pg_t *other = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    halo_pg_t *watch = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(other);
+    assert_non_null(watch);
+    static const char lock_sql[] = "SELECT 1 FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
+                                   "WHERE t.slug = 't1' AND s.entity = $1 FOR UPDATE OF s";
+    assert_int_equal(halo_pg_command(other, "BEGIN", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(other, "SET LOCAL lock_timeout = '3s'", 0, NULL), 0);
+    const char *invoice[1] = {"invoice"}, *ticket[1] = {"ticket"};
+    PGresult *r = halo_pg_exec(other, lock_sql, 1, invoice);
+    assert_non_null(r);
+    PQclear(r);
+    s_grouper_t g = {.group = group, .n = 2, .res = res, .rc = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
+    /* Until the group's transaction waits for a row lock (bounded). */
+    bool waiting = false;
+    for (int i = 0; i < 200 && !waiting; i++) {
+        r = halo_pg_exec(watch,
+                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event_type = 'Lock' AND query LIKE '%sync_state%'",
+                         0, NULL);
+        assert_non_null(r);
+        waiting = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+        PQclear(r);
+        if (!waiting)
+            halo_clock_sleep_ms(50);
+    }
+    assert_true(waiting);
+    /* The ticket row is free: taken at once, no deadlock. */
+    r = halo_pg_exec(other, lock_sql, 1, ticket);
+    if (!r)
+        fail_msg("ticket row not taken: %s", halo_pg_error(other));
+    PQclear(r);
+    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(g.rc, STORE_WRITE_OK);
+    assert_int_equal(res[0].rc, STORE_WRITE_OK);
+    assert_int_equal(res[1].rc, STORE_WRITE_OK);
+    assert_string_equal(q("SELECT count(*) FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
+                          "WHERE slug = 't1' AND incr_cursor IS NOT NULL"),
+                        "2");
+    halo_pg_destroy(&watch);
+    halo_pg_destroy(&other);
+    for (int i = 0; i < 2; i++)
+        halo_msg_clear(&m[i]);
+}
+
 static void test_methods_agree(void **state)
 {
     (void)state;
@@ -825,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_converges_in_every_order),
         cmocka_unit_test(test_group_drops_only_the_failing_batch),
         cmocka_unit_test(test_group_lost_connection_commits_nothing),
+        cmocka_unit_test(test_group_locks_sync_state_in_entity_order),
         cmocka_unit_test(test_methods_agree),
         cmocka_unit_test(test_bi_views),
     };
