@@ -98,11 +98,10 @@ struct _ingest_journal_t {
     bool spare_failing; /* the last zero-fill failed (preparer thread only) */
     /* Direct I/O in preallocated segments (flusher thread only, but
      * direct_fd changes under lock at a roll): each group is one aligned
-     * O_DIRECT write from dio_buf, whose first dio_tail bytes are the active
-     * segment's last partial block, written again each time; the syncer's
-     * fdatasync then flushes the device's cache. */
+     * O_DIRECT|O_DSYNC write from dio_buf, whose first dio_tail bytes are
+     * the active segment's last partial block, written again each time. */
     bool direct_io;
-    int direct_fd; /* the active segment, O_RDWR|O_DIRECT; -1 if not */
+    int direct_fd; /* the active segment, O_RDWR|O_DIRECT|O_DSYNC; -1 if not */
     unsigned char *dio_buf;
     size_t dio_cap;
     size_t dio_tail;
@@ -117,21 +116,6 @@ struct _ingest_journal_t {
     bool flusher_stop;
     bool flusher_started;
     pthread_t flusher;
-    /* Appends the flusher wrote and the syncer thread has yet to make
-     * durable: the flusher writes the next group while the syncer's
-     * fdatasync (a device cache flush) covers the previous one. At most one
-     * such batch waits; a segment rolls only when the syncer is idle. */
-    pthread_mutex_t sync_lock;
-    pthread_cond_t sync_cond;
-    s_pending_t *written;
-    s_pending_t **written_tail;
-    uint64_t written_seq;     /* last sequence in them */
-    uint64_t written_segment; /* the segment they are in... */
-    uint64_t written_offset;  /* ...and its size with them */
-    bool syncing;             /* the syncer took a batch and has not answered it yet */
-    bool sync_stop;
-    bool syncer_started;
-    pthread_t syncer;
 };
 
 static uint32_t s_crc_table[256];
@@ -416,7 +400,7 @@ static int s_create_segment(ingest_journal_t *self, uint64_t first_seq, char *er
     self->direct_fd = -1;
     self->dio_tail = 0;
     if (prealloc && self->direct_io) {
-        self->direct_fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+        self->direct_fd = open(path, O_RDWR | O_DIRECT | O_DSYNC | O_CLOEXEC);
         if (self->direct_fd < 0) {
             self->direct_io = false;
             HALO_INFO("journal direct I/O not available here, using fdatasync", "error=\"%s\"", strerror(errno));
@@ -533,7 +517,6 @@ static void s_notify(ingest_journal_t *self)
 }
 
 static void *s_flusher_run(void *arg);
-static void *s_syncer_run(void *arg);
 
 /* At open: removes a half-written spare, keeps a finished one if it is big
  * enough and preallocation is on. */
@@ -568,9 +551,6 @@ ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_opti
     pthread_mutex_init(&self->queue_lock, NULL);
     pthread_cond_init(&self->queue_cond, NULL);
     self->queue_tail = &self->queue_head;
-    pthread_mutex_init(&self->sync_lock, NULL);
-    pthread_cond_init(&self->sync_cond, NULL);
-    self->written_tail = &self->written;
     self->dir = strdup(dir);
     if (!self->dir) {
         snprintf(err, errlen, "out of memory");
@@ -649,11 +629,6 @@ ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_opti
     self->durable_seq = last_seq;
     self->durable_segment = self->segs[self->nsegs - 1].first_seq;
     self->durable_offset = self->segs[self->nsegs - 1].size;
-    if (pthread_create(&self->syncer, NULL, s_syncer_run, self) != 0) {
-        snprintf(err, errlen, "cannot start the journal syncer thread");
-        goto fail;
-    }
-    self->syncer_started = true;
     if (pthread_create(&self->flusher, NULL, s_flusher_run, self) != 0) {
         snprintf(err, errlen, "cannot start the journal flusher thread");
         goto fail;
@@ -691,14 +666,6 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
         pthread_mutex_unlock(&self->queue_lock);
         pthread_join(self->flusher, NULL);
     }
-    if (self->syncer_started) {
-        /* ...and the syncer answers everything the flusher wrote. */
-        pthread_mutex_lock(&self->sync_lock);
-        self->sync_stop = true;
-        pthread_cond_broadcast(&self->sync_cond);
-        pthread_mutex_unlock(&self->sync_lock);
-        pthread_join(self->syncer, NULL);
-    }
     if (self->prep_started) {
         pthread_mutex_lock(&self->lock);
         __atomic_store_n(&self->prep_stop, true, __ATOMIC_RELAXED);
@@ -724,17 +691,14 @@ void ingest_journal_destroy(ingest_journal_t **self_p)
     pthread_cond_destroy(&self->prep_cond);
     pthread_mutex_destroy(&self->queue_lock);
     pthread_cond_destroy(&self->queue_cond);
-    pthread_mutex_destroy(&self->sync_lock);
-    pthread_cond_destroy(&self->sync_cond);
     free(self->segs);
     free(self->dir);
     free(self);
     *self_p = NULL;
 }
 
-/* Closes the active segment (already durable: the flusher rolls only when
- * the syncer has answered every written group) and starts a new one at
- * next_seq. Lock held. */
+/* Closes the active segment (already durable: the flusher syncs a group
+ * before it rolls) and starts a new one at next_seq. Lock held. */
 static int s_roll_locked(ingest_journal_t *self)
 {
     if (fdatasync(self->active_fd) != 0) {
@@ -838,11 +802,9 @@ static int s_write_direct(ingest_journal_t *self, int fd, const s_pending_t *gro
 /* Takes from *list the appends that go into the active segment in one write:
  * refuses those that cannot be written (failed journal, byte bound), assigns
  * sequences and finishes the headers of the others, and stops before one that
- * needs a new segment (rolling first if the group is empty, and only when
- * can_roll, the syncer being idle; else *must_drain is set). Refused appends
+ * needs a new segment (rolling first if the group is empty). Refused appends
  * go to *done. Lock held. Returns the group; *bytes its size. */
-static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **list, s_pending_t ***done, size_t *bytes,
-                                        bool can_roll, bool *must_drain)
+static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **list, s_pending_t ***done, size_t *bytes)
 {
     s_pending_t *group = NULL, **tail = &group;
     *bytes = 0;
@@ -859,10 +821,6 @@ static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **li
             if (size > 0 && (size + p->total > self->segment_bytes || to_spare)) {
                 if (group)
                     break; /* this group first, then the roll */
-                if (!can_roll) {
-                    *must_drain = true; /* the written groups durable first, then the roll */
-                    break;
-                }
                 if (s_roll_locked(self) != 0)
                     p->status = INGEST_JOURNAL_IOERROR;
             }
@@ -890,13 +848,10 @@ static s_pending_t *s_take_group_locked(ingest_journal_t *self, s_pending_t **li
     return group;
 }
 
-/* Writes one group at the end of the active segment (direct I/O or pwritev),
- * the lock released meanwhile (the flusher is the only writer), without
- * syncing it: true, and *end_offset the segment's size with it, *segment
- * its name; false when the write failed (every member's status set, the
- * file cut back to the last whole record). */
-static bool s_write_group(ingest_journal_t *self, s_pending_t *group, size_t bytes, uint64_t *segment,
-                          uint64_t *end_offset)
+/* Writes one group with pwritev at the end of the active segment and fsyncs
+ * it, the lock released meanwhile (the flusher is the only writer). Sets
+ * every member's status. */
+static void s_write_group(ingest_journal_t *self, s_pending_t *group, size_t bytes)
 {
     /* In a preallocated segment a header of zeros follows the group: the end
      * a scan at open finds, where a recycled file has its old bytes. */
@@ -905,22 +860,23 @@ static bool s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
     for (s_pending_t *p = group; p; p = p->next)
         n++;
     struct iovec stack_iov[64];
+    struct iovec *iov = n <= 64 ? stack_iov : malloc(n * sizeof *iov);
     pthread_mutex_lock(&self->lock);
     s_segment_t *active = &self->segs[self->nsegs - 1];
     uint64_t start = active->size, first_seq = group->first_seq;
-    *segment = active->first_seq;
+    uint64_t segment = active->first_seq;
     int fd = self->active_fd;
     bool marker = self->active_prealloc;
     int direct_fd = marker ? self->direct_fd : -1;
     pthread_mutex_unlock(&self->lock);
-    int e = 0;
+    int e = ENOMEM, sync_e = 0;
     bool direct = false;
     if (direct_fd >= 0) {
         e = s_write_direct(self, direct_fd, group, bytes, start);
         direct = e == 0;
         if (e == EINVAL) {
             /* Nothing was written: the filesystem takes no such direct write. */
-            HALO_WARN("journal direct I/O refused, using pwritev from now on", "error=\"%s\"", strerror(e));
+            HALO_WARN("journal direct I/O refused, using fdatasync from now on", "error=\"%s\"", strerror(e));
             pthread_mutex_lock(&self->lock);
             self->direct_io = false;
             close(self->direct_fd);
@@ -929,25 +885,24 @@ static bool s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
             direct_fd = -1;
         }
     }
-    if (direct_fd < 0) {
-        struct iovec *iov = n <= 64 ? stack_iov : malloc(n * sizeof *iov);
-        e = ENOMEM;
-        if (iov) {
-            size_t i = 0;
-            for (s_pending_t *p = group; p; p = p->next)
-                iov[i++] = (struct iovec){p->buf, p->total};
-            if (marker)
-                iov[i++] = (struct iovec){(void *)end_marker, sizeof end_marker};
-            e = s_pwritev_all(fd, iov, (int)i, start);
-            if (iov != stack_iov)
-                free(iov);
-        }
+    if (direct_fd < 0 && iov) {
+        size_t i = 0;
+        for (s_pending_t *p = group; p; p = p->next)
+            iov[i++] = (struct iovec){p->buf, p->total};
+        if (marker)
+            iov[i++] = (struct iovec){(void *)end_marker, sizeof end_marker};
+        n = i;
+        e = s_pwritev_all(fd, iov, (int)n, start);
     }
+    if (iov != stack_iov)
+        free(iov);
+    if (e == 0 && !direct && fdatasync(fd) != 0)
+        sync_e = errno;
+    ingest_journal_status_t status = INGEST_JOURNAL_OK;
     pthread_mutex_lock(&self->lock);
     active = &self->segs[self->nsegs - 1];
     if (e != 0) {
-        ingest_journal_status_t status =
-            e == ENOSPC || e == EDQUOT ? INGEST_JOURNAL_NOSPACE : INGEST_JOURNAL_IOERROR;
+        status = e == ENOSPC || e == EDQUOT ? INGEST_JOURNAL_NOSPACE : INGEST_JOURNAL_IOERROR;
         HALO_ERROR("journal write failed", "error=\"%s\" bytes=%zu", strerror(e), bytes);
         /* Nothing half-written may stay: cut back to the last whole record
          * (and the preallocated rest with it: the next spare replaces it). */
@@ -959,44 +914,28 @@ static bool s_write_group(ingest_journal_t *self, s_pending_t *group, size_t byt
             HALO_ERROR("journal truncate failed, refusing appends until restart", "error=\"%s\"", strerror(errno));
         }
         self->next_seq = first_seq; /* the sequences were not used */
-        pthread_mutex_unlock(&self->lock);
-        for (s_pending_t *p = group; p; p = p->next)
-            p->status = status;
-        return false;
+    } else {
+        active->size += bytes;
+        self->bytes += bytes;
+        if (sync_e != 0) {
+            /* After a failed fsync the page cache state is unknown: never retry. */
+            status = INGEST_JOURNAL_IOERROR;
+            self->failed = true;
+            HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(sync_e));
+        } else {
+            if (direct)
+                self->direct_writes++;
+            self->durable_seq = self->next_seq - 1;
+            self->durable_segment = segment;
+            self->durable_offset = active->size;
+            s_notify(self);
+            if (self->preallocate && s_spare_needed(self))
+                pthread_cond_signal(&self->prep_cond);
+        }
     }
-    active->size += bytes;
-    self->bytes += bytes;
-    if (direct)
-        self->direct_writes++;
-    *end_offset = active->size;
     pthread_mutex_unlock(&self->lock);
-    return true;
-}
-
-/* Hands a written group to the syncer (its last sequence, segment and end). */
-static void s_hand_over(ingest_journal_t *self, s_pending_t *group, uint64_t last_seq, uint64_t segment,
-                        uint64_t end_offset)
-{
-    pthread_mutex_lock(&self->sync_lock);
-    *self->written_tail = group;
-    while (group->next)
-        group = group->next;
-    self->written_tail = &group->next;
-    self->written_seq = last_seq;
-    self->written_segment = segment;
-    self->written_offset = end_offset;
-    pthread_cond_broadcast(&self->sync_cond);
-    pthread_mutex_unlock(&self->sync_lock);
-}
-
-/* Waits until no written group waits for the syncer (idle: nor is one being
- * synced). */
-static void s_wait_syncer(ingest_journal_t *self, bool idle)
-{
-    pthread_mutex_lock(&self->sync_lock);
-    while (self->written || (idle && self->syncing))
-        pthread_cond_wait(&self->sync_cond, &self->sync_lock);
-    pthread_mutex_unlock(&self->sync_lock);
+    for (s_pending_t *p = group; p; p = p->next)
+        p->status = status;
 }
 
 /* Tells each append of list its outcome and frees it. */
@@ -1011,14 +950,12 @@ static void s_complete(s_pending_t *list)
 }
 
 /* The flusher thread: takes everything queued, writes it in as few groups
- * as segment rolls allow (one write each) and hands each to the syncer. It
- * writes the next group while the syncer syncs the previous one, but never
- * two ahead: while a written group waits, appends gather in the queue. */
+ * as segment rolls allow (one pwritev and one fdatasync each), then answers
+ * every append. Appends queued meanwhile form the next group. */
 static void *s_flusher_run(void *arg)
 {
     ingest_journal_t *self = arg;
     for (;;) {
-        s_wait_syncer(self, false);
         pthread_mutex_lock(&self->queue_lock);
         while (!self->queue_head && !self->flusher_stop) {
             self->flusher_idle = true;
@@ -1034,76 +971,14 @@ static void *s_flusher_run(void *arg)
         while (list) {
             s_pending_t *done = NULL, **done_tail = &done;
             size_t bytes = 0;
-            bool must_drain = false;
-            pthread_mutex_lock(&self->sync_lock);
-            bool can_roll = !self->written && !self->syncing;
-            pthread_mutex_unlock(&self->sync_lock);
             pthread_mutex_lock(&self->lock);
-            s_pending_t *group = s_take_group_locked(self, &list, &done_tail, &bytes, can_roll, &must_drain);
-            uint64_t last_seq = self->next_seq - 1;
+            s_pending_t *group = s_take_group_locked(self, &list, &done_tail, &bytes);
             pthread_mutex_unlock(&self->lock);
+            if (group)
+                s_write_group(self, group, bytes);
             s_complete(done);
-            if (group) {
-                uint64_t segment = 0, end_offset = 0;
-                if (s_write_group(self, group, bytes, &segment, &end_offset))
-                    s_hand_over(self, group, last_seq, segment, end_offset);
-                else
-                    s_complete(group);
-            } else if (must_drain) {
-                s_wait_syncer(self, true);
-            }
+            s_complete(group);
         }
-    }
-}
-
-/* The syncer thread: takes what the flusher wrote, makes it durable with one
- * fdatasync (a device cache flush; for pwritev also the page cache's
- * writeback), marks it durable and answers it. */
-static void *s_syncer_run(void *arg)
-{
-    ingest_journal_t *self = arg;
-    for (;;) {
-        pthread_mutex_lock(&self->sync_lock);
-        while (!self->written && !self->sync_stop)
-            pthread_cond_wait(&self->sync_cond, &self->sync_lock);
-        s_pending_t *list = self->written;
-        uint64_t seq = self->written_seq, segment = self->written_segment, offset = self->written_offset;
-        self->written = NULL;
-        self->written_tail = &self->written;
-        self->syncing = list != NULL;
-        pthread_cond_broadcast(&self->sync_cond); /* the flusher may write the next group */
-        pthread_mutex_unlock(&self->sync_lock);
-        if (!list)
-            return NULL; /* stopping, and nothing left */
-        pthread_mutex_lock(&self->lock);
-        bool failed = self->failed;
-        int fd = self->active_fd; /* the written groups' segment: no roll while syncing */
-        pthread_mutex_unlock(&self->lock);
-        int e = failed ? EIO : fdatasync(fd) != 0 ? errno : 0;
-        ingest_journal_status_t status = INGEST_JOURNAL_OK;
-        pthread_mutex_lock(&self->lock);
-        if (e != 0) {
-            /* After a failed fsync the page cache state is unknown: never retry. */
-            status = INGEST_JOURNAL_IOERROR;
-            if (!self->failed)
-                HALO_ERROR("journal fsync failed, refusing appends until restart", "error=\"%s\"", strerror(e));
-            self->failed = true;
-        } else {
-            self->durable_seq = seq;
-            self->durable_segment = segment;
-            self->durable_offset = offset;
-            s_notify(self);
-            if (self->preallocate && s_spare_needed(self))
-                pthread_cond_signal(&self->prep_cond);
-        }
-        pthread_mutex_unlock(&self->lock);
-        for (s_pending_t *p = list; p; p = p->next)
-            p->status = status;
-        s_complete(list);
-        pthread_mutex_lock(&self->sync_lock);
-        self->syncing = false;
-        pthread_cond_broadcast(&self->sync_cond);
-        pthread_mutex_unlock(&self->sync_lock);
     }
 }
 
