@@ -1,12 +1,16 @@
 /* journal_append: halo-ingest's journal alone, as its HTTP thread uses it:
  * THREADS threads each append one record of BYTES bytes and wait until it is
- * durable (group commit: one pwritev + one fdatasync per group), for SECONDS.
- * Prints appends/s and the append latency (p50, p99).
+ * durable (group commit: one write and one sync per group), for SECONDS.
+ * MODE 0: segments grow as written (pwritev + fdatasync); 1: preallocated
+ * segments, pwritev + fdatasync; 2: preallocated segments written with
+ * O_DIRECT|O_DSYNC (ingest's default). Prints appends/s and the append
+ * latency (p50, p99).
  *
- *   journal_append DIR PREALLOCATE(0|1) THREADS BYTES SECONDS
+ *   journal_append DIR MODE(0|1|2) THREADS BYTES SECONDS
  *
  * Built and run by bench/journal_append.sh. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,20 +73,21 @@ static int s_cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc != 6) {
-        fprintf(stderr, "usage: journal_append DIR PREALLOCATE(0|1) THREADS BYTES SECONDS\n");
+        fprintf(stderr, "usage: journal_append DIR MODE(0|1|2) THREADS BYTES SECONDS\n");
         return 2;
     }
     const char *dir = argv[1];
-    int prealloc = atoi(argv[2]), threads = atoi(argv[3]);
+    int mode = atoi(argv[2]), threads = atoi(argv[3]);
+    bool prealloc = mode >= 1;
     size_t bytes = (size_t)atol(argv[4]);
     double seconds = atof(argv[5]);
-    if (threads < 1 || threads > 1024 || bytes < 1 || bytes > INGEST_JOURNAL_MAX_RECORD || seconds <= 0) {
+    if (mode < 0 || mode > 2 || threads < 1 || threads > 1024 || bytes < 1 || bytes > INGEST_JOURNAL_MAX_RECORD || seconds <= 0) {
         fprintf(stderr, "journal_append: bad arguments\n");
         return 2;
     }
     halo_log_init("journal_append", HALO_LOG_WARN);
     char err[512];
-    ingest_journal_options_t o = {64ull << 20, 1ull << 40, prealloc != 0};
+    ingest_journal_options_t o = {64ull << 20, 1ull << 40, prealloc, mode == 2};
     ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     if (!j) {
         fprintf(stderr, "journal_append: %s\n", err);
@@ -128,11 +133,11 @@ int main(int argc, char **argv)
         free(w[i].lat_ms);
     }
     qsort(all, total, sizeof *all, s_cmp);
-    printf("preallocate=%d threads=%d bytes=%zu appends=%zu appends_s=%.0f p50_ms=%.3f p99_ms=%.3f segments=%llu "
-           "active_prealloc=%d failed=%d\n",
-           prealloc, threads, bytes, total, (double)total / elapsed, total ? all[total / 2] : 0.0,
+    printf("mode=%d threads=%d bytes=%zu appends=%zu appends_s=%.0f p50_ms=%.3f p99_ms=%.3f segments=%llu "
+           "active_prealloc=%d direct_writes=%llu failed=%d\n",
+           mode, threads, bytes, total, (double)total / elapsed, total ? all[total / 2] : 0.0,
            total ? all[(size_t)((double)total * 0.99)] : 0.0, (unsigned long long)st.segments,
-           st.active_prealloc ? 1 : 0, failed);
+           st.active_prealloc ? 1 : 0, (unsigned long long)st.direct_writes, failed);
     free(all);
     free(w);
     free(tid);
