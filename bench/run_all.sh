@@ -17,12 +17,13 @@ declare -A cmd=(
   [naive_client]="naive_client.sh"
   [full_sync]="full_sync.sh --window 30"
   [ingest_vs_nginx]="ingest_vs_nginx.sh"
+  [ingest_max_vs_nginx]="ingest_max_vs_nginx.sh"
   [freshness]="freshness.sh"
   [freshness_settle0]="freshness.sh --settle-ms 0"
   [rss_idle]="rss_idle.sh"
 )
-order=(store_vs_copy api_efficiency_1 api_efficiency_4 naive_client full_sync ingest_vs_nginx freshness
-  freshness_settle0 rss_idle)
+order=(store_vs_copy api_efficiency_1 api_efficiency_4 naive_client full_sync ingest_vs_nginx ingest_max_vs_nginx
+  freshness freshness_settle0 rss_idle)
 [ $# -gt 0 ] && order=("$@")
 for name in "${order[@]}"; do
   [ -n "${cmd[$name]:-}" ] || { echo "run_all: unknown figure $name (${!cmd[*]})" >&2; exit 2; }
