@@ -25,12 +25,7 @@ trap cleanup EXIT
 bench_stack_start --fetchers 0 --tickets 200
 bench_connect 450 3
 bench_wait_webhook_ready
-sim_post /_sim/mutate '{"count":1,"kinds":["ticket_update"],"webhooks":false,"return_bodies":true,"payload":"full"}' |
-  jq -c '.bodies[0] | if type == "array" then .[0] else . end' >"$work/body.json"
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/body.json"); local body = f:read("*a"); f:close()
-wrk.method = "POST"; wrk.body = body; wrk.headers["Content-Type"] = "application/json"
-LUA
+bench_static_webhook "$work"
 pid=$(stack_pid ingest)
 count() { curl -fsS "$HALO_INGEST_URL/metrics" | awk '/^halo_ingest_webhooks_received_total/ {s += $NF} END {print s + 0}'; }
 wrk -t2 -c"$conns" -d10s -s "$work/post.lua" "$BENCH_HOOK" >"$work/wrk.txt" &

@@ -32,12 +32,7 @@ trap cleanup EXIT
 bench_stack_start --fetchers 0 --tickets 200 ${extra_env[@]+"${extra_env[@]}"}
 bench_connect 450 3
 bench_wait_webhook_ready
-sim_post /_sim/mutate '{"count":1,"kinds":["ticket_update"],"webhooks":false,"return_bodies":true,"payload":"full"}' |
-  jq -c '.bodies[0] | if type == "array" then .[0] else . end' >"$work/body.json"
-cat >"$work/post.lua" <<LUA
-local f = io.open("$work/body.json"); local body = f:read("*a"); f:close()
-wrk.method = "POST"; wrk.body = body; wrk.headers["Content-Type"] = "application/json"
-LUA
+bench_static_webhook "$work"
 pid=$(stack_pid ingest)
 hz=$(getconf CLK_TCK)
 # snap: one line per thread: tid comm cpu_ticks voluntary nonvoluntary

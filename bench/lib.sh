@@ -128,6 +128,19 @@ bench_wait_drained() {
 # sim_post PATH JSON: POST to halo-sim's control API, prints the answer.
 sim_post() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$HALO_SIM_URL$1"; }
 
+# bench_static_webhook DIR: one "Ticket Changed" delivery with the full ticket,
+# as halo-sim sends it, in DIR/body.json, and DIR/post.lua, a wrk script
+# POSTing it unchanged (the same delivery id each time: fine where only
+# ingest's work per request counts).
+bench_static_webhook() {
+  sim_post /_sim/mutate '{"count":1,"kinds":["ticket_update"],"webhooks":false,"return_bodies":true,"payload":"full"}' |
+    jq -c '.bodies[0] | if type == "array" then .[0] else . end' >"$1/body.json"
+  cat >"$1/post.lua" <<LUA
+local f = io.open("$1/body.json"); local body = f:read("*a"); f:close()
+wrk.method = "POST"; wrk.body = body; wrk.headers["Content-Type"] = "application/json"
+LUA
+}
+
 # bench_storm_ops OBJECTS UPDATES FIRST_ID: the "ops" array of a duplicate-heavy
 # storm: OBJECTS consecutive ticket ids from FIRST_ID, each updated UPDATES times
 # in a row (so each object's webhooks arrive together, as a Halo bulk change does).
