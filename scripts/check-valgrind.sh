@@ -2,7 +2,8 @@
 # Runs every unit test that needs no PostgreSQL and no project binary under
 # valgrind memcheck (--leak-check=full, any error fails), from the normal build
 # (build/, or HALO_BUILD_DIR; configured here if missing, never a sanitizer build).
-# A test is left out when it or a header of tests/ it includes uses the test
+# A test is left out when it, or a header of tests/ or tests/support/ it
+# includes (with that header's .c, testutil aside), uses the test
 # database or spawns binaries (halo_test_fresh_db, halo_test_migrated_db,
 # halo_test_bin, halo_test_spawn, HALO_TEST_DATABASE_URL, HALO_BIN_DIR);
 # HALO_VALGRIND_TESTS="test_a test_b" names the tests instead. Logs are in
@@ -21,6 +22,10 @@ needs_external() {
   local src=$1 files=("$1") h
   for h in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$src"); do
     [ -f "$top/tests/$h" ] && files+=("$top/tests/$h")
+    if [ "$h" != testutil.h ] && [ -f "$top/tests/support/$h" ]; then
+      files+=("$top/tests/support/$h")
+      [ -f "$top/tests/support/${h%.h}.c" ] && files+=("$top/tests/support/${h%.h}.c")
+    fi
   done
   grep -qE "$external" "${files[@]}"
 }

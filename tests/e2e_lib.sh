@@ -22,17 +22,16 @@ e2e_log() { printf '[%s +%3ss] %s\n' "$E2E_NAME" "$(($(date +%s) - E2E_T0))" "$*
 e2e_fail() { e2e_log "FAIL: $*"; exit 1; }
 e2e_now_ms() { date +%s%3N; }
 
-# e2e_init NAME: skips (77) without the test database or the binaries,
-# chooses the state directory and ports, installs the exit trap.
+# e2e_init NAME: fails (never skips, tests/README.md) without the test
+# database or the binaries; chooses the state directory and ports, installs
+# the exit trap.
 e2e_init() {
   E2E_NAME=$1
-  if [ -z "${HALO_TEST_DATABASE_URL:-}" ]; then
-    echo "$E2E_NAME: skipped: HALO_TEST_DATABASE_URL is unset (run scripts/test.sh)"
-    exit 77
-  fi
+  [ -n "${HALO_TEST_DATABASE_URL:-}" ] ||
+    e2e_fail "HALO_TEST_DATABASE_URL is not set: this test needs PostgreSQL (scripts/test.sh starts one)"
   local b t
   for b in halo-sim halo-ingest halo-fetcher halo-store halo-monitor haloctl; do
-    [ -x "$E2E_BIN/$b" ] || { echo "$E2E_NAME: skipped: $E2E_BIN/$b is not built"; exit 77; }
+    [ -x "$E2E_BIN/$b" ] || e2e_fail "$E2E_BIN/$b is not built (scripts/build.sh)"
   done
   for t in curl jq psql setsid; do
     command -v "$t" >/dev/null || e2e_fail "$t is not installed (scripts/install-deps.sh)"
@@ -73,7 +72,7 @@ e2e_cleanup() {
   trap - EXIT
   for p in ${E2E_BG_PIDS[@]+"${E2E_BG_PIDS[@]}"}; do kill "$p" 2>/dev/null || true; done
   if [ "$E2E_STACK_STARTED" = 1 ]; then
-    if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+    if [ "$rc" != 0 ]; then
       for f in "$HALO_STACK_DIR"/log/*.log; do
         [ -f "$f" ] || continue
         echo "----- $(basename "$f") (last 25 lines)"

@@ -14,8 +14,12 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
-#include "test_fetcher_support.h"
+#include "fake_pipeline.h"
+#include "halo_clock.h"
+#include "sim_rig.h"
+#include "testutil.h"
 
 typedef struct {
     char *db_url;
@@ -398,8 +402,7 @@ static void test_quiet_and_busy_settle(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL"))
-        return 77;
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_dedup_and_coalesce, s_teardown),
         cmocka_unit_test_teardown(test_tombstone_on_404, s_teardown),

@@ -12,8 +12,12 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
-#include "test_fetcher_support.h"
+#include "fake_pipeline.h"
+#include "halo_clock.h"
+#include "sim_rig.h"
+#include "testutil.h"
 
 #define FETCHERS 4
 #define LIMIT 20
@@ -50,9 +54,7 @@ static int s_cmp_ll(const void *a, const void *b)
 static void test_four_fetchers_stay_within_budget(void **state)
 {
     (void)state;
-    char *db = halo_test_migrated_db("fetcher_ratelimit");
-    if (!db)
-        skip();
+    char *db = halo_test_migrated_db("fetcher_ratelimit"); /* fails without PostgreSQL */
     char err[256];
     halo_pg_t *pg = halo_pg_new(db, 5000, err, sizeof err);
     assert_non_null(pg);
@@ -141,8 +143,7 @@ static void test_four_fetchers_stay_within_budget(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL"))
-        return 77;
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_four_fetchers_stay_within_budget, s_teardown),
     };

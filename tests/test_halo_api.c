@@ -11,7 +11,8 @@
 
 #include "halo_api.h"
 #include "halo_log.h"
-#include "test_fetcher_support.h"
+#include "sim_rig.h"
+#include "testutil.h"
 
 static tfs_sim_t s_sim;
 static char s_auth[256];

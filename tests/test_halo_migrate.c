@@ -108,10 +108,7 @@ static void test_changed_file_refused_and_failure_rolls_back(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL")) {
-        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
-        return 77;
-    }
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_migrations_apply_then_noop),
         cmocka_unit_test(test_changed_file_refused_and_failure_rolls_back),

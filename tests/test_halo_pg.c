@@ -102,10 +102,7 @@ static void test_reconnects_after_termination(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL")) {
-        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
-        return 77;
-    }
+    halo_test_require_db();
     s_url = halo_test_fresh_db("pg");
     if (!s_url)
         return 1;

@@ -476,8 +476,7 @@ static void test_help_everywhere(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL"))
-        return 77;
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_saves_tenant_and_prints_url_and_events),
         cmocka_unit_test(test_connect_secret_from_stdin_and_env),

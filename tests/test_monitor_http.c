@@ -433,8 +433,7 @@ static void test_restart_loses_nothing(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL"))
-        return 77;
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz),
         cmocka_unit_test(test_api_status_shows_the_four_statuses),

@@ -176,8 +176,7 @@ static void test_as_the_reader(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL"))
-        return 77;
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader_can_select_only_halo_bi),
         cmocka_unit_test(test_no_security_definer_and_views_read_no_secrets),

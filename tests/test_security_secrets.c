@@ -561,8 +561,7 @@ static void test_secrets_never_leak_through_a_run(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL"))
-        return 77;
+    halo_test_require_db();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secrets_never_leak_through_a_run),
     };

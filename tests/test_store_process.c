@@ -340,10 +340,8 @@ static void test_postgresql_restart(void **state)
 {
     (void)state;
     const char *src = getenv("HALO_SRC_DIR");
-    if (!src || !*src) {
-        skip();
-        return;
-    }
+    if (!src || !*src)
+        fail_msg("HALO_SRC_DIR is not set: run the test under ctest (scripts/test.sh)");
     char state_dir[512];
     snprintf(state_dir, sizeof state_dir, "%s/var/test-store", src);
     char url[1024];
@@ -384,10 +382,7 @@ static void test_postgresql_restart(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL")) {
-        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
-        return 77;
-    }
+    halo_test_require_db();
     halo_log_init("test_store_process", HALO_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_malformed_and_lost_connection),

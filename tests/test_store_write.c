@@ -889,10 +889,7 @@ static int s_teardown(void **state)
 
 int main(void)
 {
-    if (!getenv("HALO_TEST_DATABASE_URL")) {
-        fprintf(stderr, "HALO_TEST_DATABASE_URL not set: run scripts/test.sh\n");
-        return 77;
-    }
+    halo_test_require_db();
     halo_log_init("test_store_write", HALO_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types_and_zones),

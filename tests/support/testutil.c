@@ -13,39 +13,65 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* cmocka needs these first, in this order. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+
 #include "halo_clock.h"
 #include "halo_migrate.h"
 #include "halo_pg.h"
 
-char *halo_test_fresh_db(const char *name)
+#define S_NO_DB                                                                                                        \
+    "HALO_TEST_DATABASE_URL is not set: this test needs PostgreSQL and fails without it (scripts/test.sh starts "      \
+    "one and sets the variable; see tests/README.md)"
+
+/* The test cluster's conninfo, or NULL when none is configured. */
+static const char *s_db_base(void)
 {
     const char *base = getenv("HALO_TEST_DATABASE_URL");
-    if (!base || !*base)
-        return NULL;
+    return base && *base ? base : NULL;
+}
+
+void halo_test_require_db(void)
+{
+    if (s_db_base())
+        return;
+    fprintf(stderr, "FAIL: %s\n", S_NO_DB);
+    exit(1);
+}
+
+char *halo_test_fresh_db(const char *name)
+{
+    const char *base = s_db_base();
+    if (!base)
+        fail_msg("%s", S_NO_DB);
     char err[512], sql[256], *url = NULL;
     halo_pg_t *pg = halo_pg_new(base, 10000, err, sizeof err);
-    if (!pg) {
-        fprintf(stderr, "testutil: cannot connect to %s: %s\n", base, err);
-        return NULL;
-    }
+    if (!pg)
+        fail_msg("testutil: cannot connect to the test cluster (HALO_TEST_DATABASE_URL=%s): %s", base, err);
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS halo_t_%s WITH (FORCE)", name);
     if (halo_pg_exec_script(pg, sql) != 0)
         fprintf(stderr, "testutil: %s\n", halo_pg_error(pg));
     snprintf(sql, sizeof sql, "CREATE DATABASE halo_t_%s", name);
     if (halo_pg_exec_script(pg, sql) != 0)
-        fprintf(stderr, "testutil: %s\n", halo_pg_error(pg));
+        snprintf(err, sizeof err, "%s", halo_pg_error(pg));
     else if (asprintf(&url, "%s dbname=halo_t_%s", base, name) < 0)
-        url = NULL;
+        snprintf(err, sizeof err, "out of memory");
     halo_pg_destroy(&pg);
+    if (!url)
+        fail_msg("testutil: cannot create database halo_t_%s: %s", name, err);
     return url;
 }
 
 char *halo_test_migrated_db(const char *name)
 {
     char *url = halo_test_fresh_db(name);
-    if (!url)
-        return NULL;
-    char err[512];
+    char err[512] = "cannot connect";
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     int rc = pg ? halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err) : -1;
     /* Tests migrate their databases in parallel on one cluster, and
@@ -57,12 +83,11 @@ char *halo_test_migrated_db(const char *name)
         halo_clock_sleep_ms(100 * attempt);
         rc = halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err);
     }
-    if (rc < 0) {
-        fprintf(stderr, "testutil: migrate: %s\n", err);
-        free(url);
-        url = NULL;
-    }
     halo_pg_destroy(&pg);
+    if (rc < 0) {
+        free(url);
+        fail_msg("testutil: cannot migrate database halo_t_%s: %s", name, err);
+    }
     return url;
 }
 

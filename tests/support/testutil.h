@@ -1,5 +1,8 @@
 /* testutil: helpers shared by the tests: fresh PostgreSQL databases on the
- * test cluster, free loopback ports, and running the project's binaries. */
+ * test cluster, free loopback ports, and running the project's binaries.
+ * The rule for tests that need PostgreSQL (tests/README.md): without a
+ * database configured (HALO_TEST_DATABASE_URL, set by scripts/test.sh) they
+ * FAIL, naming the variable; they never skip. */
 #ifndef HALO_TESTUTIL_H
 #define HALO_TESTUTIL_H
 
@@ -7,8 +10,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* For main() of a test that needs PostgreSQL, before cmocka runs: returns
+ * when HALO_TEST_DATABASE_URL is set, else says so on stderr and exits 1. */
+void halo_test_require_db(void);
 /* Conninfo of a new empty database "halo_t_<name>" (dropped first if it
- * exists), malloc'd (caller frees); NULL when HALO_TEST_DATABASE_URL is unset. */
+ * exists), malloc'd (caller frees). Fails the running cmocka test (fail_msg)
+ * when HALO_TEST_DATABASE_URL is unset or the database cannot be made: never
+ * returns NULL. */
 char *halo_test_fresh_db(const char *name);
 /* Like halo_test_fresh_db, with every migration applied. */
 char *halo_test_migrated_db(const char *name);
