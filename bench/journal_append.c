@@ -8,7 +8,8 @@
  *
  *   journal_append DIR MODE(0|1|2) THREADS BYTES SECONDS
  *
- * Built and run by bench/journal_append.sh. */
+ * Built by CMake (bench/CMakeLists.txt) into <build>/bench/; run by
+ * bench/journal_append.sh. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
     bool prealloc = mode >= 1;
     size_t bytes = (size_t)atol(argv[4]);
     double seconds = atof(argv[5]);
-    if (mode < 0 || mode > 2 || threads < 1 || threads > 1024 || bytes < 1 || bytes > INGEST_JOURNAL_MAX_RECORD || seconds <= 0) {
+    if (mode < 0 || mode > 2 || threads < 1 || threads > 1024 || bytes < 1 || bytes > INGEST_JOURNAL_MAX_RECORD ||
+        seconds <= 0) {
         fprintf(stderr, "journal_append: bad arguments\n");
         return 2;
     }

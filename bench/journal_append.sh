@@ -26,14 +26,9 @@ while [ $# -gt 0 ]; do
     *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
-bench_build
+bench_build # bench/journal_append.c, built by CMake into $BENCH_BIN_DIR
 work=$(mktemp -d "$base/halo-bench-journal.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-# shellcheck disable=SC2046
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I"$bench_top/common" -I"$bench_top/ingest" \
-  "$bench_top/bench/journal_append.c" "$bench_top/ingest/ingest_journal.c" \
-  "$BENCH_BUILD_DIR/common/libhalo_common.a" $(pkg-config --libs libzmq msgpack jansson libpq libcrypto libcurl) \
-  -o "$work/journal_append"
 
 bench_machine
 echo "config: runs=$runs seconds=$seconds threads=$threads bytes=$bytes fs=\"$(df -T "$work" | awk 'NR == 2 {print $2}')\""
@@ -41,7 +36,7 @@ out=""
 for r in $(seq 1 "$runs"); do
   for p in 0 1 2; do
     rm -rf "$work/j"
-    line="run=$r $("$work/journal_append" "$work/j" "$p" "$threads" "$bytes" "$seconds")"
+    line="run=$r $("$BENCH_BIN_DIR/journal_append" "$work/j" "$p" "$threads" "$bytes" "$seconds")"
     echo "$line"
     out+="$line"$'\n'
   done

@@ -5,7 +5,8 @@
 # BENCH_BUILD_DIR (RelWithDebInfo). Results are printed as `key=value` lines;
 # docs/BENCHMARKS.md quotes them.
 #
-#   BENCH_BUILD_DIR  build directory (default build-bench; built when a binary is missing)
+#   BENCH_BUILD_DIR  build directory (default build-bench; built when a binary is missing):
+#                    the daemons in bin/, the benchmarks' C programs in bench/ (BENCH_BIN_DIR)
 #   BENCH_STACK_DIR  stack state (default /tmp/halo-bench-stack)
 #   BENCH_PORT_BASE  first of the stack's ports (default 28080; the scripts also use +10..+29)
 #   BENCH_KEEP=1     leave the last stack running (for poking at it)
@@ -16,6 +17,7 @@ BENCH_BUILD_DIR=${BENCH_BUILD_DIR:-$bench_top/build-bench}
 BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-stack}
 BENCH_PORT_BASE=${BENCH_PORT_BASE:-28080}
 export HALO_BIN_DIR=$BENCH_BUILD_DIR/bin
+BENCH_BIN_DIR=$BENCH_BUILD_DIR/bench
 export HALO_STACK_DIR=$BENCH_STACK_DIR
 export HALO_STACK_PORT_BASE=$BENCH_PORT_BASE
 BENCH_TENANT=bench
@@ -33,11 +35,15 @@ bench_need() {
   done
 }
 
-# bench_build: configures and builds BENCH_BUILD_DIR (RelWithDebInfo) unless every binary is there.
+# bench_build: configures and builds BENCH_BUILD_DIR (RelWithDebInfo) unless
+# every binary is there: the daemons and the C programs of bench/ (bench/CMakeLists.txt).
 bench_build() {
   local b missing=0
   for b in halo-sim halo-ingest halo-fetcher halo-store halo-monitor haloctl; do
     [ -x "$HALO_BIN_DIR/$b" ] || missing=1
+  done
+  for b in journal_append store_feed store_bench; do
+    [ -x "$BENCH_BIN_DIR/$b" ] || missing=1
   done
   [ "$missing" = 0 ] && [ -z "${BENCH_REBUILD:-}" ] && return 0
   say "building $BENCH_BUILD_DIR (RelWithDebInfo)"

@@ -12,6 +12,7 @@ mkdir -p "$out"
 
 declare -A cmd=(
   [store_vs_copy]="store_vs_copy.sh"
+  [store_bench]="store_bench.sh"
   [api_efficiency_1]="api_efficiency.sh --fetchers 1"
   [api_efficiency_4]="api_efficiency.sh --fetchers 4"
   [naive_client]="naive_client.sh"
@@ -22,7 +23,7 @@ declare -A cmd=(
   [freshness_settle0]="freshness.sh --settle-ms 0"
   [rss_idle]="rss_idle.sh"
 )
-order=(store_vs_copy api_efficiency_1 api_efficiency_4 naive_client full_sync ingest_vs_nginx ingest_max_vs_nginx
+order=(store_vs_copy store_bench api_efficiency_1 api_efficiency_4 naive_client full_sync ingest_vs_nginx ingest_max_vs_nginx
   freshness freshness_settle0 rss_idle)
 [ $# -gt 0 ] && order=("$@")
 for name in "${order[@]}"; do

@@ -17,8 +17,8 @@
  * until PostgreSQL (HALO_DATABASE_URL) shows the new fetched_at, polling
  * every 100 us, and prints p50/p99/max.
  *
- * Built by the script against build-bench's libhalo_common (the same codec
- * the processes use). Exit 0 when every batch was handed to ZeroMQ and
+ * Built by CMake (bench/CMakeLists.txt) against libhalo_common (the same
+ * codec the processes use) into <build>/bench/. Exit 0 when every batch was handed to ZeroMQ and
  * flushed, 1 on error, 2 on usage. */
 #include <libpq-fe.h>
 #include <stdbool.h>

@@ -6,9 +6,9 @@
 # Data: halo-sim's N tickets (default 100,000) as list rows, the shape a full
 # sync stores. A private PostgreSQL cluster (scripts/pg.sh: Unix socket,
 # fsync on unless HALO_PG_FSYNC=off) with every migration; halo-store as a
-# process, fed through its PULL socket by bench/store_feed.c (RECORDS batches
-# of B = 100 rows, exactly what a fetcher sends for a list page; no ledger
-# row, no checkpoint).
+# process, fed through its PULL socket by bench/store_feed.c (BENCH_BIN_DIR;
+# RECORDS batches of B = 100 rows, exactly what a fetcher sends for a list
+# page; no ledger row, no checkpoint).
 #   store insert: the N rows into an empty table (time from the first batch
 #                 sent until PostgreSQL holds all N rows);
 #   store update: the same rows again, fetched later (every row rewritten);
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
-bench_need jq psql curl cc pkg-config
+bench_need jq psql curl
 bench_build
 work=$(mktemp -d /tmp/halo-bench-store.XXXXXX)
 pgstate=$work/pg
@@ -58,12 +58,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The feeder, built against the same codec the processes use.
-# shellcheck disable=SC2046
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$bench_top/common" $(pkg-config --cflags libpq) \
-  "$bench_top/bench/store_feed.c" \
-  "$BENCH_BUILD_DIR/common/libhalo_common.a" $(pkg-config --libs libzmq msgpack jansson libpq libcrypto libcurl) \
-  -o "$work/store_feed"
+# The feeder (bench/store_feed.c), built by CMake against the same codec the processes use.
+feed=$BENCH_BIN_DIR/store_feed
 
 # The rows: halo-sim's tickets as list rows (one unpaged list request).
 "$HALO_BIN_DIR/halo-sim" --listen "127.0.0.1:$sim_port" --tenant "$BENCH_TENANT" --client-id "$BENCH_SIM_CLIENT" \
@@ -97,7 +93,7 @@ kill -0 "$store_pid" 2>/dev/null || { cat "$work/store.log" >&2; die "halo-store
 # connection: store writes in arrival order), then checks count(WHERE) = tickets.
 feed_and_wait() {
   local out n
-  out=$("$work/store_feed" --wait "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$batch" "$work/tickets.jsonl") \
+  out=$("$feed" --wait "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$batch" "$work/tickets.jsonl") \
     || die "store_feed failed"
   n=$(bench_psql "SELECT count(*) FROM halo.tickets WHERE tenant_id = 1 AND $1")
   [ "$n" -eq "$tickets" ] || die "store holds $n of $tickets rows ($1)"
@@ -114,7 +110,7 @@ one_run() {
   mark=$(bench_psql "SELECT now()")
   bench_psql "CHECKPOINT" >/dev/null
   upd_ms=$(feed_and_wait "synced_at > '$mark'")
-  lat=$("$work/store_feed" --latency "$samples" "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$work/tickets.jsonl")
+  lat=$("$feed" --latency "$samples" "tcp://127.0.0.1:$store_port" "$BENCH_TENANT" ticket "$work/tickets.jsonl")
   bench_psql "COPY (SELECT $copy_select FROM halo.tickets WHERE tenant_id = 1) TO STDOUT" >"$work/rows.copy"
   bench_psql "CHECKPOINT" >/dev/null
   local t0
