@@ -83,7 +83,8 @@ int tfs_store_start(tfs_store_t *st, void *ctx, const char *db_url);
 bool tfs_store_error(tfs_store_t *st, char *buf, size_t len);
 /* Copies what the fake store received so far into *out. */
 void tfs_store_snapshot(tfs_store_t *st, tfs_store_counts_t *out);
-/* Stops the fake store (told to stop, joined within 10 s, then its context shut down); 0, or -1 when its thread is
+/* Stops the fake store: told to stop and joined within 10 s, else its
+ * context is shut down and it gets 10 s more. 0, or -1 when its thread is
  * stuck (then st and its context must be leaked). Safe to call twice. */
 int tfs_store_stop(tfs_store_t *st);
 /* Starts a fake ingest bound to a free port on ctx and waits until it is

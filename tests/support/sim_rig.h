@@ -4,7 +4,8 @@
  * child processes stopped within a bound, a tenant pointing at the sim, and
  * scalar queries. Used by test_halo_api.c and the test_fetcher*.c programs,
  * with fake_pipeline.h for a fake halo-store and halo-ingest. Every wait is
- * bounded and every failure is said on stderr. */
+ * bounded and every failure is said on stderr. The tfs_ prefix ("test
+ * fetcher support") is the one of the header these files replaced. */
 #ifndef HALO_TEST_SIM_RIG_H
 #define HALO_TEST_SIM_RIG_H
 
@@ -31,11 +32,11 @@ typedef struct {
  * 128 + signal) and *pid = 0. False while it runs (or when *pid <= 0). */
 bool tfs_child_exited(pid_t *pid, int *status);
 /* Stops child *pid (named what in messages): SIGTERM (SIGKILL when hard), up
- * to 5 s to exit, then SIGKILL and up to 5 s more; never
- * waits longer. Returns its exit status (128 + signal when a signal ended it),
- * or -1 when SIGTERM was not enough or it could not be reaped; that is said on
- * stderr at once (cmocka prints a failed test's message only after the
- * teardown, so a teardown must never be the silent part). *pid is 0 after. */
+ * to 5 s to exit, then SIGKILL and up to 5 s more; never waits longer.
+ * Returns its exit status (128 + signal when a signal ended it), or -1 when
+ * SIGTERM was not enough or it could not be reaped; that is said on stderr at
+ * once (cmocka prints a failed test's message only after the teardown, so a
+ * teardown must never be the silent part). *pid is 0 after. */
 int tfs_child_stop(pid_t *pid, bool hard, const char *what);
 /* Starts halo-sim with extra arguments (NULL-terminated, may be NULL) and
  * waits until it listens; 0, or -1 with the reason on stderr. A sim that
@@ -56,8 +57,8 @@ long long tfs_tenant_insert(halo_pg_t *pg, const tfs_sim_t *sim, const char *slu
 /* Runs a scalar query and returns its first value as a long long (-1 on error or NULL). */
 long long tfs_scalar(halo_pg_t *pg, const char *sql);
 /* Connects to url (retrying up to 5 s) for the test's own use: a statement
- * waits at most 60 s (a lock held by a stuck process must
- * not hang the test). NULL with err set on failure. */
+ * waits at most 60 s (a lock held by a stuck process must not hang the
+ * test). NULL with err set on failure. */
 halo_pg_t *tfs_pg_connect(const char *url, char *err, size_t errlen);
 /* Spawns halo-fetcher with the given database, sim-facing settings and extra
  * environment entries (NULL-terminated, may be NULL). Returns its pid. */
