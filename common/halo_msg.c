@@ -220,6 +220,55 @@ int halo_msg_records_add(halo_msg_t *msg, int64_t id, halo_record_op_t op, const
 
 /* ---------------------------------------------------------------- encoding */
 
+/* The unsigned field of kind S_U32 or S_U64 at base, widened. msgpack-c
+ * packs every integer in its smallest form, so widening changes no byte. */
+static uint64_t s_load_uint(const char *base, s_kind_t kind)
+{
+    if (kind == S_U32) {
+        uint32_t v;
+        memcpy(&v, base, sizeof(v));
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, base, sizeof(v));
+    return v;
+}
+
+/* The signed field of kind S_I32 or S_I64 at base, widened. */
+static int64_t s_load_int(const char *base, s_kind_t kind)
+{
+    if (kind == S_I32) {
+        int32_t v;
+        memcpy(&v, base, sizeof(v));
+        return v;
+    }
+    int64_t v;
+    memcpy(&v, base, sizeof(v));
+    return v;
+}
+
+/* Stores v (already within the field's range) into the S_U32 or S_U64 field at base. */
+static void s_store_uint(char *base, s_kind_t kind, uint64_t v)
+{
+    if (kind == S_U32) {
+        uint32_t v32 = (uint32_t)v;
+        memcpy(base, &v32, sizeof(v32));
+    } else {
+        memcpy(base, &v, sizeof(v));
+    }
+}
+
+/* Stores v (already within the field's range) into the S_I32 or S_I64 field at base. */
+static void s_store_int(char *base, s_kind_t kind, int64_t v)
+{
+    if (kind == S_I32) {
+        int32_t v32 = (int32_t)v;
+        memcpy(base, &v32, sizeof(v32));
+    } else {
+        memcpy(base, &v, sizeof(v));
+    }
+}
+
 /* Length of a NUL-terminated string in a buffer of size bytes, or -1 if unterminated. */
 static int s_buf_len(const char *buf, size_t size, size_t *len)
 {
@@ -307,30 +356,10 @@ static int s_encode_field(halo_mpack_enc_t *e, const halo_msg_t *msg, const s_fi
         halo_mpack_pack_str(e, base, len);
         return 0;
     }
-    case S_U32: {
-        uint32_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_uint32(&e->pk, v);
-        return 0;
-    }
-    case S_U64: {
-        uint64_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_uint64(&e->pk, v);
-        return 0;
-    }
-    case S_I32: {
-        int32_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_int32(&e->pk, v);
-        return 0;
-    }
-    case S_I64: {
-        int64_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_int64(&e->pk, v);
-        return 0;
-    }
+    case S_U32:
+    case S_U64: e->rc |= msgpack_pack_uint64(&e->pk, s_load_uint(base, f->kind)); return 0;
+    case S_I32:
+    case S_I64: e->rc |= msgpack_pack_int64(&e->pk, s_load_int(base, f->kind)); return 0;
     case S_BOOL: {
         bool v;
         memcpy(&v, base, sizeof(v));
@@ -535,34 +564,21 @@ static int s_decode_field(halo_mpack_ctx_t *d, const s_field_t *f, const msgpack
     char *base = (char *)msg + f->offset;
     switch (f->kind) {
     case S_STR: return halo_mpack_get_str(d, f->key, o, base, f->size);
-    case S_U32: {
-        uint64_t v;
-        if (halo_mpack_get_uint(d, f->key, o, UINT32_MAX, &v) < 0)
-            return -1;
-        uint32_t v32 = (uint32_t)v;
-        memcpy(base, &v32, sizeof(v32));
-        return 0;
-    }
+    case S_U32:
     case S_U64: {
         uint64_t v;
-        if (halo_mpack_get_uint(d, f->key, o, UINT64_MAX, &v) < 0)
+        if (halo_mpack_get_uint(d, f->key, o, f->kind == S_U32 ? UINT32_MAX : UINT64_MAX, &v) < 0)
             return -1;
-        memcpy(base, &v, sizeof(v));
+        s_store_uint(base, f->kind, v);
         return 0;
     }
-    case S_I32: {
-        int64_t v;
-        if (halo_mpack_get_int(d, f->key, o, INT32_MIN, INT32_MAX, &v) < 0)
-            return -1;
-        int32_t v32 = (int32_t)v;
-        memcpy(base, &v32, sizeof(v32));
-        return 0;
-    }
+    case S_I32:
     case S_I64: {
         int64_t v;
-        if (halo_mpack_get_int(d, f->key, o, INT64_MIN, INT64_MAX, &v) < 0)
+        bool narrow = f->kind == S_I32;
+        if (halo_mpack_get_int(d, f->key, o, narrow ? INT32_MIN : INT64_MIN, narrow ? INT32_MAX : INT64_MAX, &v) < 0)
             return -1;
-        memcpy(base, &v, sizeof(v));
+        s_store_int(base, f->kind, v);
         return 0;
     }
     case S_BOOL: {
