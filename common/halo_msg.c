@@ -220,52 +220,44 @@ int halo_msg_records_add(halo_msg_t *msg, int64_t id, halo_record_op_t op, const
 
 /* ---------------------------------------------------------------- encoding */
 
-/* The unsigned field of kind S_U32 or S_U64 at base, widened. msgpack-c
- * packs every integer in its smallest form, so widening changes no byte. */
-static uint64_t s_load_uint(const char *base, s_kind_t kind)
+/* An integer field's value widened to 64 bits: .u for the unsigned kinds,
+ * .i for the signed ones. */
+typedef union {
+    uint64_t u;
+    int64_t i;
+} s_int_t;
+
+/* The integer field of kind (S_U32, S_U64, S_I32, S_I64) at base, widened.
+ * msgpack-c packs every integer in its smallest form, so widening changes no
+ * byte of the encoding. */
+static s_int_t s_load_int(const char *base, s_kind_t kind)
 {
-    if (kind == S_U32) {
-        uint32_t v;
-        memcpy(&v, base, sizeof(v));
-        return v;
+    s_int_t v;
+    uint32_t u32;
+    int32_t i32;
+    switch (kind) {
+    case S_U32:
+        memcpy(&u32, base, sizeof(u32));
+        v.u = u32;
+        break;
+    case S_I32:
+        memcpy(&i32, base, sizeof(i32));
+        v.i = i32;
+        break;
+    default: memcpy(&v, base, sizeof(v)); break; /* S_U64, S_I64 */
     }
-    uint64_t v;
-    memcpy(&v, base, sizeof(v));
     return v;
 }
 
-/* The signed field of kind S_I32 or S_I64 at base, widened. */
-static int64_t s_load_int(const char *base, s_kind_t kind)
+/* Stores v (already within the field's range) into the integer field of kind at base. */
+static void s_store_int(char *base, s_kind_t kind, s_int_t v)
 {
-    if (kind == S_I32) {
-        int32_t v;
-        memcpy(&v, base, sizeof(v));
-        return v;
-    }
-    int64_t v;
-    memcpy(&v, base, sizeof(v));
-    return v;
-}
-
-/* Stores v (already within the field's range) into the S_U32 or S_U64 field at base. */
-static void s_store_uint(char *base, s_kind_t kind, uint64_t v)
-{
-    if (kind == S_U32) {
-        uint32_t v32 = (uint32_t)v;
-        memcpy(base, &v32, sizeof(v32));
-    } else {
-        memcpy(base, &v, sizeof(v));
-    }
-}
-
-/* Stores v (already within the field's range) into the S_I32 or S_I64 field at base. */
-static void s_store_int(char *base, s_kind_t kind, int64_t v)
-{
-    if (kind == S_I32) {
-        int32_t v32 = (int32_t)v;
-        memcpy(base, &v32, sizeof(v32));
-    } else {
-        memcpy(base, &v, sizeof(v));
+    uint32_t u32 = (uint32_t)v.u;
+    int32_t i32 = (int32_t)v.i;
+    switch (kind) {
+    case S_U32: memcpy(base, &u32, sizeof(u32)); break;
+    case S_I32: memcpy(base, &i32, sizeof(i32)); break;
+    default: memcpy(base, &v, sizeof(v)); break; /* S_U64, S_I64 */
     }
 }
 
@@ -357,9 +349,9 @@ static int s_encode_field(halo_mpack_enc_t *e, const halo_msg_t *msg, const s_fi
         return 0;
     }
     case S_U32:
-    case S_U64: e->rc |= msgpack_pack_uint64(&e->pk, s_load_uint(base, f->kind)); return 0;
+    case S_U64: e->rc |= msgpack_pack_uint64(&e->pk, s_load_int(base, f->kind).u); return 0;
     case S_I32:
-    case S_I64: e->rc |= msgpack_pack_int64(&e->pk, s_load_int(base, f->kind)); return 0;
+    case S_I64: e->rc |= msgpack_pack_int64(&e->pk, s_load_int(base, f->kind).i); return 0;
     case S_BOOL: {
         bool v;
         memcpy(&v, base, sizeof(v));
@@ -566,17 +558,17 @@ static int s_decode_field(halo_mpack_ctx_t *d, const s_field_t *f, const msgpack
     case S_STR: return halo_mpack_get_str(d, f->key, o, base, f->size);
     case S_U32:
     case S_U64: {
-        uint64_t v;
-        if (halo_mpack_get_uint(d, f->key, o, f->kind == S_U32 ? UINT32_MAX : UINT64_MAX, &v) < 0)
+        s_int_t v;
+        if (halo_mpack_get_uint(d, f->key, o, f->kind == S_U32 ? UINT32_MAX : UINT64_MAX, &v.u) < 0)
             return -1;
-        s_store_uint(base, f->kind, v);
+        s_store_int(base, f->kind, v);
         return 0;
     }
     case S_I32:
     case S_I64: {
-        int64_t v;
+        s_int_t v;
         bool narrow = f->kind == S_I32;
-        if (halo_mpack_get_int(d, f->key, o, narrow ? INT32_MIN : INT64_MIN, narrow ? INT32_MAX : INT64_MAX, &v) < 0)
+        if (halo_mpack_get_int(d, f->key, o, narrow ? INT32_MIN : INT64_MIN, narrow ? INT32_MAX : INT64_MAX, &v.i) < 0)
             return -1;
         s_store_int(base, f->kind, v);
         return 0;
