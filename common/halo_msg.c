@@ -7,19 +7,19 @@
  * bounds of its fixed buffer. Unknown keys are rejected rather than ignored so
  * that a producer and a consumer that disagree on the contract fail loudly in
  * tests instead of silently dropping data in production; a new field means a
- * new protocol version (HALO2). Before msgpack-c builds its object tree, a
- * bounds-checked pre-scan walks the raw bytes and refuses deep nesting and
- * element counts no valid message can have, because msgpack-c allocates an
- * array or map as soon as it reads its header count: a 5-byte body claiming
- * 4 billion elements must never reach it. Memory used by a decode is thus
- * bounded by the body size plus a small constant. */
+ * new protocol version (HALO2). The msgpack primitives under it (string
+ * packing, typed readers, and the bounds-checked pre-scan that keeps a
+ * 5-byte body claiming 4 billion elements away from msgpack-c's allocator)
+ * are in halo_mpack; memory used by a decode is bounded by the body size
+ * plus a small constant. */
 #include "halo_msg.h"
+
+#include "halo_mpack.h"
 
 #define S_ENCODE_INITIAL 1024 /* first buffer of an encoded message */
 
 #include <math.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +66,10 @@ typedef struct {
 } s_field_t;
 
 #define S_MEMBER_SIZE(member) sizeof(((halo_msg_t *)0)->member)
-#define S_FIELD(key, kind, required, member) {key, kind, required, offsetof(halo_msg_t, member), S_MEMBER_SIZE(member)}
+#define S_FIELD(key, kind, required, member)                                                                           \
+    {                                                                                                                  \
+        key, kind, required, offsetof(halo_msg_t, member), S_MEMBER_SIZE(member)                                       \
+    }
 #define S_TENANT S_FIELD("tenant", S_STR, true, tenant)
 
 /* Required fields: "tenant" always (it may be ""); otherwise what a receiver
@@ -123,24 +126,15 @@ typedef struct {
     size_t count;
 } s_schema_t;
 
-#define S_SCHEMA(table) {table, sizeof(table) / sizeof(table[0])}
+#define S_SCHEMA(table)                                                                                                \
+    {                                                                                                                  \
+        table, sizeof(table) / sizeof(table[0])                                                                        \
+    }
 static const s_schema_t s_schemas[HALO_CMD_COUNT] = {
     [HALO_CMD_READY] = S_SCHEMA(s_ready_fields),     [HALO_CMD_HEARTBEAT] = S_SCHEMA(s_heartbeat_fields),
     [HALO_CMD_JOB] = S_SCHEMA(s_job_fields),         [HALO_CMD_ACK] = S_SCHEMA(s_ack_fields),
     [HALO_CMD_RECORDS] = S_SCHEMA(s_records_fields), [HALO_CMD_EVENT] = S_SCHEMA(s_event_fields),
 };
-
-/* Writes a formatted message into err (if any room). */
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *halo_msg_cmd_name(halo_cmd_t cmd)
 {
@@ -226,24 +220,45 @@ int halo_msg_records_add(halo_msg_t *msg, int64_t id, halo_record_op_t op, const
 
 /* ---------------------------------------------------------------- encoding */
 
-typedef struct {
-    msgpack_sbuffer sbuf;
-    msgpack_packer pk;
-    int rc; /* nonzero once a pack call failed (out of memory) */
-    const char *cmd_name;
-    char *err;
-    size_t errlen;
-} s_enc_t;
+/* An integer field's value widened to 64 bits: .u for the unsigned kinds,
+ * .i for the signed ones. */
+typedef union {
+    uint64_t u;
+    int64_t i;
+} s_int_t;
 
-static void s_pack_str(s_enc_t *e, const char *s, size_t len)
+/* The integer field of kind (S_U32, S_U64, S_I32, S_I64) at base, widened.
+ * msgpack-c packs every integer in its smallest form, so widening changes no
+ * byte of the encoding. */
+static s_int_t s_load_int(const char *base, s_kind_t kind)
 {
-    e->rc |= msgpack_pack_str(&e->pk, len);
-    e->rc |= msgpack_pack_str_body(&e->pk, s, len);
+    s_int_t v;
+    uint32_t u32;
+    int32_t i32;
+    switch (kind) {
+    case S_U32:
+        memcpy(&u32, base, sizeof(u32));
+        v.u = u32;
+        break;
+    case S_I32:
+        memcpy(&i32, base, sizeof(i32));
+        v.i = i32;
+        break;
+    default: memcpy(&v, base, sizeof(v)); break; /* S_U64, S_I64 */
+    }
+    return v;
 }
 
-static void s_pack_key(s_enc_t *e, const char *key)
+/* Stores v (already within the field's range) into the integer field of kind at base. */
+static void s_store_int(char *base, s_kind_t kind, s_int_t v)
 {
-    s_pack_str(e, key, strlen(key));
+    uint32_t u32 = (uint32_t)v.u;
+    int32_t i32 = (int32_t)v.i;
+    switch (kind) {
+    case S_U32: memcpy(base, &u32, sizeof(u32)); break;
+    case S_I32: memcpy(base, &i32, sizeof(i32)); break;
+    default: memcpy(base, &v, sizeof(v)); break; /* S_U64, S_I64 */
+    }
 }
 
 /* Length of a NUL-terminated string in a buffer of size bytes, or -1 if unterminated. */
@@ -253,11 +268,11 @@ static int s_buf_len(const char *buf, size_t size, size_t *len)
     return *len < size ? 0 : -1;
 }
 
-static int s_encode_records(s_enc_t *e, const halo_records_t *r)
+static int s_encode_records(halo_mpack_enc_t *e, const halo_records_t *r)
 {
     if (r->count > HALO_RECORDS_MAX || (r->count > 0 && r->records == NULL)) {
-        s_set_err(e->err, e->errlen, "%s: field records: %u records, max %d", e->cmd_name, r->count,
-                  HALO_RECORDS_MAX);
+        halo_mpack_set_err(e->err, e->errlen, "%s: field records: %u records, max %d", e->cmd_name, r->count,
+                           HALO_RECORDS_MAX);
         return -1;
     }
     e->rc |= msgpack_pack_array(&e->pk, r->count);
@@ -265,35 +280,35 @@ static int s_encode_records(s_enc_t *e, const halo_records_t *r)
         const halo_record_t *rec = &r->records[i];
         const char *problem = s_record_problem(rec->op, rec->json, rec->json_len);
         if (problem != NULL) {
-            s_set_err(e->err, e->errlen, "%s: records[%u]: %s", e->cmd_name, i, problem);
+            halo_mpack_set_err(e->err, e->errlen, "%s: records[%u]: %s", e->cmd_name, i, problem);
             return -1;
         }
         /* Refuse before packing, so a huge batch never builds a huge buffer. */
         size_t json_len = rec->json != NULL ? rec->json_len : 0;
         if (e->sbuf.size > HALO_MSG_MAX_BODY || json_len > HALO_MSG_MAX_BODY - e->sbuf.size) {
-            s_set_err(e->err, e->errlen, "%s: body too large at records[%u] (max %d bytes)", e->cmd_name, i,
-                      HALO_MSG_MAX_BODY);
+            halo_mpack_set_err(e->err, e->errlen, "%s: body too large at records[%u] (max %d bytes)", e->cmd_name, i,
+                               HALO_MSG_MAX_BODY);
             return -1;
         }
         e->rc |= msgpack_pack_map(&e->pk, 3);
-        s_pack_key(e, "id");
+        halo_mpack_pack_key(e, "id");
         e->rc |= msgpack_pack_int64(&e->pk, rec->id);
-        s_pack_key(e, "op");
-        s_pack_key(e, rec->op == HALO_RECORD_UPSERT ? "upsert" : "tombstone");
-        s_pack_key(e, "json");
+        halo_mpack_pack_key(e, "op");
+        halo_mpack_pack_key(e, rec->op == HALO_RECORD_UPSERT ? "upsert" : "tombstone");
+        halo_mpack_pack_key(e, "json");
         if (rec->json != NULL)
-            s_pack_str(e, rec->json, rec->json_len);
+            halo_mpack_pack_str(e, rec->json, rec->json_len);
         else
             e->rc |= msgpack_pack_nil(&e->pk);
     }
     return 0;
 }
 
-static int s_encode_labels(s_enc_t *e, const halo_event_t *ev)
+static int s_encode_labels(halo_mpack_enc_t *e, const halo_event_t *ev)
 {
     if (ev->label_count > HALO_LABELS_MAX) {
-        s_set_err(e->err, e->errlen, "%s: field labels: %u labels, max %d", e->cmd_name, ev->label_count,
-                  HALO_LABELS_MAX);
+        halo_mpack_set_err(e->err, e->errlen, "%s: field labels: %u labels, max %d", e->cmd_name, ev->label_count,
+                           HALO_LABELS_MAX);
         return -1;
     }
     e->rc |= msgpack_pack_map(&e->pk, ev->label_count);
@@ -301,61 +316,42 @@ static int s_encode_labels(s_enc_t *e, const halo_event_t *ev)
         size_t klen, vlen;
         if (s_buf_len(ev->labels[i].key, sizeof(ev->labels[i].key), &klen) < 0 || klen == 0 ||
             s_buf_len(ev->labels[i].value, sizeof(ev->labels[i].value), &vlen) < 0) {
-            s_set_err(e->err, e->errlen, "%s: labels[%u]: key empty or key/value not NUL-terminated", e->cmd_name, i);
+            halo_mpack_set_err(e->err, e->errlen, "%s: labels[%u]: key empty or key/value not NUL-terminated",
+                               e->cmd_name, i);
             return -1;
         }
         for (uint32_t j = 0; j < i; j++) {
             if (strcmp(ev->labels[j].key, ev->labels[i].key) == 0) {
-                s_set_err(e->err, e->errlen, "%s: labels[%u]: duplicate key \"%s\"", e->cmd_name, i,
-                          ev->labels[i].key);
+                halo_mpack_set_err(e->err, e->errlen, "%s: labels[%u]: duplicate key \"%s\"", e->cmd_name, i,
+                                   ev->labels[i].key);
                 return -1;
             }
         }
-        s_pack_str(e, ev->labels[i].key, klen);
-        s_pack_str(e, ev->labels[i].value, vlen);
+        halo_mpack_pack_str(e, ev->labels[i].key, klen);
+        halo_mpack_pack_str(e, ev->labels[i].value, vlen);
     }
     return 0;
 }
 
 /* Packs one field's key and value; -1 with err set if the value breaks the contract. */
-static int s_encode_field(s_enc_t *e, const halo_msg_t *msg, const s_field_t *f)
+static int s_encode_field(halo_mpack_enc_t *e, const halo_msg_t *msg, const s_field_t *f)
 {
     const char *base = (const char *)msg + f->offset;
-    s_pack_key(e, f->key);
+    halo_mpack_pack_key(e, f->key);
     switch (f->kind) {
     case S_STR: {
         size_t len;
         if (s_buf_len(base, f->size, &len) < 0) {
-            s_set_err(e->err, e->errlen, "%s: field %s: not NUL-terminated", e->cmd_name, f->key);
+            halo_mpack_set_err(e->err, e->errlen, "%s: field %s: not NUL-terminated", e->cmd_name, f->key);
             return -1;
         }
-        s_pack_str(e, base, len);
+        halo_mpack_pack_str(e, base, len);
         return 0;
     }
-    case S_U32: {
-        uint32_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_uint32(&e->pk, v);
-        return 0;
-    }
-    case S_U64: {
-        uint64_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_uint64(&e->pk, v);
-        return 0;
-    }
-    case S_I32: {
-        int32_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_int32(&e->pk, v);
-        return 0;
-    }
-    case S_I64: {
-        int64_t v;
-        memcpy(&v, base, sizeof(v));
-        e->rc |= msgpack_pack_int64(&e->pk, v);
-        return 0;
-    }
+    case S_U32:
+    case S_U64: e->rc |= msgpack_pack_uint64(&e->pk, s_load_int(base, f->kind).u); return 0;
+    case S_I32:
+    case S_I64: e->rc |= msgpack_pack_int64(&e->pk, s_load_int(base, f->kind).i); return 0;
     case S_BOOL: {
         bool v;
         memcpy(&v, base, sizeof(v));
@@ -366,7 +362,7 @@ static int s_encode_field(s_enc_t *e, const halo_msg_t *msg, const s_field_t *f)
         double v;
         memcpy(&v, base, sizeof(v));
         if (!isfinite(v)) {
-            s_set_err(e->err, e->errlen, "%s: field %s: not a finite number", e->cmd_name, f->key);
+            halo_mpack_set_err(e->err, e->errlen, "%s: field %s: not a finite number", e->cmd_name, f->key);
             return -1;
         }
         e->rc |= msgpack_pack_double(&e->pk, v);
@@ -375,8 +371,8 @@ static int s_encode_field(s_enc_t *e, const halo_msg_t *msg, const s_field_t *f)
     case S_SEQS: {
         const halo_ack_t *ack = &msg->u.ack;
         if (ack->count == 0 || ack->count > HALO_ACK_MAX) {
-            s_set_err(e->err, e->errlen, "%s: field seqs: %u seqs, expected 1..%d", e->cmd_name, ack->count,
-                      HALO_ACK_MAX);
+            halo_mpack_set_err(e->err, e->errlen, "%s: field seqs: %u seqs, expected 1..%d", e->cmd_name, ack->count,
+                               HALO_ACK_MAX);
             return -1;
         }
         e->rc |= msgpack_pack_array(&e->pk, ack->count);
@@ -384,10 +380,8 @@ static int s_encode_field(s_enc_t *e, const halo_msg_t *msg, const s_field_t *f)
             e->rc |= msgpack_pack_uint64(&e->pk, ack->seqs[i]);
         return 0;
     }
-    case S_RECORDS:
-        return s_encode_records(e, &msg->u.records);
-    case S_LABELS:
-        return s_encode_labels(e, &msg->u.event);
+    case S_RECORDS: return s_encode_records(e, &msg->u.records);
+    case S_LABELS: return s_encode_labels(e, &msg->u.event);
     }
     return -1;
 }
@@ -398,11 +392,11 @@ int halo_msg_encode(const halo_msg_t *msg, char **out, size_t *out_len, char *er
     *out_len = 0;
     const char *name = halo_msg_cmd_name(msg->cmd);
     if (name == NULL) {
-        s_set_err(err, errlen, "unknown command %d", (int)msg->cmd);
+        halo_mpack_set_err(err, errlen, "unknown command %d", (int)msg->cmd);
         return -1;
     }
     const s_schema_t *schema = &s_schemas[msg->cmd];
-    s_enc_t e = {.cmd_name = name, .err = err, .errlen = errlen};
+    halo_mpack_enc_t e = {.cmd_name = name, .err = err, .errlen = errlen};
     msgpack_sbuffer_init(&e.sbuf);
     /* Most messages (a JOB, a HEARTBEAT) are a few hundred bytes: start
      * small (msgpack's first growth is 8 KiB, a malloc outside the
@@ -417,11 +411,11 @@ int halo_msg_encode(const halo_msg_t *msg, char **out, size_t *out_len, char *er
             goto fail;
     }
     if (e.rc != 0) {
-        s_set_err(err, errlen, "%s: out of memory", name);
+        halo_mpack_set_err(err, errlen, "%s: out of memory", name);
         goto fail;
     }
     if (e.sbuf.size > HALO_MSG_MAX_BODY) {
-        s_set_err(err, errlen, "%s: body too large (%zu bytes, max %d)", name, e.sbuf.size, HALO_MSG_MAX_BODY);
+        halo_mpack_set_err(err, errlen, "%s: body too large (%zu bytes, max %d)", name, e.sbuf.size, HALO_MSG_MAX_BODY);
         goto fail;
     }
     *out_len = e.sbuf.size;
@@ -434,245 +428,16 @@ fail:
 
 /* ---------------------------------------------------------------- decoding */
 
-/* Big-endian unsigned integer of n bytes (n <= 8) at p. */
-static uint64_t s_read_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* Walks one msgpack object at the start of p without allocating, checking
- * every length against the buffer, nesting against S_DEPTH_MAX and the total
- * number of objects against S_OBJECTS_MAX (counted as soon as a container
- * header announces them). On 0 *end is the offset just past the object. */
-static int s_prescan(const uint8_t *p, size_t len, size_t *end, char *why, size_t whylen)
-{
-    uint64_t pending[S_DEPTH_MAX + 1]; /* objects still to read at each nesting level */
-    size_t depth = 0, pos = 0;
-    uint64_t objects = 1;
-    pending[0] = 1;
-    for (;;) {
-        while (pending[depth] == 0) {
-            if (depth == 0) {
-                *end = pos;
-                return 0;
-            }
-            depth--;
-        }
-        pending[depth]--;
-        if (pos >= len)
-            goto truncated;
-        const size_t at = pos;
-        const uint8_t b = p[pos++];
-        size_t len_bytes = 0;  /* bytes of a length that follows the type byte */
-        uint64_t extra = 0;    /* payload bytes besides that length */
-        uint64_t children = 0; /* objects inside, for a container */
-        bool container = false, is_map = false;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            /* fixint, nil, bool: the type byte is all */
-        } else if (b <= 0x8f) {
-            container = is_map = true;
-            children = b & 0x0f;
-        } else if (b <= 0x9f) {
-            container = true;
-            children = b & 0x0f;
-        } else if (b <= 0xbf) {
-            extra = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-                len_bytes = (size_t)1 << (b - 0xc4);
-                break;
-            case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type, data */
-                len_bytes = (size_t)1 << (b - 0xc7);
-                extra = 1;
-                break;
-            case 0xca: extra = 4; break; /* float 32 */
-            case 0xcb: extra = 8; break; /* float 64 */
-            case 0xcc: case 0xcd: case 0xce: case 0xcf: /* uint 8..64 */
-                extra = (uint64_t)1 << (b - 0xcc);
-                break;
-            case 0xd0: case 0xd1: case 0xd2: case 0xd3: /* int 8..64 */
-                extra = (uint64_t)1 << (b - 0xd0);
-                break;
-            case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16, plus type */
-                extra = 1 + ((uint64_t)1 << (b - 0xd4));
-                break;
-            case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-                len_bytes = (size_t)1 << (b - 0xd9);
-                break;
-            case 0xdc: case 0xdd: /* array 16/32 */
-                container = true;
-                len_bytes = (size_t)2 << (b - 0xdc);
-                break;
-            case 0xde: case 0xdf: /* map 16/32 */
-                container = is_map = true;
-                len_bytes = (size_t)2 << (b - 0xde);
-                break;
-            default: /* 0xc1: never used */
-                s_set_err(why, whylen, "invalid byte 0x%02x at offset %zu", b, at);
-                return -1;
-            }
-        }
-        if (len_bytes > 0) {
-            if (len_bytes > len - pos)
-                goto truncated;
-            uint64_t n = s_read_be(p + pos, len_bytes);
-            pos += len_bytes;
-            if (container)
-                children = n;
-            else
-                extra += n;
-        }
-        if (!container) {
-            if (extra > len - pos)
-                goto truncated;
-            pos += (size_t)extra;
-            continue;
-        }
-        if (is_map)
-            children *= 2; /* at most 2^33: no overflow */
-        if (children > S_OBJECTS_MAX - objects) {
-            s_set_err(why, whylen, "too many elements at offset %zu (max %d objects)", at, S_OBJECTS_MAX);
-            return -1;
-        }
-        objects += children;
-        if (children == 0)
-            continue;
-        if (depth + 1 > S_DEPTH_MAX) {
-            s_set_err(why, whylen, "nesting too deep at offset %zu (max %d)", at, S_DEPTH_MAX);
-            return -1;
-        }
-        pending[++depth] = children;
-    }
-truncated:
-    s_set_err(why, whylen, "truncated at offset %zu", pos);
-    return -1;
-}
-
-typedef struct {
-    const char *cmd_name;
-    char where[48]; /* context inside the body, e.g. "records[3]: " */
-    char *err;
-    size_t errlen;
-} s_dec_t;
-
-/* Sets err to "<CMD>: <where>field <key>: <what>" and returns -1. */
-static int s_field_err(s_dec_t *d, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_field_err(s_dec_t *d, const char *key, const char *fmt, ...)
-{
-    char what[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    s_set_err(d->err, d->errlen, "%s: %sfield %s: %s", d->cmd_name, d->where, key, what);
-    return -1;
-}
-
-static const char *s_type_name(msgpack_object_type type)
-{
-    switch (type) {
-    case MSGPACK_OBJECT_NIL: return "nil";
-    case MSGPACK_OBJECT_BOOLEAN: return "bool";
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return "unsigned int";
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "negative int";
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return "float";
-    case MSGPACK_OBJECT_STR: return "string";
-    case MSGPACK_OBJECT_ARRAY: return "array";
-    case MSGPACK_OBJECT_MAP: return "map";
-    case MSGPACK_OBJECT_BIN: return "binary";
-    case MSGPACK_OBJECT_EXT: return "ext";
-    }
-    return "unknown";
-}
-
-/* Copies a msgpack str into buf of size bytes (with NUL); refuses, never truncates. */
-static int s_get_str(s_dec_t *d, const char *key, const msgpack_object *o, char *buf, size_t size)
-{
-    if (o->type != MSGPACK_OBJECT_STR)
-        return s_field_err(d, key, "expected string, got %s", s_type_name(o->type));
-    if (o->via.str.size >= size)
-        return s_field_err(d, key, "string too long (%u bytes, max %zu)", o->via.str.size, size - 1);
-    if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
-        return s_field_err(d, key, "string contains a NUL byte");
-    memcpy(buf, o->via.str.ptr, o->via.str.size);
-    buf[o->via.str.size] = '\0';
-    return 0;
-}
-
-static int s_get_uint(s_dec_t *d, const char *key, const msgpack_object *o, uint64_t max, uint64_t *out)
-{
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return s_field_err(d, key, "expected unsigned int, got %s", s_type_name(o->type));
-    if (o->via.u64 > max)
-        return s_field_err(d, key, "out of range (%llu > %llu)", (unsigned long long)o->via.u64,
-                           (unsigned long long)max);
-    *out = o->via.u64;
-    return 0;
-}
-
-static int s_get_int(s_dec_t *d, const char *key, const msgpack_object *o, int64_t min, int64_t max, int64_t *out)
-{
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        if (o->via.u64 > (uint64_t)max)
-            return s_field_err(d, key, "out of range (%llu > %lld)", (unsigned long long)o->via.u64,
-                               (long long)max);
-        *out = (int64_t)o->via.u64;
-        return 0;
-    }
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        if (o->via.i64 < min)
-            return s_field_err(d, key, "out of range (%lld < %lld)", (long long)o->via.i64, (long long)min);
-        *out = o->via.i64;
-        return 0;
-    }
-    return s_field_err(d, key, "expected int, got %s", s_type_name(o->type));
-}
-
-/* Key of a map entry as (ptr, len); -1 with err set if it is not a string. */
-static int s_get_key(s_dec_t *d, const msgpack_object *k, const char *map_name, const char **key, size_t *key_len)
-{
-    if (k->type != MSGPACK_OBJECT_STR) {
-        s_set_err(d->err, d->errlen, "%s: %s%s has a non-string key (%s)", d->cmd_name, d->where, map_name,
-                  s_type_name(k->type));
-        return -1;
-    }
-    *key = k->via.str.ptr;
-    *key_len = k->via.str.size;
-    return 0;
-}
-
-static bool s_key_is(const char *key, size_t key_len, const char *name)
-{
-    return strlen(name) == key_len && memcmp(key, name, key_len) == 0;
-}
-
-/* Quotes a key for an error message: printable ASCII only, at most 32 bytes. */
-static const char *s_key_for_err(const char *key, size_t key_len, char *buf, size_t size)
-{
-    size_t n = 0;
-    buf[n++] = '"';
-    for (size_t i = 0; i < key_len && i < 32 && n + 2 < size; i++)
-        buf[n++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
-    buf[n++] = '"';
-    buf[n] = '\0';
-    return buf;
-}
-
-static int s_decode_seqs(s_dec_t *d, const msgpack_object *o, halo_ack_t *ack)
+static int s_decode_seqs(halo_mpack_ctx_t *d, const msgpack_object *o, halo_ack_t *ack)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY)
-        return s_field_err(d, "seqs", "expected array, got %s", s_type_name(o->type));
+        return halo_mpack_field_err(d, "seqs", "expected array, got %s", halo_mpack_type_name(o->type));
     if (o->via.array.size == 0 || o->via.array.size > HALO_ACK_MAX)
-        return s_field_err(d, "seqs", "%u seqs, expected 1..%d", o->via.array.size, HALO_ACK_MAX);
+        return halo_mpack_field_err(d, "seqs", "%u seqs, expected 1..%d", o->via.array.size, HALO_ACK_MAX);
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         if (o->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-            return s_field_err(d, "seqs", "element %u: expected unsigned int, got %s", i,
-                               s_type_name(o->via.array.ptr[i].type));
+            return halo_mpack_field_err(d, "seqs", "element %u: expected unsigned int, got %s", i,
+                                        halo_mpack_type_name(o->via.array.ptr[i].type));
         ack->seqs[i] = o->via.array.ptr[i].via.u64;
     }
     ack->count = o->via.array.size;
@@ -680,11 +445,12 @@ static int s_decode_seqs(s_dec_t *d, const msgpack_object *o, halo_ack_t *ack)
 }
 
 /* Decodes one record map into rec (zeroed); rec->json is owned on success only. */
-static int s_decode_record(s_dec_t *d, uint32_t index, const msgpack_object *o, halo_record_t *rec)
+static int s_decode_record(halo_mpack_ctx_t *d, uint32_t index, const msgpack_object *o, halo_record_t *rec)
 {
     snprintf(d->where, sizeof(d->where), "records[%u]: ", index);
     if (o->type != MSGPACK_OBJECT_MAP) {
-        s_set_err(d->err, d->errlen, "%s: %sexpected map, got %s", d->cmd_name, d->where, s_type_name(o->type));
+        halo_mpack_set_err(d->err, d->errlen, "%s: %sexpected map, got %s", d->cmd_name, d->where,
+                           halo_mpack_type_name(o->type));
         return -1;
     }
     static const char *const names[] = {"id", "op", "json"};
@@ -693,61 +459,63 @@ static int s_decode_record(s_dec_t *d, uint32_t index, const msgpack_object *o, 
         const char *key;
         size_t key_len;
         char printable[40];
-        if (s_get_key(d, &o->via.map.ptr[i].key, "record", &key, &key_len) < 0)
+        if (halo_mpack_get_key(d, &o->via.map.ptr[i].key, "record", &key, &key_len) < 0)
             return -1;
         size_t k = 0;
-        while (k < 3 && !s_key_is(key, key_len, names[k]))
+        while (k < 3 && !halo_mpack_key_is(key, key_len, names[k]))
             k++;
         if (k == 3)
-            return s_field_err(d, s_key_for_err(key, key_len, printable, sizeof(printable)), "unknown key");
+            return halo_mpack_field_err(d, halo_mpack_key_for_err(key, key_len, printable, sizeof(printable)),
+                                        "unknown key");
         if (values[k] != NULL)
-            return s_field_err(d, names[k], "duplicate key");
+            return halo_mpack_field_err(d, names[k], "duplicate key");
         values[k] = &o->via.map.ptr[i].val;
     }
     const msgpack_object *id = values[0], *op = values[1], *json = values[2];
     if (id == NULL)
-        return s_field_err(d, "id", "missing");
+        return halo_mpack_field_err(d, "id", "missing");
     if (op == NULL)
-        return s_field_err(d, "op", "missing");
-    if (s_get_int(d, "id", id, INT64_MIN, INT64_MAX, &rec->id) < 0)
+        return halo_mpack_field_err(d, "op", "missing");
+    if (halo_mpack_get_int(d, "id", id, INT64_MIN, INT64_MAX, &rec->id) < 0)
         return -1;
-    if (op->type == MSGPACK_OBJECT_STR && s_key_is(op->via.str.ptr, op->via.str.size, "upsert"))
+    if (op->type == MSGPACK_OBJECT_STR && halo_mpack_key_is(op->via.str.ptr, op->via.str.size, "upsert"))
         rec->op = HALO_RECORD_UPSERT;
-    else if (op->type == MSGPACK_OBJECT_STR && s_key_is(op->via.str.ptr, op->via.str.size, "tombstone"))
+    else if (op->type == MSGPACK_OBJECT_STR && halo_mpack_key_is(op->via.str.ptr, op->via.str.size, "tombstone"))
         rec->op = HALO_RECORD_TOMBSTONE;
     else
-        return s_field_err(d, "op", "expected \"upsert\" or \"tombstone\"");
+        return halo_mpack_field_err(d, "op", "expected \"upsert\" or \"tombstone\"");
     if (json == NULL || json->type == MSGPACK_OBJECT_NIL) {
         if (rec->op == HALO_RECORD_UPSERT)
-            return s_field_err(d, "json", "missing (an upsert needs the object)");
+            return halo_mpack_field_err(d, "json", "missing (an upsert needs the object)");
         return 0;
     }
     if (json->type != MSGPACK_OBJECT_STR)
-        return s_field_err(d, "json", "expected string or nil, got %s", s_type_name(json->type));
+        return halo_mpack_field_err(d, "json", "expected string or nil, got %s", halo_mpack_type_name(json->type));
     if (json->via.str.size > HALO_MSG_RECORD_JSON_MAX)
-        return s_field_err(d, "json", "too large (%u bytes, max %d)", json->via.str.size, HALO_MSG_RECORD_JSON_MAX);
+        return halo_mpack_field_err(d, "json", "too large (%u bytes, max %d)", json->via.str.size,
+                                    HALO_MSG_RECORD_JSON_MAX);
     if (memchr(json->via.str.ptr, '\0', json->via.str.size) != NULL)
-        return s_field_err(d, "json", "string contains a NUL byte");
+        return halo_mpack_field_err(d, "json", "string contains a NUL byte");
     rec->json = malloc((size_t)json->via.str.size + 1);
     if (rec->json == NULL)
-        return s_field_err(d, "json", "out of memory");
+        return halo_mpack_field_err(d, "json", "out of memory");
     memcpy(rec->json, json->via.str.ptr, json->via.str.size);
     rec->json[json->via.str.size] = '\0';
     rec->json_len = json->via.str.size;
     return 0;
 }
 
-static int s_decode_records(s_dec_t *d, const msgpack_object *o, halo_records_t *r)
+static int s_decode_records(halo_mpack_ctx_t *d, const msgpack_object *o, halo_records_t *r)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY)
-        return s_field_err(d, "records", "expected array, got %s", s_type_name(o->type));
+        return halo_mpack_field_err(d, "records", "expected array, got %s", halo_mpack_type_name(o->type));
     if (o->via.array.size > HALO_RECORDS_MAX)
-        return s_field_err(d, "records", "%u records, max %d", o->via.array.size, HALO_RECORDS_MAX);
+        return halo_mpack_field_err(d, "records", "%u records, max %d", o->via.array.size, HALO_RECORDS_MAX);
     if (o->via.array.size == 0)
         return 0;
     r->records = calloc(o->via.array.size, sizeof(*r->records));
     if (r->records == NULL)
-        return s_field_err(d, "records", "out of memory");
+        return halo_mpack_field_err(d, "records", "out of memory");
     /* count grows record by record so that halo_msg_clear frees exactly what was copied. */
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         if (s_decode_record(d, i, &o->via.array.ptr[i], &r->records[i]) < 0)
@@ -758,23 +526,23 @@ static int s_decode_records(s_dec_t *d, const msgpack_object *o, halo_records_t 
     return 0;
 }
 
-static int s_decode_labels(s_dec_t *d, const msgpack_object *o, halo_event_t *ev)
+static int s_decode_labels(halo_mpack_ctx_t *d, const msgpack_object *o, halo_event_t *ev)
 {
     if (o->type != MSGPACK_OBJECT_MAP)
-        return s_field_err(d, "labels", "expected map, got %s", s_type_name(o->type));
+        return halo_mpack_field_err(d, "labels", "expected map, got %s", halo_mpack_type_name(o->type));
     if (o->via.map.size > HALO_LABELS_MAX)
-        return s_field_err(d, "labels", "%u labels, max %d", o->via.map.size, HALO_LABELS_MAX);
+        return halo_mpack_field_err(d, "labels", "%u labels, max %d", o->via.map.size, HALO_LABELS_MAX);
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         halo_label_t *label = &ev->labels[i];
         snprintf(d->where, sizeof(d->where), "labels[%u]: ", i);
-        if (s_get_str(d, "key", &o->via.map.ptr[i].key, label->key, sizeof(label->key)) < 0 ||
-            s_get_str(d, "value", &o->via.map.ptr[i].val, label->value, sizeof(label->value)) < 0)
+        if (halo_mpack_get_str(d, "key", &o->via.map.ptr[i].key, label->key, sizeof(label->key)) < 0 ||
+            halo_mpack_get_str(d, "value", &o->via.map.ptr[i].val, label->value, sizeof(label->value)) < 0)
             return -1;
         if (label->key[0] == '\0')
-            return s_field_err(d, "key", "empty");
+            return halo_mpack_field_err(d, "key", "empty");
         for (uint32_t j = 0; j < i; j++) {
             if (strcmp(ev->labels[j].key, label->key) == 0)
-                return s_field_err(d, "key", "duplicate \"%s\"", label->key);
+                return halo_mpack_field_err(d, "key", "duplicate \"%s\"", label->key);
         }
         ev->label_count = i + 1;
     }
@@ -783,45 +551,31 @@ static int s_decode_labels(s_dec_t *d, const msgpack_object *o, halo_event_t *ev
 }
 
 /* Converts one present field's value into msg. */
-static int s_decode_field(s_dec_t *d, const s_field_t *f, const msgpack_object *o, halo_msg_t *msg)
+static int s_decode_field(halo_mpack_ctx_t *d, const s_field_t *f, const msgpack_object *o, halo_msg_t *msg)
 {
     char *base = (char *)msg + f->offset;
     switch (f->kind) {
-    case S_STR:
-        return s_get_str(d, f->key, o, base, f->size);
-    case S_U32: {
-        uint64_t v;
-        if (s_get_uint(d, f->key, o, UINT32_MAX, &v) < 0)
-            return -1;
-        uint32_t v32 = (uint32_t)v;
-        memcpy(base, &v32, sizeof(v32));
-        return 0;
-    }
+    case S_STR: return halo_mpack_get_str(d, f->key, o, base, f->size);
+    case S_U32:
     case S_U64: {
-        uint64_t v;
-        if (s_get_uint(d, f->key, o, UINT64_MAX, &v) < 0)
+        s_int_t v;
+        if (halo_mpack_get_uint(d, f->key, o, f->kind == S_U32 ? UINT32_MAX : UINT64_MAX, &v.u) < 0)
             return -1;
-        memcpy(base, &v, sizeof(v));
+        s_store_int(base, f->kind, v);
         return 0;
     }
-    case S_I32: {
-        int64_t v;
-        if (s_get_int(d, f->key, o, INT32_MIN, INT32_MAX, &v) < 0)
-            return -1;
-        int32_t v32 = (int32_t)v;
-        memcpy(base, &v32, sizeof(v32));
-        return 0;
-    }
+    case S_I32:
     case S_I64: {
-        int64_t v;
-        if (s_get_int(d, f->key, o, INT64_MIN, INT64_MAX, &v) < 0)
+        s_int_t v;
+        bool narrow = f->kind == S_I32;
+        if (halo_mpack_get_int(d, f->key, o, narrow ? INT32_MIN : INT64_MIN, narrow ? INT32_MAX : INT64_MAX, &v.i) < 0)
             return -1;
-        memcpy(base, &v, sizeof(v));
+        s_store_int(base, f->kind, v);
         return 0;
     }
     case S_BOOL: {
         if (o->type != MSGPACK_OBJECT_BOOLEAN)
-            return s_field_err(d, f->key, "expected bool, got %s", s_type_name(o->type));
+            return halo_mpack_field_err(d, f->key, "expected bool, got %s", halo_mpack_type_name(o->type));
         bool v = o->via.boolean;
         memcpy(base, &v, sizeof(v));
         return 0;
@@ -835,28 +589,26 @@ static int s_decode_field(s_dec_t *d, const s_field_t *f, const msgpack_object *
         else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
             v = (double)o->via.i64;
         else
-            return s_field_err(d, f->key, "expected number, got %s", s_type_name(o->type));
+            return halo_mpack_field_err(d, f->key, "expected number, got %s", halo_mpack_type_name(o->type));
         if (!isfinite(v))
-            return s_field_err(d, f->key, "not a finite number");
+            return halo_mpack_field_err(d, f->key, "not a finite number");
         memcpy(base, &v, sizeof(v));
         return 0;
     }
-    case S_SEQS:
-        return s_decode_seqs(d, o, &msg->u.ack);
-    case S_RECORDS:
-        return s_decode_records(d, o, &msg->u.records);
-    case S_LABELS:
-        return s_decode_labels(d, o, &msg->u.event);
+    case S_SEQS: return s_decode_seqs(d, o, &msg->u.ack);
+    case S_RECORDS: return s_decode_records(d, o, &msg->u.records);
+    case S_LABELS: return s_decode_labels(d, o, &msg->u.event);
     }
     return -1;
 }
 
 /* Decodes the body map: checks keys first (string, known, once), then
  * required fields, then converts each value in schema order. */
-static int s_decode_map(s_dec_t *d, const s_schema_t *schema, const msgpack_object *root, halo_msg_t *msg)
+static int s_decode_map(halo_mpack_ctx_t *d, const s_schema_t *schema, const msgpack_object *root, halo_msg_t *msg)
 {
     if (root->type != MSGPACK_OBJECT_MAP) {
-        s_set_err(d->err, d->errlen, "%s: body is not a map (got %s)", d->cmd_name, s_type_name(root->type));
+        halo_mpack_set_err(d->err, d->errlen, "%s: body is not a map (got %s)", d->cmd_name,
+                           halo_mpack_type_name(root->type));
         return -1;
     }
     const msgpack_object *values[S_FIELDS_MAX] = {0};
@@ -864,20 +616,21 @@ static int s_decode_map(s_dec_t *d, const s_schema_t *schema, const msgpack_obje
         const char *key;
         size_t key_len;
         char printable[40];
-        if (s_get_key(d, &root->via.map.ptr[i].key, "body", &key, &key_len) < 0)
+        if (halo_mpack_get_key(d, &root->via.map.ptr[i].key, "body", &key, &key_len) < 0)
             return -1;
         size_t f = 0;
-        while (f < schema->count && !s_key_is(key, key_len, schema->fields[f].key))
+        while (f < schema->count && !halo_mpack_key_is(key, key_len, schema->fields[f].key))
             f++;
         if (f == schema->count)
-            return s_field_err(d, s_key_for_err(key, key_len, printable, sizeof(printable)), "unknown key");
+            return halo_mpack_field_err(d, halo_mpack_key_for_err(key, key_len, printable, sizeof(printable)),
+                                        "unknown key");
         if (values[f] != NULL)
-            return s_field_err(d, schema->fields[f].key, "duplicate key");
+            return halo_mpack_field_err(d, schema->fields[f].key, "duplicate key");
         values[f] = &root->via.map.ptr[i].val;
     }
     for (size_t f = 0; f < schema->count; f++) {
         if (values[f] == NULL && schema->fields[f].required)
-            return s_field_err(d, schema->fields[f].key, "missing");
+            return halo_mpack_field_err(d, schema->fields[f].key, "missing");
     }
     for (size_t f = 0; f < schema->count; f++) {
         if (values[f] != NULL && s_decode_field(d, &schema->fields[f], values[f], msg) < 0)
@@ -891,36 +644,36 @@ int halo_msg_decode(halo_cmd_t cmd, const void *data, size_t len, halo_msg_t *ms
     halo_msg_init(msg, cmd);
     const char *name = halo_msg_cmd_name(cmd);
     if (name == NULL) {
-        s_set_err(err, errlen, "unknown command %d", (int)cmd);
+        halo_mpack_set_err(err, errlen, "unknown command %d", (int)cmd);
         return -1;
     }
     if (len > HALO_MSG_MAX_BODY) {
-        s_set_err(err, errlen, "%s: body too large (%zu bytes, max %d)", name, len, HALO_MSG_MAX_BODY);
+        halo_mpack_set_err(err, errlen, "%s: body too large (%zu bytes, max %d)", name, len, HALO_MSG_MAX_BODY);
         return -1;
     }
     if (len == 0 || data == NULL) {
-        s_set_err(err, errlen, "%s: empty body", name);
+        halo_mpack_set_err(err, errlen, "%s: empty body", name);
         return -1;
     }
     char why[96];
     size_t end = 0;
-    if (s_prescan(data, len, &end, why, sizeof(why)) < 0) {
-        s_set_err(err, errlen, "%s: malformed body: %s", name, why);
+    if (halo_mpack_prescan(data, len, S_DEPTH_MAX, S_OBJECTS_MAX, &end, why, sizeof(why)) < 0) {
+        halo_mpack_set_err(err, errlen, "%s: malformed body: %s", name, why);
         return -1;
     }
     if (end != len) {
-        s_set_err(err, errlen, "%s: %zu trailing bytes after the body", name, len - end);
+        halo_mpack_set_err(err, errlen, "%s: %zu trailing bytes after the body", name, len - end);
         return -1;
     }
 
-    s_dec_t d = {.cmd_name = name, .err = err, .errlen = errlen};
+    halo_mpack_ctx_t d = {.cmd_name = name, .err = err, .errlen = errlen};
     msgpack_unpacked unpacked;
     msgpack_unpacked_init(&unpacked);
     size_t off = 0;
     int rc = -1;
     if (msgpack_unpack_next(&unpacked, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
         /* Not expected after the pre-scan; kept so a msgpack-c that is stricter than it stays safe. */
-        s_set_err(err, errlen, "%s: malformed body: rejected by msgpack", name);
+        halo_mpack_set_err(err, errlen, "%s: malformed body: rejected by msgpack", name);
         goto done;
     }
     rc = s_decode_map(&d, &s_schemas[cmd], &unpacked.data, msg);

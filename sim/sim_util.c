@@ -3,7 +3,8 @@
  * check it directly. */
 #include "sim_util.h"
 
-#include <ctype.h>
+#include "halo_time.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,64 +98,10 @@ void sim_format_timestamp(int64_t wall_ms, char *buf, size_t buflen)
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % SIM_MS_PER_S) * 10000);
 }
 
-/* Reads exactly n digits at *p into *out; advances *p. */
-static bool s_digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return false;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return true;
-}
-
 int64_t sim_parse_date(const char *text)
 {
-    if (!text)
-        return -1;
-    const char *p = text;
-    int year, mon, day, hour = 0, min = 0, sec = 0, ms = 0;
-    if (!s_digits(&p, 4, &year) || *p++ != '-' || !s_digits(&p, 2, &mon) || *p++ != '-' || !s_digits(&p, 2, &day))
-        return -1;
-    if (*p == 'T' || *p == ' ') {
-        p++;
-        if (!s_digits(&p, 2, &hour) || *p++ != ':' || !s_digits(&p, 2, &min))
-            return -1;
-        if (*p == ':') {
-            p++;
-            if (!s_digits(&p, 2, &sec))
-                return -1;
-            if (*p == '.') {
-                p++;
-                int scale = 100;
-                if (!isdigit((unsigned char)*p))
-                    return -1;
-                while (isdigit((unsigned char)*p)) {
-                    ms += (*p - '0') * scale;
-                    scale /= 10;
-                    p++;
-                }
-            }
-        }
-    }
-    if (*p == 'Z')
-        p++;
-    if (*p != '\0')
-        return -1;
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
-        return -1;
-    struct tm tm = {0};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    time_t secs = timegm(&tm);
-    return (int64_t)secs * SIM_MS_PER_S + ms;
+    halo_time_t t;
+    return halo_time_parse(text, &t) == 0 ? halo_time_to_ms(&t, 0) : -1; /* the simulated tenant lives in UTC */
 }
 
 void sim_format_guid(sim_rng_t *rng, char *buf, size_t buflen)

@@ -36,7 +36,8 @@ const char *sim_rng_pick(sim_rng_t *rng, const char *const *items, size_t n);
 void sim_format_date(int64_t wall_ms, bool with_fraction, char *buf, size_t buflen);
 /* Formats wall ms as a webhook timestamp "2026-09-25T06:41:08.7895915Z". */
 void sim_format_timestamp(int64_t wall_ms, char *buf, size_t buflen);
-/* Parses "YYYY-MM-DD[THH:MM[:SS[.fff...]]][Z]" as UTC into ms; -1 if malformed. */
+/* Parses a Halo date (halo_time_parse; zone-less means UTC) into ms; -1 if
+ * malformed or empty (1900 or earlier). */
 int64_t sim_parse_date(const char *text);
 /* Writes a random version-4 GUID (lowercase) from rng into buf (>= 37 bytes). */
 void sim_format_guid(sim_rng_t *rng, char *buf, size_t buflen);

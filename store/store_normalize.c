@@ -2,18 +2,17 @@
  * conversion of one Halo JSON object into typed column values. */
 #include "store_normalize.h"
 
-#include <ctype.h>
+#include "halo_time.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_EMPTY_YEAR_MAX 1900                 /* Halo writes 1900-01-01 for "no date" */
 #define S_ID_UNSET (-1)                       /* Halo's "no value" for ids */
 #define S_EXACT_DOUBLE_MAX 9007199254740992.0 /* 2^53: larger doubles are not exact ids */
 #define S_MONEY_MAX 1e12                      /* numeric(14,2) holds up to 10^12 - 0.01 */
-#define S_FRACTION_DIGITS 6                   /* PostgreSQL keeps microseconds */
 
 static const store_column_t s_ticket_cols[] = {
     {"summary", STORE_COL_TEXT, {"summary"}},
@@ -122,85 +121,11 @@ int store_last_update_index(store_entity_t entity)
     return store_column_index(entity, "last_update");
 }
 
-/* Reads exactly n digits at *p into *out and advances; false if not digits. */
-static bool s_digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return false;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return true;
-}
-
-static int s_days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return month == 2 && leap ? 29 : days[month - 1];
-}
-
 int store_normalize_time(const char *in, char *out, size_t outlen)
 {
-    const char *p = in;
-    int y, mo, d, h = 0, mi = 0, s = 0, oh = 0, om = 0;
-    char frac[S_FRACTION_DIGITS + 1] = "";
-    char zone[8] = "";
-    while (isspace((unsigned char)*p))
-        p++;
-    if (*p == '\0')
-        return 1;
-    if (!s_digits(&p, 4, &y) || *p++ != '-' || !s_digits(&p, 2, &mo) || *p++ != '-' || !s_digits(&p, 2, &d))
-        return -1;
-    if (*p == 'T' || *p == ' ') {
-        p++;
-        if (!s_digits(&p, 2, &h) || *p++ != ':' || !s_digits(&p, 2, &mi))
-            return -1;
-        if (*p == ':') {
-            p++;
-            if (!s_digits(&p, 2, &s))
-                return -1;
-        }
-        if (*p == '.') {
-            p++;
-            size_t n = 0;
-            if (!isdigit((unsigned char)*p))
-                return -1;
-            for (; isdigit((unsigned char)*p); p++)
-                if (n < S_FRACTION_DIGITS)
-                    frac[n++] = *p; /* Halo prints 7 digits; keep microseconds */
-            frac[n] = '\0';
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-            snprintf(zone, sizeof zone, "+00:00");
-        } else if (*p == '+' || *p == '-') {
-            char sign = *p++;
-            if (!s_digits(&p, 2, &oh))
-                return -1;
-            if (*p == ':')
-                p++;
-            if (isdigit((unsigned char)*p) && !s_digits(&p, 2, &om))
-                return -1;
-            if (oh < 0 || oh > 14 || om < 0 || om > 59)
-                return -1;
-            snprintf(zone, sizeof zone, "%c%02d:%02d", sign, oh, om);
-        }
-    }
-    while (isspace((unsigned char)*p))
-        p++;
-    if (*p != '\0')
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > s_days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
-        return -1;
-    if (y <= S_EMPTY_YEAR_MAX)
-        return 1;
-    int n = snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s%s%s", y, mo, d, h, mi, s, frac[0] ? "." : "", frac,
-                     zone);
-    return n > 0 && (size_t)n < outlen ? 0 : -1;
+    halo_time_t t;
+    int rc = halo_time_parse(in, &t);
+    return rc != 0 ? rc : halo_time_format_pg(&t, out, outlen);
 }
 
 /* An integral JSON number as int64 into *out; false for anything else. */
