@@ -46,16 +46,16 @@ typedef struct {
 typedef struct {
     uint64_t bytes; /* sum of segment sizes */
     uint64_t segments;
-    uint64_t next_seq;    /* sequence the next appended record gets */
-    uint64_t durable_seq; /* last record known durable (0 if none) */
-    uint64_t checkpoint;  /* persisted lowest unacked sequence */
-    uint64_t cut_bytes;   /* bytes of torn/corrupt tails cut at open */
-    uint64_t unused_bytes; /* preallocated space (zeros, recycled records) cut at open */
-    bool failed;          /* an fsync failed: appends refused until restart (ingest then exits) */
-    bool active_prealloc; /* the active segment was written in advance */
-    bool spare_ready;     /* the next segment is */
-    bool active_direct;   /* the active segment is written with direct I/O */
-    uint64_t direct_writes; /* group commits written with direct I/O */
+    uint64_t next_seq;        /* sequence the next appended record gets */
+    uint64_t durable_seq;     /* last record known durable (0 if none) */
+    uint64_t checkpoint;      /* persisted lowest unacked sequence */
+    uint64_t cut_bytes;       /* bytes of torn/corrupt tails cut at open */
+    uint64_t unused_bytes;    /* preallocated space (zeros, recycled records) cut at open */
+    bool failed;              /* an fsync failed: appends refused until restart (ingest then exits) */
+    bool active_prealloc;     /* the active segment was written in advance */
+    bool spare_ready;         /* the next segment is */
+    bool active_direct;       /* the active segment is written with direct I/O */
+    uint64_t direct_writes;   /* group commits written with direct I/O */
     uint64_t spares_zeroed;   /* spares zero-filled by the preparer thread */
     uint64_t spares_recycled; /* compacted segments kept as the spare */
 } ingest_journal_stats_t;
