@@ -34,7 +34,7 @@
  * MHD zeroes the whole pool at every request of a kept-alive connection,
  * so it is sized for webhook headers, not larger. */
 #define S_CONN_MEMORY (16 * 1024)
-#define S_CLOSE_POLL_MS 1 /* ingest_http_destroy: wait for suspended requests */
+#define S_CLOSE_POLL_MS 1     /* ingest_http_destroy: wait for suspended requests */
 #define S_ANSWER_WAIT_MS 2000 /* ...and at most this for their answers to be sent */
 #define S_RETRY_AFTER_S "5"
 
