@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ struct _ingest_app_t {
     ingest_http_t *http;
     int64_t next_checkpoint;
     int64_t next_telemetry;
+    bool journal_failed; /* seen by the last checkpoint: the process must end */
 };
 
 const halo_config_var_t *ingest_app_config_table(size_t *count)
@@ -166,6 +168,7 @@ static void s_checkpoint(ingest_app_t *self)
     ingest_metrics_gauge(m, INGEST_GAUGE_JOURNAL_BYTES, (double)st.bytes);
     ingest_metrics_gauge(m, INGEST_GAUGE_JOURNAL_SEGMENTS, (double)st.segments);
     ingest_metrics_gauge(m, INGEST_GAUGE_JOURNAL_OK, st.failed ? 0 : 1);
+    self->journal_failed = st.failed;
     ingest_metrics_gauge(m, INGEST_GAUGE_UNACKED, (double)ingest_dispatch_unacked(self->dispatch));
     ingest_metrics_gauge(m, INGEST_GAUGE_INFLIGHT, (double)ingest_dispatch_inflight(self->dispatch));
     ingest_metrics_gauge(m, INGEST_GAUGE_FETCHERS, (double)ingest_dispatch_fetchers(self->dispatch));
@@ -174,7 +177,7 @@ static void s_checkpoint(ingest_app_t *self)
     ingest_metrics_gauge(m, INGEST_GAUGE_REGISTRY_AGE_S, at ? (double)(halo_clock_wall_ms() - at) / 1000.0 : -1);
 }
 
-void ingest_app_run_once(ingest_app_t *self)
+int ingest_app_run_once(ingest_app_t *self)
 {
     int64_t now = halo_clock_mono_ms();
     int64_t timeout = ingest_dispatch_timeout(self->dispatch, now);
@@ -202,6 +205,14 @@ void ingest_app_run_once(ingest_app_t *self)
         ingest_metrics_publish(self->metrics, self->telemetry, halo_clock_wall_ms());
         self->next_telemetry = now + S_TELEMETRY_MS;
     }
+    if (self->journal_failed) {
+        /* Nothing is accepted any more, and only a restart re-validates the
+         * files: end (the waiting requests are answered 503 at teardown) so
+         * that a restart policy brings a working ingest back. */
+        HALO_ERROR("journal failed, exiting so that a restart recovers it", "");
+        return -1;
+    }
+    return 0;
 }
 
 void ingest_app_destroy(ingest_app_t **self_p)

@@ -216,12 +216,19 @@ static s_table_t *s_table_load(const char *text, size_t len)
     return table;
 }
 
-/* Writes text to the cache file atomically (0600: hashes are not secrets, but close). */
+/* Writes text to the cache file atomically (0600: hashes are not secrets,
+ * but close); never through a symlink planted at the temporary name. */
 static int s_save_cache(ingest_auth_t *self, const char *text)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", self->cache_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+    int fd = open(tmp, flags, 0600);
+    if (fd < 0 && errno == ELOOP) {
+        HALO_WARN("registry cache temporary file was a symlink, removed", "path=%s", tmp);
+        if (unlink(tmp) == 0)
+            fd = open(tmp, flags, 0600);
+    }
     if (fd < 0)
         return -1;
     size_t len = strlen(text);

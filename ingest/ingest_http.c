@@ -34,7 +34,8 @@
  * MHD zeroes the whole pool at every request of a kept-alive connection,
  * so it is sized for webhook headers, not larger. */
 #define S_CONN_MEMORY (16 * 1024)
-#define S_CLOSE_POLL_MS 1 /* ingest_http_destroy: wait for suspended requests */
+#define S_CLOSE_POLL_MS 1     /* ingest_http_destroy: wait for suspended requests */
+#define S_ANSWER_WAIT_MS 2000 /* ...and at most this for their answers to be sent */
 #define S_RETRY_AFTER_S "5"
 
 #define S_SWEEP_INTERVAL_MS 500
@@ -60,6 +61,7 @@ struct _ingest_http_t {
     bool sweeper_started;
     volatile bool stopping;
     size_t suspended;                  /* requests waiting for the journal (atomic) */
+    size_t answering;                  /* requests handed to the journal, not yet completed (atomic) */
     struct MHD_Response *accepted_one; /* the usual answer, built once (MHD responses are shared, refcounted) */
     bool closing;                      /* no request may wait for the journal any more (atomic) */
 };
@@ -379,6 +381,7 @@ static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection 
         req->self = self;
         req->conn = conn;
         req->submitted = true;
+        __atomic_add_fetch(&self->answering, 1, __ATOMIC_SEQ_CST);
         /* Suspended before submitting: the flusher may resume it at once. */
         MHD_suspend_connection(conn);
         ingest_journal_submit(self->journal, items, count, s_journaled, req);
@@ -518,6 +521,8 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **req_cls, 
     s_request_t *req = *req_cls;
     if (!req)
         return;
+    if (req->submitted)
+        __atomic_sub_fetch(&self->answering, 1, __ATOMIC_SEQ_CST);
     if (req->cap)
         __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
     free(req->body);
@@ -641,6 +646,11 @@ void ingest_http_destroy(ingest_http_t **self_p)
      * (the journal outlives this server). */
     __atomic_store_n(&self->closing, true, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&self->suspended, __ATOMIC_SEQ_CST) > 0)
+        halo_clock_sleep_ms(S_CLOSE_POLL_MS);
+    /* Their answers (a 503 each when the journal failed) are sent before the
+     * daemon closes the connections, bounded against clients that do not read. */
+    int64_t until = halo_clock_mono_ms() + S_ANSWER_WAIT_MS;
+    while (__atomic_load_n(&self->answering, __ATOMIC_SEQ_CST) > 0 && halo_clock_mono_ms() < until)
         halo_clock_sleep_ms(S_CLOSE_POLL_MS);
     if (self->daemon)
         MHD_stop_daemon(self->daemon);

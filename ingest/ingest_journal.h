@@ -7,7 +7,10 @@
  * ingest_journal_release) are there to be read again; whole segments below
  * the checkpoint are deleted. Format in docs/ingest.md. Thread-safe: submit
  * and append from any thread; the cursor functions and release from one
- * (the main loop). */
+ * (the main loop). This is the journal's public face; its parts are
+ * ingest_journal_format (records, segment names, tail repair, checkpoint
+ * file), ingest_journal_writer (group commit), ingest_journal_prealloc (the
+ * spare segment) and ingest_journal_reader (cursors, notify fd). */
 #ifndef INGEST_JOURNAL_H
 #define INGEST_JOURNAL_H
 
@@ -43,16 +46,16 @@ typedef struct {
 typedef struct {
     uint64_t bytes; /* sum of segment sizes */
     uint64_t segments;
-    uint64_t next_seq;    /* sequence the next appended record gets */
-    uint64_t durable_seq; /* last record known durable (0 if none) */
-    uint64_t checkpoint;  /* persisted lowest unacked sequence */
-    uint64_t cut_bytes;   /* bytes of torn/corrupt tails cut at open */
-    uint64_t unused_bytes; /* preallocated space (zeros, recycled records) cut at open */
-    bool failed;          /* an fsync failed: appends refused until restart */
-    bool active_prealloc; /* the active segment was written in advance */
-    bool spare_ready;     /* the next segment is */
-    bool active_direct;   /* the active segment is written with direct I/O */
-    uint64_t direct_writes; /* group commits written with direct I/O */
+    uint64_t next_seq;        /* sequence the next appended record gets */
+    uint64_t durable_seq;     /* last record known durable (0 if none) */
+    uint64_t checkpoint;      /* persisted lowest unacked sequence */
+    uint64_t cut_bytes;       /* bytes of torn/corrupt tails cut at open */
+    uint64_t unused_bytes;    /* preallocated space (zeros, recycled records) cut at open */
+    bool failed;              /* an fsync failed: appends refused until restart (ingest then exits) */
+    bool active_prealloc;     /* the active segment was written in advance */
+    bool spare_ready;         /* the next segment is */
+    bool active_direct;       /* the active segment is written with direct I/O */
+    uint64_t direct_writes;   /* group commits written with direct I/O */
     uint64_t spares_zeroed;   /* spares zero-filled by the preparer thread */
     uint64_t spares_recycled; /* compacted segments kept as the spare */
 } ingest_journal_stats_t;
@@ -72,9 +75,10 @@ typedef struct {
     bool direct_io;
 } ingest_journal_options_t;
 
-/* Opens (creating) the journal in dir: locks it against a second process,
- * scans every segment, cuts bad tails, deletes segments below the
- * checkpoint. NULL on failure with the reason in err. */
+/* Opens (creating, 0700) the journal in dir: locks it against a second
+ * process, scans every segment, cuts bad tails, deletes segments below the
+ * checkpoint. NULL on failure with the reason in err; a permission problem
+ * names the uid, the directory's owner and mode, a held lock its holder's pid. */
 ingest_journal_t *ingest_journal_open(const char *dir, const ingest_journal_options_t *options, char *err,
                                       size_t errlen);
 /* Closes the journal (fsyncs what was written); safe to call twice. */

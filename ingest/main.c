@@ -1,6 +1,8 @@
 /* halo-ingest: the durable, authenticated webhook receiver (docs/ingest.md).
  * Reads its configuration, assembles the parts, runs the main loop until
- * SIGINT/SIGTERM, then stops HTTP first so no 200 is given that is not on disk. */
+ * SIGINT/SIGTERM (exit 0) or until the journal fails for good (exit 1, so a
+ * restart policy recovers it), then stops HTTP first so no 200 is given that
+ * is not on disk. */
 #include <stdlib.h>
 
 #include "halo_config.h"
@@ -25,11 +27,12 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     HALO_INFO("started", "");
-    while (!halo_signal_interrupted())
-        ingest_app_run_once(app);
+    int rc = EXIT_SUCCESS;
+    while (rc == EXIT_SUCCESS && !halo_signal_interrupted())
+        rc = ingest_app_run_once(app) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
     HALO_INFO("stopping", "");
     ingest_app_destroy(&app);
     halo_config_destroy(&config);
-    HALO_INFO("stopped", "");
-    return EXIT_SUCCESS;
+    HALO_INFO("stopped", "exit_status=%d", rc);
+    return rc;
 }
