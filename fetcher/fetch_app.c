@@ -151,7 +151,7 @@ fetch_app_t *fetch_app_new(const halo_config_t *config, char *err, size_t errlen
     }
     const fetch_settings_t *s = &self->s;
     s_settings(config, &self->s);
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, "out of memory"); /* the reason unless a step below gives its own */
     self->ctx = zmq_ctx_new();
     if (!self->ctx) {
         snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
