@@ -1,5 +1,7 @@
-/* haloctl: the operator's command line. Dispatches to the subcommands of ctl.h. */
+/* haloctl: the operator's command line. Dispatches to the subcommands of ctl.h
+ * (one table); --help and --version are answered here. */
 #include "ctl.h"
+#include "halo_version.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +20,8 @@ static const ctl_command_t s_commands[] = {
 
 static int s_usage(FILE *out, int code)
 {
-    fprintf(out, "usage: haloctl COMMAND [ARGS]   (haloctl COMMAND --help for details)\n\ncommands:\n");
+    fprintf(out, "usage: haloctl COMMAND [ARGS]   (haloctl COMMAND --help for details; haloctl --version)\n\n"
+                 "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %-21s %s\n", s_commands[i].name, s_commands[i].summary);
     fprintf(out, "\nExit codes: 0 ok (status: healthy), 1 failure (status: unhealthy), 2 usage or configuration;\n"
@@ -32,6 +35,10 @@ int main(int argc, char **argv)
         return s_usage(stderr, CTL_EXIT_USAGE);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
         return s_usage(stdout, CTL_EXIT_OK);
+    if (strcmp(argv[1], "--version") == 0) {
+        halo_version_print(stdout, "haloctl");
+        return CTL_EXIT_OK;
+    }
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         if (strcmp(argv[1], s_commands[i].name) == 0)
             return s_commands[i].run(argc - 1, argv + 1);

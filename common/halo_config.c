@@ -1,5 +1,6 @@
 /* halo_config: validates HALO_* variables against a declarative table and
- * keeps their values; the same table prints --help. */
+ * keeps their values; the same table prints --help, and --version is answered
+ * here too, so every process that loads its config this way gets both. */
 #include "halo_config.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <strings.h>
 
 #include "halo_log.h"
+#include "halo_version.h"
 
 #define CONFIG_VALUE_MAX 4096
 
@@ -214,8 +216,12 @@ halo_config_t *halo_config_load_or_exit(const char *progname, const char *summar
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("Usage: %s\n%s\n\n", progname, summary);
+            printf("Usage: %s [--help | --version]\n%s\n\n", progname, summary);
             halo_config_print_help(stdout, table, count);
+            exit(0);
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            halo_version_print(stdout, progname);
             exit(0);
         }
         fprintf(stderr, "%s: unknown argument \"%s\" (configuration is by environment; see --help)\n", progname,

@@ -51,7 +51,8 @@ typedef struct _halo_config_t halo_config_t;
  * NULL and writes "NAME: reason" into err on the first invalid or missing one. */
 halo_config_t *halo_config_load(const halo_config_var_t *table, size_t count, char *err, size_t errlen);
 
-/* For main(): handles --help (prints and exits 0), unknown arguments (exit 2)
+/* For main(): handles --help and --version ("PROGNAME VERSION"; both print
+ * and exit 0), unknown arguments (exit 2)
  * and invalid values (prints the error, exits 2). Never returns NULL. */
 halo_config_t *halo_config_load_or_exit(const char *progname, const char *summary,
                                         const halo_config_var_t *table, size_t count,

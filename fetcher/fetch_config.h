@@ -1,13 +1,11 @@
-/* fetch_config: halo-fetcher's HALO_* variables (one declarative table, also
- * its --help) and the settings every part of the fetcher reads, as plain
- * data copied once at start. */
+/* fetch_config: the settings every part of halo-fetcher reads, as plain
+ * data copied once at start from the configuration (fetch_app.c holds the
+ * variable table and the copy), and their defaults for tests. */
 #ifndef FETCH_CONFIG_H
 #define FETCH_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "halo_config.h"
 
 #define FETCH_ID_MAX 64
 #define FETCH_TEXT_MAX 1024
@@ -42,10 +40,6 @@ typedef struct {
     double sync_share;
 } fetch_settings_t;
 
-/* The variable table (borrowed) and its length. */
-const halo_config_var_t *fetch_config_table(size_t *count);
-/* Copies the loaded values into s (fetcher_id "" becomes hostname-pid). */
-void fetch_config_settings(const halo_config_t *cfg, fetch_settings_t *s);
 /* Settings with every default (tests), database_url and secret_key given. */
 void fetch_config_defaults(fetch_settings_t *s, const char *database_url, const char *secret_key);
 

@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "halo_clock.h"
+#include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_zmq.h"
 #include "ingest_auth.h"
@@ -26,11 +27,11 @@
 static const halo_config_var_t s_config[] = {
     HALO_CONFIG_VAR_LOG_LEVEL,
     HALO_CONFIG_VAR_DATABASE_URL,
-    {"HALO_INGEST_LISTEN", HALO_CFG_STRING, "0.0.0.0:8080", 0, 0, NULL, false,
+    {"HALO_INGEST_LISTEN", HALO_CFG_STRING, HALO_LISTEN_INGEST, 0, 0, NULL, false,
      "HTTP address for webhooks, /healthz and /metrics (host:port)"},
-    {"HALO_INGEST_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5555", 0, 0, NULL, false,
+    {"HALO_INGEST_BIND", HALO_CFG_STRING, HALO_ENDPOINT_INGEST, 0, 0, NULL, false,
      "ZeroMQ ROUTER endpoint fetchers connect to"},
-    {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
+    {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, HALO_ENDPOINT_TELEMETRY, 0, 0, NULL, false,
      "monitor's telemetry SUB endpoint (PUB connects, drops when absent)"},
     {"HALO_INGEST_JOURNAL_DIR", HALO_CFG_STRING, "./var/journal", 0, 0, NULL, false,
      "directory of the journal, its checkpoint and the registry cache"},

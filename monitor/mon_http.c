@@ -2,6 +2,7 @@
 #include "mon_http.h"
 
 #include "halo_log.h"
+#include "mon_pages.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -61,7 +62,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     size_t len = 0;
     int status = 500;
     const char *ctype = "text/plain";
-    char *body = mon_state_render(self->state, page, mon_state_now_ms(self->state), &len, &status, &ctype);
+    char *body = mon_pages_render(self->state, page, mon_state_now_ms(self->state), &len, &status, &ctype);
     if (!body)
         return s_text(conn, 500, "cannot render the page\n");
     return s_reply(conn, status, ctype, body, len);

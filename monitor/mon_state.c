@@ -3,8 +3,6 @@
 
 #include "halo_clock.h"
 #include "halo_log.h"
-#include "mon_html.h"
-#include "mon_metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -196,84 +194,4 @@ void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon
     s_view(self, now_ms, &view);
     fn(&view, arg);
     pthread_mutex_unlock(&self->lock);
-}
-
-/* /healthz: alive, and PostgreSQL was read recently (3 refresh periods + 10 s). */
-static int s_write_healthz(FILE *out, const mon_view_t *v)
-{
-    int64_t stale_after = 3 * v->refresh_ms + 10000;
-    if (v->refreshed_at_ms < 0) {
-        fprintf(out, "starting: PostgreSQL not read yet%s%s\n", v->db_error[0] ? ": " : "", v->db_error);
-        return 503;
-    }
-    if (!v->db_ok || v->now_ms - v->refreshed_at_ms > stale_after) {
-        fprintf(out, "stale: status last read from PostgreSQL %lld s ago%s%s\n",
-                (long long)((v->now_ms - v->refreshed_at_ms) / 1000), v->db_error[0] ? ": " : "", v->db_error);
-        return 503;
-    }
-    fprintf(out, "ok\n");
-    return 200;
-}
-
-/* /api/status: every tenant's report plus how fresh it is. */
-static int s_write_json(FILE *out, const mon_view_t *v)
-{
-    json_t *tenants = json_array();
-    bool healthy = true;
-    for (size_t i = 0; tenants && i < v->count; i++) {
-        json_array_append_new(tenants, halo_status_report_to_json(&v->reports[i]));
-        healthy &= v->reports[i].healthy;
-    }
-    char now[40], refreshed[40] = "";
-    halo_clock_format_iso(v->now_ms, now, sizeof now);
-    if (v->refreshed_at_ms >= 0)
-        halo_clock_format_iso(v->refreshed_at_ms, refreshed, sizeof refreshed);
-    json_t *root =
-        json_pack("{s:s, s:o, s:{s:b, s:o}, s:b, s:o}", "generated_at", now, "refreshed_at",
-                  refreshed[0] ? json_string(refreshed) : json_null(), "database", "ok", v->db_ok, "error",
-                  v->db_error[0] ? json_string(v->db_error) : json_null(), "healthy", healthy, "tenants", tenants);
-    if (!root)
-        return 500;
-    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 ? 200 : 500;
-    fputc('\n', out);
-    json_decref(root);
-    return rc;
-}
-
-char *mon_state_render(mon_state_t *self, mon_page_t page, int64_t now_ms, size_t *len, int *http_status,
-                       const char **content_type)
-{
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream(&buf, &size);
-    if (!out)
-        return NULL;
-    pthread_mutex_lock(&self->lock);
-    mon_view_t view;
-    s_view(self, now_ms, &view);
-    switch (page) {
-    case MON_PAGE_HTML:
-        *content_type = "text/html; charset=utf-8";
-        *http_status = mon_html_write(out, &view);
-        break;
-    case MON_PAGE_JSON:
-        *content_type = "application/json";
-        *http_status = s_write_json(out, &view);
-        break;
-    case MON_PAGE_METRICS:
-        *content_type = "text/plain; version=0.0.4; charset=utf-8";
-        *http_status = mon_metrics_write(out, &view);
-        break;
-    default:
-        *content_type = "text/plain; charset=utf-8";
-        *http_status = s_write_healthz(out, &view);
-        break;
-    }
-    pthread_mutex_unlock(&self->lock);
-    if (fclose(out) != 0 || size > MON_RENDER_MAX) {
-        free(buf);
-        return NULL;
-    }
-    *len = size;
-    return buf;
 }

@@ -1,7 +1,8 @@
 /* mon_state: what halo-monitor shows, shared between its loop (which
  * publishes tenant reports from PostgreSQL and feeds telemetry) and the HTTP
- * thread (which renders pages). One mutex guards everything; pages are
- * rendered into a fresh buffer under it. */
+ * thread (which renders pages through mon_pages). One mutex guards
+ * everything; a view handed out under it is what the renderers read. This
+ * module knows no renderer: they depend on it, never the reverse. */
 #ifndef MON_STATE_H
 #define MON_STATE_H
 
@@ -13,8 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MON_MINUTES 180            /* minutes of history in the chart */
-#define MON_RENDER_MAX (32u << 20) /* cap of one rendered page */
+#define MON_MINUTES 180 /* minutes of history in the chart */
 
 /* Webhooks and API calls per minute of one tenant, oldest first, ending at the current minute. */
 typedef struct {
@@ -38,8 +38,6 @@ typedef struct {
     const mon_counters_t *counters;
 } mon_view_t;
 
-typedef enum { MON_PAGE_HTML = 0, MON_PAGE_JSON, MON_PAGE_METRICS, MON_PAGE_HEALTHZ } mon_page_t;
-
 typedef struct _mon_state_t mon_state_t;
 
 /* New state for a refresh period of refresh_ms and at most max_series telemetry series. */
@@ -61,11 +59,7 @@ void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_m
 void mon_state_telemetry_malformed(mon_state_t *self);
 /* Adds n webhooks of tenant in the unix minute (history from webhook_deliveries). */
 void mon_state_set_webhook_minute(mon_state_t *self, const char *tenant, int64_t minute, double n);
-/* Renders page at now_ms into a malloc'd buffer (caller frees) of *len bytes,
- * setting the HTTP status and content type (borrowed). NULL on failure. */
-char *mon_state_render(mon_state_t *self, mon_page_t page, int64_t now_ms, size_t *len, int *http_status,
-                       const char **content_type);
-/* Runs fn with a consistent view (tests, and anything else that reads). */
+/* Runs fn with a consistent view, under the lock (the renderers of mon_pages, tests). */
 void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon_view_t *view, void *arg), void *arg);
 
 #endif

@@ -1,6 +1,7 @@
 /* sim_options: one table of long options drives both parsing and --help. */
 #include "sim_options.h"
 
+#include "halo_version.h"
 #include "sim_faults.h"
 #include "sim_ratelimit.h"
 
@@ -37,7 +38,8 @@ enum {
     O_WEBHOOK_TIMEOUT,
     O_PAYLOAD,
     O_LOG_LEVEL,
-    O_HELP
+    O_HELP,
+    O_VERSION
 };
 
 static const struct {
@@ -100,6 +102,7 @@ static const struct {
      "LEVEL",
      "debug|info|warn|error (default HALO_LOG_LEVEL or info)"},
     {{"help", no_argument, NULL, O_HELP}, NULL, "print this help and exit"},
+    {{"version", no_argument, NULL, O_VERSION}, NULL, "print the name and version and exit"},
 };
 
 #define S_NOPTS (sizeof(s_table) / sizeof(s_table[0]))
@@ -281,6 +284,10 @@ int sim_options_parse(sim_options_t *o, int argc, char **argv, char *err, size_t
             break;
         if (code == 'h' || code == O_HELP) {
             sim_options_print_help(stdout);
+            return 1;
+        }
+        if (code == O_VERSION) {
+            halo_version_print(stdout, "halo-sim");
             return 1;
         }
         if (code == '?' || code == ':') {

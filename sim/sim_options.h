@@ -40,8 +40,8 @@ typedef struct {
 
 /* Fills o with the defaults. */
 void sim_options_defaults(sim_options_t *o);
-/* Parses argv into o (after defaults). Returns 0 to run, 1 when --help was
- * printed, -1 with the reason in err. */
+/* Parses argv into o (after defaults). Returns 0 to run, 1 when --help or
+ * --version was printed, -1 with the reason in err. */
 int sim_options_parse(sim_options_t *o, int argc, char **argv, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Prints the usage text, one line per option. */

@@ -1,6 +1,7 @@
 /* halo-store: writes fetchers' RECORDS batches into the PostgreSQL mirror
  * (docs/store.md). main reads the configuration and runs the loop. */
 #include "halo_config.h"
+#include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_signal.h"
 #include "store_server.h"
@@ -9,9 +10,9 @@
 
 static const halo_config_var_t s_config[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
-    {"HALO_STORE_BIND", HALO_CFG_STRING, "tcp://127.0.0.1:5556", 0, 0, NULL, false,
+    {"HALO_STORE_BIND", HALO_CFG_STRING, HALO_ENDPOINT_STORE, 0, 0, NULL, false,
      "ZeroMQ endpoint the PULL socket binds (fetchers push RECORDS here)"},
-    {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, "tcp://127.0.0.1:5557", 0, 0, NULL, false,
+    {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, HALO_ENDPOINT_TELEMETRY, 0, 0, NULL, false,
      "monitor's telemetry SUB endpoint (PUB connects; events are dropped, never waited for)"},
     {"HALO_STORE_MAX_PENDING", HALO_CFG_INT, "64", 1, 100000, NULL, false,
      "batches held in memory while PostgreSQL is unavailable before the socket stops being read"},

@@ -1,10 +1,12 @@
 /* test_halo_config: the declarative table validates, defaults, bounds, and
- * names the variable on every error; --help comes from the same table. */
+ * names the variable on every error; --help comes from the same table;
+ * --version prints the project version (from CMake's project(VERSION)). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -12,6 +14,7 @@
 
 #include "halo_config.h"
 #include "halo_log.h"
+#include "halo_version.h"
 
 static const halo_config_var_t s_table[] = {
     { "HALO_T_URL", HALO_CFG_STRING, NULL, 0, 0, NULL, true, "database" },
@@ -176,6 +179,48 @@ static void test_load_or_exit_exits_2(void **state)
     assert_int_equal(WEXITSTATUS(status), HALO_CONFIG_EXIT_INVALID);
 }
 
+static void test_version_is_major_minor_patch(void **state)
+{
+    (void)state;
+    const char *v = halo_version();
+    unsigned major = 0, minor = 0, patch = 0;
+    int end = 0;
+    assert_int_equal(sscanf(v, "%u.%u.%u%n", &major, &minor, &patch, &end), 3);
+    assert_int_equal(v[end], '\0');
+    assert_true(major + minor + patch > 0);
+}
+
+static void test_load_or_exit_prints_version(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* No HALO_T_URL: --version answers before the table is read. */
+        unsetenv("HALO_T_URL");
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        char *argv[] = { "halo-test", "--version", NULL };
+        halo_config_load_or_exit("halo-test", "test", s_table, N, 2, argv);
+        _exit(7);
+    }
+    close(fds[1]);
+    char out[128] = "";
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)n;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char want[128];
+    snprintf(want, sizeof want, "halo-test %s\n", halo_version());
+    assert_string_equal(out, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +230,8 @@ int main(void)
         cmocka_unit_test_setup(test_secret_registered_with_log, s_setup),
         cmocka_unit_test_setup(test_help_lists_every_variable, s_setup),
         cmocka_unit_test_setup(test_load_or_exit_exits_2, s_setup),
+        cmocka_unit_test(test_version_is_major_minor_patch),
+        cmocka_unit_test_setup(test_load_or_exit_prints_version, s_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,105 @@
+/* mon_pages: see mon_pages.h. The page is written under mon_state's lock
+ * (mon_state_with_view) into a memory stream opened before it. */
+#include "mon_pages.h"
+
+#include "halo_clock.h"
+#include "mon_html.h"
+#include "mon_metrics.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* What one render needs and returns, passed through mon_state_with_view. */
+typedef struct {
+    FILE *out;
+    mon_page_t page;
+    int http_status;
+    const char *content_type;
+} s_render_t;
+
+/* /healthz: alive, and PostgreSQL was read recently (3 refresh periods + 10 s). */
+static int s_write_healthz(FILE *out, const mon_view_t *v)
+{
+    int64_t stale_after = 3 * v->refresh_ms + 10000;
+    if (v->refreshed_at_ms < 0) {
+        fprintf(out, "starting: PostgreSQL not read yet%s%s\n", v->db_error[0] ? ": " : "", v->db_error);
+        return 503;
+    }
+    if (!v->db_ok || v->now_ms - v->refreshed_at_ms > stale_after) {
+        fprintf(out, "stale: status last read from PostgreSQL %lld s ago%s%s\n",
+                (long long)((v->now_ms - v->refreshed_at_ms) / 1000), v->db_error[0] ? ": " : "", v->db_error);
+        return 503;
+    }
+    fprintf(out, "ok\n");
+    return 200;
+}
+
+/* /api/status: every tenant's report plus how fresh it is. */
+static int s_write_json(FILE *out, const mon_view_t *v)
+{
+    json_t *tenants = json_array();
+    bool healthy = true;
+    for (size_t i = 0; tenants && i < v->count; i++) {
+        json_array_append_new(tenants, halo_status_report_to_json(&v->reports[i]));
+        healthy &= v->reports[i].healthy;
+    }
+    char now[40], refreshed[40] = "";
+    halo_clock_format_iso(v->now_ms, now, sizeof now);
+    if (v->refreshed_at_ms >= 0)
+        halo_clock_format_iso(v->refreshed_at_ms, refreshed, sizeof refreshed);
+    json_t *root =
+        json_pack("{s:s, s:o, s:{s:b, s:o}, s:b, s:o}", "generated_at", now, "refreshed_at",
+                  refreshed[0] ? json_string(refreshed) : json_null(), "database", "ok", v->db_ok, "error",
+                  v->db_error[0] ? json_string(v->db_error) : json_null(), "healthy", healthy, "tenants", tenants);
+    if (!root)
+        return 500;
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 ? 200 : 500;
+    fputc('\n', out);
+    json_decref(root);
+    return rc;
+}
+
+/* Writes the page of r from view (called under mon_state's lock). */
+static void s_render_view(const mon_view_t *view, void *arg)
+{
+    s_render_t *r = arg;
+    switch (r->page) {
+    case MON_PAGE_HTML:
+        r->content_type = "text/html; charset=utf-8";
+        r->http_status = mon_html_write(r->out, view);
+        break;
+    case MON_PAGE_JSON:
+        r->content_type = "application/json";
+        r->http_status = s_write_json(r->out, view);
+        break;
+    case MON_PAGE_METRICS:
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r->http_status = mon_metrics_write(r->out, view);
+        break;
+    default:
+        r->content_type = "text/plain; charset=utf-8";
+        r->http_status = s_write_healthz(r->out, view);
+        break;
+    }
+}
+
+char *mon_pages_render(mon_state_t *state, mon_page_t page, int64_t now_ms, size_t *len, int *http_status,
+                       const char **content_type)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    s_render_t r = {.page = page};
+    r.out = open_memstream(&buf, &size);
+    if (!r.out)
+        return NULL;
+    mon_state_with_view(state, now_ms, s_render_view, &r);
+    if (fclose(r.out) != 0 || size > MON_RENDER_MAX) {
+        free(buf);
+        return NULL;
+    }
+    *len = size;
+    *http_status = r.http_status;
+    *content_type = r.content_type;
+    return buf;
+}
