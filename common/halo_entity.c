@@ -39,15 +39,22 @@ static const char *const s_user_list_columns[] = {
     "name", "emailaddress", "client_id", "client_name", "site_id", "site_name", "inactive", NULL,
 };
 
+/* list_query, incremental_param and periodic_full_sync say what halo-fetcher
+ * does today: sites and users are listed with inactive ones, invoices are
+ * filtered by startdate (not a last-update filter) and fully re-listed every
+ * HALO_SYNC_INVOICE_FULL_S (docs/fetcher.md). */
 static const halo_entity_t s_entities[HALO_ENTITY_COUNT] = {
     [HALO_ENTITY_TICKET] = {HALO_ENTITY_TICKET, "ticket", "tickets", "/Tickets", "tickets", "read:tickets",
-                            s_ticket_wrappers, s_ticket_last_update, "Faults_List", s_ticket_list_columns},
+                            s_ticket_wrappers, s_ticket_last_update, "", "lastupdatefromdate", false, "Faults_List",
+                            s_ticket_list_columns},
     [HALO_ENTITY_SITE] = {HALO_ENTITY_SITE, "site", "sites", "/Site", "sites", "read:customers", s_site_wrappers,
-                          s_site_last_update, "Site_List", s_site_list_columns},
+                          s_site_last_update, "includeinactive=true", "lastupdatefromdate", false, "Site_List",
+                          s_site_list_columns},
     [HALO_ENTITY_USER] = {HALO_ENTITY_USER, "user", "users", "/Users", "users", "read:customers", s_user_wrappers,
-                          s_user_last_update, "Users_List", s_user_list_columns},
+                          s_user_last_update, "includeinactive=true", "lastupdatefromdate", false, "Users_List",
+                          s_user_list_columns},
     [HALO_ENTITY_INVOICE] = {HALO_ENTITY_INVOICE, "invoice", "invoices", "/Invoice", "invoices", "read:invoices",
-                             s_invoice_wrappers, s_invoice_last_update, NULL, NULL},
+                             s_invoice_wrappers, s_invoice_last_update, "", "startdate", true, NULL, NULL},
 };
 
 size_t halo_entity_count(void)

@@ -32,6 +32,9 @@ typedef struct {
     const char *permission;              /* Halo API permission that allows reading it */
     const char *const *wrapper_keys;     /* webhook payload keys that wrap one object (NULL-terminated) */
     const char *const *last_update_keys; /* every known spelling of its last-update field (NULL-terminated) */
+    const char *list_query;              /* query parameters every list request adds ("includeinactive=true"), or "" */
+    const char *incremental_param;       /* list parameter of an incremental pass, given the last cursor */
+    bool periodic_full_sync;             /* the filter above is not a last-update one: re-list in full periodically */
     const char *list_schema;             /* the spec's list schema ("Faults_List"), NULL if none is published */
     const char *const *list_columns;     /* mirror columns a list row fills per list_schema (NULL-terminated);
                                             NULL when no list schema is published: assume none */

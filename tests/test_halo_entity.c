@@ -2,7 +2,7 @@
  * resource, by webhook wrapper key, as an operator types it), the shape of
  * every row, the list columns taken from Halo's published list schemas, and
  * that the modules which read it agree with it (the store's columns and
- * last-update spellings, halo_events' entities). */
+ * last-update spellings, halo_events' entities, the fetcher's list URLs). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +10,12 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "fetch_sync.h"
 #include "halo_entity.h"
 #include "halo_events.h"
 #include "store_normalize.h"
+
+#include <stdio.h>
 
 static size_t s_count(const char *const *list)
 {
@@ -174,6 +177,38 @@ static void test_events_agree(void **state)
     assert_string_equal(halo_events_entity_for_wrapper("FAULTS"), halo_entity_at(HALO_ENTITY_TICKET)->name);
 }
 
+/* The fetcher's list URLs are what the table says: resource, list_query,
+ * incremental_param (checked here until fetch_sync reads them itself). */
+static void test_fetcher_agrees(void **state)
+{
+    (void)state;
+    fetch_tenant_t tenant;
+    memset(&tenant, 0, sizeof tenant);
+    snprintf(tenant.resource_url, sizeof tenant.resource_url, "https://x.halopsa.com/api");
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        const halo_entity_t *e = halo_entity_at(i);
+        fetch_sync_run_t run;
+        memset(&run, 0, sizeof run);
+        run.active = true;
+        run.page_no = 1;
+        snprintf(run.entity, sizeof run.entity, "%s", e->name);
+        if (e->periodic_full_sync)
+            snprintf(run.date_from, sizeof run.date_from, "2026-11-27T07:50:00");
+        else
+            snprintf(run.lastupdate_from, sizeof run.lastupdate_from, "2026-11-27T07:50:00");
+        char url[512], prefix[128], param[128];
+        assert_int_equal(fetch_sync_page_url(&run, &tenant, url, sizeof url), 0);
+        snprintf(prefix, sizeof prefix, "https://x.halopsa.com/api%s?", e->resource);
+        assert_int_equal(strncmp(url, prefix, strlen(prefix)), 0);
+        if (e->list_query[0])
+            assert_non_null(strstr(url, e->list_query));
+        else
+            assert_null(strstr(url, "includeinactive"));
+        snprintf(param, sizeof param, "&%s=2026-11-27T07:50:00", e->incremental_param);
+        assert_non_null(strstr(url, param));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_list_columns),
         cmocka_unit_test(test_store_agrees),
         cmocka_unit_test(test_events_agree),
+        cmocka_unit_test(test_fetcher_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
