@@ -3,18 +3,21 @@
 #include "ctl_check.h"
 
 #include "ctl.h"
-#include "halo_events.h"
+#include "halo_clock.h"
+#include "halo_entity.h"
+#include "halo_limiter.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#define S_ENTITIES 4
-
-static const char *const s_entities[S_ENTITIES] = {"ticket", "site", "user", "invoice"};
-static const char *const s_permissions[S_ENTITIES] = {"read:tickets", "read:customers", "read:customers",
-                                                      "read:invoices"};
+/* The tenant's budget during one check: tenant_id 0 when not budgeted yet. */
+typedef struct {
+    int64_t tenant_id;
+    halo_limiter_params_t params;
+    int64_t waited_ms;
+} s_budget_t;
 
 /* Copies the OAuth "error" (and description) of a JSON body into out, "" if none. */
 static void s_oauth_error(const halo_api_response_t *resp, char *out, size_t outlen)
@@ -102,10 +105,8 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
     int common = s_common(rc, resp, "Resource URL", url, msg, msglen);
     if (common >= 0)
         return common;
-    const char *perm = "read:tickets";
-    for (size_t i = 0; i < S_ENTITIES; i++)
-        if (strcmp(entity, s_entities[i]) == 0)
-            perm = s_permissions[i];
+    const halo_entity_t *row = halo_entity_by_name(entity);
+    const char *perm = row ? row->permission : halo_entity_at(HALO_ENTITY_TICKET)->permission;
     if (resp->status == 403) {
         snprintf(msg, msglen,
                  "The API user may not read %ss (HTTP 403 at %s). In HaloPSA, give the API application the %s "
@@ -131,7 +132,7 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
     }
     json_error_t jerr;
     json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, &jerr) : NULL;
-    const char *key = halo_events_list_key(entity);
+    const char *key = row ? row->list_key : NULL;
     json_t *list = root && key ? json_object_get(root, key) : NULL;
     int verdict = CTL_EXIT_OK;
     if (!json_is_array(list)) {
@@ -148,35 +149,118 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
     return verdict;
 }
 
+/* Finds the limiter row of in->slug: CTL_EXIT_OK (b->tenant_id 0 for a new
+ * tenant or without a database) or CTL_EXIT_FAIL with the reason in out. */
+static int s_budget_open(const ctl_check_input_t *in, s_budget_t *b, ctl_check_output_t *out)
+{
+    memset(b, 0, sizeof *b);
+    if (!in->pg || !in->slug)
+        return CTL_EXIT_OK;
+    int found = halo_limiter_load(in->pg, in->slug, &b->tenant_id, &b->params);
+    if (found < 0) {
+        snprintf(out->message, sizeof out->message, "cannot read the tenant's API budget: %s", halo_pg_error(in->pg));
+        return CTL_EXIT_FAIL;
+    }
+    if (found > 0)
+        b->tenant_id = 0;
+    return CTL_EXIT_OK;
+}
+
+/* Takes one request of the tenant's budget, sleeping while the limiter says
+ * wait: CTL_EXIT_OK, CTL_EXIT_RATE_LIMITED past the longest wait, or
+ * CTL_EXIT_FAIL on a database error (reason in out). */
+static int s_budget_take(const ctl_check_input_t *in, s_budget_t *b, ctl_check_output_t *out)
+{
+    while (b->tenant_id) {
+        int64_t wait = halo_limiter_take(in->pg, b->tenant_id, &b->params);
+        if (wait < 0) {
+            snprintf(out->message, sizeof out->message, "cannot take from the tenant's API budget: %s",
+                     halo_pg_error(in->pg));
+            return CTL_EXIT_FAIL;
+        }
+        if (wait == 0) {
+            out->budgeted++;
+            return CTL_EXIT_OK;
+        }
+        if (b->waited_ms + wait > CTL_CHECK_BUDGET_WAIT_MAX_MS) {
+            snprintf(out->message, sizeof out->message,
+                     "The tenant's HaloPSA API budget (%d requests per %.0f s) is in use, or paused after a 429: "
+                     "the check would wait %lld s for it. Wait a few minutes and run connect again.",
+                     b->params.budget, b->params.window_ms / 1000.0, (long long)((wait + 999) / 1000));
+            return CTL_EXIT_RATE_LIMITED;
+        }
+        if (wait >= 1000)
+            fprintf(stderr, "Waiting %lld s for the tenant's API budget...\n", (long long)((wait + 999) / 1000));
+        halo_clock_sleep_ms(wait);
+        b->waited_ms += wait;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* After a 429, moves the tenant's budget forward for every fetcher too. */
+static void s_budget_throttle(const ctl_check_input_t *in, const s_budget_t *b, const halo_api_response_t *resp)
+{
+    if (!b->tenant_id || resp->status != 429)
+        return;
+    int64_t pause = halo_limiter_pause_ms(&b->params, resp->retry_after_s);
+    if (halo_limiter_throttle(in->pg, b->tenant_id, &b->params, pause) != 0)
+        fprintf(stderr, "haloctl connect: cannot record the 429 in the API budget: %s\n", halo_pg_error(in->pg));
+}
+
 int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
 {
     memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < S_ENTITIES; i++)
+    for (size_t i = 0; i < HALO_ENTITY_COUNT; i++)
         out->record_count[i] = -1;
+    s_budget_t budget;
+    int verdict = s_budget_open(in, &budget, out);
+    if (verdict != CTL_EXIT_OK)
+        return verdict;
     halo_api_t *api = halo_api_new(in->ca_file, in->connect_timeout_ms, in->timeout_ms);
     if (!api) {
         snprintf(out->message, sizeof out->message, "cannot create the HTTP client");
         return CTL_EXIT_FAIL;
     }
     halo_api_response_t resp;
-    int rc = halo_api_token(api, in->auth_url, in->halo_tenant, in->client_id, in->client_secret, in->scope, out->token,
-                            sizeof out->token, &out->expires_in_s, &resp);
-    out->requests++;
-    int verdict = ctl_check_classify_token(rc, &resp, in->auth_url, out->message, sizeof out->message);
-    halo_api_response_clear(&resp);
+    verdict = s_budget_take(in, &budget, out);
+    if (verdict == CTL_EXIT_OK) {
+        int rc = halo_api_token(api, in->auth_url, in->halo_tenant, in->client_id, in->client_secret, in->scope,
+                                out->token, sizeof out->token, &out->expires_in_s, &resp);
+        out->requests++;
+        s_budget_throttle(in, &budget, &resp);
+        verdict = ctl_check_classify_token(rc, &resp, in->auth_url, out->message, sizeof out->message);
+        halo_api_response_clear(&resp);
+    }
     size_t base = strlen(in->resource_url);
     while (base > 0 && in->resource_url[base - 1] == '/')
         base--;
-    for (size_t i = 0; i < S_ENTITIES && verdict == CTL_EXIT_OK; i++) {
+    for (size_t i = 0; i < halo_entity_count() && verdict == CTL_EXIT_OK; i++) {
+        const halo_entity_t *entity = halo_entity_at(i);
         char url[2048];
-        snprintf(url, sizeof url, "%.*s/%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
-                 halo_events_api_resource(s_entities[i]));
-        rc = halo_api_get(api, url, out->token, &resp);
+        snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
+                 entity->resource);
+        verdict = s_budget_take(in, &budget, out);
+        if (verdict != CTL_EXIT_OK)
+            break;
+        int rc = halo_api_get(api, url, out->token, &resp);
         out->requests++;
-        verdict = ctl_check_classify_read(rc, &resp, s_entities[i], url, &out->record_count[i], out->message,
+        s_budget_throttle(in, &budget, &resp);
+        verdict = ctl_check_classify_read(rc, &resp, entity->name, url, &out->record_count[i], out->message,
                                           sizeof out->message);
         halo_api_response_clear(&resp);
     }
     halo_api_destroy(&api);
     return verdict;
+}
+
+int ctl_check_charge(halo_pg_t *pg, const char *slug, const ctl_check_output_t *out)
+{
+    int unbudgeted = out->requests - out->budgeted;
+    if (unbudgeted <= 0)
+        return 0;
+    int64_t tenant_id = 0;
+    halo_limiter_params_t params;
+    if (halo_limiter_load(pg, slug, &tenant_id, &params) != 0)
+        return -1;
+    return halo_limiter_charge(pg, tenant_id, &params, unbudgeted);
 }

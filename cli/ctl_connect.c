@@ -505,7 +505,9 @@ int ctl_connect_run(int argc, char **argv)
                             a.scope,
                             strcmp(ca, "-") == 0 ? NULL : ca,
                             (long)halo_config_int(cfg, "HALO_HALO_CONNECT_TIMEOUT_MS"),
-                            (long)halo_config_int(cfg, "HALO_HALO_TIMEOUT_MS")};
+                            (long)halo_config_int(cfg, "HALO_HALO_TIMEOUT_MS"),
+                            pg, /* every check request is budgeted by the tenant's limiter row */
+                            a.slug};
     fprintf(stderr, "Checking the connection to HaloPSA...\n");
     rc = ctl_check_run(&in, check);
     if (rc != CTL_EXIT_OK) {
@@ -523,6 +525,9 @@ int ctl_connect_run(int argc, char **argv)
     bool created = false;
     if (s_save(pg, &a, sealed, sealed_token, check->expires_in_s, &created, token, sizeof token) != 0)
         goto done;
+    if (ctl_check_charge(pg, a.slug, check) != 0)
+        fprintf(stderr, "haloctl connect: warning: the check's requests were not counted in the API budget: %s\n",
+                halo_pg_error(pg));
     events = s_saved_events(pg, a.slug);
     HALO_INFO(created ? "tenant connected" : "tenant updated", "tenant=%s rotated=%s", a.slug,
               token[0] && !created ? "yes" : "no");

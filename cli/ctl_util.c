@@ -2,6 +2,7 @@
 #include "ctl_util.h"
 
 #include "halo_clock.h"
+#include "halo_entity.h"
 #include "halo_log.h"
 #include "halo_status.h"
 
@@ -153,19 +154,22 @@ void ctl_webhook_url(const char *public_url, const char *slug, const char *token
 
 int ctl_entity_parse(const char *text, char *out, size_t outlen)
 {
-    static const char *const names[][3] = {
-        {"ticket", "tickets", "Tickets"},
-        {"site", "sites", "Site"},
-        {"user", "users", "Users"},
-        {"invoice", "invoices", "Invoice"},
-    };
-    for (size_t i = 0; i < 4; i++)
-        for (size_t k = 0; k < 3; k++)
-            if (strcasecmp(text, names[i][k]) == 0) {
-                snprintf(out, outlen, "%s", names[i][0]);
-                return 0;
-            }
-    fprintf(stderr, "haloctl: unknown entity \"%s\" (expected ticket, site, user or invoice)\n", text);
+    const halo_entity_t *entity = halo_entity_parse(text);
+    if (entity) {
+        snprintf(out, outlen, "%s", entity->name);
+        return 0;
+    }
+    char names[256] = "";
+    size_t count = halo_entity_count();
+    for (size_t i = 0; i < count; i++) {
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s",
+                 i == 0           ? ""
+                 : i + 1 == count ? " or "
+                                  : ", ",
+                 halo_entity_at(i)->name);
+    }
+    fprintf(stderr, "haloctl: unknown entity \"%s\" (expected %s)\n", text, names);
     return -1;
 }
 

@@ -42,7 +42,7 @@ int ctl_secret_from_stdin(const char *prompt, char *out, size_t outlen) __attrib
 int ctl_secret_from_env(const char *name, char *out, size_t outlen) __attribute__((warn_unused_result));
 /* Writes public_url + "/hooks/" + slug + "/" + token into out (no doubled slash). */
 void ctl_webhook_url(const char *public_url, const char *slug, const char *token, char *out, size_t outlen);
-/* Validates that entity is ticket|site|user|invoice (also accepts plurals); writes the singular. 0 or -1. */
+/* Validates an entity as halo_entity_parse does (name, plural or resource, any case); writes its name. 0 or -1. */
 int ctl_entity_parse(const char *text, char *out, size_t outlen) __attribute__((warn_unused_result));
 /* Formats wall ms as "2026-11-27 08:00 UTC (3 min ago)" relative to now_ms, or "never" when < 0. */
 void ctl_format_when(int64_t at_ms, int64_t now_ms, char *out, size_t outlen);

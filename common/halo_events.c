@@ -1,73 +1,56 @@
 /* halo_events: the alias table from Halo event names to (entity, op,
- * canonical event), and the names of entities in Halo's API. */
+ * canonical event); what it knows of entities comes from halo_entity. */
 #include "halo_events.h"
+
+#include "halo_entity.h"
 
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 #define EVENT_NAME_MAX 128
 
 typedef struct {
     const char *alias; /* lowercase, single-spaced */
-    halo_event_map_t map;
+    halo_entity_id_t entity;
+    const char *op;
+    const char *canonical;
 } s_alias_t;
 
 static const s_alias_t s_aliases[] = {
-    { "ticket changed", { "ticket", "upsert", "Ticket Changed" } },
-    { "ticket updated", { "ticket", "upsert", "Ticket Changed" } },
-    { "new ticket logged", { "ticket", "upsert", "New Ticket Logged" } },
-    { "ticket logged", { "ticket", "upsert", "New Ticket Logged" } },
-    { "ticket created", { "ticket", "upsert", "New Ticket Logged" } },
-    { "new ticket", { "ticket", "upsert", "New Ticket Logged" } },
-    { "ticket status changed", { "ticket", "upsert", "Ticket Status Changed" } },
-    { "ticket reassigned", { "ticket", "upsert", "Ticket Reassigned" } },
-    { "ticket assigned", { "ticket", "upsert", "Ticket Reassigned" } },
-    { "ticket priority changed", { "ticket", "upsert", "Ticket Priority Changed" } },
-    { "ticket closed", { "ticket", "upsert", "Ticket Closed" } },
-    { "ticket reopened", { "ticket", "upsert", "Ticket Reopened" } },
-    { "ticket updated by end user", { "ticket", "upsert", "Ticket Changed" } },
-    { "ticket deleted", { "ticket", "delete", "Ticket Deleted" } },
-    { "site created", { "site", "upsert", "Site created" } },
-    { "new site", { "site", "upsert", "Site created" } },
-    { "site updated", { "site", "upsert", "Site updated" } },
-    { "site changed", { "site", "upsert", "Site updated" } },
-    { "site deleted", { "site", "delete", "Site deleted" } },
-    { "user created", { "user", "upsert", "User created" } },
-    { "new user", { "user", "upsert", "User created" } },
-    { "user updated", { "user", "upsert", "User updated" } },
-    { "user changed", { "user", "upsert", "User updated" } },
-    { "user deleted", { "user", "delete", "User deleted" } },
-    { "invoice created", { "invoice", "upsert", "Invoice created" } },
-    { "new invoice", { "invoice", "upsert", "Invoice created" } },
-    { "invoice updated", { "invoice", "upsert", "Invoice updated" } },
-    { "invoice changed", { "invoice", "upsert", "Invoice updated" } },
-    { "invoice deleted", { "invoice", "delete", "Invoice deleted" } },
+    {"ticket changed", HALO_ENTITY_TICKET, "upsert", "Ticket Changed"},
+    {"ticket updated", HALO_ENTITY_TICKET, "upsert", "Ticket Changed"},
+    {"new ticket logged", HALO_ENTITY_TICKET, "upsert", "New Ticket Logged"},
+    {"ticket logged", HALO_ENTITY_TICKET, "upsert", "New Ticket Logged"},
+    {"ticket created", HALO_ENTITY_TICKET, "upsert", "New Ticket Logged"},
+    {"new ticket", HALO_ENTITY_TICKET, "upsert", "New Ticket Logged"},
+    {"ticket status changed", HALO_ENTITY_TICKET, "upsert", "Ticket Status Changed"},
+    {"ticket reassigned", HALO_ENTITY_TICKET, "upsert", "Ticket Reassigned"},
+    {"ticket assigned", HALO_ENTITY_TICKET, "upsert", "Ticket Reassigned"},
+    {"ticket priority changed", HALO_ENTITY_TICKET, "upsert", "Ticket Priority Changed"},
+    {"ticket closed", HALO_ENTITY_TICKET, "upsert", "Ticket Closed"},
+    {"ticket reopened", HALO_ENTITY_TICKET, "upsert", "Ticket Reopened"},
+    {"ticket updated by end user", HALO_ENTITY_TICKET, "upsert", "Ticket Changed"},
+    {"ticket deleted", HALO_ENTITY_TICKET, "delete", "Ticket Deleted"},
+    {"site created", HALO_ENTITY_SITE, "upsert", "Site created"},
+    {"new site", HALO_ENTITY_SITE, "upsert", "Site created"},
+    {"site updated", HALO_ENTITY_SITE, "upsert", "Site updated"},
+    {"site changed", HALO_ENTITY_SITE, "upsert", "Site updated"},
+    {"site deleted", HALO_ENTITY_SITE, "delete", "Site deleted"},
+    {"user created", HALO_ENTITY_USER, "upsert", "User created"},
+    {"new user", HALO_ENTITY_USER, "upsert", "User created"},
+    {"user updated", HALO_ENTITY_USER, "upsert", "User updated"},
+    {"user changed", HALO_ENTITY_USER, "upsert", "User updated"},
+    {"user deleted", HALO_ENTITY_USER, "delete", "User deleted"},
+    {"invoice created", HALO_ENTITY_INVOICE, "upsert", "Invoice created"},
+    {"new invoice", HALO_ENTITY_INVOICE, "upsert", "Invoice created"},
+    {"invoice updated", HALO_ENTITY_INVOICE, "upsert", "Invoice updated"},
+    {"invoice changed", HALO_ENTITY_INVOICE, "upsert", "Invoice updated"},
+    {"invoice deleted", HALO_ENTITY_INVOICE, "delete", "Invoice deleted"},
 };
 
 static const char *const s_expected[] = {
     "Ticket Changed", "New Ticket Logged", "Site created",    "Site updated",    "Site deleted",    "User created",
     "User updated",   "User deleted",      "Invoice created", "Invoice updated", "Invoice deleted",
-};
-
-static const struct {
-    const char *key;
-    const char *entity;
-} s_wrappers[] = {
-    { "ticket", "ticket" }, { "tickets", "ticket" }, { "faults", "ticket" },   { "site", "site" },
-    { "sites", "site" },    { "user", "user" },      { "users", "user" },      { "invoice", "invoice" },
-    { "invoices", "invoice" }, { "invoiceheader", "invoice" },
-};
-
-static const struct {
-    const char *entity;
-    const char *resource;
-    const char *list_key;
-} s_entities[] = {
-    { "ticket", "Tickets", "tickets" },
-    { "site", "Site", "sites" },
-    { "user", "Users", "users" },
-    { "invoice", "Invoice", "invoices" },
 };
 
 /* Lowercases raw into out, trimming and collapsing blanks; -1 if too long. */
@@ -101,7 +84,9 @@ int halo_events_map(const char *raw_event, halo_event_map_t *out)
         return -1;
     for (size_t i = 0; i < sizeof s_aliases / sizeof s_aliases[0]; i++)
         if (strcmp(name, s_aliases[i].alias) == 0) {
-            *out = s_aliases[i].map;
+            out->entity = halo_entity_at(s_aliases[i].entity)->name;
+            out->op = s_aliases[i].op;
+            out->canonical = s_aliases[i].canonical;
             return 0;
         }
     return -1;
@@ -109,10 +94,8 @@ int halo_events_map(const char *raw_event, halo_event_map_t *out)
 
 const char *halo_events_entity_for_wrapper(const char *key)
 {
-    for (size_t i = 0; key && i < sizeof s_wrappers / sizeof s_wrappers[0]; i++)
-        if (strcasecmp(key, s_wrappers[i].key) == 0)
-            return s_wrappers[i].entity;
-    return NULL;
+    const halo_entity_t *entity = halo_entity_by_wrapper(key);
+    return entity ? entity->name : NULL;
 }
 
 const char *const *halo_events_expected_default(size_t *count)
@@ -123,16 +106,12 @@ const char *const *halo_events_expected_default(size_t *count)
 
 const char *halo_events_api_resource(const char *entity)
 {
-    for (size_t i = 0; entity && i < sizeof s_entities / sizeof s_entities[0]; i++)
-        if (strcmp(entity, s_entities[i].entity) == 0)
-            return s_entities[i].resource;
-    return NULL;
+    const halo_entity_t *row = halo_entity_by_name(entity);
+    return row ? row->resource + 1 : NULL; /* without the leading slash */
 }
 
 const char *halo_events_list_key(const char *entity)
 {
-    for (size_t i = 0; entity && i < sizeof s_entities / sizeof s_entities[0]; i++)
-        if (strcmp(entity, s_entities[i].entity) == 0)
-            return s_entities[i].list_key;
-    return NULL;
+    const halo_entity_t *row = halo_entity_by_name(entity);
+    return row ? row->list_key : NULL;
 }

@@ -3,6 +3,7 @@
 #include "halo_status.h"
 
 #include "halo_clock.h"
+#include "halo_entity.h"
 #include "halo_events.h"
 
 #include <stdio.h>
@@ -36,8 +37,6 @@ static const char *const s_keys[HALO_STATUS_COUNT] = {
     [HALO_STATUS_NO_DATA_4_DAYS] = "no_data_4_days",
 };
 
-static const char *const s_entities[HALO_STATUS_ENTITY_COUNT] = {"ticket", "site", "user", "invoice"};
-
 #define S_WEBHOOKS_PATH "Configuration > Integrations > Webhooks"
 
 const char *halo_status_message(halo_status_t status)
@@ -53,11 +52,6 @@ const char *halo_status_meaning(halo_status_t status)
 const char *halo_status_key(halo_status_t status)
 {
     return status < HALO_STATUS_COUNT ? s_keys[status] : "unknown";
-}
-
-const char *const *halo_status_entities(void)
-{
-    return s_entities;
 }
 
 /* Compares event names as halo_events does: case-insensitive, blanks around ignored. */
@@ -83,34 +77,43 @@ static void s_append(char *buf, size_t len, const char *text)
         snprintf(buf + used, len - used, "%s", text);
 }
 
-/* "ticket, site or user": the entities of the missing events, for the seed's
- * "verify by creating a new invoice, site, ticket, or user". */
+/* "ticket, site or user": the entities of the missing events in
+ * alphabetical order, as in the seed's "verify by creating a new invoice,
+ * site, ticket, or user"; every entity when no missing event names one. */
 static void s_suggest_creations(const char *const *expected, const halo_status_result_t *r, char *buf, size_t len)
 {
-    static const char *const order[] = {"invoice", "site", "ticket", "user"};
-    bool want[4] = {false, false, false, false};
+    bool want[HALO_ENTITY_COUNT] = {false};
     size_t n = 0;
     for (size_t i = 0; i < r->missing_count; i++) {
         halo_event_map_t map;
         if (halo_events_map(expected[r->missing[i]], &map) != 0)
             continue;
-        for (size_t k = 0; k < 4; k++)
-            if (strcmp(map.entity, order[k]) == 0 && !want[k]) {
-                want[k] = true;
-                n++;
-            }
+        const halo_entity_t *entity = halo_entity_by_name(map.entity);
+        if (entity && !want[entity->id]) {
+            want[entity->id] = true;
+            n++;
+        }
     }
     if (n == 0) {
-        for (size_t k = 0; k < 4; k++)
+        for (size_t k = 0; k < HALO_ENTITY_COUNT; k++)
             want[k] = true;
-        n = 4;
+        n = HALO_ENTITY_COUNT;
+    }
+    size_t order[HALO_ENTITY_COUNT];
+    for (size_t k = 0; k < HALO_ENTITY_COUNT; k++) {
+        size_t at = k;
+        while (at > 0 && strcmp(halo_entity_at(order[at - 1])->name, halo_entity_at(k)->name) > 0) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = k;
     }
     size_t done = 0;
-    for (size_t k = 0; k < 4; k++) {
-        if (!want[k])
+    for (size_t k = 0; k < HALO_ENTITY_COUNT; k++) {
+        if (!want[order[k]])
             continue;
         s_append(buf, len, done == 0 ? "" : done + 1 == n ? " or " : ", ");
-        s_append(buf, len, order[k]);
+        s_append(buf, len, halo_entity_at(order[k])->name);
         done++;
     }
 }
@@ -344,7 +347,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
         r->last_429_at_ms = s_i64(res, row, 12, -1);
         r->oldest_pending_ms = -1;
         for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
-            snprintf(r->sync[k].entity, sizeof r->sync[k].entity, "%s", s_entities[k]);
+            snprintf(r->sync[k].entity, sizeof r->sync[k].entity, "%s", halo_entity_at(k)->name);
             r->sync[k].full_run_id = r->sync[k].full_total = -1;
             r->sync[k].full_started_at_ms = r->sync[k].full_finished_at_ms = -1;
             r->sync[k].incr_last_at_ms = r->sync[k].incr_cursor_ms = r->sync[k].updated_at_ms = -1;

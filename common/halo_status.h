@@ -8,6 +8,7 @@
 #define HALO_STATUS_H
 
 #include "halo_config.h"
+#include "halo_entity.h"
 #include "halo_pg.h"
 
 #include <jansson.h>
@@ -15,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALO_STATUS_MAX_EVENTS 48                 /* expected + other events shown per tenant */
-#define HALO_STATUS_EVENT_NAME_MAX 128            /* bytes of an event name incl. NUL */
-#define HALO_STATUS_QUIET_MS (4LL * 86400 * 1000) /* the seed's "4 days" */
-#define HALO_STATUS_ENTITY_COUNT 4
+#define HALO_STATUS_MAX_EVENTS 48                  /* expected + other events shown per tenant */
+#define HALO_STATUS_EVENT_NAME_MAX 128             /* bytes of an event name incl. NUL */
+#define HALO_STATUS_QUIET_MS (4LL * 86400 * 1000)  /* the seed's "4 days" */
+#define HALO_STATUS_ENTITY_COUNT HALO_ENTITY_COUNT /* one sync line per halo_entity row */
 #define HALO_STATUS_SUGGESTION_MAX 1024
 
 /* The clock the status is computed with: the wall clock plus this many
@@ -83,7 +84,7 @@ typedef struct {
 
 /* Full and incremental sync of one entity (a sync_state row). */
 typedef struct {
-    char entity[16]; /* ticket|site|user|invoice */
+    char entity[16]; /* a halo_entity name */
     bool present;    /* false if the tenant has no row for it */
     bool full_requested;
     char full_status[16]; /* pending|running|done|failed */
@@ -109,7 +110,7 @@ typedef struct {
     size_t event_count;
     halo_status_event_t events[HALO_STATUS_MAX_EVENTS];
     halo_status_result_t result;
-    halo_status_sync_t sync[HALO_STATUS_ENTITY_COUNT]; /* ticket, site, user, invoice */
+    halo_status_sync_t sync[HALO_STATUS_ENTITY_COUNT]; /* in halo_entity order */
     int64_t queue_pending, queue_leased, dead_letters;
     int64_t oldest_pending_ms; /* age of the oldest unfetched webhook (freshness), -1 if none */
     char last_dead_error[256];
@@ -129,7 +130,5 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
                             size_t *count, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The report as JSON (caller owns the reference); NULL on allocation failure. */
 json_t *halo_status_report_to_json(const halo_status_report_t *report);
-/* Entity names of the sync array, in order (borrowed, HALO_STATUS_ENTITY_COUNT). */
-const char *const *halo_status_entities(void);
 
 #endif

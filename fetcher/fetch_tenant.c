@@ -91,9 +91,10 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         }
         snprintf(t->scope, sizeof t->scope, "%s", PQgetvalue(res, i, 8));
         snprintf(t->time_zone, sizeof t->time_zone, "%s", PQgetvalue(res, i, 9));
-        if (fetch_gcra_params(atoi(PQgetvalue(res, i, 10)), atof(PQgetvalue(res, i, 11)), atof(PQgetvalue(res, i, 12)),
-                              &t->limits) != 0 &&
-            fetch_gcra_params(450, 300, 0.9, &t->limits) != 0)
+        if (halo_limiter_params(atoi(PQgetvalue(res, i, 10)), atof(PQgetvalue(res, i, 11)),
+                                atof(PQgetvalue(res, i, 12)), &t->limits) != 0 &&
+            halo_limiter_params(HALO_LIMITER_DEFAULT_LIMIT, HALO_LIMITER_DEFAULT_WINDOW_S,
+                                HALO_LIMITER_DEFAULT_HEADROOM, &t->limits) != 0)
             HALO_ERROR("bad rate limit", "tenant=%s", t->slug);
     }
     PQclear(res);

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fetch_limiter.h"
+#include "halo_limiter.h"
 #include "halo_pg.h"
 
 #define FETCH_TENANT_RELOAD_MS 5000
@@ -26,7 +26,7 @@ typedef struct {
     char client_secret[512]; /* plaintext; "" when it could not be opened */
     char scope[256];
     char time_zone[64];
-    fetch_gcra_params_t limits;
+    halo_limiter_params_t limits;
 } fetch_tenant_t;
 
 typedef struct _fetch_tenants_t fetch_tenants_t;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fetch_limiter.h"
 #include "halo_clock.h"
 #include "halo_crypto.h"
+#include "halo_limiter.h"
 #include "halo_log.h"
 #include "halo_signal.h"
 
@@ -108,7 +108,7 @@ static int s_read_shared(fetch_token_t *self, s_entry_t *e, const char *id_text,
 static int s_take_slot(fetch_token_t *self, const fetch_tenant_t *tenant, char *err, size_t errlen)
 {
     for (;;) {
-        int64_t wait = fetch_limiter_take(self->pg, tenant->id, &tenant->limits);
+        int64_t wait = halo_limiter_take(self->pg, tenant->id, &tenant->limits);
         if (wait == 0)
             return 0;
         if (wait < 0) {

@@ -11,7 +11,6 @@
 
 #include "fetch_backoff.h"
 #include "fetch_ledger.h"
-#include "fetch_limiter.h"
 #include "fetch_sync.h"
 #include "fetch_telemetry.h"
 #include "fetch_tenant.h"
@@ -19,7 +18,8 @@
 #include "fetch_wake.h"
 #include "halo_api.h"
 #include "halo_clock.h"
-#include "halo_events.h"
+#include "halo_entity.h"
+#include "halo_limiter.h"
 #include "halo_log.h"
 #include "halo_msg.h"
 #include "halo_signal.h"
@@ -178,7 +178,7 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
         if (trc == 1)
             fetch_telemetry_send(self->telemetry, tenant->slug, "token_refresh", 1, NULL, NULL);
         /* The slot is taken after the token so the request leaves right after its grant. */
-        int64_t wait = fetch_limiter_take(self->pg, tenant->id, &tenant->limits);
+        int64_t wait = halo_limiter_take(self->pg, tenant->id, &tenant->limits);
         if (wait < 0) {
             snprintf(err, errlen, "limiter: %s", halo_pg_error(self->pg));
             return REQ_FAIL;
@@ -212,9 +212,9 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
             return REQ_FAIL;
         }
         if (resp->status == 429) {
-            int64_t pause = fetch_gcra_pause_ms(&tenant->limits, resp->retry_after_s);
+            int64_t pause = halo_limiter_pause_ms(&tenant->limits, resp->retry_after_s);
             halo_api_response_clear(resp);
-            if (fetch_limiter_throttle(self->pg, tenant->id, &tenant->limits, pause) != 0)
+            if (halo_limiter_throttle(self->pg, tenant->id, &tenant->limits, pause) != 0)
                 HALO_WARN("limiter push failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
             fetch_telemetry_send(self->telemetry, tenant->slug, "api_throttled", 1, NULL, NULL);
             HALO_WARN("halo rate limited", "tenant=%s pause_ms=%lld", tenant->slug, (long long)pause);
@@ -279,13 +279,13 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
         (void)fetch_tenants_refresh(self->tenants, self->pg, halo_clock_mono_ms(), true);
         tenant = fetch_tenants_by_id(self->tenants, lease->tenant_id);
     }
-    const char *resource = halo_events_api_resource(lease->entity);
-    if (!tenant || !resource) {
+    const halo_entity_t *entity = halo_entity_by_name(lease->entity);
+    if (!tenant || !entity) {
         s_row_release(self, lease, WORKER_DB_RETRY_MS);
         return;
     }
     char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
-    snprintf(url, sizeof url, "%s/%s/%lld?includedetails=true", tenant->resource_url, resource,
+    snprintf(url, sizeof url, "%s%s/%lld?includedetails=true", tenant->resource_url, entity->resource,
              (long long)lease->object_id);
     halo_api_response_t resp;
     int64_t wait = 0;

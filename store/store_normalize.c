@@ -73,33 +73,31 @@ static const store_column_t s_invoice_cols[] = {
     {"last_update", STORE_COL_TIME, {"last_modified"}},
 };
 
+/* Names and tables come from halo_entity; this file holds the columns. */
 static const struct {
-    const char *name, *table;
     const store_column_t *cols;
     size_t ncols;
 } s_entities[STORE_ENTITY_COUNT] = {
-    [STORE_TICKET] = {"ticket", "tickets", s_ticket_cols, sizeof s_ticket_cols / sizeof s_ticket_cols[0]},
-    [STORE_SITE] = {"site", "sites", s_site_cols, sizeof s_site_cols / sizeof s_site_cols[0]},
-    [STORE_USER] = {"user", "users", s_user_cols, sizeof s_user_cols / sizeof s_user_cols[0]},
-    [STORE_INVOICE] = {"invoice", "invoices", s_invoice_cols, sizeof s_invoice_cols / sizeof s_invoice_cols[0]},
+    [STORE_TICKET] = {s_ticket_cols, sizeof s_ticket_cols / sizeof s_ticket_cols[0]},
+    [STORE_SITE] = {s_site_cols, sizeof s_site_cols / sizeof s_site_cols[0]},
+    [STORE_USER] = {s_user_cols, sizeof s_user_cols / sizeof s_user_cols[0]},
+    [STORE_INVOICE] = {s_invoice_cols, sizeof s_invoice_cols / sizeof s_invoice_cols[0]},
 };
 
 int store_entity_parse(const char *name)
 {
-    for (int e = 0; name && e < STORE_ENTITY_COUNT; e++)
-        if (strcmp(name, s_entities[e].name) == 0)
-            return e;
-    return -1;
+    const halo_entity_t *entity = halo_entity_by_name(name);
+    return entity ? (int)entity->id : -1;
 }
 
 const char *store_entity_name(store_entity_t entity)
 {
-    return s_entities[entity].name;
+    return halo_entity_at(entity)->name;
 }
 
 const char *store_entity_table(store_entity_t entity)
 {
-    return s_entities[entity].table;
+    return halo_entity_at(entity)->table;
 }
 
 const store_column_t *store_entity_columns(store_entity_t entity, size_t *count)

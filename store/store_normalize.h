@@ -7,6 +7,8 @@
 #ifndef STORE_NORMALIZE_H
 #define STORE_NORMALIZE_H
 
+#include "halo_entity.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,7 +18,14 @@
 #define STORE_FIELDS_MAX 3 /* Halo spellings of one column */
 #define STORE_VALUE_BUF 48 /* formatted number or date */
 
-typedef enum { STORE_TICKET = 0, STORE_SITE, STORE_USER, STORE_INVOICE, STORE_ENTITY_COUNT } store_entity_t;
+/* The rows of halo_entity, by the same numbers. */
+typedef enum {
+    STORE_TICKET = HALO_ENTITY_TICKET,
+    STORE_SITE = HALO_ENTITY_SITE,
+    STORE_USER = HALO_ENTITY_USER,
+    STORE_INVOICE = HALO_ENTITY_INVOICE,
+    STORE_ENTITY_COUNT = HALO_ENTITY_COUNT
+} store_entity_t;
 
 typedef enum {
     STORE_COL_TEXT = 0, /* string (numbers are printed) */
@@ -48,11 +57,11 @@ typedef struct {
     json_t *json; /* owned reference backing string values */
 } store_row_t;
 
-/* Entity of "ticket"|"site"|"user"|"invoice"; -1 if unknown. */
+/* Entity of a halo_entity name ("ticket"); -1 if unknown. */
 int store_entity_parse(const char *name);
-/* Singular name of an entity ("ticket"), borrowed. */
+/* Singular name of an entity (its halo_entity name), borrowed. */
 const char *store_entity_name(store_entity_t entity);
-/* Table in schema halo ("tickets"), borrowed. */
+/* Table in schema halo (its halo_entity table), borrowed. */
 const char *store_entity_table(store_entity_t entity);
 /* The typed columns of an entity in table order (borrowed); *count set. */
 const store_column_t *store_entity_columns(store_entity_t entity, size_t *count);

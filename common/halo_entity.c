@@ -1,0 +1,115 @@
+/* halo_entity: see halo_entity.h. This file is the only production C file
+ * outside halo-sim that spells the entity words and resources
+ * (tests/test_entity_names.sh checks it). Sources: DESIGN.md 2.4 for
+ * resources, envelopes and last-update spellings; Halo's published OpenAPI
+ * spec (covenanttechnologysolutions/halopsa-rest, generator/spec/swagger.json)
+ * for the list schemas. */
+#include "halo_entity.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const char *const s_ticket_wrappers[] = {"ticket", "tickets", "faults", NULL};
+static const char *const s_site_wrappers[] = {"site", "sites", NULL};
+static const char *const s_user_wrappers[] = {"user", "users", NULL};
+static const char *const s_invoice_wrappers[] = {"invoice", "invoices", "invoiceheader", NULL};
+
+/* The spellings DESIGN.md 2.4 records per entity. Halo has also been seen to
+ * use the others of `last_update`, `lastupdate`, `slastupdate`,
+ * `ulastupdate`, `last_modified` elsewhere; a spelling is listed here once it
+ * is known for that entity. */
+static const char *const s_ticket_last_update[] = {"last_update", "lastupdate", NULL};
+static const char *const s_site_last_update[] = {"slastupdate", NULL};
+static const char *const s_user_last_update[] = {"ulastupdate", NULL};
+static const char *const s_invoice_last_update[] = {"last_modified", NULL};
+
+/* Mirror columns whose Halo field is a property of the spec's list schema.
+ * Faults_List has every field the tickets table reads; Site_List and
+ * Users_List lack the last-update fields. The spec publishes no invoice list
+ * schema (its generated client calls the list "List of InvoiceHeader"), so
+ * nothing is assumed for invoices. */
+static const char *const s_ticket_list_columns[] = {
+    "summary",   "details",       "status_id",   "agent_id",    "team",    "priority_id",  "tickettype_id",
+    "sla_id",    "category_1",    "client_id",   "client_name", "site_id", "site_name",    "user_id",
+    "user_name", "date_occurred", "date_closed", "respond_by",  "fix_by",  "responded_at", "last_update",
+    NULL,
+};
+static const char *const s_site_list_columns[] = {"name", "client_id", "client_name", "phonenumber", "inactive", NULL};
+static const char *const s_user_list_columns[] = {
+    "name", "emailaddress", "client_id", "client_name", "site_id", "site_name", "inactive", NULL,
+};
+
+/* list_query, incremental_param and periodic_full_sync say what halo-fetcher
+ * does today: sites and users are listed with inactive ones, invoices are
+ * filtered by startdate (not a last-update filter) and fully re-listed every
+ * HALO_SYNC_INVOICE_FULL_S (docs/fetcher.md). */
+static const halo_entity_t s_entities[HALO_ENTITY_COUNT] = {
+    [HALO_ENTITY_TICKET] = {HALO_ENTITY_TICKET, "ticket", "tickets", "/Tickets", "tickets", "read:tickets",
+                            s_ticket_wrappers, s_ticket_last_update, "", "lastupdatefromdate", false, "Faults_List",
+                            s_ticket_list_columns},
+    [HALO_ENTITY_SITE] = {HALO_ENTITY_SITE, "site", "sites", "/Site", "sites", "read:customers", s_site_wrappers,
+                          s_site_last_update, "includeinactive=true", "lastupdatefromdate", false, "Site_List",
+                          s_site_list_columns},
+    [HALO_ENTITY_USER] = {HALO_ENTITY_USER, "user", "users", "/Users", "users", "read:customers", s_user_wrappers,
+                          s_user_last_update, "includeinactive=true", "lastupdatefromdate", false, "Users_List",
+                          s_user_list_columns},
+    [HALO_ENTITY_INVOICE] = {HALO_ENTITY_INVOICE, "invoice", "invoices", "/Invoice", "invoices", "read:invoices",
+                             s_invoice_wrappers, s_invoice_last_update, "", "startdate", true, NULL, NULL},
+};
+
+size_t halo_entity_count(void)
+{
+    return HALO_ENTITY_COUNT;
+}
+
+const halo_entity_t *halo_entity_at(size_t index)
+{
+    return index < HALO_ENTITY_COUNT ? &s_entities[index] : NULL;
+}
+
+const halo_entity_t *halo_entity_by_name(const char *name)
+{
+    for (size_t i = 0; name && i < HALO_ENTITY_COUNT; i++)
+        if (strcmp(name, s_entities[i].name) == 0)
+            return &s_entities[i];
+    return NULL;
+}
+
+const halo_entity_t *halo_entity_by_resource(const char *resource)
+{
+    if (resource && resource[0] == '/')
+        resource++;
+    for (size_t i = 0; resource && i < HALO_ENTITY_COUNT; i++)
+        if (strcasecmp(resource, s_entities[i].resource + 1) == 0)
+            return &s_entities[i];
+    return NULL;
+}
+
+const halo_entity_t *halo_entity_by_wrapper(const char *key)
+{
+    for (size_t i = 0; key && i < HALO_ENTITY_COUNT; i++)
+        for (const char *const *w = s_entities[i].wrapper_keys; *w; w++)
+            if (strcasecmp(key, *w) == 0)
+                return &s_entities[i];
+    return NULL;
+}
+
+const halo_entity_t *halo_entity_parse(const char *text)
+{
+    const halo_entity_t *by_resource = halo_entity_by_resource(text);
+    if (by_resource)
+        return by_resource;
+    for (size_t i = 0; text && i < HALO_ENTITY_COUNT; i++)
+        if (strcasecmp(text, s_entities[i].name) == 0 || strcasecmp(text, s_entities[i].table) == 0 ||
+            strcasecmp(text, s_entities[i].list_key) == 0)
+            return &s_entities[i];
+    return NULL;
+}
+
+bool halo_entity_list_has_column(const halo_entity_t *entity, const char *column)
+{
+    for (const char *const *c = entity && column ? entity->list_columns : NULL; c && *c; c++)
+        if (strcmp(*c, column) == 0)
+            return true;
+    return false;
+}

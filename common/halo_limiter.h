@@ -1,0 +1,62 @@
+/* halo_limiter: the per-tenant global rate limiter (GCRA), the one budget of
+ * every Halo request: the fetcher's and haloctl connect's check. The pure
+ * functions take the time as an argument and are the specification; the SQL
+ * functions run the same arithmetic in one atomic UPDATE ... RETURNING on the
+ * tenant's halo.rate_limits row, so every fetcher on every host shares one
+ * theoretical arrival time (tat) and PostgreSQL's clock. docs/fetcher.md
+ * derives the parameters: at most `budget` grants in any interval of
+ * window + safety. */
+#ifndef HALO_LIMITER_H
+#define HALO_LIMITER_H
+
+#include <stdint.h>
+
+#include "halo_pg.h"
+
+#define HALO_LIMITER_BURST_MAX 10         /* back-to-back grants allowed after idle */
+#define HALO_LIMITER_BURST_DIVISOR 20     /* burst = budget / 20, clamped to 1..BURST_MAX */
+#define HALO_LIMITER_SAFETY_MAX_MS 1000   /* slack for grant-to-arrival delay */
+#define HALO_LIMITER_SAFETY_DIVISOR 50    /* safety = window / 50, capped */
+#define HALO_LIMITER_PAUSE_DIVISOR 10     /* a 429 without Retry-After pauses window / 10 */
+#define HALO_LIMITER_DEFAULT_LIMIT 450    /* the seed's budget: requests per window ... */
+#define HALO_LIMITER_DEFAULT_WINDOW_S 300 /* ... of 5 minutes */
+#define HALO_LIMITER_DEFAULT_HEADROOM 0.9 /* left for the MSP's other integrations: 10 % */
+
+typedef struct {
+    int budget; /* floor(limit * headroom), >= 1: most grants in any window */
+    int burst;  /* grants allowed back to back */
+    double window_ms;
+    double safety_ms;    /* the guarantee holds for windows up to window + safety */
+    double interval_ms;  /* emission interval T = (window + safety) / (budget - burst + 1) */
+    double tolerance_ms; /* tau = (burst - 1) * T */
+} halo_limiter_params_t;
+
+/* Derives the GCRA parameters from a tenant's limit, window and headroom. 0, or -1 if out of range. */
+int halo_limiter_params(int limit, double window_s, double headroom, halo_limiter_params_t *out)
+    __attribute__((warn_unused_result));
+/* One request at now_ms against *tat_ms: returns 0 and advances *tat_ms (go), or the ms to wait (> 0). */
+int64_t halo_limiter_gcra_take(double *tat_ms, const halo_limiter_params_t *p, double now_ms);
+/* Pause after a 429: Retry-After seconds when given (>= 0), else window / 10; at least one interval. */
+int64_t halo_limiter_pause_ms(const halo_limiter_params_t *p, long retry_after_s);
+/* Moves *tat_ms so that the next grant comes no earlier than now_ms + pause_ms. */
+void halo_limiter_gcra_throttle(double *tat_ms, const halo_limiter_params_t *p, double now_ms, int64_t pause_ms);
+
+/* Shared version: one atomic statement on halo.rate_limits (row created if
+ * missing). Returns 0 for go, the ms to wait (> 0), or -1 on a database
+ * error (halo_pg_error). */
+int64_t halo_limiter_take(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p);
+/* Pushes the tenant's tat forward by pause_ms for every fetcher and counts the 429. 0 or -1. */
+int halo_limiter_throttle(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int64_t pause_ms)
+    __attribute__((warn_unused_result));
+/* Counts requests made before the tenant had a row (haloctl connect's check
+ * of a new tenant): advances tat by requests intervals from max(tat, now),
+ * as that many grants would, and adds them to requests. 0 or -1. */
+int halo_limiter_charge(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int requests)
+    __attribute__((warn_unused_result));
+/* Finds the tenant named slug and derives its parameters from its rate
+ * columns (as halo-fetcher does): 0 with *tenant_id and *p set, 1 if there
+ * is no such tenant, -1 on a database error (halo_pg_error). */
+int halo_limiter_load(halo_pg_t *pg, const char *slug, int64_t *tenant_id, halo_limiter_params_t *p)
+    __attribute__((warn_unused_result));
+
+#endif
