@@ -55,9 +55,9 @@ static double s_run(store_writer_t *w, const char *tenant, int rounds, int versi
         halo_msg_t m;
         s_page(&m, tenant, (int64_t)r * BATCH + 1, version);
         int64_t t0 = halo_clock_mono_ms();
-        store_write_rc_t rc = store_writer_write(w, &m, 1790000000000LL, NULL);
+        store_result_t rc = store_writer_write(w, &m, 1790000000000LL, NULL);
         total_ms += halo_clock_mono_ms() - t0;
-        if (rc != STORE_WRITE_OK)
+        if (rc != STORE_OK)
             fail_msg("write: %s", store_writer_error(w));
         halo_msg_clear(&m);
     }
