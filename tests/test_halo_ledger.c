@@ -49,9 +49,10 @@ typedef struct {
     int nqueue;
     int64_t completed[S_COMPLETED_MAX]; /* lease ids the store completed */
     int ncompleted;
-    int errors;    /* failed calls, any reason */
-    int deadlocks; /* of which SQLSTATE 40P01 */
-    int ops;       /* calls that succeeded */
+    int64_t unseen_queued; /* rows the ends of full syncs queued for a check */
+    int errors;            /* failed calls, any reason */
+    int deadlocks;         /* of which SQLSTATE 40P01 */
+    int ops;               /* calls that succeeded */
     char first_error[512];
 } s_world_t;
 
@@ -183,9 +184,17 @@ static void *s_sync_thread(void *arg)
             halo_msg_t *m = s_batch(ti, run.entity, 1 + (int64_t)(s_rand(&seed) % S_OBJECTS));
             snprintf(m->u.records.source, sizeof m->u.records.source, "list");
             if (run.full) {
+                /* A page listing all objects but two: the end of the run queues those two for a check. */
+                int64_t skip = 1 + (int64_t)(s_rand(&seed) % S_OBJECTS);
+                for (int64_t id = 1; id <= S_OBJECTS; id++) {
+                    char json[64];
+                    snprintf(json, sizeof json, "{\"id\":%lld}", (long long)id);
+                    if (id != skip && id != skip % S_OBJECTS + 1 && id != m->u.records.records[0].id)
+                        assert_int_equal(halo_msg_records_add(m, id, HALO_RECORD_UPSERT, json, strlen(json)), 0);
+                }
                 m->u.records.sync_run_id = run.run_id;
                 m->u.records.page_no = run.page_no + 1;
-                m->u.records.total = 1;
+                m->u.records.total = (int64_t)m->u.records.count;
                 m->u.records.sync_done = true;
             } else {
                 snprintf(m->u.records.cursor, sizeof m->u.records.cursor, "%s", run.cursor);
@@ -200,12 +209,13 @@ static void *s_sync_thread(void *arg)
     return NULL;
 }
 
-/* A fetcher: job batches spanning tenants (tenants in descending id order,
- * unlike the lock order), claims, and the fate of each lease: fetched (to
+/* A fetcher: job batches spanning tenants (one fetcher meets them in
+ * ascending, the other in descending id order), claims, and the fate of each lease: fetched (to
  * the store), released, failed, or left to expire and be reclaimed. */
 static void *s_fetcher_thread(void *arg)
 {
     uint32_t seed = (uint32_t)(uintptr_t)arg;
+    bool descending = seed % 2 == 1; /* the two fetchers meet the tenants in opposite orders */
     halo_pg_t *pg = s_connect();
     halo_ledger_pace_t pace = {
         .settle_ms = 0, .quiet_settle_ms = 0, .busy_rate = 1000, .busy_burst = 1000, .clock_skew_ms = 0};
@@ -216,7 +226,8 @@ static void *s_fetcher_thread(void *arg)
     uint64_t seq = 0;
     while (!s_w.stop) {
         int n = 0;
-        for (int t = S_TENANTS - 1; t >= 0; t--) {
+        for (int i = 0; i < S_TENANTS; i++) {
+            int t = descending ? S_TENANTS - 1 - i : i;
             for (int k = 0; k < 2 + (int)(s_rand(&seed) % 2) && n < 8; k++, n++) {
                 memset(&jobs[n], 0, sizeof jobs[n]);
                 jobs[n].seq = ++seq;
@@ -317,6 +328,8 @@ static void *s_store_thread(void *arg)
                 if (!s_w.first_error[0])
                     snprintf(s_w.first_error, sizeof s_w.first_error, "store: %s", why);
             }
+            if (ok)
+                s_w.unseen_queued += out[i].stats.unseen_queued;
             if (ok && out[i].stats.ledger_completed && s_w.ncompleted < S_COMPLETED_MAX)
                 s_w.completed[s_w.ncompleted++] = group[i]->u.records.lease_id;
         }
@@ -372,7 +385,7 @@ static void test_concurrent_writers_never_deadlock(void **state)
     assert_int_equal(pthread_create(&th[nth++], NULL, s_sync_thread, (void *)(uintptr_t)23), 0);
     assert_int_equal(pthread_create(&th[nth++], NULL, s_sync_thread, (void *)(uintptr_t)37), 0);
     assert_int_equal(pthread_create(&th[nth++], NULL, s_fetcher_thread, (void *)(uintptr_t)41), 0);
-    assert_int_equal(pthread_create(&th[nth++], NULL, s_fetcher_thread, (void *)(uintptr_t)53), 0);
+    assert_int_equal(pthread_create(&th[nth++], NULL, s_fetcher_thread, (void *)(uintptr_t)54), 0);
     assert_int_equal(pthread_create(&th[nth++], NULL, s_store_thread, (void *)(uintptr_t)0), 0);
     assert_int_equal(pthread_create(&th[nth++], NULL, s_store_thread, (void *)(uintptr_t)1), 0);
     /* A few seconds, and longer on a loaded machine until enough happened
@@ -382,7 +395,7 @@ static void test_concurrent_writers_never_deadlock(void **state)
         halo_clock_sleep_ms(100);
         int64_t ms = halo_clock_mono_ms() - start;
         pthread_mutex_lock(&s_w.lock);
-        bool enough = s_w.ops >= S_MIN_OPS && s_w.ncompleted >= S_MIN_COMPLETED;
+        bool enough = s_w.ops >= S_MIN_OPS && s_w.ncompleted >= S_MIN_COMPLETED && s_w.unseen_queued > 0;
         pthread_mutex_unlock(&s_w.lock);
         if ((ms >= seconds * 1000 && enough) || ms >= 60000)
             break;
@@ -391,13 +404,15 @@ static void test_concurrent_writers_never_deadlock(void **state)
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
 
-    print_message("ledger: %d calls succeeded, %d failed, %d completions in %.1f s\n", s_w.ops, s_w.errors,
-                  s_w.ncompleted, (double)(halo_clock_mono_ms() - start) / 1000.0);
+    print_message("ledger: %d calls succeeded, %d failed, %d completions, %lld rows queued by full syncs, %.1f s\n",
+                  s_w.ops, s_w.errors, s_w.ncompleted, (long long)s_w.unseen_queued,
+                  (double)(halo_clock_mono_ms() - start) / 1000.0);
     assert_int_equal(s_w.deadlocks, 0);
     if (s_w.errors > 0)
         fail_msg("%d ledger calls failed; first: %s", s_w.errors, s_w.first_error);
     assert_true(s_w.ops >= S_MIN_OPS);
     assert_true(s_w.ncompleted >= S_MIN_COMPLETED);
+    assert_true(s_w.unseen_queued > 0);
 
     /* Consistent final state. */
     assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue WHERE (state = 'leased') <> "
