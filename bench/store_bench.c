@@ -60,10 +60,10 @@ static double s_run(store_writer_t *w, const char *tenant, int rounds, int versi
         halo_msg_t m;
         int built = s_page(&m, tenant, (int64_t)r * S_BATCH + 1, version);
         int64_t t0 = halo_clock_mono_ms();
-        store_write_rc_t rc = built == 0 ? store_writer_write(w, &m, S_FETCHED_AT, NULL) : STORE_WRITE_DROP;
+        store_result_t rc = built == 0 ? store_writer_write(w, &m, S_FETCHED_AT, NULL) : STORE_DROPPED;
         total_ms += halo_clock_mono_ms() - t0;
         halo_msg_clear(&m);
-        if (rc != STORE_WRITE_OK) {
+        if (rc != STORE_OK) {
             fprintf(stderr, "store_bench: write: %s\n", built == 0 ? store_writer_error(w) : "page too large");
             return -1;
         }

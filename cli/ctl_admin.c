@@ -4,6 +4,7 @@
 #include "ctl.h"
 #include "ctl_util.h"
 #include "halo_crypto.h"
+#include "halo_ledger.h"
 #include "halo_log.h"
 
 #include <getopt.h>
@@ -77,21 +78,12 @@ int ctl_retry_run(int argc, char **argv)
     int64_t tenant_id = 0;
     halo_pg_t *pg = ctl_db_connect(cfg);
     if (pg && ctl_tenant_id(pg, slug, &tenant_id) == 0) {
-        char id[32];
-        snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-        const char *p[2] = {id, entity[0] ? entity : NULL};
-        PGresult *res = halo_pg_exec(pg,
-                                     "UPDATE halo.fetch_queue SET state = 'pending', attempts = 0, due_at = now(), "
-                                     "lease_id = NULL, leased_by = NULL, lease_until = NULL, updated_at = now() "
-                                     "WHERE tenant_id = $1 AND state = 'failed' AND ($2::text IS NULL OR entity = $2)",
-                                     2, p);
-        if (!res) {
+        int64_t count = 0;
+        if (halo_ledger_retry_failed(pg, tenant_id, entity[0] ? entity : NULL, &count) != 0) {
             fprintf(stderr, "haloctl retry: %s\n", halo_pg_error(pg));
         } else {
-            const char *n = PQcmdTuples(res);
-            printf("%s dead letter%s of %s back in the queue.\n", n, strcmp(n, "1") == 0 ? "" : "s", slug);
-            HALO_INFO("dead letters retried", "tenant=%s count=%s", slug, n);
-            PQclear(res);
+            printf("%lld dead letter%s of %s back in the queue.\n", (long long)count, count == 1 ? "" : "s", slug);
+            HALO_INFO("dead letters retried", "tenant=%s count=%lld", slug, (long long)count);
             rc = CTL_EXIT_OK;
         }
     }

@@ -10,6 +10,7 @@
 #include "ctl_util.h"
 #include "halo_crypto.h"
 #include "halo_events.h"
+#include "halo_ledger.h"
 #include "halo_log.h"
 
 #include <getopt.h>
@@ -313,7 +314,7 @@ static int s_save(halo_pg_t *pg, const s_args_t *a, const char *sealed_secret, c
     if (halo_pg_command(pg, "BEGIN", 0, NULL) != 0)
         goto fail;
     const char *slug_p[1] = {a->slug};
-    PGresult *res = halo_pg_exec(pg, "SELECT id FROM halo.tenants WHERE slug = $1 FOR UPDATE", 1, slug_p);
+    PGresult *res = halo_pg_exec(pg, "SELECT id FROM halo.tenants WHERE slug = $1 FOR NO KEY UPDATE", 1, slug_p);
     if (!res)
         goto fail;
     *created = PQntuples(res) == 0;
@@ -372,12 +373,10 @@ static int s_save(halo_pg_t *pg, const s_args_t *a, const char *sealed_secret, c
             "WHERE id = $1",
             14, p) != 0)
         goto fail;
-    const char *sp[1] = {id};
-    if (halo_pg_command(pg,
-                        "INSERT INTO halo.sync_state (tenant_id, entity, full_requested) "
-                        "SELECT $1, e, true FROM unnest(ARRAY['invoice', 'site', 'ticket', 'user']) e "
-                        "ON CONFLICT (tenant_id, entity) DO UPDATE SET full_requested = true, updated_at = now()",
-                        1, sp) != 0)
+    /* Under the tenant row lock (FOR NO KEY UPDATE above: it never blocks the
+     * foreign-key checks of ledger writers, which hold ledger locks), the
+     * full sync of every entity, through the ledger's one owner. */
+    if (halo_ledger_request_sync(pg, strtoll(id, NULL, 10), NULL, true, NULL) != 0)
         goto fail;
     if (sealed_token) {
         const char *tp[3] = {id, sealed_token, expires};

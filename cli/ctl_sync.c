@@ -7,6 +7,7 @@
 #include "ctl.h"
 #include "ctl_util.h"
 #include "halo_clock.h"
+#include "halo_ledger.h"
 #include "halo_signal.h"
 
 #include <getopt.h>
@@ -91,41 +92,15 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     return 0;
 }
 
-/* Writes the request; on 0 *requested_ms is the database time of the request. */
+/* Writes the request through halo_ledger (one statement, its locks in the
+ * ledger's one order: no deadlock to retry); on 0 *requested_ms is the
+ * database time of the request. */
 static int s_request(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_t *requested_ms)
 {
-    char id[32];
-    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    const char *p[3] = {id, a->entity[0] ? a->entity : NULL, a->full ? "t" : "f"};
-    /* A missing row is created wanting a full sync (it never had one). The
-     * statement locks up to four rows, in entity order as the store's group
-     * transaction does (fetchers lock one at a time). A deadlock was seen
-     * once in CI right after `haloctl connect`, when the store still took
-     * them in arrival order; should PostgreSQL pick this statement as a
-     * victim all the same, it is simply run again, as its manual advises. */
-    PGresult *res = NULL;
-    for (int attempt = 1; attempt <= 5; attempt++) {
-        res = halo_pg_exec(
-            pg,
-            "INSERT INTO halo.sync_state AS s (tenant_id, entity, full_requested) "
-            "SELECT $1, e, true FROM unnest(ARRAY['invoice', 'site', 'ticket', 'user']) e "
-            "WHERE $2::text IS NULL OR e = $2 "
-            "ON CONFLICT (tenant_id, entity) DO UPDATE SET "
-            "full_requested = s.full_requested OR $3::bool, "
-            "incr_last_at = CASE WHEN $3::bool THEN s.incr_last_at ELSE 'epoch'::timestamptz END, updated_at = now() "
-            "RETURNING (extract(epoch FROM now()) * 1000)::bigint",
-            3, p);
-        const char *state = halo_pg_sqlstate(pg);
-        if (res || (strcmp(state, "40P01") != 0 && strcmp(state, "40001") != 0))
-            break;
-        halo_clock_sleep_ms(50 * attempt);
-    }
-    if (!res) {
+    if (halo_ledger_request_sync(pg, tenant_id, a->entity[0] ? a->entity : NULL, a->full, requested_ms) != 0) {
         fprintf(stderr, "haloctl sync: cannot request the sync: %s\n", halo_pg_error(pg));
         return -1;
     }
-    *requested_ms = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-    PQclear(res);
     return 0;
 }
 

@@ -1,11 +1,11 @@
-/* fetch_ledger: the fetch ledger (halo.fetch_queue) and webhook bookkeeping.
- * Jobs from ingest become, in one transaction per batch: a delivery row
- * (dedup by Halo's delivery id), event statistics, and a queue row per
- * (tenant, entity, object) that coalesces webhooks (new: pending after a
- * settle delay; pending: webhooks+1; leased: dirty when the webhook came
- * after the lease began). Workers claim due rows with FOR UPDATE SKIP LOCKED
- * and a lease, then release, reschedule (backoff) or dead-letter them; store
- * completes them (contracts.md, ledger completion protocol). */
+/* fetch_ledger: the fetcher's side of the fetch ledger (halo.fetch_queue)
+ * and webhook bookkeeping. It resolves jobs' tenants and the fetcher's
+ * settings and calls halo_ledger, the one owner of the ledger tables (lock
+ * order in halo_ledger.h). Jobs from ingest become, in one transaction per
+ * batch: a delivery row (dedup by Halo's delivery id), event statistics, and
+ * a queue row per (tenant, entity, object) that coalesces webhooks. Workers
+ * claim due rows with a lease, then release, reschedule (backoff) or
+ * dead-letter them; store completes them (contracts.md). */
 #ifndef FETCH_LEDGER_H
 #define FETCH_LEDGER_H
 
@@ -14,20 +14,14 @@
 
 #include "fetch_config.h"
 #include "fetch_tenant.h"
+#include "halo_ledger.h"
 #include "halo_msg.h"
 #include "halo_pg.h"
 
 #define FETCH_LEDGER_ERROR_MAX 512
-#define FETCH_LEDGER_BLOCKED_MAX 64
+#define FETCH_LEDGER_BLOCKED_MAX HALO_LEDGER_BLOCKED_MAX
 
-typedef struct {
-    uint32_t jobs;       /* jobs in the batch */
-    uint32_t new_rows;   /* queue rows created or revived */
-    uint32_t coalesced;  /* webhooks folded into an existing row */
-    uint32_t duplicates; /* deliveries seen before */
-    uint32_t ignored;    /* unknown tenant, entity or object: stats only (or nothing) */
-    uint32_t soon;       /* rows given the quiet settle delay: due within tens of ms */
-} fetch_ledger_stats_t;
+typedef halo_ledger_stats_t fetch_ledger_stats_t;
 
 /* One JOB as received: its tenant slug, the job, and the ingest link (and
  * that link's connection generation) it came from. */
@@ -38,13 +32,7 @@ typedef struct {
     uint32_t generation;
 } fetch_job_t;
 
-typedef struct {
-    int64_t tenant_id;
-    char entity[HALO_NAME_MAX];
-    int64_t object_id;
-    int64_t lease_id;
-    int attempts; /* failed attempts so far */
-} fetch_lease_t;
+typedef halo_ledger_lease_t fetch_lease_t;
 
 /* Records jobs[0..n) in one transaction (tenants resolve slugs). 0 when
  * committed (every job may be ACKed), -1 on a database error (nothing

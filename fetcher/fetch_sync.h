@@ -1,7 +1,8 @@
 /* fetch_sync: full and incremental syncs of one (tenant, entity), one page
  * per step so a worker can interleave them with webhook fetches. A run is
- * owned through a lease on its halo.sync_state row; store writes each page
- * and its checkpoint (full_page_no) in one transaction, so a run that loses
+ * owned through a lease on its halo.sync_state row (written through
+ * halo_ledger, the table's one owner); store writes each page and its
+ * checkpoint (full_page_no) in one transaction, so a run that loses
  * its fetcher resumes after the page last committed. Pages: 100 rows,
  * ordered by id, inactive sites/users included; the run ends at
  * record_count, an empty or short page, or a page repeating the previous

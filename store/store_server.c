@@ -102,10 +102,10 @@ void store_server_destroy(store_server_t **self_p)
 }
 
 /* Logs and counts the outcome of one batch of a committed group. */
-static void s_report(store_server_t *self, const halo_msg_t *msg, const store_result_t *res)
+static void s_report(store_server_t *self, const halo_msg_t *msg, const store_outcome_t *res)
 {
     const halo_records_t *r = &msg->u.records;
-    if (res->rc == STORE_WRITE_DROP) {
+    if (res->result == STORE_DROPPED) {
         self->dropped++;
         HALO_ERROR("batch dropped", "tenant=%s entity=%s records=%u error=\"%s\"", msg->tenant, r->entity, r->count,
                    res->error);
@@ -127,7 +127,7 @@ static void s_report(store_server_t *self, const halo_msg_t *msg, const store_re
 static void s_write_queued(store_server_t *self, int64_t now)
 {
     const halo_msg_t *group[STORE_GROUP_MAX_BATCHES];
-    store_result_t results[STORE_GROUP_MAX_BATCHES];
+    store_outcome_t results[STORE_GROUP_MAX_BATCHES];
     size_t n = 0, rows = 0;
     for (const halo_msg_t *m; n < STORE_GROUP_MAX_BATCHES && (m = store_queue_at(self->queue, n)) != NULL; n++) {
         if (n > 0 && rows + m->u.records.count > STORE_GROUP_MAX_ROWS)
@@ -135,7 +135,7 @@ static void s_write_queued(store_server_t *self, int64_t now)
         rows += m->u.records.count;
         group[n] = m;
     }
-    store_write_rc_t rc = STORE_WRITE_RETRY;
+    store_result_t rc = STORE_RETRY;
     char err[S_ERR_MAX] = "";
     if (!self->pg) {
         self->pg = halo_pg_new(self->database_url, 0, err, sizeof err);
@@ -146,7 +146,7 @@ static void s_write_queued(store_server_t *self, int64_t now)
         rc = store_writer_write_group(self->writer, group, n, halo_clock_wall_ms(), results);
         snprintf(err, sizeof err, "%s", store_writer_error(self->writer));
     }
-    if (rc == STORE_WRITE_RETRY) {
+    if (rc == STORE_RETRY) {
         if (!self->pg_down)
             HALO_WARN("postgresql unavailable, holding batches", "tenant=%s pending=%zu error=\"%s\"", group[0]->tenant,
                       store_queue_len(self->queue), err);

@@ -1,35 +1,26 @@
-/* store_write: one RECORDS batch -> one PostgreSQL transaction. Statements are
- * generated from the column tables of store_normalize, prepared once per
- * connection, and always take parameters. */
+/* store_write: one RECORDS batch (or a queued group of them) -> one
+ * PostgreSQL transaction. Statements come from store_sql, prepared once per
+ * connection, and always take parameters; the ledger part goes through
+ * halo_ledger at the end of the transaction. */
 #include "store_write.h"
 
 #include "halo_log.h"
+#include "store_ledger.h"
 #include "store_normalize.h"
+#include "store_sql.h"
+#include "store_tenants.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S_ERR_MAX STORE_ERROR_MAX
-#define S_SQL_MAX (1024 * 1024)             /* cap of one generated statement */
 #define S_COPY_MAX (64 * 1024 * 1024)       /* cap of one COPY buffer (HALO_MSG_MAX_BODY and escapes) */
 #define S_REJECT_PAYLOAD_MAX (64 * 1024)    /* bytes of a rejected record kept */
-#define S_TENANTS_MAX 64                    /* tenants cached */
-#define S_TENANT_TTL_MS 60000               /* a cached tenant (id, time zone) is re-read after this */
-#define S_FIXED_PARAMS 4                    /* $1 tenant_id, $2 fetched_at ms, $3 seen_run_id, $4 time zone */
-#define S_ROW_EXTRA 2                       /* id and raw beside the typed columns */
 static const int s_chunks[] = {100, 10, 1}; /* rows per prepared VALUES statement */
 #define S_NCHUNKS (int)(sizeof s_chunks / sizeof s_chunks[0])
-
-typedef struct {
-    char slug[HALO_TENANT_MAX];
-    int64_t id;
-    char tz[HALO_NAME_MAX];
-    int64_t loaded_ms;
-} s_tenant_t;
 
 typedef struct {
     const halo_record_t *rec;
@@ -46,8 +37,8 @@ typedef struct {
     const halo_records_t *r;
     const halo_msg_t *msg;
     store_entity_t entity;
-    s_tenant_t tenant; /* a copy: a later batch of the group may evict the cache slot */
-    char tenant_id[24], fetched[24], run[24], page[16], count[16], total[24];
+    store_tenant_t tenant; /* a copy: a later batch of the group may evict the cache slot */
+    char tenant_id[24], fetched[24], run[24];
     const char *run_param; /* NULL unless a full-sync page */
     s_item_t *items;
     store_stats_t *stats;
@@ -65,279 +56,21 @@ struct _store_writer_t {
     bool prepared_copy[STORE_ENTITY_COUNT];
     bool prepared_tomb[STORE_ENTITY_COUNT];
     bool session_ready;
-    s_tenant_t tenants[S_TENANTS_MAX];
-    size_t ntenants;
+    store_tenants_t *tenants;
     char error[S_ERR_MAX];
     char sqlstate[8];
-    bool lost;          /* the last failure is worth retrying later */
+    bool retryable;     /* the last failure is transient (STORE_RETRY): worth retrying later */
     s_batch_t *overlap; /* the group's next batch, normalized during the next upsert */
 };
 
-/* ---------------------------------------------------------------- text */
-
-typedef struct {
-    char *data;
-    size_t len, cap, max;
-    bool failed;
-} s_buf_t;
-
-static void s_buf_grow(s_buf_t *b, size_t extra)
-{
-    if (b->failed)
-        return;
-    if (b->len + extra + 1 > b->max) {
-        b->failed = true;
-        return;
-    }
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *grown = realloc(b->data, cap);
-    if (!grown) {
-        b->failed = true;
-        return;
-    }
-    b->data = grown;
-    b->cap = cap;
-}
-
-static void s_buf_put(s_buf_t *b, const char *s, size_t n)
-{
-    s_buf_grow(b, n);
-    if (b->failed)
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void __attribute__((format(printf, 2, 3))) s_buf_printf(s_buf_t *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->failed = true;
-        return;
-    }
-    s_buf_put(b, tmp, (size_t)n);
-}
-
-/* Appends s as a COPY text field: backslash, tab, newline and CR escaped. */
-static void s_buf_copy_field(s_buf_t *b, const char *s)
-{
-    if (!s) {
-        s_buf_put(b, "\\N", 2);
-        return;
-    }
-    const char *run = s;
-    for (const char *p = s;; p++) {
-        const char *esc = NULL;
-        switch (*p) {
-        case '\\': esc = "\\\\"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        default: break;
-        }
-        if (esc || *p == '\0') {
-            s_buf_put(b, run, (size_t)(p - run));
-            if (*p == '\0')
-                return;
-            s_buf_put(b, esc, 2);
-            run = p + 1;
-        }
-    }
-}
-
-/* Copies at most max bytes of valid UTF-8 from in (len bytes) into a new
- * string, replacing invalid bytes with '?' (rejected payloads may be broken). */
-static char *s_utf8_clean(const char *in, size_t len, size_t max)
-{
-    char *out = malloc((len < max ? len : max) + 1);
-    size_t o = 0;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)in[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        bool ok = n > 0 && i + n <= len && c != 0 && !(n == 2 && c < 0xC2);
-        for (size_t k = 1; ok && k < n; k++)
-            ok = ((unsigned char)in[i + k] & 0xC0) == 0x80;
-        if (!ok)
-            n = 1;
-        if (o + n > max)
-            break;
-        if (ok)
-            memcpy(out + o, in + i, n);
-        else
-            out[o] = '?';
-        o += n;
-        i += n;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/* ------------------------------------------------------------ statements */
-
-/* The SQL expression converting parameter $n for a column type. */
-static void s_conv(s_buf_t *b, store_col_type_t type, const char *ref)
-{
-    switch (type) {
-    case STORE_COL_TEXT: s_buf_printf(b, "%s::text", ref); break;
-    case STORE_COL_INT: s_buf_printf(b, "%s::integer", ref); break;
-    case STORE_COL_BIGINT: s_buf_printf(b, "%s::bigint", ref); break;
-    case STORE_COL_BOOL: s_buf_printf(b, "%s::boolean", ref); break;
-    case STORE_COL_TIME: s_buf_printf(b, "halo.halo_time(%s::text, $4::text)", ref); break;
-    case STORE_COL_MONEY: s_buf_printf(b, "%s::numeric", ref); break;
-    }
-}
-
-#define S_FETCHED_SQL "('epoch'::timestamptz + $2::bigint * interval '1 millisecond')"
-
-/* INSERT .. (columns) for an entity's upsert. */
-static void s_upsert_head(s_buf_t *b, store_entity_t e)
-{
-    size_t n;
-    const store_column_t *cols = store_entity_columns(e, &n);
-    s_buf_printf(b, "INSERT INTO halo.%s AS t (tenant_id, id", store_entity_table(e));
-    for (size_t i = 0; i < n; i++)
-        s_buf_printf(b, ", %s", cols[i].name);
-    s_buf_printf(b, ", raw, fetched_at, seen_run_id) ");
-}
-
-/* Whether the proposed row is not older than the stored one: a different
- * Halo last-update decides, otherwise the later (or same) fetch. */
-#define S_NEWER                                                                                                        \
-    "(CASE WHEN EXCLUDED.last_update <> t.last_update THEN EXCLUDED.last_update > t.last_update "                      \
-    "ELSE EXCLUDED.fetched_at >= t.fetched_at END)"
-
-/* ON CONFLICT .. DO UPDATE. A newer payload overwrites the columns whose Halo
- * fields it carries (an absent field keeps its value, a null erases it); an
- * older payload only fills columns the stored row never had a field for (a
- * single object arriving after a newer list row still brings its details), so
- * every arrival order ends in the same row. A tombstone stays unless a newer
- * payload was fetched after the fetch that found the object gone. */
-static void s_upsert_tail(s_buf_t *b, store_entity_t e)
-{
-    size_t n;
-    const store_column_t *cols = store_entity_columns(e, &n);
-    s_buf_printf(b, " ON CONFLICT (tenant_id, id) DO UPDATE SET ");
-    for (size_t i = 0; i < n; i++) {
-        char fields[256] = "";
-        size_t used = 0;
-        for (int f = 0; f < STORE_FIELDS_MAX && cols[i].fields[f]; f++)
-            used += (size_t)snprintf(fields + used, sizeof fields - used, "%s'%s'", f ? "," : "", cols[i].fields[f]);
-        s_buf_printf(b,
-                     "%s = CASE WHEN EXCLUDED.raw ?| ARRAY[%s] AND (" S_NEWER " OR NOT t.raw ?| ARRAY[%s]) "
-                     "THEN EXCLUDED.%s ELSE t.%s END, ",
-                     cols[i].name, fields, fields, cols[i].name, cols[i].name);
-    }
-    s_buf_printf(b, "raw = CASE WHEN " S_NEWER " THEN t.raw || EXCLUDED.raw ELSE EXCLUDED.raw || t.raw END, "
-                    "fetched_at = CASE WHEN " S_NEWER " THEN EXCLUDED.fetched_at ELSE t.fetched_at END, "
-                    "seen_run_id = coalesce(EXCLUDED.seen_run_id, t.seen_run_id), synced_at = now(), "
-                    "deleted_at = CASE WHEN NOT " S_NEWER " OR t.deleted_at >= EXCLUDED.fetched_at "
-                    "THEN t.deleted_at END "
-                    "WHERE " S_NEWER " OR NOT t.raw ?& ARRAY(SELECT jsonb_object_keys(EXCLUDED.raw))");
-}
-
-/* The prepared multi-row upsert of nrows rows. */
-static char *s_values_sql(store_entity_t e, int nrows)
-{
-    size_t n;
-    const store_column_t *cols = store_entity_columns(e, &n);
-    s_buf_t b = {.max = S_SQL_MAX};
-    s_upsert_head(&b, e);
-    s_buf_printf(&b, "VALUES ");
-    int p = S_FIXED_PARAMS + 1;
-    for (int r = 0; r < nrows; r++) {
-        char ref[16];
-        s_buf_printf(&b, "%s($1::bigint, $%d::bigint", r ? ", " : "", p++);
-        int raw = p++;
-        for (size_t i = 0; i < n; i++) {
-            snprintf(ref, sizeof ref, "$%d", p++);
-            s_buf_put(&b, ", ", 2);
-            s_conv(&b, cols[i].type, ref);
-        }
-        s_buf_printf(&b, ", $%d::jsonb, " S_FETCHED_SQL ", $3::bigint)", raw);
-    }
-    s_upsert_tail(&b, e);
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
-}
-
-/* The temporary staging table of an entity (COPY method). */
-static char *s_stage_sql(store_entity_t e)
-{
-    size_t n;
-    const store_column_t *cols = store_entity_columns(e, &n);
-    s_buf_t b = {.max = S_SQL_MAX};
-    s_buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS store_stage_%s (id bigint, raw text", store_entity_table(e));
-    for (size_t i = 0; i < n; i++)
-        s_buf_printf(&b, ", %s text", cols[i].name);
-    s_buf_printf(&b, ") ON COMMIT DELETE ROWS");
-    return b.data;
-}
-
-/* The merge from the staging table (COPY method). */
-static char *s_copy_merge_sql(store_entity_t e)
-{
-    size_t n;
-    const store_column_t *cols = store_entity_columns(e, &n);
-    s_buf_t b = {.max = S_SQL_MAX};
-    s_upsert_head(&b, e);
-    s_buf_printf(&b, "SELECT $1::bigint, s.id");
-    for (size_t i = 0; i < n; i++) {
-        char ref[80];
-        snprintf(ref, sizeof ref, "s.%s", cols[i].name);
-        s_buf_put(&b, ", ", 2);
-        s_conv(&b, cols[i].type, ref);
-    }
-    s_buf_printf(&b, ", s.raw::jsonb, " S_FETCHED_SQL ", $3::bigint FROM store_stage_%s s", store_entity_table(e));
-    s_upsert_tail(&b, e);
-    return b.data;
-}
-
-/* Tombstones: deleted_at becomes the fetch time that found the object gone,
- * unless its data was fetched later; an unknown id gets a placeholder row
- * (no data, fetched_at -infinity) so an older fetch cannot resurrect it. */
-static char *s_tomb_sql(store_entity_t e)
-{
-    s_buf_t b = {.max = S_SQL_MAX};
-    s_buf_printf(&b,
-                 "INSERT INTO halo.%s AS t (tenant_id, id, raw, fetched_at, seen_run_id, deleted_at) "
-                 "SELECT $1::bigint, u, '{}'::jsonb, '-infinity', $3::bigint, " S_FETCHED_SQL
-                 " FROM unnest($4::bigint[]) u "
-                 "ON CONFLICT (tenant_id, id) DO UPDATE SET deleted_at = greatest(t.deleted_at, EXCLUDED.deleted_at), "
-                 "seen_run_id = coalesce(EXCLUDED.seen_run_id, t.seen_run_id), synced_at = now() "
-                 "WHERE EXCLUDED.deleted_at >= t.fetched_at",
-                 store_entity_table(e));
-    return b.data;
-}
-
 /* ------------------------------------------------------------ execution */
 
+/* Records the failure of res (may be NULL) and whether it is retryable. */
 static void s_fail(store_writer_t *self, PGresult *res, const char *what)
 {
-    PGconn *conn = halo_pg_conn(self->pg);
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
-    const char *msg = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-    snprintf(self->error, sizeof self->error, "%s: %s", what, msg);
-    self->error[strcspn(self->error, "\n")] = '\0';
-    /* Lost connection, server shutting down, or a conflict worth a retry. */
-    self->lost = PQstatus(conn) != CONNECTION_OK || strncmp(self->sqlstate, "08", 2) == 0 ||
-                 strncmp(self->sqlstate, "57P", 3) == 0 || strcmp(self->sqlstate, "40001") == 0 ||
-                 strcmp(self->sqlstate, "40P01") == 0 || strcmp(self->sqlstate, "53300") == 0;
-    PQclear(res);
+    store_result_t r =
+        store_result_of_failure(halo_pg_conn(self->pg), res, what, self->error, sizeof self->error, self->sqlstate);
+    self->retryable = r == STORE_RETRY;
 }
 
 /* Runs a prepared statement (name) or sql; the result (caller clears) or NULL. */
@@ -353,6 +86,7 @@ static PGresult *s_exec(store_writer_t *self, const char *name, const char *sql,
     return NULL;
 }
 
+/* Runs sql for its status only. 0 or -1. */
 static int s_cmd(store_writer_t *self, const char *sql, int n, const char *const *params)
 {
     PGresult *res = s_exec(self, NULL, sql, n, params);
@@ -367,7 +101,7 @@ static int s_prepare(store_writer_t *self, const char *name, char *sql)
 {
     if (!sql) {
         snprintf(self->error, sizeof self->error, "statement %s too large", name);
-        self->lost = false;
+        self->retryable = false;
         return -1;
     }
     PGresult *res = PQprepare(halo_pg_conn(self->pg), name, sql, 0, NULL);
@@ -415,70 +149,25 @@ static int s_statements(store_writer_t *self, store_entity_t e)
         if (self->prepared_values[e][c])
             continue;
         snprintf(name, sizeof name, "store_v_%s_%d", store_entity_name(e), s_chunks[c]);
-        if (s_prepare(self, name, s_values_sql(e, s_chunks[c])) != 0)
+        if (s_prepare(self, name, store_sql_values(e, s_chunks[c])) != 0)
             return -1;
         self->prepared_values[e][c] = true;
     }
     if (!self->prepared_tomb[e]) {
         snprintf(name, sizeof name, "store_t_%s", store_entity_name(e));
-        if (s_prepare(self, name, s_tomb_sql(e)) != 0)
+        if (s_prepare(self, name, store_sql_tombstone(e)) != 0)
             return -1;
         self->prepared_tomb[e] = true;
     }
     if (self->method == STORE_METHOD_COPY && !self->prepared_copy[e]) {
-        char *stage = s_stage_sql(e);
+        char *stage = store_sql_stage(e);
         int rc = stage ? s_cmd(self, stage, 0, NULL) : -1;
         free(stage);
         snprintf(name, sizeof name, "store_c_%s", store_entity_name(e));
-        if (rc != 0 || s_prepare(self, name, s_copy_merge_sql(e)) != 0)
+        if (rc != 0 || s_prepare(self, name, store_sql_copy_merge(e)) != 0)
             return -1;
         self->prepared_copy[e] = true;
     }
-    return 0;
-}
-
-/* ---------------------------------------------------------------- tenants */
-
-/* Finds the tenant of slug (cached for a minute). 0, 1 unknown tenant, -1 db failure. */
-static int s_tenant(store_writer_t *self, const char *slug, int64_t now_ms, const s_tenant_t **out)
-{
-    s_tenant_t *slot = NULL;
-    for (size_t i = 0; i < self->ntenants; i++) {
-        if (strcmp(self->tenants[i].slug, slug) == 0) {
-            slot = &self->tenants[i];
-            if (now_ms - slot->loaded_ms < S_TENANT_TTL_MS && now_ms >= slot->loaded_ms) {
-                *out = slot;
-                return 0;
-            }
-        }
-    }
-    const char *params[1] = {slug};
-    PGresult *res = s_exec(self, NULL, "SELECT id, time_zone FROM halo.tenants WHERE slug = $1", 1, params);
-    if (!res)
-        return -1;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return 1;
-    }
-    if (!slot) {
-        slot = &self->tenants[self->ntenants < S_TENANTS_MAX ? self->ntenants++ : (size_t)(now_ms % S_TENANTS_MAX)];
-        snprintf(slot->slug, sizeof slot->slug, "%s", slug);
-    }
-    slot->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    snprintf(slot->tz, sizeof slot->tz, "%s", PQgetvalue(res, 0, 1));
-    PQclear(res);
-    /* A zone PostgreSQL does not know would fail every batch: fall back to UTC. */
-    params[0] = slot->tz;
-    res = s_exec(self, NULL, "SELECT now() AT TIME ZONE $1", 1, params);
-    if (!res && self->lost)
-        return -1;
-    if (!res) {
-        HALO_WARN("unknown tenant time zone, using UTC", "tenant=%s time_zone=%s", slug, slot->tz);
-        snprintf(slot->tz, sizeof slot->tz, "UTC");
-    }
-    PQclear(res);
-    slot->loaded_ms = now_ms;
-    *out = slot;
     return 0;
 }
 
@@ -550,11 +239,11 @@ static int s_upsert_values(store_writer_t *self, s_batch_t *bt, const int *idx, 
 {
     size_t ncols;
     store_entity_columns(bt->entity, &ncols);
-    int per_row = (int)ncols + S_ROW_EXTRA;
-    const char **params = malloc(sizeof(char *) * (size_t)(S_FIXED_PARAMS + s_chunks[0] * per_row));
+    int per_row = (int)ncols + STORE_SQL_ROW_EXTRA;
+    const char **params = malloc(sizeof(char *) * (size_t)(STORE_SQL_FIXED_PARAMS + s_chunks[0] * per_row));
     if (!params) {
         snprintf(self->error, sizeof self->error, "out of memory");
-        self->lost = true;
+        self->retryable = true;
         return -1;
     }
     params[0] = bt->tenant_id;
@@ -569,7 +258,7 @@ static int s_upsert_values(store_writer_t *self, s_batch_t *bt, const int *idx, 
         int rows = s_chunks[c];
         char name[64];
         snprintf(name, sizeof name, "store_v_%s_%d", store_entity_name(bt->entity), rows);
-        int p = S_FIXED_PARAMS;
+        int p = STORE_SQL_FIXED_PARAMS;
         for (int r = 0; r < rows; r++) {
             s_item_t *it = &bt->items[idx[done + r]];
             params[p++] = it->idtext;
@@ -595,23 +284,14 @@ static int s_upsert_copy(store_writer_t *self, s_batch_t *bt, const int *idx, in
     snprintf(sql, sizeof sql, "DELETE FROM store_stage_%s", store_entity_table(bt->entity));
     if (s_cmd(self, sql, 0, NULL) != 0)
         return -1;
-    size_t ncols;
-    store_entity_columns(bt->entity, &ncols);
-    s_buf_t b = {.max = S_COPY_MAX};
-    for (int r = 0; r < n; r++) {
-        s_item_t *it = &bt->items[idx[r]];
-        s_buf_printf(&b, "%" PRId64 "\t", it->rec->id);
-        s_buf_copy_field(&b, it->rec->json);
-        for (size_t k = 0; k < ncols; k++) {
-            s_buf_put(&b, "\t", 1);
-            s_buf_copy_field(&b, it->row.values[k].text);
-        }
-        s_buf_put(&b, "\n", 1);
-    }
+    store_buf_t b = {.max = S_COPY_MAX};
+    for (int r = 0; r < n; r++)
+        store_buf_copy_row(&b, bt->entity, bt->items[idx[r]].rec->id, bt->items[idx[r]].rec->json,
+                           &bt->items[idx[r]].row);
     if (b.failed) {
-        free(b.data);
+        store_buf_free(&b);
         snprintf(self->error, sizeof self->error, "COPY buffer too large");
-        self->lost = false;
+        self->retryable = false;
         return -1;
     }
     PGconn *conn = halo_pg_conn(self->pg);
@@ -636,8 +316,8 @@ static int s_upsert_copy(store_writer_t *self, s_batch_t *bt, const int *idx, in
     PQclear(res);
     while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
-    const char *params[S_FIXED_PARAMS] = {bt->tenant_id, bt->fetched, bt->run_param, bt->tenant.tz};
-    res = s_exec(self, name, NULL, S_FIXED_PARAMS, params);
+    const char *params[STORE_SQL_FIXED_PARAMS] = {bt->tenant_id, bt->fetched, bt->run_param, bt->tenant.tz};
+    res = s_exec(self, name, NULL, STORE_SQL_FIXED_PARAMS, params);
     PQclear(res);
     return res ? 0 : -1;
 }
@@ -647,15 +327,15 @@ static int s_tombstones(store_writer_t *self, s_batch_t *bt, const int *idx, int
 {
     char name[64];
     snprintf(name, sizeof name, "store_t_%s", store_entity_name(bt->entity));
-    s_buf_t b = {.max = S_SQL_MAX};
-    s_buf_put(&b, "{", 1);
+    store_buf_t b = {.max = STORE_SQL_MAX};
+    store_buf_put(&b, "{", 1);
     for (int r = 0; r < n; r++)
-        s_buf_printf(&b, "%s%" PRId64, r ? "," : "", bt->items[idx[r]].rec->id);
-    s_buf_put(&b, "}", 1);
+        store_buf_printf(&b, "%s%" PRId64, r ? "," : "", bt->items[idx[r]].rec->id);
+    store_buf_put(&b, "}", 1);
     if (b.failed) {
-        free(b.data);
+        store_buf_free(&b);
         snprintf(self->error, sizeof self->error, "tombstone list too large");
-        self->lost = false;
+        self->retryable = false;
         return -1;
     }
     const char *params[4] = {bt->tenant_id, bt->fetched, bt->run_param, b.data};
@@ -684,7 +364,7 @@ static int s_write_one_safely(store_writer_t *self, s_batch_t *bt, int i)
     int rc = it->tombstone ? s_tombstones(self, bt, &i, 1) : s_upsert_values(self, bt, &i, 1);
     if (rc == 0)
         return s_cmd(self, "RELEASE SAVEPOINT store_record", 0, NULL);
-    if (self->lost)
+    if (self->retryable)
         return -1;
     it->rejected = true;
     snprintf(it->reason, sizeof it->reason, "%s", self->error);
@@ -697,7 +377,7 @@ static int s_write_records(store_writer_t *self, s_batch_t *bt)
     int *idx = malloc(sizeof(int) * (count + 1));
     if (!idx) {
         snprintf(self->error, sizeof self->error, "out of memory");
-        self->lost = true;
+        self->retryable = true;
         return -1;
     }
     int rc = 0;
@@ -733,22 +413,20 @@ static int s_mark_seen(store_writer_t *self, s_batch_t *bt)
 {
     if (!bt->run_param || bt->r->count == 0)
         return 0;
-    s_buf_t b = {.max = S_SQL_MAX};
-    s_buf_put(&b, "{", 1);
+    char *sql = store_sql_mark_seen(bt->entity);
+    store_buf_t b = {.max = STORE_SQL_MAX};
+    store_buf_put(&b, "{", 1);
     for (uint32_t i = 0; i < bt->r->count; i++)
-        s_buf_printf(&b, "%s%" PRId64, i ? "," : "", bt->r->records[i].id);
-    s_buf_put(&b, "}", 1);
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE halo.%s SET seen_run_id = $2::bigint WHERE tenant_id = $1::bigint AND id = ANY($3::bigint[]) "
-             "AND seen_run_id IS DISTINCT FROM $2::bigint",
-             store_entity_table(bt->entity));
+        store_buf_printf(&b, "%s%" PRId64, i ? "," : "", bt->r->records[i].id);
+    store_buf_put(&b, "}", 1);
     const char *params[3] = {bt->tenant_id, bt->run_param, b.data};
-    int rc = b.failed ? -1 : s_cmd(self, sql, 3, params);
-    free(b.data);
+    int rc = b.failed || !sql ? -1 : s_cmd(self, sql, 3, params);
+    store_buf_free(&b);
+    free(sql);
     return rc;
 }
 
+/* Keeps the batch's rejected records in halo.store_rejects. */
 static int s_rejects(store_writer_t *self, s_batch_t *bt)
 {
     for (uint32_t i = 0; i < bt->r->count; i++) {
@@ -760,8 +438,9 @@ static int s_rejects(store_writer_t *self, s_batch_t *bt)
                   it->rec->id, it->reason);
         char id[24];
         snprintf(id, sizeof id, "%" PRId64, it->rec->id);
-        char *payload = it->rec->json ? s_utf8_clean(it->rec->json, it->rec->json_len, S_REJECT_PAYLOAD_MAX) : NULL;
-        char *reason = s_utf8_clean(it->reason, strlen(it->reason), sizeof it->reason);
+        char *payload =
+            it->rec->json ? store_sql_utf8_clean(it->rec->json, it->rec->json_len, S_REJECT_PAYLOAD_MAX) : NULL;
+        char *reason = store_sql_utf8_clean(it->reason, strlen(it->reason), sizeof it->reason);
         const char *params[7] = {bt->tenant_id, store_entity_name(bt->entity), id, bt->r->source, reason, payload,
                                  bt->fetched};
         int rc = s_cmd(self,
@@ -777,169 +456,45 @@ static int s_rejects(store_writer_t *self, s_batch_t *bt)
     return 0;
 }
 
-/* Completes the batch's fetch_queue row if it still holds our lease. */
-static int s_ledger(store_writer_t *self, s_batch_t *bt)
+/* ------------------------------------------------------------ the ledger */
+
+/* The ledger part of the ready batches of bts[0..n), at the end of their
+ * transaction (store_ledger: the ledger's locks in its one order, then each
+ * batch's completion and checkpoint). Taken late, the tenant locks are held
+ * only until the commit. 0 or -1. */
+static int s_ledger(store_writer_t *self, s_batch_t *bts, size_t n)
 {
-    const halo_records_t *r = bt->r;
-    if (r->queue_object_id < 0 || r->lease_id <= 0)
-        return 0;
-    char object[24], lease[24];
-    snprintf(object, sizeof object, "%" PRId64, r->queue_object_id);
-    snprintf(lease, sizeof lease, "%" PRId64, r->lease_id);
-    const char *params[4] = {bt->tenant_id, store_entity_name(bt->entity), object, lease};
-    /* Lock the row first: a webhook may be marking it dirty in the fetcher's
-     * ledger transaction right now. FOR UPDATE waits for that and returns
-     * the row as committed; one statement deciding on its start snapshot
-     * found the row neither clean nor dirty and left it leased until the
-     * lease expired. */
-    PGresult *res = s_exec(self, NULL,
-                           "SELECT dirty FROM halo.fetch_queue WHERE tenant_id = $1::bigint AND entity = $2 "
-                           "AND object_id = $3::bigint AND lease_id = $4::bigint FOR UPDATE",
-                           4, params);
-    if (!res)
+    store_ledger_batch_t *lb = calloc(n ? n : 1, sizeof *lb);
+    if (!lb) {
+        snprintf(self->error, sizeof self->error, "out of memory");
+        self->retryable = true;
         return -1;
-    bool held = PQntuples(res) == 1;
-    bool dirty = held && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    bt->stats->ledger_completed = held;
-    if (held && !dirty) {
-        if (s_cmd(self,
-                  "DELETE FROM halo.fetch_queue WHERE tenant_id = $1::bigint AND entity = $2 "
-                  "AND object_id = $3::bigint AND lease_id = $4::bigint",
-                  4, params) != 0)
-            return -1;
-    } else if (held) {
-        /* Changed again while we fetched: one more fetch, at once. */
-        if (s_cmd(self,
-                  "UPDATE halo.fetch_queue SET state = 'pending', dirty = false, lease_id = NULL, leased_by = NULL, "
-                  "lease_until = NULL, due_at = now(), attempts = 0, last_error = NULL, updated_at = now() "
-                  "WHERE tenant_id = $1::bigint AND entity = $2 AND object_id = $3::bigint AND lease_id = $4::bigint",
-                  4, params) != 0)
-            return -1;
     }
-    if (!bt->stats->ledger_completed)
-        HALO_INFO("ledger row not completed: lease changed", "tenant=%s entity=%s object_id=%s lease_id=%s",
-                  bt->tenant.slug, bt->r->entity, object, lease);
-    return 0;
+    size_t nlb = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!bts[i].ready)
+            continue;
+        lb[nlb].tenant_id = bts[i].tenant.id;
+        lb[nlb].tenant_slug = bts[i].tenant.slug;
+        lb[nlb].entity = bts[i].entity;
+        lb[nlb].records = bts[i].r;
+        lb[nlb].stats = bts[i].stats;
+        nlb++;
+    }
+    store_result_t r = store_ledger_write(self->pg, lb, nlb, self->error, sizeof self->error, self->sqlstate);
+    free(lb);
+    self->retryable = r == STORE_RETRY;
+    return r == STORE_OK ? 0 : -1;
 }
 
-/* End of a full sync: marks the run done and queues the rows the run did not
- * list for a check by the fetcher (unless that is more than half of the live
- * rows: the sanity guard). */
-static int s_full_sync_done(store_writer_t *self, s_batch_t *bt)
-{
-    const char *params[3] = {bt->tenant_id, store_entity_name(bt->entity), bt->run_param};
-    PGresult *res = s_exec(self, NULL,
-                           "UPDATE halo.sync_state SET full_status = 'done', full_requested = false, "
-                           "full_finished_at = now(), last_error = NULL, updated_at = now() "
-                           "WHERE tenant_id = $1::bigint AND entity = $2 AND full_run_id = $3::bigint "
-                           "AND full_status <> 'done' RETURNING coalesce(full_started_at, 'infinity')",
-                           3, params);
-    if (!res)
-        return -1;
-    if (PQntuples(res) != 1) { /* not the current run, or already done: a replay */
-        PQclear(res);
-        return 0;
-    }
-    char started[64];
-    snprintf(started, sizeof started, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    bt->stats->checkpoint = true;
-    const char *table = store_entity_table(bt->entity);
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FILTER (WHERE seen_run_id IS DISTINCT FROM $2::bigint AND fetched_at < $3::timestamptz), "
-             "count(*) FROM halo.%s WHERE tenant_id = $1::bigint AND deleted_at IS NULL",
-             table);
-    const char *cparams[3] = {bt->tenant_id, bt->run_param, started};
-    res = s_exec(self, NULL, sql, 3, cparams);
-    if (!res)
-        return -1;
-    long long unseen = strtoll(PQgetvalue(res, 0, 0), NULL, 10), live = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    PQclear(res);
-    if (unseen > 0 && unseen * 2 > live) {
-        bt->stats->unseen_tombstoned = -1;
-        HALO_WARN("full sync did not list more than half of the rows: not checking them",
-                  "tenant=%s entity=%s run=%s unseen=%lld live=%lld", bt->tenant.slug, bt->r->entity, bt->run_param,
-                  unseen, live);
-        char why[160];
-        snprintf(why, sizeof why, "sanity guard: %lld of %lld live rows not listed by run %s; none checked", unseen,
-                 live, bt->run_param);
-        const char *gparams[3] = {bt->tenant_id, store_entity_name(bt->entity), why};
-        return s_cmd(self, "UPDATE halo.sync_state SET last_error = $3 WHERE tenant_id = $1::bigint AND entity = $2", 3,
-                     gparams);
-    }
-    /* Paging by page number can skip a row when rows before it vanish during
-     * the run, so "not listed" is only a suspicion: each such row goes to the
-     * fetch ledger, and the fetcher's GET decides (404 means a tombstone). */
-    snprintf(sql, sizeof sql,
-             "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, webhooks) "
-             "SELECT tenant_id, $4, id, 0 FROM halo.%s "
-             "WHERE tenant_id = $1::bigint AND deleted_at IS NULL AND seen_run_id IS DISTINCT FROM $2::bigint "
-             "AND fetched_at < $3::timestamptz ON CONFLICT (tenant_id, entity, object_id) DO NOTHING",
-             table);
-    const char *qparams[4] = {bt->tenant_id, bt->run_param, started, store_entity_name(bt->entity)};
-    res = s_exec(self, NULL, sql, 4, qparams);
-    if (!res)
-        return -1;
-    bt->stats->unseen_tombstoned = strtoll(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    if (bt->stats->unseen_tombstoned > 0)
-        HALO_INFO("full sync did not list rows: queued for a check", "tenant=%s entity=%s run=%s queued=%" PRId64,
-                  bt->tenant.slug, bt->r->entity, bt->run_param, bt->stats->unseen_tombstoned);
-    return 0;
-}
+/* ------------------------------------------------------------ transactions */
 
-/* Advances the sync checkpoint the batch covers. */
-static int s_checkpoint(store_writer_t *self, s_batch_t *bt)
-{
-    const halo_records_t *r = bt->r;
-    if (r->sync_run_id > 0) {
-        const char *params[6] = {bt->tenant_id, store_entity_name(bt->entity),  bt->run_param, bt->page,
-                                 bt->count,     r->total > 0 ? bt->total : NULL};
-        PGresult *res = s_exec(self, NULL,
-                               "UPDATE halo.sync_state SET full_seen = full_seen + CASE WHEN $4::integer > "
-                               "full_page_no THEN $5::bigint ELSE 0 END, full_page_no = greatest(full_page_no, "
-                               "$4::integer), full_total = coalesce($6::bigint, full_total), updated_at = now() "
-                               "WHERE tenant_id = $1::bigint AND entity = $2 AND full_run_id = $3::bigint "
-                               "AND full_status <> 'done'",
-                               6, params);
-        if (!res)
-            return -1;
-        bt->stats->checkpoint = strcmp(PQcmdTuples(res), "0") != 0;
-        PQclear(res);
-        if (r->sync_done)
-            return s_full_sync_done(self, bt);
-        return 0;
-    }
-    if (r->cursor[0]) {
-        char cursor[STORE_VALUE_BUF];
-        if (store_normalize_time(r->cursor, cursor, sizeof cursor) != 0) {
-            HALO_WARN("ignoring a cursor that is not a date", "tenant=%s entity=%s cursor=%s", bt->tenant.slug,
-                      r->entity, r->cursor);
-            return 0;
-        }
-        const char *params[3] = {bt->tenant_id, store_entity_name(bt->entity), cursor};
-        PGresult *res = s_exec(self, NULL,
-                               "UPDATE halo.sync_state SET incr_cursor = halo.halo_time($3, 'UTC'), "
-                               "incr_last_at = now(), updated_at = now() WHERE tenant_id = $1::bigint AND entity = $2",
-                               3, params);
-        if (!res)
-            return -1;
-        bt->stats->checkpoint = strcmp(PQcmdTuples(res), "0") != 0;
-        PQclear(res);
-    }
-    return 0;
-}
-
-/* Everything a batch writes, in order; the caller owns the transaction. 0 or -1. */
+/* Everything a batch writes in the entity tables, in order; the caller owns
+ * the transaction and runs the ledger part (s_ledger) after. 0 or -1. */
 static int s_body(store_writer_t *self, s_batch_t *bt)
 {
     memset(bt->stats, 0, sizeof *bt->stats);
-    return s_write_records(self, bt) == 0 && s_mark_seen(self, bt) == 0 && s_rejects(self, bt) == 0 &&
-                   s_ledger(self, bt) == 0 && s_checkpoint(self, bt) == 0
-               ? 0
-               : -1;
+    return s_write_records(self, bt) == 0 && s_mark_seen(self, bt) == 0 && s_rejects(self, bt) == 0 ? 0 : -1;
 }
 
 /* Counts what a committed batch wrote. */
@@ -954,40 +509,43 @@ static void s_count(s_batch_t *bt)
     }
 }
 
-/* Ends a failed transaction, keeping the error that failed it. 1 when the
- * failure is worth a retry later (connection, conflict), -1 otherwise. */
-static int s_abort(store_writer_t *self)
+/* Ends a failed transaction, keeping the error that failed it. STORE_RETRY
+ * when the failure is transient (connection, conflict), else STORE_DATA_ERROR. */
+static store_result_t s_abort(store_writer_t *self)
 {
-    bool lost = self->lost;
+    bool retryable = self->retryable;
     char keep[S_ERR_MAX];
     snprintf(keep, sizeof keep, "%s", self->error);
-    if (!lost && PQstatus(halo_pg_conn(self->pg)) == CONNECTION_OK) {
+    if (!retryable && PQstatus(halo_pg_conn(self->pg)) == CONNECTION_OK) {
         PGresult *res = PQexec(halo_pg_conn(self->pg), "ROLLBACK");
         PQclear(res);
     }
     snprintf(self->error, sizeof self->error, "%s", keep);
-    self->lost = lost;
-    return lost ? 1 : -1;
+    self->retryable = retryable;
+    return retryable ? STORE_RETRY : STORE_DATA_ERROR;
 }
 
-/* One attempt at the batch alone in a transaction. 0 committed, 1 retry later, -1 failed on its data. */
-static int s_transaction(store_writer_t *self, s_batch_t *bt)
+/* One attempt at the batch alone in a transaction: STORE_OK committed,
+ * STORE_RETRY retry later, STORE_DATA_ERROR failed on its data (rolled back). */
+static store_result_t s_transaction(store_writer_t *self, s_batch_t *bt)
 {
-    if (s_cmd(self, "BEGIN", 0, NULL) == 0 && s_body(self, bt) == 0 && s_cmd(self, "COMMIT", 0, NULL) == 0) {
+    if (s_cmd(self, "BEGIN", 0, NULL) == 0 && s_body(self, bt) == 0 && s_ledger(self, bt, 1) == 0 &&
+        s_cmd(self, "COMMIT", 0, NULL) == 0) {
         s_count(bt);
-        return 0;
+        return STORE_OK;
     }
     return s_abort(self);
 }
 
-/* Gives up on a batch: result DROP with the writer's error. */
-static void s_drop(store_writer_t *self, s_batch_t *bt, store_result_t *res)
+/* Gives up on a batch: outcome STORE_DROPPED with the writer's error. */
+static void s_drop(store_writer_t *self, s_batch_t *bt, store_outcome_t *out)
 {
     bt->ready = false;
-    res->rc = STORE_WRITE_DROP;
-    snprintf(res->error, sizeof res->error, "%s", self->error);
+    out->result = STORE_DROPPED;
+    snprintf(out->error, sizeof out->error, "%s", self->error);
 }
 
+/* Logs that a batch is written again record by record. */
 static void s_warn_retry(store_writer_t *self, const s_batch_t *bt)
 {
     HALO_WARN("batch failed on its data, retrying record by record", "tenant=%s entity=%s records=%u error=\"%s\"",
@@ -995,89 +553,54 @@ static void s_warn_retry(store_writer_t *self, const s_batch_t *bt)
 }
 
 /* Writes a batch in its own transaction, record by record if it fails on
- * its data. 0 (result set: OK or DROP) or 1 (retry later). */
-static int s_write_alone(store_writer_t *self, s_batch_t *bt, store_result_t *res)
+ * its data. STORE_OK (out set: OK or DROPPED) or STORE_RETRY. */
+static store_result_t s_write_alone(store_writer_t *self, s_batch_t *bt, store_outcome_t *out)
 {
     bt->safe = false;
-    int rc = s_transaction(self, bt);
-    if (rc < 0) {
+    store_result_t r = s_transaction(self, bt);
+    if (r == STORE_DATA_ERROR) {
         s_warn_retry(self, bt);
         bt->safe = true;
-        rc = s_transaction(self, bt);
+        r = s_transaction(self, bt);
     }
-    if (rc > 0)
-        return 1;
-    if (rc < 0) {
-        s_drop(self, bt, res);
-        return 0;
-    }
-    res->rc = STORE_WRITE_OK;
-    return 0;
+    if (r == STORE_RETRY)
+        return STORE_RETRY;
+    if (r == STORE_DATA_ERROR)
+        s_drop(self, bt, out);
+    else
+        out->result = STORE_OK;
+    return STORE_OK;
 }
 
-/* One attempt at a batch inside the open group transaction, in savepoint
- * store_batch. 0 written (savepoint released), -1 failed on its data (rolled
- * back to the savepoint: the transaction goes on), 1 the transaction is lost. */
-static int s_in_savepoint(store_writer_t *self, s_batch_t *bt)
+/* One attempt at a batch's entity writes inside the open group transaction,
+ * in savepoint store_batch: STORE_OK written (savepoint released),
+ * STORE_DATA_ERROR failed on its data (rolled back to the savepoint: the
+ * transaction goes on), STORE_RETRY the transaction is unusable (abort it). */
+static store_result_t s_in_savepoint(store_writer_t *self, s_batch_t *bt)
 {
     if (s_cmd(self, "SAVEPOINT store_batch", 0, NULL) != 0)
-        return 1;
+        return STORE_RETRY;
     if (s_body(self, bt) == 0 && s_cmd(self, "RELEASE SAVEPOINT store_batch", 0, NULL) == 0)
-        return 0;
-    if (self->lost)
-        return 1;
+        return STORE_OK;
+    if (self->retryable)
+        return STORE_RETRY;
     char keep[S_ERR_MAX];
     snprintf(keep, sizeof keep, "%s", self->error);
     if (s_cmd(self, "ROLLBACK TO SAVEPOINT store_batch", 0, NULL) != 0)
-        return 1;
+        return STORE_RETRY;
     snprintf(self->error, sizeof self->error, "%s", keep);
-    return -1;
-}
-
-/* Locks, at the start of a group transaction, the halo.sync_state rows its
- * batches will update (their checkpoints), in (tenant, entity) order: the
- * batches come in arrival order, and `haloctl connect`/`haloctl sync` lock
- * a tenant's rows in entity order in one statement, so taking them one by
- * one in arrival order could deadlock with it. 0, or -1 (error set). */
-static int s_lock_sync_state(store_writer_t *self, const s_batch_t *bts, size_t n)
-{
-    char tenants[1024] = "{", entities[1024] = "{";
-    size_t tl = 1, el = 1, rows = 0;
-    for (size_t i = 0; i < n; i++) {
-        const s_batch_t *bt = &bts[i];
-        if (!bt->ready || (bt->r->sync_run_id <= 0 && !bt->r->cursor[0]))
-            continue;
-        int a = snprintf(tenants + tl, sizeof tenants - tl, "%s%s", rows ? "," : "", bt->tenant_id);
-        int b = snprintf(entities + el, sizeof entities - el, "%s%s", rows ? "," : "", store_entity_name(bt->entity));
-        if (a < 0 || b < 0 || (size_t)a + 2 > sizeof tenants - tl || (size_t)b + 2 > sizeof entities - el)
-            break; /* more rows than fit: the rest are locked as their batches come (as before) */
-        tl += (size_t)a;
-        el += (size_t)b;
-        rows++;
-    }
-    if (rows < 2)
-        return 0;
-    snprintf(tenants + tl, sizeof tenants - tl, "}");
-    snprintf(entities + el, sizeof entities - el, "}");
-    const char *params[2] = {tenants, entities};
-    PGresult *res = s_exec(self, NULL,
-                           "SELECT 1 FROM halo.sync_state WHERE (tenant_id, entity) IN "
-                           "(SELECT * FROM unnest($1::bigint[], $2::text[])) ORDER BY tenant_id, entity FOR UPDATE",
-                           2, params);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
+    return STORE_DATA_ERROR;
 }
 
 /* Writes every ready batch in one transaction, one savepoint each: a batch
  * failing on its data is retried record by record in its savepoint, then
- * dropped alone. Nothing is visible (no ledger row completed, no checkpoint)
- * before the one COMMIT. 0 committed (results set), 1 retry the group later,
- * -1 the transaction failed as a whole (nothing committed). */
-static int s_write_together(store_writer_t *self, s_batch_t *bts, size_t n, store_result_t *results)
+ * dropped alone; the ledger part of the written batches follows (s_ledger).
+ * Nothing is visible (no ledger row completed, no checkpoint) before the one
+ * COMMIT. STORE_OK committed (outcomes set), STORE_RETRY retry the group
+ * later, STORE_DATA_ERROR the transaction failed as a whole (nothing committed). */
+static store_result_t s_write_together(store_writer_t *self, s_batch_t *bts, size_t n, store_outcome_t *outcomes)
 {
-    if (s_cmd(self, "BEGIN", 0, NULL) != 0 || s_lock_sync_state(self, bts, n) != 0)
+    if (s_cmd(self, "BEGIN", 0, NULL) != 0)
         return s_abort(self);
     for (size_t i = 0; i < n; i++) {
         s_batch_t *bt = &bts[i];
@@ -1088,27 +611,27 @@ static int s_write_together(store_writer_t *self, s_batch_t *bts, size_t n, stor
             if (bts[j].ready && !bts[j].normalized)
                 self->overlap = &bts[j];
         bt->safe = false;
-        int rc = s_in_savepoint(self, bt);
+        store_result_t r = s_in_savepoint(self, bt);
         self->overlap = NULL; /* not taken when the batch had no upsert: normalized in its turn */
-        if (rc < 0) {
+        if (r == STORE_DATA_ERROR) {
             s_warn_retry(self, bt);
             bt->safe = true;
-            rc = s_in_savepoint(self, bt);
+            r = s_in_savepoint(self, bt);
         }
-        if (rc > 0)
+        if (r == STORE_RETRY)
             return s_abort(self);
-        if (rc < 0)
-            s_drop(self, bt, &results[i]);
+        if (r == STORE_DATA_ERROR)
+            s_drop(self, bt, &outcomes[i]);
     }
-    if (s_cmd(self, "COMMIT", 0, NULL) != 0)
+    if (s_ledger(self, bts, n) != 0 || s_cmd(self, "COMMIT", 0, NULL) != 0)
         return s_abort(self);
     for (size_t i = 0; i < n; i++) {
         if (bts[i].ready) {
             s_count(&bts[i]);
-            results[i].rc = STORE_WRITE_OK;
+            outcomes[i].result = STORE_OK;
         }
     }
-    return 0;
+    return STORE_OK;
 }
 
 /* ------------------------------------------------------------------ API */
@@ -1118,6 +641,11 @@ store_writer_t *store_writer_new(halo_pg_t *pg)
     store_writer_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->tenants = store_tenants_new();
+    if (!self->tenants) {
+        free(self);
+        return NULL;
+    }
     self->pg = pg;
     self->method = STORE_METHOD_VALUES;
     return self;
@@ -1127,6 +655,7 @@ void store_writer_destroy(store_writer_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    store_tenants_destroy(&(*self_p)->tenants);
     free(*self_p);
     *self_p = NULL;
 }
@@ -1142,54 +671,54 @@ const char *store_writer_error(const store_writer_t *self)
 }
 
 /* Gets a batch ready outside any transaction (statements prepared, tenant
- * found; records are normalized later). 0 ready, 1 dropped (res set), -1 retry later. */
-static int s_batch_ready(store_writer_t *self, s_batch_t *bt, const halo_msg_t *msg, int64_t now_wall_ms,
-                         store_result_t *res)
+ * found; records are normalized later): STORE_OK ready, STORE_DROPPED (out
+ * set), or STORE_RETRY. */
+static store_result_t s_batch_ready(store_writer_t *self, s_batch_t *bt, const halo_msg_t *msg, int64_t now_wall_ms,
+                                    store_outcome_t *out)
 {
     const halo_records_t *r = &msg->u.records;
     bt->msg = msg;
     bt->r = r;
-    bt->stats = &res->stats;
+    bt->stats = &out->stats;
     int entity = msg->cmd == HALO_CMD_RECORDS ? store_entity_parse(r->entity) : -1;
     if (entity < 0) {
         snprintf(self->error, sizeof self->error, "unknown entity \"%s\"", r->entity);
-        s_drop(self, bt, res);
-        return 1;
+        s_drop(self, bt, out);
+        return STORE_DROPPED;
     }
     bt->entity = (store_entity_t)entity;
     if (s_session(self) != 0 || s_statements(self, bt->entity) != 0) {
-        if (self->lost)
-            return -1;
-        s_drop(self, bt, res);
-        return 1;
+        if (self->retryable)
+            return STORE_RETRY;
+        s_drop(self, bt, out);
+        return STORE_DROPPED;
     }
-    const s_tenant_t *tenant = NULL;
-    int trc = s_tenant(self, msg->tenant, now_wall_ms, &tenant);
-    if (trc < 0 && self->lost)
-        return -1;
-    if (trc != 0) {
-        if (trc > 0)
+    store_result_t tr = store_tenants_find(self->tenants, halo_pg_conn(self->pg), msg->tenant, now_wall_ms, &bt->tenant,
+                                           self->error, sizeof self->error);
+    if (tr == STORE_RETRY) {
+        self->retryable = true;
+        return STORE_RETRY;
+    }
+    if (tr != STORE_OK) {
+        if (tr == STORE_UNKNOWN_TENANT)
             snprintf(self->error, sizeof self->error, "unknown tenant \"%s\"", msg->tenant);
-        s_drop(self, bt, res);
-        return 1;
+        s_drop(self, bt, out);
+        return STORE_DROPPED;
     }
-    bt->tenant = *tenant;
     bt->items = calloc(r->count + 1, sizeof *bt->items);
     if (!bt->items) {
         snprintf(self->error, sizeof self->error, "out of memory");
-        return -1;
+        return STORE_RETRY;
     }
-    snprintf(bt->tenant_id, sizeof bt->tenant_id, "%" PRId64, tenant->id);
+    snprintf(bt->tenant_id, sizeof bt->tenant_id, "%" PRId64, bt->tenant.id);
     snprintf(bt->fetched, sizeof bt->fetched, "%" PRId64, r->fetched_at > 0 ? r->fetched_at : now_wall_ms);
     snprintf(bt->run, sizeof bt->run, "%" PRId64, r->sync_run_id);
-    snprintf(bt->page, sizeof bt->page, "%" PRId32, r->page_no);
-    snprintf(bt->count, sizeof bt->count, "%" PRIu32, r->count);
-    snprintf(bt->total, sizeof bt->total, "%" PRId64, r->total);
     bt->run_param = r->sync_run_id > 0 ? bt->run : NULL;
     bt->ready = true;
-    return 0;
+    return STORE_OK;
 }
 
+/* Frees what s_batch_ready and the normalization allocated. */
 static void s_batch_clear(s_batch_t *bt)
 {
     if (bt->items)
@@ -1199,33 +728,33 @@ static void s_batch_clear(s_batch_t *bt)
     bt->items = NULL;
 }
 
-store_write_rc_t store_writer_write_group(store_writer_t *self, const halo_msg_t *const *msgs, size_t n,
-                                          int64_t now_wall_ms, store_result_t *results)
+store_result_t store_writer_write_group(store_writer_t *self, const halo_msg_t *const *msgs, size_t n,
+                                        int64_t now_wall_ms, store_outcome_t *outcomes)
 {
     self->error[0] = '\0';
-    self->lost = false;
+    self->retryable = false;
     if (halo_pg_ensure(self->pg) != 0) {
         snprintf(self->error, sizeof self->error, "%s", halo_pg_error(self->pg));
-        return STORE_WRITE_RETRY;
+        return STORE_RETRY;
     }
     s_batch_t *bts = calloc(n, sizeof *bts);
     if (!bts) {
         snprintf(self->error, sizeof self->error, "out of memory");
-        return STORE_WRITE_RETRY;
+        return STORE_RETRY;
     }
-    memset(results, 0, n * sizeof *results);
+    memset(outcomes, 0, n * sizeof *outcomes);
     bool retry = false;
     size_t ready = 0;
     for (size_t i = 0; !retry && i < n; i++) {
-        int brc = s_batch_ready(self, &bts[i], msgs[i], now_wall_ms, &results[i]);
-        retry = brc < 0;
-        ready += brc == 0;
+        store_result_t br = s_batch_ready(self, &bts[i], msgs[i], now_wall_ms, &outcomes[i]);
+        retry = br == STORE_RETRY;
+        ready += br == STORE_OK;
     }
     bool alone = ready == 1; /* a batch without a backlog: exactly the one-batch transaction */
     if (!retry && ready > 1) {
-        int grc = s_write_together(self, bts, n, results);
-        retry = grc > 0;
-        if (grc < 0) {
+        store_result_t gr = s_write_together(self, bts, n, outcomes);
+        retry = gr == STORE_RETRY;
+        if (gr == STORE_DATA_ERROR) {
             /* Nothing committed and no batch to blame: each alone, so only a guilty one is lost. A retry
              * in the middle re-sends the ones already committed, which is harmless (idempotent upserts,
              * a completed ledger row is not found again, a replayed page counts once). */
@@ -1237,29 +766,29 @@ store_write_rc_t store_writer_write_group(store_writer_t *self, const halo_msg_t
     for (size_t i = 0; !retry && alone && i < n; i++) {
         if (bts[i].ready) {
             s_normalize(&bts[i]);
-            retry = s_write_alone(self, &bts[i], &results[i]) > 0;
+            retry = s_write_alone(self, &bts[i], &outcomes[i]) == STORE_RETRY;
         }
     }
     for (size_t i = 0; i < n; i++)
         s_batch_clear(&bts[i]);
     free(bts);
-    return retry ? STORE_WRITE_RETRY : STORE_WRITE_OK;
+    return retry ? STORE_RETRY : STORE_OK;
 }
 
-store_write_rc_t store_writer_write(store_writer_t *self, const halo_msg_t *msg, int64_t now_wall_ms,
-                                    store_stats_t *stats)
+store_result_t store_writer_write(store_writer_t *self, const halo_msg_t *msg, int64_t now_wall_ms,
+                                  store_stats_t *stats)
 {
-    store_result_t res;
+    store_outcome_t out;
     const halo_msg_t *msgs[1] = {msg};
     if (stats)
         memset(stats, 0, sizeof *stats);
-    if (store_writer_write_group(self, msgs, 1, now_wall_ms, &res) == STORE_WRITE_RETRY)
-        return STORE_WRITE_RETRY;
-    if (res.rc == STORE_WRITE_DROP) {
-        snprintf(self->error, sizeof self->error, "%s", res.error);
-        return STORE_WRITE_DROP;
+    if (store_writer_write_group(self, msgs, 1, now_wall_ms, &out) == STORE_RETRY)
+        return STORE_RETRY;
+    if (out.result == STORE_DROPPED) {
+        snprintf(self->error, sizeof self->error, "%s", out.error);
+        return STORE_DROPPED;
     }
     if (stats)
-        *stats = res.stats;
-    return STORE_WRITE_OK;
+        *stats = out.stats;
+    return STORE_OK;
 }

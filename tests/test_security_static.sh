@@ -28,28 +28,32 @@ files=$(find common cli ingest fetcher store monitor -name '*.[ch]' 2>/dev/null 
 # file<TAB>exact argument text (whitespace collapsed) that may be interpolated
 # into SQL text. Everything here is a compile-time constant: entity table names
 # and column names come from the static const tables of store/store_normalize.c,
-# (`table` is only ever assigned store_entity_table(...), `ref` is "$n" or
+# (`ref` is "$n" or
 # "s.<column>", and `fields` is the list of quoted Halo field names of
-# cols[i].fields: all three checked below); the
-# rest are integers ($n placeholders) or literal separators.
-SQL_ARGS_ALLOWED='store/store_write.c	store_entity_table(e)
+# cols[i].fields: both checked below; halo_ledger.c's `table` is refused
+# unless a plain lowercase identifier, and its callers pass
+# store_entity_table(...): checked below too); the rest are integers ($n
+# placeholders) or literal separators.
+SQL_ARGS_ALLOWED='store/store_sql.c	store_entity_table(e)
 store/store_write.c	store_entity_table(bt->entity)
-store/store_write.c	cols[i].name
-store/store_write.c	table
-store/store_write.c	ref
-store/store_write.c	fields
-store/store_write.c	p++
-store/store_write.c	raw
-store/store_write.c	r ? ", " : ""'
+store/store_sql.c	cols[i].name
+store/store_sql.c	ref
+store/store_sql.c	fields
+store/store_sql.c	p++
+store/store_sql.c	raw
+store/store_sql.c	r ? ", " : ""
+common/halo_ledger.c	table'
 # file<TAB>identifier passed as the SQL text of a sink, and why it is safe.
 SQL_SINK_ALLOWED='common/halo_pg.c	sql	wrapper parameter: halo_pg_exec/command/exec_script themselves
 common/halo_migrate.c	sql	migration file read from HALO_MIGRATIONS_DIR (operator-controlled, sha256-checked)
 common/halo_status.c	sql	s_query wrapper parameter; every s_query call is checked below
-store/store_write.c	sql	wrapper parameter, or a buffer built by snprintf from allowed identifiers (checked above)
-store/store_write.c	stage	built by s_stage_sql from allowed identifiers (checked above)
-store/store_write.c	s_values_sql(e, s_chunks[c])	builder checked above
-store/store_write.c	s_tomb_sql(e)	builder checked above
-store/store_write.c	s_copy_merge_sql(e)	builder checked above'
+store/store_write.c	sql	wrapper parameter, a buffer built by snprintf from allowed identifiers, or store_sql_mark_seen (checked above)
+store/store_write.c	stage	built by store_sql_stage from allowed identifiers (checked above)
+store/store_write.c	store_sql_values(e, s_chunks[c])	builder checked above
+store/store_write.c	store_sql_tombstone(e)	builder checked above
+store/store_write.c	store_sql_copy_merge(e)	builder checked above
+store/store_tenants.c	sql	s_query wrapper parameter; every s_query call is checked below
+common/halo_ledger.c	sql	a buffer built by snprintf from an allowed identifier (checked above)'
 
 FILES=$files SQL_ARGS_ALLOWED=$SQL_ARGS_ALLOWED SQL_SINK_ALLOWED=$SQL_SINK_ALLOWED perl -e '
 use strict; use warnings;
@@ -94,10 +98,11 @@ sub is_literal { my ($a) = @_; my $x = $a; $x =~ s/"(?:[^"\\]|\\.)*"//g; $x =~ s
 sub line_of { my ($t, $p) = @_; return 1 + (substr($t, 0, $p) =~ tr/\n//); }
 
 my %fmt_index = (snprintf => 2, vsnprintf => 2, sprintf => 1, vsprintf => 1, asprintf => 1, vasprintf => 1,
-                 dprintf => 1, s_buf_printf => 1);
+                 dprintf => 1, s_buf_printf => 1, store_buf_printf => 1);
 my %sink_index = (halo_pg_exec => 1, halo_pg_command => 1, halo_pg_exec_script => 1, PQexec => 1,
                   PQexecParams => 1, PQsendQuery => 1, PQsendQueryParams => 1, PQprepare => 2, PQsendPrepare => 2);
 my %local_sinks = ("store/store_write.c" => { s_exec => 2, s_cmd => 1, s_prepare => 2 },
+                   "store/store_tenants.c" => { s_query => 1 },
                    "common/halo_status.c" => { s_query => 1 });
 my $sqlword = qr/\b(?:SELECT|INSERT|UPDATE|DELETE|COPY|CREATE|DROP|ALTER|GRANT|REVOKE|TRUNCATE|VALUES|WHERE|FROM|INTO|TABLE|JOIN|RETURNING|CASE|WHEN|THEN|ARRAY|EXCLUDED|ON CONFLICT)\b|\$\d|\$%|::[a-z]/;
 
@@ -144,12 +149,18 @@ for my $file (split /\s+/, $ENV{FILES}) {
     }
 }
 # The identifiers allowed above really are constants.
-open my $sw, "<", "store/store_write.c" or die; my $st = strip_comments(do { local $/; <$sw> }); close $sw;
-while ($st =~ /\btable\s*=\s*([^;]+);/g) { push @fail, "store/store_write.c: table = $1 (expected store_entity_table(...))" unless $1 =~ /^store_entity_table\(/; }
-while ($st =~ /\bfields\s*\+\s*used[^;]*"%s\x27%s\x27"\s*,\s*([^;]+);/g) { push @fail, "store/store_write.c: fields built from $1" unless $1 =~ /^f \? "," : "", cols\[i\]\.fields\[f\]\)$/; }
-push @fail, "store/store_write.c: the fields builder (\"%s\x27%s\x27\" from cols[i].fields[f]) was not found" unless $st =~ /"%s\x27%s\x27"\s*,\s*f \? "," : "", cols\[i\]\.fields\[f\]\)/;
+open my $sw, "<", "store/store_sql.c" or die; my $st = strip_comments(do { local $/; <$sw> }); close $sw;
+while ($st =~ /\bfields\s*\+\s*used[^;]*"%s\x27%s\x27"\s*,\s*([^;]+);/g) { push @fail, "store/store_sql.c: fields built from $1" unless $1 =~ /^f \? "," : "", cols\[i\]\.fields\[f\]\)$/; }
+push @fail, "store/store_sql.c: the fields builder (\"%s\x27%s\x27\" from cols[i].fields[f]) was not found" unless $st =~ /"%s\x27%s\x27"\s*,\s*f \? "," : "", cols\[i\]\.fields\[f\]\)/;
+open my $hl, "<", "common/halo_ledger.c" or die; my $lt = strip_comments(do { local $/; <$hl> }); close $hl;
+push @fail, "common/halo_ledger.c: the table name is not checked (s_plain_identifier)" unless $lt =~ /if \(!s_plain_identifier\(table\)\)\s*return -1;/;
+for my $f (split /\s+/, $ENV{FILES}) {
+    open my $fh, "<", $f or die; my $t = do { local $/; <$fh> }; close $fh;
+    while ($t =~ /halo_ledger_finish_sync\(([^;]*)\);/g) { my @a = split /,\s*/, $1; next if @a < 4 || $a[0] =~ /halo_pg_t/;
+        push @fail, "$f: halo_ledger_finish_sync table argument $a[3] (expected store_entity_table(...))" unless $a[3] =~ /^store_entity_table\(/; }
+}
 open my $sn, "<", "store/store_normalize.c" or die; my $nt = do { local $/; <$sn> }; close $sn;
-while ($st =~ /snprintf\(ref, sizeof ref, ("[^"]*"), ([^;]+)\);/g) { push @fail, "store/store_write.c: ref built as $1 from $2" unless ($1 eq "\"\$%d\"" && $2 eq "p++") || ($1 eq "\"s.%s\"" && $2 eq "cols[i].name"); }
+while ($st =~ /snprintf\(ref, sizeof ref, ("[^"]*"), ([^;]+)\);/g) { push @fail, "store/store_sql.c: ref built as $1 from $2" unless ($1 eq "\"\$%d\"" && $2 eq "p++") || ($1 eq "\"s.%s\"" && $2 eq "cols[i].name"); }
 push @fail, "store/store_normalize.c: the entity table (s_entities) is not static const" unless $nt =~ /static\s+const\s+struct\s*\{[^}]*\}\s*s_entities\s*\[/;
 my $colt = () = $nt =~ /static\s+const\s+store_column_t\s+s_\w+_cols\s*\[\]/g;
 push @fail, "store/store_normalize.c: expected 4 static const column tables, found $colt" unless $colt == 4;

@@ -292,9 +292,11 @@ static void test_kill_during_group(void **state)
         s_send(&p, k);
     halo_clock_sleep_ms(1000); /* into store's socket buffer: they form one group after batch 1 */
     s_cmd(table_lock, "COMMIT");
-    /* Batch 1 commits alone; the group 2..8 writes 2..5 and 6's records, then waits for 6's ledger row. */
+    /* Batch 1 commits alone; the group 2..8 writes the records of 2..8, then
+     * (its ledger part comes last, through halo_ledger) completes the ledger
+     * rows of 2..5 and waits for 6's. */
     s_wait_count(pg, "SELECT count(*) FROM halo.tickets", 20);
-    s_wait_count(pg, S_STORE_WAITING("halo.fetch_queue"), 1);
+    s_wait_count(pg, S_STORE_WAITING("halo.ledger_complete"), 1);
     /* Batches 2..5 were written before 6 in the same transaction: nothing of it is visible or completed. */
     assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.tickets"), 20);
     assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.fetch_queue WHERE object_id < 21"), 0);

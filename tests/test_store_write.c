@@ -78,8 +78,8 @@ static void s_add(halo_msg_t *m, int64_t id, const char *json)
 static store_stats_t s_write(halo_msg_t *m)
 {
     store_stats_t st;
-    store_write_rc_t rc = store_writer_write(s_fx.w, m, T0, &st);
-    if (rc != STORE_WRITE_OK)
+    store_result_t rc = store_writer_write(s_fx.w, m, T0, &st);
+    if (rc != STORE_OK)
         fail_msg("write rc=%d: %s", rc, store_writer_error(s_fx.w));
     return st;
 }
@@ -295,7 +295,7 @@ static void test_ledger(void **state)
 typedef struct {
     halo_msg_t *m;
     store_stats_t st;
-    store_write_rc_t rc;
+    store_result_t rc;
 } s_racer_t;
 
 static void *s_write_thread(void *arg)
@@ -339,7 +339,7 @@ static void test_ledger_completion_meets_a_webhook(void **state)
     halo_clock_sleep_ms(300);
     assert_int_equal(halo_pg_command(ledger, "COMMIT", 0, NULL), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(r.rc, STORE_WRITE_OK);
+    assert_int_equal(r.rc, STORE_OK);
     assert_true(r.st.ledger_completed);
     halo_msg_clear(&m);
     assert_string_equal(q("SELECT state || dirty || coalesce(lease_id::text, '-') FROM halo.fetch_queue"
@@ -441,11 +441,11 @@ static void test_rejects_keep_neighbours(void **state)
     /* Unknown tenant or entity: dropped, nothing written. */
     s_batch(&m, "nobody", "ticket", "object", T0);
     s_add(&m, 9, "{}");
-    assert_int_equal(store_writer_write(s_fx.w, &m, T0, NULL), STORE_WRITE_DROP);
+    assert_int_equal(store_writer_write(s_fx.w, &m, T0, NULL), STORE_DROPPED);
     halo_msg_clear(&m);
     s_batch(&m, "t1", "asset", "object", T0);
     s_add(&m, 9, "{}");
-    assert_int_equal(store_writer_write(s_fx.w, &m, T0, NULL), STORE_WRITE_DROP);
+    assert_int_equal(store_writer_write(s_fx.w, &m, T0, NULL), STORE_DROPPED);
     halo_msg_clear(&m);
 }
 
@@ -536,14 +536,14 @@ static void test_converges_in_every_order(void **state)
     x("TRUNCATE halo.tickets, halo.ticket_history");
     halo_msg_t m[2 * CONV_N];
     const halo_msg_t *group[2 * CONV_N];
-    store_result_t res[2 * CONV_N];
+    store_outcome_t res[2 * CONV_N];
     for (int i = 0; i < 2 * CONV_N; i++) {
         s_conv_batch(i % CONV_N, &m[i]);
         group[i] = &m[i];
     }
-    assert_int_equal(store_writer_write_group(s_fx.w, group, 2 * CONV_N, T0, res), STORE_WRITE_OK);
+    assert_int_equal(store_writer_write_group(s_fx.w, group, 2 * CONV_N, T0, res), STORE_OK);
     for (int i = 0; i < 2 * CONV_N; i++) {
-        assert_int_equal(res[i].rc, STORE_WRITE_OK);
+        assert_int_equal(res[i].result, STORE_OK);
         halo_msg_clear(&m[i]);
     }
     assert_string_equal(q("SELECT string_agg(concat_ws('|', id, summary, details, status_id, last_update, raw, "
@@ -623,25 +623,25 @@ static void test_group_drops_only_the_failing_batch(void **state)
       "EXECUTE FUNCTION public.refuse()");
     halo_msg_t m[GROUP_N];
     const halo_msg_t *group[GROUP_N];
-    store_result_t res[GROUP_N];
+    store_outcome_t res[GROUP_N];
     s_group_batches(m);
     for (int i = 0; i < GROUP_N; i++)
         group[i] = &m[i];
-    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_WRITE_OK);
-    assert_int_equal(res[0].rc, STORE_WRITE_OK);
+    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_OK);
+    assert_int_equal(res[0].result, STORE_OK);
     assert_true(res[0].stats.ledger_completed);
     assert_int_equal(res[0].stats.upserts, 2);
-    assert_int_equal(res[1].rc, STORE_WRITE_OK);
+    assert_int_equal(res[1].result, STORE_OK);
     assert_int_equal(res[1].stats.upserts, 1);
     assert_int_equal(res[1].stats.rejected, 2);
     assert_true(res[1].stats.ledger_completed);
-    assert_int_equal(res[2].rc, STORE_WRITE_DROP);
+    assert_int_equal(res[2].result, STORE_DROPPED);
     assert_non_null(strstr(res[2].error, "checkpoint refused"));
-    assert_int_equal(res[3].rc, STORE_WRITE_DROP);
+    assert_int_equal(res[3].result, STORE_DROPPED);
     assert_non_null(strstr(res[3].error, "unknown tenant"));
-    assert_int_equal(res[4].rc, STORE_WRITE_DROP);
+    assert_int_equal(res[4].result, STORE_DROPPED);
     assert_non_null(strstr(res[4].error, "unknown entity"));
-    assert_int_equal(res[5].rc, STORE_WRITE_OK);
+    assert_int_equal(res[5].result, STORE_OK);
     assert_true(res[5].stats.ledger_completed);
     assert_int_equal(res[0].error[0], '\0');
     /* The neighbours of the dropped batch committed; the dropped batch left no
@@ -671,19 +671,19 @@ static void test_group_lost_connection_commits_nothing(void **state)
     x("CREATE TRIGGER die BEFORE INSERT ON halo.sites FOR EACH ROW EXECUTE FUNCTION public.die()");
     halo_msg_t m[GROUP_N];
     const halo_msg_t *group[GROUP_N];
-    store_result_t res[GROUP_N];
+    store_outcome_t res[GROUP_N];
     s_group_batches(m);
     for (int i = 0; i < GROUP_N; i++)
         group[i] = &m[i];
-    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_WRITE_RETRY);
+    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_RETRY);
     /* Nothing of the group is visible and no ledger row was completed. */
     assert_string_equal(q("SELECT count(*) FROM halo.tickets"), "0");
     assert_string_equal(q("SELECT count(*) FROM halo.store_rejects"), "0");
     assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue WHERE state = 'leased'"), "4");
     /* PostgreSQL is fine again: the same group is written whole. */
     x("DROP TRIGGER die ON halo.sites");
-    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_WRITE_OK);
-    assert_int_equal(res[2].rc, STORE_WRITE_OK);
+    assert_int_equal(store_writer_write_group(s_fx.w, group, GROUP_N, T0, res), STORE_OK);
+    assert_int_equal(res[2].result, STORE_OK);
     assert_true(res[2].stats.checkpoint);
     assert_string_equal(q("SELECT string_agg(id || ':' || summary, ',' ORDER BY id) FROM halo.tickets"),
                         "1:last,2:two,3:three,5:five");
@@ -696,8 +696,8 @@ static void test_group_lost_connection_commits_nothing(void **state)
 typedef struct {
     const halo_msg_t *const *group;
     size_t n;
-    store_result_t *res;
-    store_write_rc_t rc;
+    store_outcome_t *res;
+    store_result_t rc;
 } s_grouper_t;
 
 static void *s_group_thread(void *arg)
@@ -719,7 +719,7 @@ static void test_group_locks_sync_state_in_entity_order(void **state)
     s_fresh("lockorder");
     halo_msg_t m[2];
     const halo_msg_t *group[2] = {&m[0], &m[1]};
-    store_result_t res[2];
+    store_outcome_t res[2];
     const char *entities[2] = {"ticket", "invoice"};
     for (int i = 0; i < 2; i++) {
         s_batch(&m[i], "t1", entities[i], "list", T0);
@@ -763,9 +763,9 @@ static void test_group_locks_sync_state_in_entity_order(void **state)
     PQclear(r);
     assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(g.rc, STORE_WRITE_OK);
-    assert_int_equal(res[0].rc, STORE_WRITE_OK);
-    assert_int_equal(res[1].rc, STORE_WRITE_OK);
+    assert_int_equal(g.rc, STORE_OK);
+    assert_int_equal(res[0].result, STORE_OK);
+    assert_int_equal(res[1].result, STORE_OK);
     assert_string_equal(q("SELECT count(*) FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
                           "WHERE slug = 't1' AND incr_cursor IS NOT NULL"),
                         "2");

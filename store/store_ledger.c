@@ -1,0 +1,135 @@
+/* store_ledger: the store's ledger calls (see the header). */
+#include "store_ledger.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "halo_ledger.h"
+#include "halo_log.h"
+
+/* True if the ledger part of bt has anything to write. */
+static bool s_has_ledger_work(const store_ledger_batch_t *bt)
+{
+    const halo_records_t *r = bt->records;
+    return (r->queue_object_id >= 0 && r->lease_id > 0) || r->sync_run_id > 0 || r->cursor[0];
+}
+
+/* Completes the batch's fetch_queue row if it still holds our lease. */
+static int s_complete(halo_pg_t *pg, const store_ledger_batch_t *bt, const char **what)
+{
+    const halo_records_t *r = bt->records;
+    if (r->queue_object_id < 0 || r->lease_id <= 0)
+        return 0;
+    bool completed = false;
+    if (halo_ledger_complete(pg, bt->tenant_id, store_entity_name(bt->entity), r->queue_object_id, r->lease_id,
+                             &completed) != 0) {
+        *what = "ledger completion";
+        return -1;
+    }
+    bt->stats->ledger_completed = completed;
+    if (!completed)
+        HALO_INFO("ledger row not completed: lease changed",
+                  "tenant=%s entity=%s object_id=%" PRId64 " lease_id=%" PRId64, bt->tenant_slug, r->entity,
+                  r->queue_object_id, r->lease_id);
+    return 0;
+}
+
+/* End of a full sync: the run done, the rows it did not list queued for a check (or the guard noted). */
+static int s_finish_sync(halo_pg_t *pg, const store_ledger_batch_t *bt, const char **what)
+{
+    halo_ledger_finish_t fin;
+    if (halo_ledger_finish_sync(pg, bt->tenant_id, store_entity_name(bt->entity), store_entity_table(bt->entity),
+                                bt->records->sync_run_id, &fin) != 0) {
+        *what = "full sync end";
+        return -1;
+    }
+    if (!fin.finished) /* not the current run, or already done: a replay */
+        return 0;
+    bt->stats->checkpoint = true;
+    bt->stats->unseen_queued = fin.unseen_queued;
+    bt->stats->unseen_guard_tripped = fin.guard_refused;
+    if (fin.guard_refused)
+        HALO_WARN("full sync did not list more than half of the rows: not checking them",
+                  "tenant=%s entity=%s run=%" PRId64 " unseen=%" PRId64 " live=%" PRId64, bt->tenant_slug,
+                  bt->records->entity, bt->records->sync_run_id, fin.unseen, fin.live);
+    else if (fin.unseen_queued > 0)
+        HALO_INFO("full sync did not list rows: queued for a check",
+                  "tenant=%s entity=%s run=%" PRId64 " queued=%" PRId64, bt->tenant_slug, bt->records->entity,
+                  bt->records->sync_run_id, fin.unseen_queued);
+    return 0;
+}
+
+/* Advances the sync checkpoint the batch covers (a full-sync page, or an incremental cursor). */
+static int s_checkpoint(halo_pg_t *pg, const store_ledger_batch_t *bt, const char **what)
+{
+    const halo_records_t *r = bt->records;
+    const char *entity = store_entity_name(bt->entity);
+    bool moved = false;
+    if (r->sync_run_id > 0) {
+        if (halo_ledger_checkpoint(pg, bt->tenant_id, entity, r->sync_run_id, r->page_no, r->count,
+                                   r->total > 0 ? r->total : -1, &moved) != 0) {
+            *what = "checkpoint";
+            return -1;
+        }
+        bt->stats->checkpoint = moved;
+        return r->sync_done ? s_finish_sync(pg, bt, what) : 0;
+    }
+    if (!r->cursor[0])
+        return 0;
+    char cursor[STORE_VALUE_BUF];
+    if (store_normalize_time(r->cursor, cursor, sizeof cursor) != 0) {
+        HALO_WARN("ignoring a cursor that is not a date", "tenant=%s entity=%s cursor=%s", bt->tenant_slug, r->entity,
+                  r->cursor);
+        return 0;
+    }
+    if (halo_ledger_cursor(pg, bt->tenant_id, entity, cursor, &moved) != 0) {
+        *what = "checkpoint";
+        return -1;
+    }
+    bt->stats->checkpoint = moved;
+    return 0;
+}
+
+store_result_t store_ledger_write(halo_pg_t *pg, const store_ledger_batch_t *batches, size_t n, char *err,
+                                  size_t errlen, char sqlstate[8])
+{
+    halo_ledger_key_t *keys = malloc(sizeof *keys * (n ? n : 1));
+    size_t nkeys = 0;
+    if (!keys) {
+        snprintf(err, errlen, "ledger: out of memory");
+        snprintf(sqlstate, 8, "%s", "");
+        return STORE_RETRY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!s_has_ledger_work(&batches[i]))
+            continue;
+        keys[nkeys].tenant_id = batches[i].tenant_id;
+        keys[nkeys].entity = store_entity_name(batches[i].entity);
+        keys[nkeys].sync = batches[i].records->sync_run_id > 0 || batches[i].records->cursor[0];
+        nkeys++;
+    }
+    if (nkeys == 0) {
+        free(keys);
+        return STORE_OK;
+    }
+    /* halo_pg would reconnect a broken connection and run the calls outside
+     * the caller's transaction: never let it. */
+    PGconn *conn = halo_pg_conn(pg);
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+        free(keys);
+        snprintf(err, errlen, "ledger: transaction lost");
+        snprintf(sqlstate, 8, "%s", "");
+        return STORE_RETRY;
+    }
+    const char *what = "ledger locks";
+    int rc = halo_ledger_lock(pg, keys, nkeys);
+    free(keys);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (s_has_ledger_work(&batches[i]))
+            rc = s_complete(pg, &batches[i], &what) == 0 && s_checkpoint(pg, &batches[i], &what) == 0 ? 0 : -1;
+    if (rc == 0)
+        return STORE_OK;
+    return store_result_of_pg(pg, what, err, errlen, sqlstate);
+}
