@@ -252,14 +252,26 @@ static int s_send_store(fetch_worker_t *self, const halo_msg_t *msg, char *err, 
 
 /* ---------------------------------------------------------------- webhook fetches */
 
+/* Fills out with the retry numbers of s but max_attempts (no text is copied:
+ * s holds the secret key): the settings of a failure that must not repeat. */
+static void s_settings_final(const fetch_settings_t *s, int max_attempts, fetch_settings_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->max_attempts = max_attempts;
+    out->lease_s = s->lease_s;
+    out->backoff_base_ms = s->backoff_base_ms;
+    out->backoff_max_ms = s->backoff_max_ms;
+}
+
 /* Counts a failed attempt on the row (backoff or dead letter; a permanent
  * failure is a dead letter at once). */
 static void s_row_failed(fetch_worker_t *self, const fetch_tenant_t *tenant, const fetch_lease_t *lease,
                          const char *error, bool permanent)
 {
     bool dead = false;
-    fetch_settings_t once = *self->s;
-    once.max_attempts = 1; /* attempts + 1 >= 1: the row is dead-lettered now */
+    fetch_settings_t once;
+    if (permanent)
+        s_settings_final(self->s, 1, &once); /* attempts + 1 >= 1: the row is dead-lettered now */
     if (fetch_ledger_fail(self->pg, lease, error, permanent ? &once : self->s, &dead) != 0) {
         HALO_WARN("ledger update failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
         return;
@@ -345,8 +357,8 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
     halo_api_response_clear(&resp);
     int sent = add == 0 ? s_send_store(self, &msg, err, sizeof err) : -2;
     if (add != 0)
-        snprintf(err, sizeof err, "object of %zu bytes cannot be sent to store (max %d per object)", body_len,
-                 HALO_MSG_RECORD_JSON_MAX);
+        snprintf(err, sizeof err, "object of %zu bytes cannot be sent to store (over %d bytes, or a NUL byte in it)",
+                 body_len, HALO_MSG_RECORD_JSON_MAX);
     if (sent == 0)
         HALO_DEBUG("object fetched", "tenant=%s entity=%s id=%lld op=%s", tenant->slug, lease->entity,
                    (long long)lease->object_id, op == HALO_RECORD_UPSERT ? "upsert" : "tombstone");
@@ -427,8 +439,8 @@ static int s_sync_step(fetch_worker_t *self)
         /* Resuming from the checkpoint would fetch and fail the same page
          * for ever: give the run up now (full: status failed, error kept). */
         *run = before;
-        fetch_settings_t once = *self->s;
-        once.max_attempts = run->attempts + 1;
+        fetch_settings_t once;
+        s_settings_final(self->s, run->attempts + 1, &once);
         return fetch_sync_fail(self->pg, &once, run, err) == 0 ? 1 : -1;
     }
     if (sent != 0) {
