@@ -2,7 +2,8 @@
  * request and bearer-authenticated GETs. One easy handle per client, reused
  * so connections are kept alive; TLS peer and host verification always on;
  * connect and total timeouts on every request; response bodies capped at
- * HALO_API_MAX_BODY. It never logs: secrets and tokens pass through only. */
+ * HALO_API_MAX_BODY (or the client's own cap) while they arrive, before any
+ * parser sees them. It never logs: secrets and tokens pass through only. */
 #include "halo_api.h"
 
 #include <curl/curl.h>
@@ -26,6 +27,7 @@ struct _halo_api_t {
     char *ca_file;
     long connect_timeout_ms;
     long total_timeout_ms;
+    size_t max_body;
 };
 
 /* Growable response buffer with a hard cap. */
@@ -33,6 +35,7 @@ typedef struct {
     char *data;
     size_t len;
     size_t cap;
+    size_t max; /* bytes of body refused beyond (NUL excluded) */
     int too_big;
 } s_buf_t;
 
@@ -43,12 +46,12 @@ static void s_global_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* curl write callback: appends to the buffer, refusing past HALO_API_MAX_BODY. */
+/* curl write callback: appends to the buffer, refusing past buf->max (decoded bytes). */
 static size_t s_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     s_buf_t *buf = userdata;
     size_t n = size * nmemb;
-    if (buf->len + n + 1 > HALO_API_MAX_BODY) {
+    if (n > buf->max || buf->len > buf->max - n) {
         buf->too_big = 1;
         return 0; /* makes curl fail with CURLE_WRITE_ERROR */
     }
@@ -56,8 +59,8 @@ static size_t s_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
         size_t cap = buf->cap ? buf->cap : API_BODY_INITIAL;
         while (cap < buf->len + n + 1)
             cap *= 2;
-        if (cap > HALO_API_MAX_BODY)
-            cap = HALO_API_MAX_BODY;
+        if (cap > buf->max + 1)
+            cap = buf->max + 1;
         char *grown = realloc(buf->data, cap);
         if (!grown)
             return 0;
@@ -107,10 +110,17 @@ halo_api_t *halo_api_new(const char *ca_file, long connect_timeout_ms, long tota
     }
     self->connect_timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 5000;
     self->total_timeout_ms = total_timeout_ms > 0 ? total_timeout_ms : 30000;
+    self->max_body = HALO_API_MAX_BODY;
     return self;
 fail:
     halo_api_destroy(&self);
     return NULL;
+}
+
+void halo_api_set_max_body(halo_api_t *self, size_t max_body)
+{
+    if (self)
+        self->max_body = max_body > 0 ? max_body : HALO_API_MAX_BODY;
 }
 
 void halo_api_destroy(halo_api_t **self_p)
@@ -141,7 +151,7 @@ static int s_perform(halo_api_t *self, const char *url, struct curl_slist *heade
 {
     memset(resp, 0, sizeof *resp);
     resp->retry_after_s = -1;
-    s_buf_t buf = {0};
+    s_buf_t buf = {.max = self->max_body};
     CURL *c = self->curl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -156,6 +166,9 @@ static int s_perform(halo_api_t *self, const char *url, struct curl_slist *heade
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, self->total_timeout_ms);
     curl_easy_setopt(c, CURLOPT_USERAGENT, API_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    /* A Content-Length above the cap is refused before the body is read; the
+     * write callback counts the decoded bytes (a compressed body, chunks). */
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)self->max_body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
@@ -176,8 +189,8 @@ static int s_perform(halo_api_t *self, const char *url, struct curl_slist *heade
         free(buf.data);
         resp->status = 0;
         resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-        if (buf.too_big)
-            snprintf(resp->error, sizeof resp->error, "response larger than %d bytes", HALO_API_MAX_BODY);
+        if (buf.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+            snprintf(resp->error, sizeof resp->error, "response larger than %zu bytes", self->max_body);
         else
             snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(rc));
         return -1;
@@ -284,11 +297,11 @@ int halo_api_token(halo_api_t *self, const char *auth_url, const char *halo_tena
     if (json_is_integer(exp))
         expires = json_integer_value(exp);
     else if (json_is_real(exp))
-        expires = (int64_t)json_real_value(exp);
+        expires = json_real_value(exp) > 0 && json_real_value(exp) < 1e15 ? (int64_t)json_real_value(exp) : -1;
     else if (json_is_string(exp))
         expires = strtoll(json_string_value(exp), NULL, 10);
     if (expires <= 0)
-        expires = 3600;
+        expires = 3600; /* as Halo's; callers clamp what they keep to their own bounds */
     snprintf(token, tokenlen, "%s", access);
     halo_log_add_secret(token);
     *expires_in_s = expires;

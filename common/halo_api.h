@@ -10,7 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALO_API_MAX_BODY (64 * 1024 * 1024) /* a larger response is an error */
+/* Default cap of one response body (a larger one is an error). Sized for a
+ * list page of 100 objects (a few KB each; an object with details rarely
+ * above 100 KB) with a wide margin: 80 KiB per object. It bounds what one
+ * tenant's Halo can make a fetcher worker hold: the text, plus jansson's tree
+ * of it (typically ~10x, ~46x for pathological JSON). Was 64 MiB (~3 GB per
+ * worker in the worst case). */
+#define HALO_API_MAX_BODY (8 * 1024 * 1024)
 
 typedef struct _halo_api_t halo_api_t;
 
@@ -25,6 +31,10 @@ typedef struct {
 
 /* New client; ca_file may be NULL (system CAs). Timeouts in ms. NULL on failure. */
 halo_api_t *halo_api_new(const char *ca_file, long connect_timeout_ms, long total_timeout_ms);
+/* Sets the largest response body this client accepts (0: HALO_API_MAX_BODY).
+ * A larger one is refused while it arrives (or from its Content-Length): the
+ * call fails with "response larger than N bytes" and nothing is parsed. */
+void halo_api_set_max_body(halo_api_t *self, size_t max_body);
 /* Frees the client; safe to call twice. */
 void halo_api_destroy(halo_api_t **self_p);
 /* POSTs the client-credentials form to {auth_url}/token[?tenant=halo_tenant]

@@ -12,6 +12,12 @@
 
 void *halo_zsock_new(void *ctx, int type, const char *endpoint, bool bind, int hwm, char *err, size_t errlen)
 {
+    return halo_zsock_new_hwm(ctx, type, endpoint, bind, hwm, hwm, err, errlen);
+}
+
+void *halo_zsock_new_hwm(void *ctx, int type, const char *endpoint, bool bind, int sndhwm, int rcvhwm, char *err,
+                         size_t errlen)
+{
     void *sock = zmq_socket(ctx, type);
     if (!sock) {
         snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(zmq_errno()));
@@ -21,12 +27,12 @@ void *halo_zsock_new(void *ctx, int type, const char *endpoint, bool bind, int h
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
-    if (hwm > 0) {
-        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    }
-    /* No peer may make us buffer more than one message body can hold. */
-    int64_t max_msg = HALO_MSG_MAX_BODY;
+    if (sndhwm > 0)
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    if (rcvhwm > 0)
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    /* No peer may make us buffer more than the largest message of this socket's role. */
+    int64_t max_msg = halo_zsock_max_msg(type);
     zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof max_msg);
     if (type == ZMQ_ROUTER) {
         int mandatory = 1; /* an unknown identity is an error, not a silent drop */
@@ -43,6 +49,22 @@ void *halo_zsock_new(void *ctx, int type, const char *endpoint, bool bind, int h
     return sock;
 }
 
+int64_t halo_zsock_max_msg(int type)
+{
+    switch (type) {
+    case ZMQ_ROUTER:
+    case ZMQ_DEALER:
+        return HALO_ZMQ_MAX_JOB_MSG;
+    case ZMQ_SUB:
+    case ZMQ_XSUB:
+    case ZMQ_PUB:
+    case ZMQ_XPUB:
+        return HALO_ZMQ_MAX_TELEMETRY_MSG;
+    default:
+        return HALO_ZMQ_MAX_RECORDS_MSG;
+    }
+}
+
 void halo_zsock_destroy(void **sock_p)
 {
     if (!sock_p || !*sock_p)
@@ -57,12 +79,15 @@ int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const h
     const char *cmd = halo_msg_cmd_name(msg->cmd);
     if (!cmd) {
         snprintf(err, errlen, "unknown command %d", (int)msg->cmd);
+        errno = EMSGSIZE;
         return -1;
     }
     char *body = NULL;
     size_t body_len = 0;
-    if (halo_msg_encode(msg, &body, &body_len, err, errlen) != 0)
+    if (halo_msg_encode(msg, &body, &body_len, err, errlen) != 0) {
+        errno = EMSGSIZE; /* permanent: the same message never encodes */
         return -1;
+    }
     int rc = 0;
     if (identity && zmq_send(sock, identity, identity_len, flags | ZMQ_SNDMORE) < 0)
         rc = -1;
@@ -73,8 +98,11 @@ int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const h
         rc = -1;
     if (rc == 0 && zmq_send(sock, body, body_len, 0) < 0)
         rc = -1;
-    if (rc != 0)
-        snprintf(err, errlen, "send %s: %s", cmd, zmq_strerror(zmq_errno()));
+    if (rc != 0) {
+        int e = zmq_errno();
+        snprintf(err, errlen, "send %s: %s", cmd, zmq_strerror(e));
+        errno = e;
+    }
     free(body);
     return rc;
 }

@@ -14,15 +14,36 @@
 #define HALO_HEARTBEAT_LIVENESS 3
 #define HALO_RECONNECT_MAX_MS 32000
 #define HALO_IDENTITY_MAX 256
+/* Largest frame a socket accepts (ZMQ_MAXMSGSIZE; a peer sending more is
+ * disconnected by libzmq before the frame is buffered whole). Job sockets
+ * (ROUTER, DEALER) carry READY, HEARTBEAT, JOB and ACK: the largest, an ACK of
+ * HALO_ACK_MAX sequence numbers, is about 9.3 KB. A telemetry EVENT is at most
+ * about 1.2 KB. PUSH/PULL carry RECORDS, up to what the encoder allows
+ * (HALO_MSG_MAX_BODY, 32 MiB): a page of 100 objects is capped at
+ * HALO_API_MAX_BODY (8 MiB) by the fetcher, and a receiver must never refuse
+ * what a sender could encode. */
+#define HALO_ZMQ_MAX_JOB_MSG (64 * 1024)
+#define HALO_ZMQ_MAX_TELEMETRY_MSG (16 * 1024)
+#define HALO_ZMQ_MAX_RECORDS_MSG HALO_MSG_MAX_BODY
 
 /* Creates a socket of zmq type (ZMQ_ROUTER...), binds or connects it to
- * endpoint, with linger 0, the given high-water mark (0: default) and
- * reconnect backoff capped at 32 s. NULL on failure (err set). */
+ * endpoint, with linger 0, the given high-water mark (0: default), the
+ * largest inbound frame of its type (halo_zsock_max_msg) and reconnect
+ * backoff capped at 32 s. NULL on failure (err set). */
 void *halo_zsock_new(void *ctx, int type, const char *endpoint, bool bind, int hwm, char *err, size_t errlen);
+/* As halo_zsock_new, with separate send and receive high-water marks (0: default). */
+void *halo_zsock_new_hwm(void *ctx, int type, const char *endpoint, bool bind, int sndhwm, int rcvhwm, char *err,
+                         size_t errlen);
+/* The ZMQ_MAXMSGSIZE given to sockets of zmq type: HALO_ZMQ_MAX_JOB_MSG for
+ * ROUTER and DEALER, HALO_ZMQ_MAX_TELEMETRY_MSG for SUB and PUB,
+ * HALO_ZMQ_MAX_RECORDS_MSG otherwise (PUSH, PULL). */
+int64_t halo_zsock_max_msg(int type);
 /* Closes the socket and sets *sock_p = NULL; safe to call twice. */
 void halo_zsock_destroy(void **sock_p);
 /* Sends msg, preceded by an identity frame when identity != NULL (ROUTER).
- * flags: 0 or ZMQ_DONTWAIT. 0 on success, -1 on error (err set; EAGAIN when full). */
+ * flags: 0 or ZMQ_DONTWAIT. 0 on success, -1 on error (err set; errno
+ * EMSGSIZE when msg cannot be encoded, e.g. too large: retrying cannot help;
+ * otherwise zmq's errno, EAGAIN when full). */
 int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const halo_msg_t *msg, int flags,
                   char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Receives one message; when identity != NULL the first frame is the peer

@@ -6,6 +6,15 @@
 #include <time.h>
 #include <unistd.h>
 
+long fetch_backoff_retry_after_s(long retry_after_s)
+{
+    if (retry_after_s < 0)
+        return -1;
+    if (retry_after_s < 1)
+        return 1;
+    return retry_after_s > FETCH_RETRY_AFTER_MAX_S ? FETCH_RETRY_AFTER_MAX_S : retry_after_s;
+}
+
 int64_t fetch_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double unit)
 {
     if (attempt < 1)

@@ -163,6 +163,7 @@ static int s_refresh(fetch_token_t *self, const fetch_tenant_t *tenant, s_entry_
         goto fail;
     }
     halo_api_response_clear(&resp);
+    expires_in = fetch_token_lifetime_s(expires_in);
     char *sealed = halo_crypto_seal(self->secret_key, token);
     char expires[32];
     snprintf(expires, sizeof expires, "%lld", (long long)expires_in);
@@ -193,6 +194,13 @@ fail:
     if (halo_pg_command(self->pg, "ROLLBACK", 0, NULL) != 0)
         HALO_DEBUG("rollback failed", "reason=\"%s\"", halo_pg_error(self->pg));
     return -1;
+}
+
+int64_t fetch_token_lifetime_s(int64_t expires_in_s)
+{
+    if (expires_in_s < FETCH_TOKEN_LIFETIME_MIN_S)
+        return FETCH_TOKEN_LIFETIME_MIN_S;
+    return expires_in_s > FETCH_TOKEN_LIFETIME_MAX_S ? FETCH_TOKEN_LIFETIME_MAX_S : expires_in_s;
 }
 
 int fetch_token_get(fetch_token_t *self, const fetch_tenant_t *tenant, char *token, size_t tokenlen, char *err,

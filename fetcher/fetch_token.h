@@ -16,6 +16,8 @@
 
 #define FETCH_TOKEN_MAX 4096
 #define FETCH_TOKEN_REFRESH_FRACTION 0.8  /* refresh after this share of expires_in */
+#define FETCH_TOKEN_LIFETIME_MIN_S 60      /* expires_in below: kept this long (401 still refreshes) */
+#define FETCH_TOKEN_LIFETIME_MAX_S 86400   /* expires_in above: refreshed after a day anyway */
 #define FETCH_TOKEN_LOCK_CLASS 0x48414c4f /* advisory lock namespace ("HALO") */
 
 typedef struct _fetch_token_t fetch_token_t;
@@ -29,6 +31,11 @@ void fetch_token_destroy(fetch_token_t **self_p);
  * with the reason in err (Halo refused the client, Halo or PostgreSQL down). */
 int fetch_token_get(fetch_token_t *self, const fetch_tenant_t *tenant, char *token, size_t tokenlen, char *err,
                     size_t errlen) __attribute__((warn_unused_result));
+/* The lifetime kept for a token whose response said expires_in seconds:
+ * clamped to [FETCH_TOKEN_LIFETIME_MIN_S, FETCH_TOKEN_LIFETIME_MAX_S], so a
+ * Halo answering 1 s cannot make every request a token request and a huge
+ * value cannot overflow the refresh time or the stored expiry. */
+int64_t fetch_token_lifetime_s(int64_t expires_in_s);
 /* Marks token as refused (401, or 400 "expired") so the next get refreshes it, unless another fetcher already did. */
 void fetch_token_invalidate(fetch_token_t *self, int64_t tenant_id, const char *token);
 

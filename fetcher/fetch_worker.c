@@ -3,6 +3,7 @@
  * a 400 saying the token expired), and a shared push of the limiter on 429. */
 #include "fetch_worker.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,7 +213,7 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
             return REQ_FAIL;
         }
         if (resp->status == 429) {
-            int64_t pause = halo_limiter_pause_ms(&tenant->limits, resp->retry_after_s);
+            int64_t pause = halo_limiter_pause_ms(&tenant->limits, fetch_backoff_retry_after_s(resp->retry_after_s));
             halo_api_response_clear(resp);
             if (halo_limiter_throttle(self->pg, tenant->id, &tenant->limits, pause) != 0)
                 HALO_WARN("limiter push failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
@@ -228,12 +229,18 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
 }
 
 /* PUSHes msg to store, retrying while the store is away, for at most half a
- * lease (after that the lease expires and another fetch supersedes it). 0 or -1. */
-static int s_send_store(fetch_worker_t *self, const halo_msg_t *msg)
+ * lease (after that the lease expires and another fetch supersedes it).
+ * 0; -1 when the store stayed away; -2 when msg cannot be encoded (too
+ * large: retrying can never help), err saying why. */
+static int s_send_store(fetch_worker_t *self, const halo_msg_t *msg, char *err, size_t errlen)
 {
     int64_t deadline = halo_clock_mono_ms() + self->s->lease_s * 1000 / 2;
-    char err[256];
-    while (halo_zmq_send(self->store, NULL, 0, msg, 0, err, sizeof err) != 0) {
+    while (halo_zmq_send(self->store, NULL, 0, msg, 0, err, errlen) != 0) {
+        if (errno == EMSGSIZE) {
+            HALO_WARN("records cannot be encoded", "tenant=%s entity=%s reason=\"%s\"", msg->tenant,
+                      msg->u.records.entity, err);
+            return -2;
+        }
         if (halo_signal_interrupted() || halo_clock_mono_ms() >= deadline) {
             HALO_WARN("records not delivered to store", "tenant=%s entity=%s reason=\"%s\"", msg->tenant,
                       msg->u.records.entity, err);
@@ -245,12 +252,27 @@ static int s_send_store(fetch_worker_t *self, const halo_msg_t *msg)
 
 /* ---------------------------------------------------------------- webhook fetches */
 
-/* Counts a failed attempt on the row (backoff or dead letter). */
+/* Fills out with the retry numbers of s but max_attempts (no text is copied:
+ * s holds the secret key): the settings of a failure that must not repeat. */
+static void s_settings_final(const fetch_settings_t *s, int max_attempts, fetch_settings_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->max_attempts = max_attempts;
+    out->lease_s = s->lease_s;
+    out->backoff_base_ms = s->backoff_base_ms;
+    out->backoff_max_ms = s->backoff_max_ms;
+}
+
+/* Counts a failed attempt on the row (backoff or dead letter; a permanent
+ * failure is a dead letter at once). */
 static void s_row_failed(fetch_worker_t *self, const fetch_tenant_t *tenant, const fetch_lease_t *lease,
-                         const char *error)
+                         const char *error, bool permanent)
 {
     bool dead = false;
-    if (fetch_ledger_fail(self->pg, lease, error, self->s, &dead) != 0) {
+    fetch_settings_t once;
+    if (permanent)
+        s_settings_final(self->s, 1, &once); /* attempts + 1 >= 1: the row is dead-lettered now */
+    if (fetch_ledger_fail(self->pg, lease, error, permanent ? &once : self->s, &dead) != 0) {
         HALO_WARN("ledger update failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
         return;
     }
@@ -297,7 +319,7 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
     }
     self->units++;
     if (r == REQ_FAIL) {
-        s_row_failed(self, tenant, lease, err);
+        s_row_failed(self, tenant, lease, err, false);
         return;
     }
     halo_record_op_t op = HALO_RECORD_UPSERT;
@@ -308,7 +330,7 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
         if (!json_is_object(obj)) {
             json_decref(obj);
             halo_api_response_clear(&resp);
-            s_row_failed(self, tenant, lease, "malformed JSON in response");
+            s_row_failed(self, tenant, lease, "malformed JSON in response", false);
             return;
         }
         if (json_is_true(json_object_get(obj, "deleted")))
@@ -317,7 +339,7 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
     } else {
         snprintf(err, sizeof err, "HTTP %ld", resp.status);
         halo_api_response_clear(&resp);
-        s_row_failed(self, tenant, lease, err);
+        s_row_failed(self, tenant, lease, err, false);
         return;
     }
     halo_msg_t msg;
@@ -331,10 +353,17 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
     rec->lease_id = lease->lease_id;
     int add = op == HALO_RECORD_UPSERT ? halo_msg_records_add(&msg, lease->object_id, op, resp.body, resp.body_len)
                                        : halo_msg_records_add(&msg, lease->object_id, op, NULL, 0);
+    size_t body_len = resp.body_len;
     halo_api_response_clear(&resp);
-    if (add == 0 && s_send_store(self, &msg) == 0)
+    int sent = add == 0 ? s_send_store(self, &msg, err, sizeof err) : -2;
+    if (add != 0)
+        snprintf(err, sizeof err, "object of %zu bytes cannot be sent to store (over %d bytes, or a NUL byte in it)",
+                 body_len, HALO_MSG_RECORD_JSON_MAX);
+    if (sent == 0)
         HALO_DEBUG("object fetched", "tenant=%s entity=%s id=%lld op=%s", tenant->slug, lease->entity,
                    (long long)lease->object_id, op == HALO_RECORD_UPSERT ? "upsert" : "tombstone");
+    else if (sent == -2) /* the same object would fail the same way every time: a dead letter, not a loop */
+        s_row_failed(self, tenant, lease, err, true);
     halo_msg_clear(&msg);
 }
 
@@ -392,6 +421,7 @@ static int s_sync_step(fetch_worker_t *self)
     }
     halo_msg_t msg;
     bool last = false;
+    fetch_sync_run_t before = *run; /* the parse advances the run; an unsendable page must not */
     if (r == REQ_OK && fetch_sync_parse_page(run, tenant->slug, resp.body, resp.body_len, halo_clock_wall_ms(), &msg,
                                              &last, err, sizeof err) != 0)
         r = REQ_FAIL;
@@ -401,10 +431,18 @@ static int s_sync_step(fetch_worker_t *self)
                   run->page_no, err);
         return fetch_sync_fail(self->pg, self->s, run, err) == 0 ? 1 : -1;
     }
-    int sent = s_send_store(self, &msg);
+    int sent = s_send_store(self, &msg, err, sizeof err);
     HALO_DEBUG("sync page", "tenant=%s entity=%s full=%d page=%d records=%u last=%d", tenant->slug, run->entity,
                run->full, msg.u.records.page_no, msg.u.records.count, last);
     halo_msg_clear(&msg);
+    if (sent == -2) {
+        /* Resuming from the checkpoint would fetch and fail the same page
+         * for ever: give the run up now (full: status failed, error kept). */
+        *run = before;
+        fetch_settings_t once;
+        s_settings_final(self->s, run->attempts + 1, &once);
+        return fetch_sync_fail(self->pg, &once, run, err) == 0 ? 1 : -1;
+    }
     if (sent != 0) {
         run->active = false; /* store is away: the lease expires and the run resumes from its checkpoint */
         return 1;

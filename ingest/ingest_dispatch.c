@@ -17,7 +17,8 @@
 
 #define S_BUCKETS 8192 /* power of two */
 #define S_CHECK_MS 100 /* ack timeouts are checked at least this often */
-#define S_HWM 100000
+#define S_HWM 10000   /* JOBs queued per fetcher before a send says EAGAIN (the job waits; windows are credit-bounded) */
+#define S_RCVHWM 1000 /* messages (ACK, READY, HEARTBEAT; <= 64 KiB each) queued per fetcher before libzmq stops reading it */
 
 typedef struct s_job {
     uint64_t seq;
@@ -82,7 +83,7 @@ ingest_dispatch_t *ingest_dispatch_new(void *zctx, const char *endpoint, ingest_
         goto fail;
     }
     halo_msg_init(self->msg, HALO_CMD_HEARTBEAT);
-    self->router = halo_zsock_new(zctx, ZMQ_ROUTER, endpoint, true, S_HWM, err, errlen);
+    self->router = halo_zsock_new_hwm(zctx, ZMQ_ROUTER, endpoint, true, S_HWM, S_RCVHWM, err, errlen);
     if (!self->router)
         goto fail;
     ingest_journal_cursor_init(journal, &self->cursor);

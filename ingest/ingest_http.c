@@ -23,6 +23,7 @@
 #include "halo_clock.h"
 #include "halo_log.h"
 #include "halo_msg.h"
+#include "ingest_rejects.h"
 #include "ingest_webhook.h"
 
 #define S_HOOKS_PREFIX "/hooks/"
@@ -53,6 +54,7 @@ struct _ingest_http_t {
     ingest_auth_t *auth;
     ingest_journal_t *journal;
     ingest_metrics_t *metrics;
+    ingest_rejects_t *rejects; /* 401/404 logged per interval, not per request */
     struct MHD_Daemon *daemon;
     size_t body_bytes; /* buffered by all requests (atomic) */
     pthread_mutex_t conns_lock;
@@ -81,6 +83,7 @@ typedef struct {
     ingest_http_t *self;
     struct MHD_Connection *conn;
     ingest_batch_t batch;           /* the events, for the metrics and logs of the answer */
+    size_t held;                    /* batch and journal copy charged to body_bytes until completed */
     bool submitted;                 /* handed to the journal */
     bool journaled;                 /* the journal answered (atomic: set by the flusher thread) */
     ingest_journal_status_t status; /* its answer */
@@ -132,8 +135,11 @@ static enum MHD_Result s_reject(ingest_http_t *self, struct MHD_Connection *conn
     s_sanitize(reason, clean, sizeof clean);
     s_client(conn, client, sizeof client);
     ingest_metrics_rejected(self->metrics, req->tenant, word);
-    HALO_INFO("webhook rejected", "tenant=%s status=%u reason=%s detail=\"%s\" client=%s",
-              req->tenant[0] ? req->tenant : "-", status, word, clean, client);
+    if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_NOT_FOUND)
+        ingest_rejects_count(self->rejects, req->tenant, status, word, client, halo_clock_mono_ms());
+    else
+        HALO_INFO("webhook rejected", "tenant=%s status=%u reason=%s detail=\"%s\" client=%s",
+                  req->tenant[0] ? req->tenant : "-", status, word, clean, client);
     json_t *obj = json_pack("{s:s}", "error", clean);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
@@ -313,6 +319,19 @@ static void s_append_body(ingest_http_t *self, s_request_t *req, const char *dat
     req->len += size;
 }
 
+/* Charges bytes to the memory budget (HALO_INGEST_BODY_MEMORY) for req until
+ * it completes; false (nothing charged) if that would pass the budget. */
+static bool s_hold(ingest_http_t *self, s_request_t *req, size_t bytes)
+{
+    size_t total = __atomic_add_fetch(&self->body_bytes, bytes, __ATOMIC_RELAXED);
+    if (total > self->config.body_memory) {
+        __atomic_sub_fetch(&self->body_bytes, bytes, __ATOMIC_RELAXED);
+        return false;
+    }
+    req->held += bytes;
+    return true;
+}
+
 /* Journal callback (flusher thread, after the fdatasync): records the
  * outcome and resumes the connection, whose handler then answers. */
 static void s_journaled(void *arg, ingest_journal_status_t status, uint64_t first_seq)
@@ -338,6 +357,17 @@ static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection 
     if (ingest_webhook_parse(req->body ? req->body : "", req->len, &req->batch, err, sizeof err) != 0)
         return s_reject(self, conn, req, MHD_HTTP_BAD_REQUEST, "bad_request", err);
     size_t count = req->batch.count;
+    /* The body is parsed: give its memory back; the parsed events stay until
+     * the answer (metrics, logs) and are charged in its place. */
+    if (req->cap)
+        __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
+    free(req->body);
+    req->body = NULL;
+    req->len = req->cap = 0;
+    if (!s_hold(self, req, count * sizeof(ingest_event_t))) {
+        ingest_batch_clear(&req->batch);
+        return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "server busy, retry later");
+    }
     ingest_journal_item_t one, *items = count == 1 ? &one : calloc(count, sizeof *items);
     halo_msg_t msg; /* a JOB owns no memory: initialised once, every field set per event */
     halo_msg_init(&msg, HALO_CMD_JOB);
@@ -359,22 +389,22 @@ static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection 
         ok = halo_msg_encode(&msg, &data, &len, err, sizeof err) == 0;
         items[encoded] = (ingest_journal_item_t){data, len};
     }
-    /* The body is parsed: give its memory back before waiting. */
-    if (req->cap)
-        __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
-    free(req->body);
-    req->body = NULL;
-    req->len = req->cap = 0;
+    /* The journal copies the records (header + data + crc each) until they are written. */
+    size_t journal_copy = 64;
+    for (size_t i = 0; ok && i < encoded; i++)
+        journal_copy += INGEST_JOURNAL_HEADER + sizeof(uint32_t) + items[i].len;
+    bool busy = ok && !s_hold(self, req, journal_copy);
     /* Counted before closing is looked at, so ingest_http_destroy either sees
      * this request waiting or this request sees it closing. */
     __atomic_add_fetch(&self->suspended, 1, __ATOMIC_SEQ_CST);
     bool closing = __atomic_load_n(&self->closing, __ATOMIC_SEQ_CST);
     enum MHD_Result rc = MHD_YES;
-    if (!ok || closing) {
+    if (!ok || busy || closing) {
         __atomic_sub_fetch(&self->suspended, 1, __ATOMIC_SEQ_CST);
         if (!ok)
             HALO_ERROR("webhook not encoded", "tenant=%s error=\"%s\"", req->tenant, items ? err : "out of memory");
         rc = closing ? s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "shutting down, retry later")
+             : busy  ? s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "server busy, retry later")
                      : s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error",
                                 "journal error, retry later");
     } else {
@@ -407,16 +437,24 @@ static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection 
     default:
         return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error", "journal error, retry later");
     }
+    size_t unknown = 0, first_unknown = 0;
     for (size_t i = 0; i < batch->count; i++) {
         const ingest_event_t *ev = &batch->events[i];
         ingest_metrics_received(self->metrics, req->tenant, ev->known ? ev->event : "unknown", 1);
-        if (!ev->known)
-            HALO_INFO("unknown webhook event journaled, not fetched", "tenant=%s event=\"%s\" seq=%" PRIu64,
-                      req->tenant, ev->raw_event, req->first_seq + i);
-        else
+        if (!ev->known && unknown++ == 0)
+            first_unknown = i;
+        else if (ev->known && batch->count == 1)
             HALO_DEBUG("webhook accepted", "tenant=%s event=\"%s\" object_id=%" PRId64 " seq=%" PRIu64, req->tenant,
                        ev->event, ev->object_id, req->first_seq + i);
     }
+    /* One line per request, however many events it held. */
+    if (unknown > 0)
+        HALO_INFO("unknown webhook event journaled, not fetched",
+                  "tenant=%s event=\"%s\" seq=%" PRIu64 " unknown=%zu events=%zu", req->tenant,
+                  batch->events[first_unknown].raw_event, req->first_seq + first_unknown, unknown, batch->count);
+    if (batch->count > 1)
+        HALO_DEBUG("webhooks accepted", "tenant=%s events=%zu unknown=%zu first_seq=%" PRIu64, req->tenant,
+                   batch->count, unknown, req->first_seq);
     if (batch->count == 1 && self->accepted_one)
         return MHD_queue_response(conn, MHD_HTTP_OK, self->accepted_one);
     char text[64];
@@ -499,6 +537,7 @@ static void *s_sweep(void *arg)
             }
         }
         pthread_mutex_unlock(&self->conns_lock);
+        ingest_rejects_flush(self->rejects, now, false);
         if (cut > 0) {
             ingest_metrics_rejected(self->metrics, "", "request_timeout");
             HALO_INFO("slow clients cut off", "connections=%d request_timeout_s=%u", cut,
@@ -523,8 +562,8 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **req_cls, 
         return;
     if (req->submitted)
         __atomic_sub_fetch(&self->answering, 1, __ATOMIC_SEQ_CST);
-    if (req->cap)
-        __atomic_sub_fetch(&self->body_bytes, req->cap, __ATOMIC_RELAXED);
+    if (req->cap + req->held)
+        __atomic_sub_fetch(&self->body_bytes, req->cap + req->held, __ATOMIC_RELAXED);
     free(req->body);
     ingest_batch_clear(&req->batch);
     free(req);
@@ -587,8 +626,11 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
     self->metrics = metrics;
     pthread_mutex_init(&self->conns_lock, NULL);
     self->conns = calloc(config->max_connections ? config->max_connections : 1, sizeof *self->conns);
-    if (!self->conns) {
+    self->rejects = ingest_rejects_new(INGEST_REJECTS_INTERVAL_MS);
+    if (!self->conns || !self->rejects) {
         snprintf(err, errlen, "out of memory");
+        free(self->conns);
+        ingest_rejects_destroy(&self->rejects);
         free(self);
         return NULL;
     }
@@ -623,6 +665,7 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
         snprintf(err, errlen, "cannot listen on %s (in use, or not allowed)", config->listen);
         if (self->accepted_one)
             MHD_destroy_response(self->accepted_one);
+        ingest_rejects_destroy(&self->rejects);
         free(self->conns);
         free(self);
         return NULL;
@@ -656,6 +699,7 @@ void ingest_http_destroy(ingest_http_t **self_p)
         MHD_stop_daemon(self->daemon);
     if (self->accepted_one)
         MHD_destroy_response(self->accepted_one);
+    ingest_rejects_destroy(&self->rejects);
     pthread_mutex_destroy(&self->conns_lock);
     free(self->conns);
     free(self);

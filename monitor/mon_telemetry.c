@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <zmq.h>
 
-#define S_HWM 100000  /* messages queued before SUB drops (telemetry may drop) */
+#define S_HWM 10000   /* messages queued per publisher before SUB drops (telemetry may drop; <= 16 KiB each) */
 #define S_BATCH 10000 /* messages handled per poll before the loop gets a turn */
 #define S_MAX_WAIT_MS 1000
 

@@ -147,7 +147,7 @@ static void test_control_bytes_are_escaped(void **state)
     (void)state;
     halo_log_init("ingest", HALO_LOG_INFO);
     s_capture(s_write_forged);
-    assert_non_null(strstr(s_buf, "event=\"x\\x0ats=0 level=error msg=\"forged\"\\x1b[31m\""));
+    assert_non_null(strstr(s_buf, "event=\"x\\x0ats=0 level=error msg=\\\"forged\\\"\\x1b[31m\""));
     assert_int_equal(strchr(s_buf, '\n') - s_buf, (long)strlen(s_buf) - 1); /* one line */
 }
 

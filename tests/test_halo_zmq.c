@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -170,6 +173,123 @@ static void test_send_event_never_blocks(void **state)
     zmq_ctx_term(ctx);
 }
 
+/* Binds a socket of type with halo_zsock_new on a free TCP port; its endpoint goes to endpoint. */
+static void *s_bind_tcp(void *ctx, int type, char *endpoint, size_t len)
+{
+    char err[256];
+    void *sock = halo_zsock_new(ctx, type, "tcp://127.0.0.1:*", true, 100, err, sizeof err);
+    assert_non_null(sock);
+    assert_int_equal(zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &len), 0);
+    return sock;
+}
+
+/* True if sock has a message within ms. */
+static bool s_readable(void *sock, long ms)
+{
+    zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+    return zmq_poll(&item, 1, ms) == 1;
+}
+
+static void test_oversized_message_refused_on_job_socket(void **state)
+{
+    (void)state;
+    assert_int_equal(halo_zsock_max_msg(ZMQ_ROUTER), 64 * 1024);
+    assert_int_equal(halo_zsock_max_msg(ZMQ_DEALER), 64 * 1024);
+    assert_true(halo_zsock_max_msg(ZMQ_SUB) <= 64 * 1024);
+    assert_int_equal(halo_zsock_max_msg(ZMQ_PULL), HALO_MSG_MAX_BODY);
+    void *ctx = zmq_ctx_new();
+    char endpoint[256], err[256];
+    void *router = s_bind_tcp(ctx, ZMQ_ROUTER, endpoint, sizeof endpoint);
+
+    /* A peer that is not a fetcher sends a 1 MiB "ACK" over TCP: libzmq drops
+     * the connection at the frame's announced size, nothing reaches ingest. */
+    void *rogue = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(rogue, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(rogue, endpoint), 0);
+    size_t big = 1024 * 1024;
+    char *junk = calloc(1, big);
+    assert_int_equal(zmq_send(rogue, HALO_PROTOCOL, strlen(HALO_PROTOCOL), ZMQ_SNDMORE), (int)strlen(HALO_PROTOCOL));
+    assert_int_equal(zmq_send(rogue, "ACK", 3, ZMQ_SNDMORE), 3);
+    assert_int_equal(zmq_send(rogue, junk, big, 0), (int)big);
+    free(junk);
+    if (s_readable(router, 1000))
+        fail_msg("a 1 MiB frame reached the ROUTER (ZMQ_MAXMSGSIZE not applied to job sockets)");
+    zmq_close(rogue);
+
+    /* The largest legitimate job-socket message still passes: an ACK of
+     * HALO_ACK_MAX sequence numbers, each of the widest msgpack form. */
+    void *worker = halo_zsock_new(ctx, ZMQ_DEALER, endpoint, false, 100, err, sizeof err);
+    assert_non_null(worker);
+    halo_msg_t ack;
+    halo_msg_init(&ack, HALO_CMD_ACK);
+    ack.u.ack.count = HALO_ACK_MAX;
+    for (int i = 0; i < HALO_ACK_MAX; i++)
+        ack.u.ack.seqs[i] = UINT64_MAX - (uint64_t)i;
+    assert_int_equal(halo_zmq_send(worker, NULL, 0, &ack, 0, err, sizeof err), 0);
+    assert_true(s_readable(router, 5000));
+    char identity[HALO_IDENTITY_MAX];
+    size_t identity_len = 0;
+    halo_msg_t got;
+    assert_int_equal(halo_zmq_recv(router, identity, &identity_len, &got, 0, err, sizeof err), 0);
+    assert_int_equal(got.cmd, HALO_CMD_ACK);
+    assert_int_equal(got.u.ack.count, HALO_ACK_MAX);
+    halo_msg_clear(&got);
+    halo_zsock_destroy(&worker);
+    halo_zsock_destroy(&router);
+    zmq_ctx_term(ctx);
+}
+
+/* Builds a RECORDS message of n records of json_len bytes each. */
+static void s_records(halo_msg_t *msg, int n, size_t json_len)
+{
+    halo_msg_init(msg, HALO_CMD_RECORDS);
+    snprintf(msg->tenant, sizeof msg->tenant, "acme");
+    snprintf(msg->u.records.entity, sizeof msg->u.records.entity, "ticket");
+    snprintf(msg->u.records.source, sizeof msg->u.records.source, "list");
+    char *json = malloc(json_len + 1);
+    memset(json, ' ', json_len);
+    memcpy(json, "{\"id\":1,\"x\":\"", 13);
+    json[json_len - 2] = '"';
+    json[json_len - 1] = '}';
+    json[json_len] = '\0';
+    for (int i = 0; i < n; i++)
+        assert_int_equal(halo_msg_records_add(msg, i + 1, HALO_RECORD_UPSERT, json, json_len), 0);
+    free(json);
+}
+
+static void test_records_socket_fits_the_largest_page(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    char endpoint[256], err[256];
+    void *pull = s_bind_tcp(ctx, ZMQ_PULL, endpoint, sizeof endpoint);
+    void *push = halo_zsock_new(ctx, ZMQ_PUSH, endpoint, false, 100, err, sizeof err);
+    assert_non_null(push);
+    /* A page of 100 objects at the fetcher's body cap (8 MiB): about 8 MiB of RECORDS. */
+    halo_msg_t msg;
+    s_records(&msg, 100, 84 * 1024);
+    assert_int_equal(halo_zmq_send(push, NULL, 0, &msg, 0, err, sizeof err), 0);
+    halo_msg_clear(&msg);
+    assert_true(s_readable(pull, 10000));
+    halo_msg_t got;
+    assert_int_equal(halo_zmq_recv(pull, NULL, NULL, &got, 0, err, sizeof err), 0);
+    assert_int_equal(got.u.records.count, 100);
+    halo_msg_clear(&got);
+
+    /* Past what a message body may hold: refused before sending, with
+     * EMSGSIZE, so a caller knows retrying cannot help. */
+    s_records(&msg, 3, 12 * 1024 * 1024);
+    errno = 0;
+    assert_int_equal(halo_zmq_send(push, NULL, 0, &msg, 0, err, sizeof err), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    assert_non_null(strstr(err, "too large"));
+    halo_msg_clear(&msg);
+    halo_zsock_destroy(&push);
+    halo_zsock_destroy(&pull);
+    zmq_ctx_term(ctx);
+}
+
 static void test_heartbeat_timing(void **state)
 {
     (void)state;
@@ -204,6 +324,8 @@ int main(void)
         cmocka_unit_test(test_garbage_frames_are_dropped),
         cmocka_unit_test(test_bad_endpoint_reports_error),
         cmocka_unit_test(test_send_event_never_blocks),
+        cmocka_unit_test(test_oversized_message_refused_on_job_socket),
+        cmocka_unit_test(test_records_socket_fits_the_largest_page),
         cmocka_unit_test(test_heartbeat_timing),
         cmocka_unit_test(test_reconnect_backoff_capped),
     };

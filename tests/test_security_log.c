@@ -187,6 +187,71 @@ static void test_a_log_line_stays_one_line(void **state)
     free(text);
 }
 
+/* Logs values that try to forge fields: in quotes (an unknown webhook event
+ * name), bare (a ZeroMQ worker name), with backslashes, and a secret that
+ * holds a quote. */
+static void s_log_forged_fields(int unused)
+{
+    (void)unused;
+    halo_log_add_secret("se\"cr\\et");
+    HALO_INFO("unknown webhook event journaled, not fetched", "tenant=acme event=\"%s\"",
+              "x\" tenant=other level=error");
+    HALO_INFO("fetcher joined", "worker=%s via=%s", "w1 tenant=other level=error", "a\\\" tenant=x");
+    HALO_INFO("secret", "v=\"%s\" w=%s", "se\"cr\\et", "se\"cr\\et");
+}
+
+/* Splits line into key=value fields as a logfmt reader does ("..." with \\
+ * escapes); returns how many fields have the given key. */
+static int s_count_key(const char *line, const char *key)
+{
+    int count = 0;
+    const char *p = line;
+    while (*p && *p != '\n') {
+        while (*p == ' ')
+            p++;
+        const char *k = p;
+        while (*p && *p != '=' && *p != ' ' && *p != '\n')
+            p++;
+        if ((size_t)(p - k) == strlen(key) && strncmp(k, key, strlen(key)) == 0)
+            count++;
+        if (*p != '=')
+            continue;
+        p++;
+        if (*p == '"') {
+            for (p++; *p && *p != '"' && *p != '\n'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\n')
+                p++;
+        }
+    }
+    return count;
+}
+
+static void test_a_value_cannot_forge_fields(void **state)
+{
+    (void)state;
+    bool crashed = false;
+    char *text = s_run_logged(s_log_forged_fields, 0, &crashed);
+    assert_false(crashed);
+    char *second = strchr(text, '\n');
+    char *third = second ? strchr(second + 1, '\n') : NULL;
+    assert_non_null(third);
+    if (s_count_key(text, "tenant") != 1 || s_count_key(text, "level") != 1)
+        fail_msg("a quoted value with '\"' forged fields: %s", text);
+    if (s_count_key(second + 1, "tenant") != 0 || s_count_key(second + 1, "level") != 1)
+        fail_msg("a bare value forged fields: %.*s", (int)(third - second), second + 1);
+    assert_non_null(strstr(text, "event=\"x\\\" tenant=other level=error\""));
+    assert_non_null(strstr(text, "worker=\"w1 tenant=other level=error\" via=\"a\\\\\\\" tenant=x\""));
+    if (strstr(text, "cr\\\\et") || strstr(text, "cr\\et"))
+        fail_msg("a secret holding '\"' or '\\' was printed escaped instead of redacted: %s", text);
+    assert_non_null(strstr(third + 1, "v=\"[redacted]\" w=[redacted]"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_short_secret_at_the_end_of_a_line),
         cmocka_unit_test(test_secrets_redacted_however_many_tokens_were_registered),
         cmocka_unit_test(test_a_log_line_stays_one_line),
+        cmocka_unit_test(test_a_value_cannot_forge_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
