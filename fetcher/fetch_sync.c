@@ -96,7 +96,14 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
         return -1;
     }
     const json_t *rc = json_object_get(root, "record_count");
-    int64_t record_count = json_is_number(rc) ? (int64_t)json_number_value(rc) : -1;
+    /* Halo sends counts as integers or doubles; a count that is not a finite
+     * number within what a tenant can hold (fuzz: 1e150) is unknown, never a
+     * cast out of range. */
+    int64_t record_count = -1;
+    if (json_is_integer(rc) && json_integer_value(rc) >= 0)
+        record_count = (int64_t)json_integer_value(rc);
+    else if (json_is_real(rc) && json_real_value(rc) >= 0 && json_real_value(rc) <= (double)FETCH_SYNC_MAX_RECORD_COUNT)
+        record_count = (int64_t)json_real_value(rc);
     size_t count = json_array_size(rows);
     int64_t first_id = -1, last_id = -1;
     if (count > 0) {

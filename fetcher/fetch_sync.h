@@ -20,7 +20,8 @@
 #include "halo_msg.h"
 #include "halo_pg.h"
 
-#define FETCH_SYNC_PAGE_SIZE 100 /* Halo caps pages at 100 rows and silently drops the rest */
+#define FETCH_SYNC_PAGE_SIZE 100                    /* Halo caps pages at 100 rows and silently drops the rest */
+#define FETCH_SYNC_MAX_RECORD_COUNT 1000000000000LL /* above any tenant: a larger count is not believed */
 #define FETCH_SYNC_DATE_MAX 40
 
 #define FETCH_SYNC_OWNER_MAX 96
