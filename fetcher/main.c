@@ -8,11 +8,13 @@
 
 #include "fetch_config.h"
 #include "fetch_main.h"
+#include "halo_health.h"
 #include "halo_log.h"
 #include "halo_signal.h"
 
 int main(int argc, char **argv)
 {
+    halo_health_handle_args("halo-fetcher", argc, argv);
     size_t count = 0;
     const halo_config_var_t *table = fetch_config_table(&count);
     halo_config_t *cfg = halo_config_load_or_exit("halo-fetcher",
@@ -29,8 +31,10 @@ int main(int argc, char **argv)
     fetch_main_t *fetcher = fetch_main_new(&settings);
     if (!fetcher)
         return 1;
-    while (!halo_signal_interrupted())
+    while (!halo_signal_interrupted()) {
         fetch_main_loop_once(fetcher);
+        halo_health_beat();
+    }
     fetch_main_destroy(&fetcher);
     HALO_INFO("stopped", "");
     return 0;

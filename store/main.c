@@ -1,6 +1,7 @@
 /* halo-store: writes fetchers' RECORDS batches into the PostgreSQL mirror
  * (docs/store.md). main reads the configuration and runs the loop. */
 #include "halo_config.h"
+#include "halo_health.h"
 #include "halo_log.h"
 #include "halo_signal.h"
 #include "store_server.h"
@@ -20,6 +21,7 @@ static const halo_config_var_t s_config[] = {
 
 int main(int argc, char **argv)
 {
+    halo_health_handle_args("halo-store", argc, argv);
     halo_config_t *cfg = halo_config_load_or_exit("halo-store", "writes fetched HaloPSA records into PostgreSQL",
                                                   s_config, sizeof s_config / sizeof s_config[0], argc, argv);
     halo_log_init("store", (halo_log_level_t)halo_log_level_parse(halo_config_str(cfg, "HALO_LOG_LEVEL")));
@@ -37,8 +39,10 @@ int main(int argc, char **argv)
         halo_config_destroy(&cfg);
         return 1;
     }
-    while (!halo_signal_interrupted())
+    while (!halo_signal_interrupted()) {
         store_server_run_once(server);
+        halo_health_beat();
+    }
     HALO_INFO("stopping", "");
     store_server_drain(server, STORE_DRAIN_MS);
     store_server_destroy(&server);
