@@ -20,7 +20,9 @@ def halo_ms: if . == null then null else
   (capture("^(?<s>[0-9-]+T[0-9:]+)(\\.(?<f>[0-9]+))?") as $m
    | ($m.s + "Z" | fromdateiso8601) * 1000
      + (($m.f // "0") + "000" | .[0:3] | tonumber)) end;
+# Halo's -1 ("no value" for an id) is stored as NULL.
 def same($a; $b): if ($a | type) == "number" and ($b | type) == "number" then (($a - $b) | fabs) < 0.005
+                  elif $a == -1 and $b == null then true
                   else $a == $b end;
 ($sim.entity) as $entity
 | fields[$entity] as $f

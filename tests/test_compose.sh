@@ -82,8 +82,8 @@ cleanup() {
     if [ "$rc" != 0 ]; then
       dc --profile sim --profile tls ps || true
       for s in migrate db-roles ingest fetcher store monitor tls sim postgres; do
-        echo "----- $s (last 15 lines)"
-        dc --profile sim --profile tls logs --no-color --tail 15 "$s" 2>&1 || true
+        echo "----- $s (last 25 lines)"
+        dc --profile sim --profile tls logs --no-color --tail 25 "$s" 2>&1 | grep -v '^Attaching' || true
       done
     fi
     if [ "${HALO_COMPOSE_KEEP:-0}" = 1 ]; then
@@ -176,6 +176,16 @@ for s in migrate db-roles; do
 done
 log "up: every service healthy $UP_S s after 'up' (3 fetchers; migrate and db-roles exited 0)"
 
+# PostgreSQL from the host, through the published port (it may still be
+# starting, or recovering, when the services already report healthy).
+wait_pg() {
+  local deadline=$(($(date +%s) + $1))
+  until admin_sql "SELECT 1" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "PostgreSQL not reachable on 127.0.0.1:$HALO_PG_PORT after $1 s: $(admin_sql 'SELECT 1' 2>&1 | head -n 1)"
+    sleep 1
+  done
+}
+wait_pg 120
 # Each service runs as its own role, the superuser as none of them.
 roles=$(admin_sql "SELECT string_agg(DISTINCT usename, ',' ORDER BY usename) FROM pg_stat_activity WHERE datname = 'halo' AND usename LIKE 'halo_%'")
 for r in halo_fetcher halo_ingest halo_monitor halo_store; do
