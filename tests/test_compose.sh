@@ -15,6 +15,8 @@
 # budget across the three fetchers, no secret appears in `docker inspect`,
 # and the TLS proxy forwards webhooks but not /metrics. `down -v` always.
 #   HALO_COMPOSE_MUTATIONS (default 600)   HALO_COMPOSE_KEEP=1 keeps the stack up
+#   HALO_COMPOSE_STATS=FILE  appends measurements (up time, image size, each
+#   container's RSS idle and during the storm) for bench/compose_stats.sh
 set -euo pipefail
 SRC=$(cd "${HALO_SRC_DIR:-$(dirname "$0")/..}" && pwd)
 cd "$SRC"
@@ -176,6 +178,25 @@ for s in migrate db-roles; do
 done
 log "up: every service healthy $UP_S s after 'up' (3 fetchers; migrate and db-roles exited 0)"
 
+# Measurements for bench/compose_stats.sh: RSS (KiB) summed over each
+# running container's processes, as "PHASE<TAB>CONTAINER<TAB>KIB" lines.
+stat_line() { [ -n "${HALO_COMPOSE_STATS:-}" ] && printf '%s\n' "$*" >>"$HALO_COMPOSE_STATS" || true; }
+rss_sample() {
+  local c name
+  for c in $(docker ps -q --filter "label=com.docker.compose.project=$P"); do
+    name=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}-{{index .Config.Labels "com.docker.compose.container-number"}}' "$c")
+    stat_line "$1	$name	$(docker top "$c" -eo rss 2>/dev/null | awk 'NR > 1 {s += $1} END {print s + 0}')"
+  done
+}
+if [ -n "${HALO_COMPOSE_STATS:-}" ]; then
+  stat_line "up_to_healthy_s	$UP_S"
+  stat_line "image_bytes	$(docker image inspect -f '{{.Size}}' "$HALO_IMAGE")"
+  stat_line "sim_image_bytes	$(docker image inspect -f '{{.Size}}' "$HALO_SIM_IMAGE")"
+  stat_line "proxy_image_bytes	$(docker image inspect -f '{{.Size}}' "$HALO_PROXY_IMAGE")"
+  sleep 10
+  rss_sample idle
+fi
+
 # PostgreSQL from the host, through the published port (it may still be
 # starting, or recovering, when the services already report healthy).
 wait_pg() {
@@ -248,6 +269,12 @@ chaos() {
 }
 chaos &
 chaos_pid=$!
+sampler_pid=""
+if [ -n "${HALO_COMPOSE_STATS:-}" ]; then
+  touch "$WORK/storming"
+  (while [ -f "$WORK/storming" ]; do rss_sample storm; sleep 2; done) &
+  sampler_pid=$!
+fi
 : >"$WORK/mutations.jsonl"
 done_n=0 i=0 redelivered=0 tls_sent=0
 payloads=(full small event)
@@ -280,6 +307,8 @@ while [ "$done_n" -lt "$MUTATIONS" ] || kill -0 "$chaos_pid" 2>/dev/null; do
   sleep 0.3
 done
 wait "$chaos_pid" || fail "a chaos action failed"
+rm -f "$WORK/storming"
+[ -z "$sampler_pid" ] || wait "$sampler_pid" || true
 [ "$tls_sent" -gt 0 ] || fail "no webhook got a 200 through the TLS proxy"
 log "storm: $done_n mutations in $(($(date +%s) - t_storm)) s ($(jq -rs 'group_by(.kind | split("_")[0]) | map("\(.[0].kind | split("_")[0])=\(length)") | join(" ")' "$WORK/mutations.jsonl")); $redelivered bodies redelivered, $tls_sent through TLS"
 
