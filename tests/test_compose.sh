@@ -46,6 +46,15 @@ elif command -v docker-compose >/dev/null; then
 else
   fail "neither 'docker compose' nor docker-compose is installed"
 fi
+# Stacks left by earlier runs that were killed (their test pid is gone): the
+# engine restarts their containers with it, so remove them.
+for proj in $(docker ps -a --format '{{.Label "com.docker.compose.project"}}' | grep -E '^halotest[0-9]+$' | sort -u); do
+  kill -0 "${proj#halotest}" 2>/dev/null && continue
+  log "removing the stack of an earlier, killed run: $proj"
+  docker ps -a -q --filter "label=com.docker.compose.project=$proj" | xargs -r docker rm -f >/dev/null || true
+  docker volume ls -q --filter "label=com.docker.compose.project=$proj" | xargs -r docker volume rm >/dev/null || true
+  docker network ls -q --filter "label=com.docker.compose.project=$proj" | xargs -r docker network rm >/dev/null || true
+done
 log "engine: docker $(docker version --format '{{.Server.Version}}'), compose: $("${DC[@]}" version --short 2>/dev/null || echo '?')"
 
 # --- Configuration of this run: own project, ports, secrets, images -----------
@@ -130,8 +139,9 @@ done
 log "compose file: services, scaling, logging, healthchecks, no secret in the configuration: ok"
 
 # --- Images: built once per source hash --------------------------------------
+# What the binaries are made of (tests/ is configured by CMake but not built in the image).
 src_hash=$(find Dockerfile .dockerignore CMakeLists.txt common cli fetcher ingest monitor store sim db \
-  tests/CMakeLists.txt tests/fuzz/CMakeLists.txt -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 proxy_hash=$(find docker -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 export HALO_IMAGE=halo-sync:src-$src_hash HALO_SIM_IMAGE=halo-sync-sim:src-$src_hash
 export HALO_PROXY_IMAGE=halo-sync-proxy:src-$proxy_hash
