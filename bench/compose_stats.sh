@@ -4,7 +4,7 @@
 # (600 mutations with a fetcher killed and PostgreSQL restarted), measured by
 # running tests/test_compose.sh (sim + tls profiles, 3 fetchers) with
 # HALO_COMPOSE_STATS. RSS is the sum over a container's processes (docker top
-# -eo rss; PostgreSQL's shared buffers count once per backend that touched
+# -o pid,rss; PostgreSQL's shared buffers count once per backend that touched
 # them); "storm" is the largest of the samples taken every ~2 s.
 #   bash bench/compose_stats.sh [RUNS]   (default 1; images are built once)
 set -euo pipefail

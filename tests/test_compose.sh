@@ -189,13 +189,13 @@ done
 log "up: every service healthy $UP_S s after 'up' (3 fetchers; migrate and db-roles exited 0)"
 
 # Measurements for bench/compose_stats.sh: RSS (KiB) summed over each
-# running container's processes, as "PHASE<TAB>CONTAINER<TAB>KIB" lines.
+# running container's processes (docker top -o pid,rss), as "PHASE<TAB>CONTAINER<TAB>KIB" lines.
 stat_line() { [ -n "${HALO_COMPOSE_STATS:-}" ] && printf '%s\n' "$*" >>"$HALO_COMPOSE_STATS" || true; }
 rss_sample() {
   local c name
   for c in $(docker ps -q --filter "label=com.docker.compose.project=$P"); do
     name=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}-{{index .Config.Labels "com.docker.compose.container-number"}}' "$c")
-    stat_line "$1	$name	$(docker top "$c" -eo rss 2>/dev/null | awk 'NR > 1 {s += $1} END {print s + 0}')"
+    stat_line "$1	$name	$(docker top "$c" -o pid,rss 2>/dev/null | awk 'NR > 1 {s += $2} END {print s + 0}')"
   done
 }
 if [ -n "${HALO_COMPOSE_STATS:-}" ]; then
