@@ -479,6 +479,12 @@ int ctl_connect_run(int argc, char **argv)
     char token[2 * CTL_TOKEN_BYTES + 1] = "";
     ctl_check_output_t *check = calloc(1, sizeof *check);
     rc = CTL_EXIT_FAIL;
+    if (!a.allow_http && s_plain_http_remote(halo_config_str(cfg, "HALO_PUBLIC_URL"))) {
+        fprintf(stderr, "haloctl connect: HALO_PUBLIC_URL is an http:// address: HaloPSA would send the webhook "
+                        "token in clear; use the https:// address of your TLS proxy (or --allow-insecure-http)\n");
+        rc = CTL_EXIT_USAGE;
+        goto done;
+    }
     if (!check || s_read_secrets(&a) != 0)
         goto done;
     pg = ctl_db_connect(cfg);

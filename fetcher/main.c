@@ -7,6 +7,7 @@
 
 #include "fetch_app.h"
 #include "halo_config.h"
+#include "halo_health.h"
 #include "halo_log.h"
 #include "halo_signal.h"
 
@@ -14,6 +15,7 @@
 
 int main(int argc, char **argv)
 {
+    halo_health_handle_args("halo-fetcher", argc, argv);
     size_t count = 0;
     const halo_config_var_t *table = fetch_app_config_table(&count);
     halo_config_t *config = halo_config_load_or_exit("halo-fetcher", SUMMARY, table, count, argc, argv);
@@ -26,8 +28,10 @@ int main(int argc, char **argv)
         HALO_ERROR("cannot start", "error=\"%s\"", err);
         return EXIT_FAILURE;
     }
-    while (!halo_signal_interrupted())
+    while (!halo_signal_interrupted()) {
         fetch_app_run_once(app);
+        halo_health_beat();
+    }
     fetch_app_destroy(&app);
     HALO_INFO("stopped", "");
     return EXIT_SUCCESS;

@@ -17,6 +17,18 @@ bin=${1:-${HALO_BIN_DIR:-$top/build/bin}}
   echo "also answers \`--version\` with its name and the project version. The"
   echo "default ZeroMQ endpoints and listen addresses are defined once, in"
   echo "\`common/halo_endpoints.h\`, for the binding and the connecting side alike."
+  echo
+  echo "Read by every process besides its table:"
+  echo
+  echo "- \`NAME_FILE\` for every secret variable \`NAME\` (\`HALO_SECRET_KEY_FILE\`,"
+  echo "  \`HALO_DATABASE_URL_FILE\`...): the value is the content of that file (one"
+  echo "  trailing newline dropped), as compose \`secrets:\` mount them; setting both is an error."
+  echo "- \`HALO_DATABASE_PASSWORD\` or \`HALO_DATABASE_PASSWORD_FILE\`: the PostgreSQL password,"
+  echo "  put into \`HALO_DATABASE_URL\` with libpq's parser and quoting (any character works)."
+  echo "- A secret still holding \`.env.example\`'s placeholder (\`change-me\`) is refused (exit 2)."
+  echo "- \`HALO_HEALTH_FILE\` (fetcher, store): a file the main loop touches once a second;"
+  echo "  \`halo-fetcher --healthcheck\` / \`halo-store --healthcheck\` exit 0 while it is younger"
+  echo "  than \`HALO_HEALTH_MAX_AGE_S\` (default 30). The image sets it to \`/tmp/halo-health\`."
   for exe in halo-ingest halo-fetcher halo-store halo-monitor; do
     [ -x "$bin/$exe" ] || continue
     echo

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "halo_config.h"
+#include "halo_health.h"
 #include "halo_log.h"
 #include "halo_signal.h"
 #include "store_app.h"
@@ -12,6 +13,7 @@
 
 int main(int argc, char **argv)
 {
+    halo_health_handle_args("halo-store", argc, argv);
     size_t count = 0;
     const halo_config_var_t *table = store_app_config_table(&count);
     halo_config_t *config = halo_config_load_or_exit("halo-store", SUMMARY, table, count, argc, argv);
@@ -24,8 +26,10 @@ int main(int argc, char **argv)
         halo_config_destroy(&config);
         return EXIT_FAILURE;
     }
-    while (!halo_signal_interrupted())
+    while (!halo_signal_interrupted()) {
         store_app_run_once(app);
+        halo_health_beat();
+    }
     HALO_INFO("stopping", "");
     store_app_destroy(&app);
     halo_config_destroy(&config);

@@ -31,6 +31,7 @@ typedef struct {
 } s_env_t;
 
 static s_env_t s_env;
+static const char *s_public_url = "https://hooks.example.com/"; /* HALO_PUBLIC_URL of s_run */
 
 typedef struct {
     int code;
@@ -73,7 +74,7 @@ static void s_run(s_result_t *r, const char *stdin_text, ...)
         freopen(err_path, "w", stderr);
         setenv("HALO_DATABASE_URL", s_env.db_url, 1);
         setenv("HALO_SECRET_KEY", "test-secret-key-0123456789abcdefghij", 1);
-        setenv("HALO_PUBLIC_URL", "https://hooks.example.com/", 1);
+        setenv("HALO_PUBLIC_URL", s_public_url, 1);
         setenv("HALO_HALO_TIMEOUT_MS", "10000", 1);
         setenv("HALO_LOG_LEVEL", "warn", 1);
         execv(argv[0], argv);
@@ -340,6 +341,36 @@ static void test_connect_usage_errors(void **state)
     free(r);
 }
 
+/* An http:// HALO_PUBLIC_URL would have HaloPSA send the webhook token in
+ * clear: refused (exit 2, nothing saved) unless --allow-insecure-http, or
+ * when it is a loopback address (a local test). */
+static void test_connect_refuses_http_public_url(void **state)
+{
+    (void)state;
+    s_result_t *r = calloc(1, sizeof *r);
+    char auth[128], api[128];
+    s_url(auth, sizeof auth, "/auth");
+    s_url(api, sizeof api, "/api");
+    s_public_url = "http://hooks.example.com";
+    s_run(r, NULL, "connect", "plainhook", "--auth-url", auth, "--resource-url", api, "--halo-tenant", "demo",
+          "--client-id", "halo-sim-client", "--client-secret-file", s_env.secret_file, NULL);
+    assert_int_equal(r->code, 2);
+    assert_non_null(strstr(r->err, "HALO_PUBLIC_URL is an http:// address"));
+    char *n = s_query("SELECT count(*) FROM halo.tenants WHERE slug = 'plainhook'");
+    assert_string_equal(n, "0");
+    free(n);
+    s_run(r, NULL, "connect", "plainhook", "--auth-url", auth, "--resource-url", api, "--halo-tenant", "demo",
+          "--client-id", "halo-sim-client", "--client-secret-file", s_env.secret_file, "--allow-insecure-http", NULL);
+    assert_int_equal(r->code, 0);
+    assert_non_null(strstr(r->out, "http://hooks.example.com/hooks/plainhook/"));
+    s_public_url = "http://127.0.0.1:8080";
+    s_run(r, NULL, "connect", "plainhook", "--auth-url", auth, "--resource-url", api, "--halo-tenant", "demo",
+          "--client-id", "halo-sim-client", "--client-secret-file", s_env.secret_file, NULL);
+    assert_int_equal(r->code, 0);
+    s_public_url = "https://hooks.example.com/";
+    free(r);
+}
+
 static void test_status_reflects_event_stats(void **state)
 {
     (void)state;
@@ -484,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_connect_unreachable_and_wrong_urls),
         cmocka_unit_test(test_connect_rate_limited),
         cmocka_unit_test(test_connect_usage_errors),
+        cmocka_unit_test(test_connect_refuses_http_public_url),
         cmocka_unit_test(test_status_reflects_event_stats),
         cmocka_unit_test(test_sync_retry_and_rotate),
         cmocka_unit_test(test_help_everywhere),
