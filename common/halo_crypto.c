@@ -19,6 +19,21 @@ static void s_key(const char *key_text, unsigned char key[32])
     SHA256((const unsigned char *)key_text, strlen(key_text), key);
 }
 
+/* Ends a seal or open: frees the cipher context and the raw buffer, wipes
+ * the key, and returns out (caller owns it) when ok, else frees it and
+ * returns NULL. */
+static char *s_finish(EVP_CIPHER_CTX *ctx, unsigned char key[32], unsigned char *raw, char *out, int ok)
+{
+    EVP_CIPHER_CTX_free(ctx);
+    OPENSSL_cleanse(key, 32);
+    free(raw);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 char *halo_crypto_seal(const char *key_text, const char *plaintext)
 {
     size_t plen = strlen(plaintext);
@@ -40,14 +55,7 @@ char *halo_crypto_seal(const char *key_text, const char *plaintext)
         strcpy(out, SEAL_PREFIX);
         EVP_EncodeBlock((unsigned char *)out + strlen(SEAL_PREFIX), raw, (int)raw_len);
     }
-    EVP_CIPHER_CTX_free(ctx);
-    OPENSSL_cleanse(key, sizeof key);
-    free(raw);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    return s_finish(ctx, key, raw, out, ok);
 }
 
 char *halo_crypto_open(const char *key_text, const char *sealed)
@@ -81,15 +89,9 @@ char *halo_crypto_open(const char *key_text, const char *sealed)
     ok = ok && EVP_DecryptUpdate(ctx, (unsigned char *)out, &len, raw + SEAL_NONCE_LEN, plen) == 1;
     ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, raw + SEAL_NONCE_LEN + plen) == 1;
     ok = ok && EVP_DecryptFinal_ex(ctx, (unsigned char *)out + len, &len) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    OPENSSL_cleanse(key, sizeof key);
-    free(raw);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    out[plen] = '\0';
-    return out;
+    if (ok)
+        out[plen] = '\0';
+    return s_finish(ctx, key, raw, out, ok);
 }
 
 void halo_crypto_sha256_hex(const void *data, size_t len, char *hex)
