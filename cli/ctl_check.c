@@ -8,6 +8,7 @@
 #include "halo_limiter.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,26 +39,38 @@ static void s_oauth_error(const halo_api_response_t *resp, char *out, size_t out
             *p = '?';
 }
 
+/* Writes a verdict into msg; one that does not fit (a very long URL or
+ * server error) is cut and ends with "...", never overruns. */
+__attribute__((format(printf, 3, 4))) static void s_say(char *msg, size_t msglen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n >= msglen && msglen > 4)
+        memcpy(msg + msglen - 4, "...", 4);
+}
+
 /* Verdict shared by token and read: unreachable, 429, 5xx. -1 when none applies. */
 static int s_common(int rc, const halo_api_response_t *resp, const char *field, const char *url, char *msg,
                     size_t msglen)
 {
     if (resp->status == 0) {
-        snprintf(msg, msglen,
-                 "Cannot reach the %s (%s): %s%s. Check the URL, and that this machine can reach it "
-                 "(DNS, firewall, proxy, TLS certificate).",
-                 field, url, resp->error[0] ? resp->error : "no response", resp->timed_out ? " (timed out)" : "");
+        s_say(msg, msglen,
+              "Cannot reach the %s (%s): %s%s. Check the URL, and that this machine can reach it "
+              "(DNS, firewall, proxy, TLS certificate).",
+              field, url, resp->error[0] ? resp->error : "no response", resp->timed_out ? " (timed out)" : "");
         return CTL_EXIT_UNREACHABLE;
     }
     if (resp->status == 429) {
-        snprintf(msg, msglen,
-                 "HaloPSA's rate limit answered 429 Too Many Requests at %s. Another integration may be using "
-                 "the budget (450 requests within 5 minutes); wait a few minutes and run connect again.",
-                 url);
+        s_say(msg, msglen,
+              "HaloPSA's rate limit answered 429 Too Many Requests at %s. Another integration may be using "
+              "the budget (450 requests within 5 minutes); wait a few minutes and run connect again.",
+              url);
         return CTL_EXIT_RATE_LIMITED;
     }
     if (resp->status >= 500) {
-        snprintf(msg, msglen, "HaloPSA answered HTTP %ld at %s (a server error); try again later.", resp->status, url);
+        s_say(msg, msglen, "HaloPSA answered HTTP %ld at %s (a server error); try again later.", resp->status, url);
         return CTL_EXIT_HALO_ERROR;
     }
     (void)rc;
@@ -78,24 +91,24 @@ int ctl_check_classify_token(int rc, const halo_api_response_t *resp, const char
     /* A 401 naming another error (invalid_token) comes from an API, not from the token endpoint. */
     bool other_error = oauth[0] && !credential_error;
     if (credential_error || ((resp->status == 401 || resp->status == 403) && !other_error)) {
-        snprintf(msg, msglen,
-                 "HaloPSA rejected the Client ID, Client Secret or Tenant (HTTP %ld%s%s at %s/token). Check the "
-                 "API application's Client ID and Client Secret in HaloPSA (Configuration > Integrations > HaloPSA "
-                 "API), that it uses Client ID and Secret (Services) authentication, and the Tenant name.",
-                 resp->status, oauth[0] ? " " : "", oauth, auth_url);
+        s_say(msg, msglen,
+              "HaloPSA rejected the Client ID, Client Secret or Tenant (HTTP %ld%s%s at %s/token). Check the "
+              "API application's Client ID and Client Secret in HaloPSA (Configuration > Integrations > HaloPSA "
+              "API), that it uses Client ID and Secret (Services) authentication, and the Tenant name.",
+              resp->status, oauth[0] ? " " : "", oauth, auth_url);
         return CTL_EXIT_CREDENTIALS;
     }
     if (resp->status == 200) {
-        snprintf(msg, msglen,
-                 "The Auth URL (%s) answered, but not with an access token: it does not look like HaloPSA's "
-                 "authorisation server. It usually looks like https://YOURCOMPANY.halopsa.com/auth.",
-                 auth_url);
+        s_say(msg, msglen,
+              "The Auth URL (%s) answered, but not with an access token: it does not look like HaloPSA's "
+              "authorisation server. It usually looks like https://YOURCOMPANY.halopsa.com/auth.",
+              auth_url);
         return CTL_EXIT_WRONG_URL;
     }
-    snprintf(msg, msglen,
-             "The Auth URL (%s) does not look like HaloPSA's: POST /token answered HTTP %ld%s%s. It usually looks "
-             "like https://YOURCOMPANY.halopsa.com/auth.",
-             auth_url, resp->status, oauth[0] ? " " : "", oauth);
+    s_say(msg, msglen,
+          "The Auth URL (%s) does not look like HaloPSA's: POST /token answered HTTP %ld%s%s. It usually looks "
+          "like https://YOURCOMPANY.halopsa.com/auth.",
+          auth_url, resp->status, oauth[0] ? " " : "", oauth);
     return CTL_EXIT_WRONG_URL;
 }
 
@@ -108,26 +121,26 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
     const halo_entity_t *row = halo_entity_by_name(entity);
     const char *perm = row ? row->permission : halo_entity_at(HALO_ENTITY_TICKET)->permission;
     if (resp->status == 403) {
-        snprintf(msg, msglen,
-                 "The API user may not read %ss (HTTP 403 at %s). In HaloPSA, give the API application the %s "
-                 "permission, and make sure the agent it logs in as (\"Agent to log in as\") belongs to a "
-                 "department or team that can see this data.",
-                 entity, url, perm);
+        s_say(msg, msglen,
+              "The API user may not read %ss (HTTP 403 at %s). In HaloPSA, give the API application the %s "
+              "permission, and make sure the agent it logs in as (\"Agent to log in as\") belongs to a "
+              "department or team that can see this data.",
+              entity, url, perm);
         return CTL_EXIT_PERMISSION;
     }
     if (resp->status == 401) {
-        snprintf(msg, msglen,
-                 "The Resource URL (%s) refused the token that the Auth URL issued (HTTP 401): both must belong to "
-                 "the same HaloPSA instance, e.g. https://YOURCOMPANY.halopsa.com/auth and "
-                 "https://YOURCOMPANY.halopsa.com/api.",
-                 url);
+        s_say(msg, msglen,
+              "The Resource URL (%s) refused the token that the Auth URL issued (HTTP 401): both must belong to "
+              "the same HaloPSA instance, e.g. https://YOURCOMPANY.halopsa.com/auth and "
+              "https://YOURCOMPANY.halopsa.com/api.",
+              url);
         return CTL_EXIT_WRONG_URL;
     }
     if (resp->status != 200) {
-        snprintf(msg, msglen,
-                 "The Resource URL does not look like HaloPSA's API: GET %s answered HTTP %ld. It usually looks "
-                 "like https://YOURCOMPANY.halopsa.com/api.",
-                 url, resp->status);
+        s_say(msg, msglen,
+              "The Resource URL does not look like HaloPSA's API: GET %s answered HTTP %ld. It usually looks "
+              "like https://YOURCOMPANY.halopsa.com/api.",
+              url, resp->status);
         return CTL_EXIT_WRONG_URL;
     }
     json_error_t jerr;
@@ -136,10 +149,10 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
     json_t *list = root && key ? json_object_get(root, key) : NULL;
     int verdict = CTL_EXIT_OK;
     if (!json_is_array(list)) {
-        snprintf(msg, msglen,
-                 "The Resource URL answered GET %s with HTTP 200 but not with a HaloPSA list of %ss; check that "
-                 "it is the API address, e.g. https://YOURCOMPANY.halopsa.com/api.",
-                 url, entity);
+        s_say(msg, msglen,
+              "The Resource URL answered GET %s with HTTP 200 but not with a HaloPSA list of %ss; check that "
+              "it is the API address, e.g. https://YOURCOMPANY.halopsa.com/api.",
+              url, entity);
         verdict = CTL_EXIT_WRONG_URL;
     } else {
         json_t *rc_json = json_object_get(root, "record_count");
