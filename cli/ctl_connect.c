@@ -13,6 +13,7 @@
 #include "halo_ledger.h"
 #include "halo_log.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -110,19 +111,27 @@ static const struct option s_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* True for an http:// URL whose host is not loopback: secrets would travel in clear. */
+/* True for an http:// URL whose host is not loopback: secrets would travel in
+ * clear. The host is the one libcurl will connect to (curl_url), so userinfo
+ * such as http://localhost:1@evil.example/ cannot pass for loopback; a URL
+ * libcurl cannot parse counts as remote. */
 static bool s_plain_http_remote(const char *url)
 {
     if (strncasecmp(url, "http://", 7) != 0)
         return false;
-    const char *host = url + 7;
-    static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
-    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
-        size_t n = strlen(loopback[i]);
-        if (strncasecmp(host, loopback[i], n) == 0 && (host[n] == ':' || host[n] == '/' || host[n] == '\0'))
-            return false;
+    bool remote = true;
+    char *host = NULL;
+    CURLU *u = curl_url();
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
+        for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
+            if (strcasecmp(host, loopback[i]) == 0)
+                remote = false;
     }
-    return true;
+    curl_free(host);
+    curl_url_cleanup(u);
+    return remote;
 }
 
 static int s_usage_error(const char *what)

@@ -2,6 +2,9 @@
  * compare a hash before the names, which is plenty for a few thousand. */
 #include "mon_counters.h"
 
+#include "mon_metrics.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +22,12 @@ struct _mon_counters_t {
     s_series_t *series;
     size_t count;
     size_t max;
-    uint64_t dropped;
+    uint64_t dropped, refused;
 };
 
 /* Telemetry names of contracts.md that are gauges. */
 static const char *const s_gauges[] = {"journal_unacked", "store_pending_batches", "fetch_queue_depth",
-                                        "fetch_queue_oldest_seconds"};
+                                       "fetch_queue_oldest_seconds"};
 
 mon_counters_t *mon_counters_new(size_t max_series)
 {
@@ -116,16 +119,44 @@ static s_series_t *s_lookup(const mon_counters_t *self, const s_series_t *key)
     return NULL;
 }
 
+/* Writes the Prometheus family name a series prints under: halo_<name>[_total]. */
+static void s_family_name(char *buf, size_t len, const char *name, bool gauge)
+{
+    snprintf(buf, len, "halo_%s%s", name, gauge ? "" : "_total");
+}
+
+/* True if another kind of series already prints under family (e.g. gauge
+ * x_total and counter x): a second family of the same name. */
+static bool s_family_taken(const mon_counters_t *self, const char *family, const char *name, bool gauge)
+{
+    char other[HALO_NAME_MAX + 16];
+    for (size_t i = 0; i < self->count; i++) {
+        const s_series_t *s = &self->series[i];
+        if (s->gauge == gauge && strcmp(s->name, name) == 0)
+            continue;
+        s_family_name(other, sizeof other, s->name, s->gauge);
+        if (strcmp(other, family) == 0)
+            return true;
+    }
+    return false;
+}
+
 int mon_counters_apply(mon_counters_t *self, const char *tenant, const halo_event_t *ev)
 {
     s_series_t key;
+    char family[HALO_NAME_MAX + 16];
     bool gauge = mon_counters_is_gauge(ev);
     if (!s_valid_name(ev->name) || s_make_key(&key, ev->name, tenant, ev->labels, ev->label_count) != 0 ||
         (!gauge && !(ev->value >= 0)) || ev->value != ev->value)
         goto drop;
+    s_family_name(family, sizeof family, ev->name, gauge);
+    if (mon_metrics_owns(family)) {
+        self->refused++;
+        return -1;
+    }
     s_series_t *s = s_lookup(self, &key);
     if (!s) {
-        if (self->count >= self->max)
+        if (self->count >= self->max || s_family_taken(self, family, ev->name, gauge))
             goto drop;
         if (self->count % 64 == 0) {
             s_series_t *grown = realloc(self->series, (self->count + 64) * sizeof *grown);
@@ -165,6 +196,11 @@ size_t mon_counters_series(const mon_counters_t *self)
 uint64_t mon_counters_dropped(const mon_counters_t *self)
 {
     return self->dropped;
+}
+
+uint64_t mon_counters_refused(const mon_counters_t *self)
+{
+    return self->refused;
 }
 
 void mon_prom_label_value(FILE *out, const char *value)

@@ -25,7 +25,9 @@ void mon_counters_destroy(mon_counters_t **self_p);
 bool mon_counters_is_gauge(const halo_event_t *ev);
 /* Applies one EVENT of tenant: a counter adds value, a gauge takes it.
  * Returns 0, or -1 when dropped (invalid metric or label name, negative
- * counter increment, or the store is full). */
+ * counter increment, a name whose family another kind already prints, or the
+ * store is full) or refused (its family is one mon_metrics writes itself:
+ * one family per name in /metrics). */
 int mon_counters_apply(mon_counters_t *self, const char *tenant, const halo_event_t *ev)
     __attribute__((warn_unused_result));
 /* Value of a series (labels: label_count key/value pairs); *found tells if it exists. */
@@ -35,6 +37,8 @@ double mon_counters_get(const mon_counters_t *self, const char *name, const char
 size_t mon_counters_series(const mon_counters_t *self);
 /* EVENTs dropped by mon_counters_apply. */
 uint64_t mon_counters_dropped(const mon_counters_t *self);
+/* EVENTs refused by mon_counters_apply because mon_metrics owns their family. */
+uint64_t mon_counters_refused(const mon_counters_t *self);
 /* Writes every series in Prometheus text format: counters as
  * halo_<name>_total{tenant,labels}, gauges as halo_<name>{tenant,labels}. */
 void mon_counters_write_prometheus(const mon_counters_t *self, FILE *out);

@@ -4,6 +4,50 @@
 
 #include <string.h>
 
+/* Every family written below from PostgreSQL or the monitor itself: telemetry
+ * that would print under one of these names is refused (mon_counters). Kept
+ * in step with the s_family calls (test_monitor_counters checks it). */
+static const char *const s_owned[] = {
+    "halo_webhook_status",
+    "halo_tenant_healthy",
+    "halo_tenant_enabled",
+    "halo_webhook_missing_events",
+    "halo_webhook_event_received_total",
+    "halo_webhook_event_last_received_timestamp_seconds",
+    "halo_webhook_event_last_received_age_seconds",
+    "halo_webhook_last_received_timestamp_seconds",
+    "halo_fetch_queue_depth",
+    "halo_fetch_queue_oldest_age_seconds",
+    "halo_dead_letters",
+    "halo_api_budget_limit",
+    "halo_api_budget_window_seconds",
+    "halo_api_budget_used",
+    "halo_api_budget_used_ratio",
+    "halo_api_granted_total",
+    "halo_api_429_total",
+    "halo_sync_full_seen",
+    "halo_sync_full_total",
+    "halo_sync_full_requested",
+    "halo_sync_full_running",
+    "halo_sync_full_failed",
+    "halo_sync_incremental_last_timestamp_seconds",
+    "halo_monitor_db_up",
+    "halo_monitor_refresh_age_seconds",
+    "halo_monitor_telemetry_messages_total",
+    "halo_monitor_telemetry_malformed_total",
+    "halo_monitor_telemetry_dropped_total",
+    "halo_monitor_telemetry_refused_total",
+    "halo_monitor_series",
+};
+
+bool mon_metrics_owns(const char *family)
+{
+    for (size_t i = 0; i < sizeof s_owned / sizeof s_owned[0]; i++)
+        if (strcmp(family, s_owned[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Writes the HELP and TYPE lines of a family. */
 static void s_family(FILE *out, const char *name, const char *type, const char *help)
 {
@@ -164,6 +208,9 @@ static void s_monitor_families(FILE *out, const mon_view_t *v)
     s_family(out, "halo_monitor_telemetry_dropped_total", "counter",
              "Telemetry events dropped (bad name or too many series).");
     fprintf(out, "halo_monitor_telemetry_dropped_total %llu\n", (unsigned long long)mon_counters_dropped(v->counters));
+    s_family(out, "halo_monitor_telemetry_refused_total", "counter",
+             "Telemetry events refused because the monitor writes that family itself.");
+    fprintf(out, "halo_monitor_telemetry_refused_total %llu\n", (unsigned long long)mon_counters_refused(v->counters));
     s_family(out, "halo_monitor_series", "gauge", "Live telemetry series kept.");
     fprintf(out, "halo_monitor_series %zu\n", mon_counters_series(v->counters));
 }

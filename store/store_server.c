@@ -17,8 +17,11 @@
 
 #define S_POLL_MAX_MS 1000             /* longest wait of one pass */
 #define S_GAUGE_EVERY_MS 1000          /* store_pending_batches published this often */
-#define S_PRUNE_EVERY_MS (3600 * 1000) /* halo.store_rejects pruned hourly */
+#define S_PRUNE_EVERY_MS (3600 * 1000) /* store_rejects and webhook_deliveries pruned hourly */
+#define S_PRUNE_BATCH 5000             /* webhook_deliveries rows deleted per statement (short locks) */
 #define S_ERR_MAX 512
+#define S_XSTR(x) #x
+#define S_STR(x) S_XSTR(x)
 
 struct _store_server_t {
     char *database_url;
@@ -28,7 +31,8 @@ struct _store_server_t {
     halo_pg_t *pg;   /* NULL while PostgreSQL was never reached */
     store_writer_t *writer;
     store_queue_t *queue;
-    bool pg_down; /* logged that PostgreSQL is away */
+    bool pg_down;            /* logged that PostgreSQL is away */
+    bool pruning_deliveries; /* old webhook_deliveries remain: next batch on the next pass */
     int64_t next_gauge_ms, next_prune_ms;
     uint64_t malformed, dropped, batches;
 };
@@ -187,6 +191,25 @@ static void s_read(store_server_t *self)
     }
 }
 
+/* Deletes one batch of webhook deliveries older than 30 days (the retention of
+ * docs/schema.md); returns the rows deleted, or -1. A batch at a time keeps
+ * each statement's locks and WAL short while the loop keeps reading. */
+static long s_prune_deliveries(store_server_t *self)
+{
+    PGresult *res = halo_pg_exec(self->pg,
+                                 "DELETE FROM halo.webhook_deliveries WHERE (tenant_id, delivery_id) IN ("
+                                 "SELECT tenant_id, delivery_id FROM halo.webhook_deliveries "
+                                 "WHERE received_at < now() - interval '30 days' LIMIT " S_STR(S_PRUNE_BATCH) ")",
+                                 0, NULL);
+    if (!res) {
+        HALO_WARN("pruning webhook_deliveries failed", "error=\"%s\"", halo_pg_error(self->pg));
+        return -1;
+    }
+    long n = strtol(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
 static void s_housekeeping(store_server_t *self, int64_t now)
 {
     if (now >= self->next_gauge_ms) {
@@ -194,10 +217,13 @@ static void s_housekeeping(store_server_t *self, int64_t now)
         self->next_gauge_ms = now + S_GAUGE_EVERY_MS;
     }
     if (now >= self->next_prune_ms && self->pg && !self->pg_down && store_queue_len(self->queue) == 0) {
-        if (halo_pg_command(self->pg, "DELETE FROM halo.store_rejects WHERE rejected_at < now() - interval '30 days'",
+        if (!self->pruning_deliveries &&
+            halo_pg_command(self->pg, "DELETE FROM halo.store_rejects WHERE rejected_at < now() - interval '30 days'",
                             0, NULL) != 0)
             HALO_WARN("pruning store_rejects failed", "error=\"%s\"", halo_pg_error(self->pg));
-        self->next_prune_ms = now + S_PRUNE_EVERY_MS;
+        /* A full batch: more are due, deleted on the next passes, between reads. */
+        self->pruning_deliveries = s_prune_deliveries(self) == S_PRUNE_BATCH;
+        self->next_prune_ms = self->pruning_deliveries ? now : now + S_PRUNE_EVERY_MS;
     }
 }
 

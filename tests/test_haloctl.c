@@ -335,6 +335,15 @@ static void test_connect_usage_errors(void **state)
           "http://halo.example.com/api", "--client-id", "x", "--client-secret-file", s_env.secret_file, NULL);
     assert_int_equal(r->code, 2);
     assert_non_null(strstr(r->err, "https://"));
+    /* Userinfo that looks like loopback does not make the host loopback (issue 19 row 6). */
+    s_run(r, NULL, "connect", "clear", "--auth-url", "http://localhost:1@evil.example/auth", "--resource-url",
+          "https://halo.example.com/api", "--client-id", "x", "--client-secret-file", s_env.secret_file, NULL);
+    assert_int_equal(r->code, 2);
+    assert_non_null(strstr(r->err, "would send the Client Secret and tokens in clear"));
+    s_run(r, NULL, "connect", "clear", "--auth-url", "https://halo.example.com/auth", "--resource-url",
+          "http://127.0.0.1:80@evil.example/api", "--client-id", "x", "--client-secret-file", s_env.secret_file, NULL);
+    assert_int_equal(r->code, 2);
+    assert_non_null(strstr(r->err, "would send the Client Secret and tokens in clear"));
     s_run(r, NULL, "connect", "--help", NULL);
     assert_int_equal(r->code, 0);
     assert_non_null(strstr(r->out, "Exit codes"));

@@ -3,6 +3,7 @@
  * Prometheus text, plus HTML escaping of the status page. Pure. */
 #include "mon_counters.h"
 #include "mon_html.h"
+#include "mon_metrics.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,6 +115,54 @@ static void test_label_values_are_escaped(void **state)
     mon_counters_destroy(&c);
 }
 
+/* /metrics has one family per name (issue 19 row 9): telemetry that would
+ * print under a family the monitor writes itself (halo_fetch_queue_depth from
+ * the fetcher, or any peer on the telemetry port) is refused and counted, and
+ * a gauge x_total cannot join counter x's family halo_x_total. */
+static void test_one_family_per_name(void **state)
+{
+    (void)state;
+    mon_counters_t *c = mon_counters_new(100);
+    halo_event_t depth = s_event("fetch_queue_depth", 5, NULL, NULL, NULL, NULL);
+    halo_event_t granted = s_event("api_granted", 1, NULL, NULL, NULL, NULL);
+    halo_event_t series = s_event("monitor_series", 1, "kind", "gauge", NULL, NULL);
+    halo_event_t counter = s_event("x", 1, NULL, NULL, NULL, NULL);
+    halo_event_t gauge = s_event("x_total", 1, "kind", "gauge", NULL, NULL);
+    halo_event_t ok = s_event("api_request", 1, NULL, NULL, NULL, NULL);
+    assert_int_equal(mon_counters_apply(c, "", &depth), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &granted), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &series), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &counter), 0);
+    assert_int_equal(mon_counters_apply(c, "t", &gauge), -1);
+    assert_int_equal(mon_counters_apply(c, "t", &ok), 0);
+    assert_int_equal(mon_counters_refused(c), 3);
+    assert_int_equal(mon_counters_dropped(c), 1);
+    mon_view_t view = {.now_ms = 1, .refreshed_at_ms = -1, .db_error = "", .counters = c};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_int_equal(mon_metrics_write(out, &view), 200);
+    fclose(out);
+    assert_non_null(strstr(buf, "halo_monitor_telemetry_refused_total 3\n"));
+    assert_non_null(strstr(buf, "# TYPE halo_api_request_total counter\n"));
+    /* Every TYPE name once; the ones mon_metrics writes are all owned. */
+    size_t names = 0;
+    for (const char *p = strstr(buf, "# TYPE "); p; p = strstr(p + 1, "# TYPE ")) {
+        char name[128], line[160];
+        assert_int_equal(sscanf(p, "# TYPE %127s", name), 1);
+        snprintf(line, sizeof line, "# TYPE %s ", name);
+        const char *again = strstr(p + 1, line);
+        if (again)
+            fail_msg("family %s written twice", name);
+        if (strcmp(name, "halo_api_request_total") != 0 && strcmp(name, "halo_x_total") != 0 && !mon_metrics_owns(name))
+            fail_msg("family %s written by mon_metrics but not in its owned list", name);
+        names++;
+    }
+    assert_true(names > 20);
+    free(buf);
+    mon_counters_destroy(&c);
+}
+
 static void test_html_escape(void **state)
 {
     (void)state;
@@ -129,11 +178,9 @@ static void test_html_escape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counters_add_and_gauges_set),
-        cmocka_unit_test(test_label_order_does_not_matter),
-        cmocka_unit_test(test_bad_input_is_dropped),
-        cmocka_unit_test(test_label_values_are_escaped),
-        cmocka_unit_test(test_html_escape),
+        cmocka_unit_test(test_counters_add_and_gauges_set), cmocka_unit_test(test_label_order_does_not_matter),
+        cmocka_unit_test(test_bad_input_is_dropped),        cmocka_unit_test(test_label_values_are_escaped),
+        cmocka_unit_test(test_one_family_per_name),         cmocka_unit_test(test_html_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,8 @@ as halo_store OK "keeps a rejected record" "INSERT INTO halo.store_rejects (tena
 as halo_store OK "completes the ledger and checkpoints" "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id) VALUES ($T, 'ticket', 1);
   DELETE FROM halo.fetch_queue; INSERT INTO halo.sync_state (tenant_id, entity) VALUES ($T, 'site');
   SELECT * FROM halo.sync_state FOR UPDATE; UPDATE halo.sync_state SET full_page_no = 1"
+as halo_store OK "prunes old webhook deliveries (009_prune.sql)" "DELETE FROM halo.webhook_deliveries WHERE (tenant_id, delivery_id) IN (
+  SELECT tenant_id, delivery_id FROM halo.webhook_deliveries WHERE received_at < now() - interval '30 days' LIMIT 5000)"
 as halo_store OK "maps a slug to its tenant" "SELECT id, time_zone FROM halo.tenants WHERE slug = 'acme'"
 as halo_store DENIED "reads client secrets" "SELECT client_secret_enc FROM halo.tenants"
 as halo_store DENIED "reads tokens" "SELECT * FROM halo.tenant_tokens"

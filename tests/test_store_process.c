@@ -382,6 +382,43 @@ static void test_postgresql_restart(void **state)
     free(dir);
 }
 
+/* webhook_deliveries older than 30 days are pruned by housekeeping, in
+ * batches (more old rows than one batch), newer ones are kept (issue 19 row 7). */
+static void test_prunes_old_webhook_deliveries(void **state)
+{
+    (void)state;
+    halo_pg_t *pg = NULL;
+    char *url = s_db(NULL, "store_prune", &pg);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.webhook_deliveries (tenant_id, delivery_id, event, entity, "
+                                     "object_id, received_at) SELECT t.id, 'old-' || k, 'Ticket Changed', 'ticket', k, "
+                                     "now() - interval '31 days' - k * interval '1 second' "
+                                     "FROM halo.tenants t, generate_series(1, 12000) k WHERE t.slug = 'acme'",
+                                     0, NULL),
+                     0);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.webhook_deliveries (tenant_id, delivery_id, event, entity, "
+                                     "object_id, received_at) SELECT t.id, 'new-' || k, 'Ticket Changed', 'ticket', k, "
+                                     "now() - interval '29 days' - k * interval '1 minute' "
+                                     "FROM halo.tenants t, generate_series(1, 50) k WHERE t.slug = 'acme'",
+                                     0, NULL),
+                     0);
+    proc_t p = {0};
+    char *dir = halo_test_tmpdir("store-prune");
+    snprintf(p.log, sizeof p.log, "%s/store.log", dir);
+    s_spawn(&p, url, halo_test_free_port());
+    s_wait_count(pg, "SELECT count(*) FROM halo.webhook_deliveries WHERE delivery_id LIKE 'old-%'", 0);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.webhook_deliveries WHERE delivery_id LIKE 'new-%'"), 50);
+    assert_false(s_log_has(p.log, "pruning webhook_deliveries failed"));
+    assert_int_equal(halo_test_stop(p.pid, false), 0);
+    halo_pg_destroy(&pg);
+    free(url);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
 int main(void)
 {
     halo_test_require_db();
@@ -390,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_batches_malformed_and_lost_connection),
         cmocka_unit_test(test_kill_during_group),
         cmocka_unit_test(test_postgresql_restart),
+        cmocka_unit_test(test_prunes_old_webhook_deliveries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
