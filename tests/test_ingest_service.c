@@ -47,6 +47,7 @@ static pid_t s_live[8]; /* ingest processes a failed test left running */
 typedef struct {
     pid_t pid;
     int http_port;
+    int admin_port; /* HALO_INGEST_ADMIN_LISTEN: /metrics and /healthz */
     int zmq_port;
     char *dir;
     char log[600];
@@ -152,6 +153,7 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
     if (!in->dir) {
         in->dir = halo_test_tmpdir("ingest-svc");
         in->http_port = halo_test_free_port();
+        in->admin_port = halo_test_free_port();
         in->zmq_port = halo_test_free_port();
         snprintf(in->log, sizeof in->log, "%s.log", in->dir);
         snprintf(in->endpoint, sizeof in->endpoint, "tcp://127.0.0.1:%d", in->zmq_port);
@@ -161,6 +163,12 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
     snprintf(env[n++], sizeof env[0], "HALO_DATABASE_URL=%s", db);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_JOURNAL_DIR=%s/journal", in->dir);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_LISTEN=127.0.0.1:%d", in->http_port);
+    bool admin = true; /* unless extra sets it */
+    for (int i = 0; extra && extra[i]; i++)
+        if (strncmp(extra[i], "HALO_INGEST_ADMIN_LISTEN=", strlen("HALO_INGEST_ADMIN_LISTEN=")) == 0)
+            admin = false;
+    if (admin)
+        snprintf(env[n++], sizeof env[0], "HALO_INGEST_ADMIN_LISTEN=127.0.0.1:%d", in->admin_port);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_BIND=%s", in->endpoint);
     snprintf(env[n++], sizeof env[0], "HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:%d", halo_test_free_port());
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_REGISTRY_REFRESH_MS=200");
@@ -181,6 +189,8 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
         }
     if (halo_test_wait_port(in->http_port, DEADLINE_MS) != 0)
         fail_msg("halo-ingest did not listen (log %s)", in->log);
+    if (admin && halo_test_wait_port(in->admin_port, DEADLINE_MS) != 0)
+        fail_msg("halo-ingest did not listen on its admin port (log %s)", in->log);
 }
 
 static void s_stop(s_ingest_t *in, bool hard)
@@ -520,10 +530,54 @@ static void test_refusals_and_credentials(void **state)
     assert_int_equal(r.status, 403);
     assert_int_equal(halo_pg_command(s_pg, "UPDATE halo.tenants SET enabled = true WHERE slug = 'bee'", 0, NULL), 0);
 
-    s_http("GET", in.http_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "halo_ingest_webhooks_rejected_total{tenant=\"acme\",reason=\"bad_token\"}"));
     assert_non_null(strstr(r.body, "halo_ingest_webhooks_received_total{tenant=\"acme\",event=\"Site deleted\"}"));
+    s_stop(&in, false);
+    s_cleanup(&in);
+}
+
+/* /metrics (tenant slugs, counts, rejection reasons) is served on the admin
+ * listener only: the public webhook port answers 404 for it but keeps
+ * /healthz; HALO_INGEST_ADMIN_LISTEN=off runs no admin listener at all. */
+static void test_metrics_only_on_admin_listener(void **state)
+{
+    NEED_DB();
+    s_ingest_t in = { 0 };
+    s_start(&in, s_db, NULL);
+    s_wait_health(&in, "registry_tenants", 2);
+    assert_int_equal(s_post(&in, "acme", TOKEN_ACME, "{\"id\":\"m-1\",\"event\":\"Ticket Changed\",\"object_id\":9}"),
+                     200);
+    s_resp_t r;
+    s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "halo_ingest_webhooks_received_total{tenant=\"acme\",event=\"Ticket Changed\"} 1"));
+    s_http("GET", in.admin_port, "/healthz", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"journal_ok\":true"));
+    s_http(NULL, in.admin_port, "/metrics", "application/json", "{}", 2, NULL, &r);
+    assert_int_equal(r.status, 405);
+    s_http(NULL, in.admin_port, "/hooks/acme/" TOKEN_ACME, "application/json", "{}", 2, NULL, &r);
+    assert_int_equal(r.status, 404); /* no webhooks on the admin port */
+
+    s_http("GET", in.http_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_null(strstr(r.body, "acme"));
+    assert_null(strstr(r.body, "halo_ingest"));
+    s_http("GET", in.http_port, "/healthz", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"journal_ok\":true"));
+    s_stop(&in, false);
+
+    /* Off: webhooks and /healthz on the public port, nothing on the admin port. */
+    const char *off[] = { "HALO_INGEST_ADMIN_LISTEN=off", NULL };
+    s_start(&in, s_db, off);
+    s_wait_health(&in, "registry_tenants", 2);
+    s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 0); /* connection refused */
+    s_http("GET", in.http_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
     s_stop(&in, false);
     s_cleanup(&in);
 }
@@ -910,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_unacked_job_is_resent),
         cmocka_unit_test(test_dead_fetcher_jobs_go_to_another),
         cmocka_unit_test(test_refusals_and_credentials),
+        cmocka_unit_test(test_metrics_only_on_admin_listener),
         cmocka_unit_test(test_kill9_loses_nothing_answered_200),
         cmocka_unit_test(test_registry_cache_when_database_down),
         cmocka_unit_test(test_trickling_client_is_cut_off),
