@@ -32,8 +32,8 @@ bool ingest_admin_disabled(const char *listen)
 static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned status, const char *content_type, char *text,
                               bool owned, const char *allow)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        strlen(text), text, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
     if (!resp) {
         if (owned)
             free(text);
@@ -103,10 +103,10 @@ ingest_admin_t *ingest_admin_new(const char *listen, ingest_auth_t *auth, ingest
         flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                                      : ((struct sockaddr_in *)&addr)->sin_port);
-    self->daemon = MHD_start_daemon(flags, port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR,
-                                    (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_MAX_CONNECTIONS,
-                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONN_TIMEOUT_S,
-                                    MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+    self->daemon =
+        MHD_start_daemon(flags, port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)S_CONN_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!self->daemon) {
         snprintf(err, errlen, "HALO_INGEST_ADMIN_LISTEN: cannot listen on %s (in use, or not allowed)", listen);
         free(self);
