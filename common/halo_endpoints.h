@@ -13,8 +13,10 @@
 /* ZeroMQ: monitor's telemetry SUB (HALO_TELEMETRY_BIND), every PUB connects (HALO_TELEMETRY_ENDPOINT). */
 #define HALO_ENDPOINT_TELEMETRY "tcp://127.0.0.1:5557"
 
-/* HTTP: ingest's webhook listener, every interface (HALO_INGEST_LISTEN). */
+/* HTTP: ingest's webhook listener and /healthz, every interface (HALO_INGEST_LISTEN). */
 #define HALO_LISTEN_INGEST "0.0.0.0:8080"
+/* HTTP: ingest's /metrics and /healthz, loopback only (HALO_INGEST_ADMIN_LISTEN; "off" disables). */
+#define HALO_LISTEN_INGEST_ADMIN "127.0.0.1:8082"
 /* HTTP: monitor's status page, loopback only (HALO_MONITOR_LISTEN). */
 #define HALO_LISTEN_MONITOR "127.0.0.1:8081"
 

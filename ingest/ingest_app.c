@@ -13,6 +13,7 @@
 #include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_zmq.h"
+#include "ingest_admin.h"
 #include "ingest_auth.h"
 #include "ingest_dispatch.h"
 #include "ingest_http.h"
@@ -28,7 +29,10 @@ static const halo_config_var_t s_config[] = {
     HALO_CONFIG_VAR_LOG_LEVEL,
     HALO_CONFIG_VAR_DATABASE_URL,
     {"HALO_INGEST_LISTEN", HALO_CFG_STRING, HALO_LISTEN_INGEST, 0, 0, NULL, false,
-     "HTTP address for webhooks, /healthz and /metrics (host:port)"},
+     "public HTTP address for webhooks and /healthz (host:port); /metrics answers 404 here"},
+    {"HALO_INGEST_ADMIN_LISTEN", HALO_CFG_STRING, HALO_LISTEN_INGEST_ADMIN, 0, 0, NULL, false,
+     "private HTTP address for /metrics and /healthz (host:port; keep it off the internet), or " INGEST_ADMIN_OFF
+     " for none"},
     {"HALO_INGEST_BIND", HALO_CFG_STRING, HALO_ENDPOINT_INGEST, 0, 0, NULL, false,
      "ZeroMQ ROUTER endpoint fetchers connect to"},
     {"HALO_TELEMETRY_ENDPOINT", HALO_CFG_STRING, HALO_ENDPOINT_TELEMETRY, 0, 0, NULL, false,
@@ -76,6 +80,7 @@ struct _ingest_app_t {
     void *telemetry;
     ingest_dispatch_t *dispatch;
     ingest_http_t *http;
+    ingest_admin_t *admin; /* NULL when HALO_INGEST_ADMIN_LISTEN is off */
     int64_t next_checkpoint;
     int64_t next_telemetry;
     bool journal_failed; /* seen by the last checkpoint: the process must end */
@@ -151,6 +156,11 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
     self->http = ingest_http_new(&hcfg, self->auth, self->journal, self->metrics, err, errlen);
     if (!self->http)
         goto fail;
+    const char *admin = halo_config_str(config, "HALO_INGEST_ADMIN_LISTEN");
+    if (ingest_admin_disabled(admin))
+        HALO_INFO("admin http off, /metrics not served", "listen=%s", admin);
+    else if (!(self->admin = ingest_admin_new(admin, self->auth, self->metrics, err, errlen)))
+        goto fail;
     return self;
 fail:
     ingest_app_destroy(&self);
@@ -221,6 +231,7 @@ void ingest_app_destroy(ingest_app_t **self_p)
     if (!self_p || !*self_p)
         return;
     ingest_app_t *self = *self_p;
+    ingest_admin_destroy(&self->admin);
     ingest_http_destroy(&self->http);
     if (self->dispatch && self->journal)
         s_checkpoint(self);

@@ -68,7 +68,7 @@ struct _ingest_http_t {
     bool closing;                      /* no request may wait for the journal any more (atomic) */
 };
 
-typedef enum { S_ROUTE_HOOK, S_ROUTE_HEALTH, S_ROUTE_METRICS } s_route_t;
+typedef enum { S_ROUTE_HOOK, S_ROUTE_HEALTH } s_route_t;
 
 typedef struct {
     s_route_t route;
@@ -191,35 +191,24 @@ static int s_parse_hook_path(const char *url, char *tenant, size_t tenant_cap, c
     return 0;
 }
 
-static enum MHD_Result s_reply_health(ingest_http_t *self, struct MHD_Connection *conn)
+bool ingest_http_health_text(ingest_auth_t *auth, ingest_metrics_t *m, char *out, size_t cap)
 {
-    ingest_metrics_t *m = self->metrics;
     bool ok = ingest_metrics_gauge_get(m, INGEST_GAUGE_JOURNAL_OK) > 0;
-    char text[512];
-    snprintf(text, sizeof text,
+    snprintf(out, cap,
              "{\"status\":\"%s\",\"journal_ok\":%s,\"fetchers\":%.0f,\"unacked\":%.0f,\"inflight\":%.0f,"
              "\"journal_bytes\":%.0f,\"registry_tenants\":%zu,\"registry_age_s\":%.0f}\n",
              ok ? "ok" : "journal failed", ok ? "true" : "false", ingest_metrics_gauge_get(m, INGEST_GAUGE_FETCHERS),
              ingest_metrics_gauge_get(m, INGEST_GAUGE_UNACKED), ingest_metrics_gauge_get(m, INGEST_GAUGE_INFLIGHT),
-             ingest_metrics_gauge_get(m, INGEST_GAUGE_JOURNAL_BYTES), ingest_auth_count(self->auth),
+             ingest_metrics_gauge_get(m, INGEST_GAUGE_JOURNAL_BYTES), ingest_auth_count(auth),
              ingest_metrics_gauge_get(m, INGEST_GAUGE_REGISTRY_AGE_S));
-    return s_send(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", text, NULL, NULL);
+    return ok;
 }
 
-static enum MHD_Result s_reply_metrics(ingest_http_t *self, struct MHD_Connection *conn)
+static enum MHD_Result s_reply_health(ingest_http_t *self, struct MHD_Connection *conn)
 {
-    char *text = ingest_metrics_render(self->metrics);
-    if (!text)
-        return s_send(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", NULL, NULL);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
-    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return rc;
+    char text[512];
+    bool ok = ingest_http_health_text(self->auth, self->metrics, text, sizeof text);
+    return s_send(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", text, NULL, NULL);
 }
 
 /* First call of a request: route and every check the headers allow. Returns
@@ -229,11 +218,13 @@ static enum MHD_Result s_begin(ingest_http_t *self, struct MHD_Connection *conn,
 {
     *done = true;
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
-        req->route = url[1] == 'h' ? S_ROUTE_HEALTH : S_ROUTE_METRICS;
+    /* /metrics is not served here: it lists tenants and counts, and this is
+     * the public port (ingest_admin serves it on HALO_INGEST_ADMIN_LISTEN). */
+    if (strcmp(url, "/healthz") == 0) {
+        req->route = S_ROUTE_HEALTH;
         if (!is_get)
             return s_reject(self, conn, req, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed");
-        return req->route == S_ROUTE_HEALTH ? s_reply_health(self, conn) : s_reply_metrics(self, conn);
+        return s_reply_health(self, conn);
     }
     char token[S_TOKEN_MAX + 1];
     if (strncmp(url, S_HOOKS_PREFIX, strlen(S_HOOKS_PREFIX)) != 0 ||
@@ -580,8 +571,7 @@ static void s_mhd_log(void *cls, const char *fmt, va_list ap)
     HALO_DEBUG("http", "detail=\"%s\"", line);
 }
 
-/* Resolves "host:port" for binding into addr; 0 or -1. */
-static int s_resolve(const char *listen, struct sockaddr_storage *addr, char *err, size_t errlen)
+int ingest_http_resolve(const char *listen, struct sockaddr_storage *addr, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -613,7 +603,7 @@ ingest_http_t *ingest_http_new(const ingest_http_config_t *config, ingest_auth_t
                                ingest_metrics_t *metrics, char *err, size_t errlen)
 {
     struct sockaddr_storage addr;
-    if (s_resolve(config->listen, &addr, err, errlen) != 0)
+    if (ingest_http_resolve(config->listen, &addr, err, errlen) != 0)
         return NULL;
     ingest_http_t *self = calloc(1, sizeof *self);
     if (!self) {

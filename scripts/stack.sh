@@ -22,7 +22,7 @@
 # HALO_STACK_DIR (default var/stack) holds the state; HALO_STACK_PORT_BASE
 # (default 18080) moves every port: ingest HTTP +0, monitor HTTP +1, halo-sim
 # +2, ingest ROUTER +3, store PULL +4, telemetry +5, PostgreSQL +6 (a Unix
-# socket only; HALO_PG_PORT overrides). Binaries come from HALO_BIN_DIR
+# socket only; HALO_PG_PORT overrides), ingest admin HTTP (/metrics) +7. Binaries come from HALO_BIN_DIR
 # (default build/bin). `start` records these in STATE/stack.conf; every other
 # command reads them from there, so it works from any shell.
 set -euo pipefail
@@ -41,7 +41,7 @@ if [ "$cmd" != start ] && [ -f "$state/stack.conf" ]; then
 fi
 [ -n "$pg_port" ] || pg_port=$((base + 6))
 p_ingest=$base; p_monitor=$((base + 1)); p_sim=$((base + 2))
-p_router=$((base + 3)); p_store=$((base + 4)); p_tele=$((base + 5))
+p_router=$((base + 3)); p_store=$((base + 4)); p_tele=$((base + 5)); p_admin=$((base + 7))
 
 say() { echo "stack: $*" >&2; }
 pg() { HALO_PG_PORT=$pg_port bash "$top/scripts/pg.sh" "$@"; }
@@ -77,6 +77,7 @@ export HALO_DATABASE_URL="$url"
 export HALO_SECRET_KEY="$(secret_key)"
 export HALO_PUBLIC_URL="http://127.0.0.1:$p_ingest"
 export HALO_INGEST_LISTEN="127.0.0.1:$p_ingest"
+export HALO_INGEST_ADMIN_LISTEN="127.0.0.1:$p_admin"
 export HALO_INGEST_BIND="tcp://127.0.0.1:$p_router"
 export HALO_INGEST_ENDPOINTS="tcp://127.0.0.1:$p_router"
 export HALO_INGEST_JOURNAL_DIR="$state/journal"
@@ -88,6 +89,7 @@ export HALO_MONITOR_LISTEN="127.0.0.1:$p_monitor"
 export HALO_LOG_LEVEL="\${HALO_LOG_LEVEL:-info}"
 export HALO_SIM_URL="http://127.0.0.1:$p_sim"
 export HALO_INGEST_URL="http://127.0.0.1:$p_ingest"
+export HALO_INGEST_ADMIN_URL="http://127.0.0.1:$p_admin"
 export HALO_MONITOR_URL="http://127.0.0.1:$p_monitor"
 export HALO_STACK_DIR="$state"
 export HALO_PG_PORT="$pg_port"
@@ -148,7 +150,9 @@ start_proc() {
       launch sim "$bin/halo-sim" --listen "127.0.0.1:$p_sim" \
         --request-log "$state/log/sim-requests.jsonl" ${args[@]+"${args[@]}"}
       wait_up sim "http://127.0.0.1:$p_sim/_sim/health" ;;
-    ingest) launch ingest "$bin/halo-ingest"; wait_up ingest "http://127.0.0.1:$p_ingest/healthz" ;;
+    ingest)
+      launch ingest "$bin/halo-ingest"; wait_up ingest "http://127.0.0.1:$p_ingest/healthz"
+      wait_up ingest "http://127.0.0.1:$p_admin/healthz" ;;
     store) launch store "$bin/halo-store"; wait_up store ;;
     monitor) launch monitor "$bin/halo-monitor"; wait_up monitor "http://127.0.0.1:$p_monitor/healthz" ;;
     fetcher-[0-9]*) launch "$name" "$bin/halo-fetcher"; wait_up "$name" ;;

@@ -45,19 +45,19 @@ e2e_init() {
   E2E_STACK="$E2E_SRC/scripts/stack.sh"
   trap e2e_cleanup EXIT
   trap 'exit 130' INT TERM
-  e2e_log "state $HALO_STACK_DIR, ports $HALO_STACK_PORT_BASE..$((HALO_STACK_PORT_BASE + 6)), binaries $E2E_BIN"
+  e2e_log "state $HALO_STACK_DIR, ports $HALO_STACK_PORT_BASE..$((HALO_STACK_PORT_BASE + 7)), binaries $E2E_BIN"
 }
 
 e2e_port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # e2e_pick_ports: a base in 20000..31999 from the pid (below the ephemeral
-# range) whose 7 ports are free.
+# range) whose 8 ports are free.
 e2e_pick_ports() {
   local slot=$(($$ % 1000)) try base p ok
   for try in $(seq 0 99); do
     base=$((20000 + ((slot + try * 37) % 1000) * 12))
     ok=1
-    for p in $(seq "$base" $((base + 6))); do e2e_port_free "$p" || { ok=0; break; }; done
+    for p in $(seq "$base" $((base + 7))); do e2e_port_free "$p" || { ok=0; break; }; done
     [ "$ok" = 1 ] && { echo "$base"; return 0; }
   done
   echo "no free port range" >&2
@@ -325,5 +325,5 @@ e2e_evidence() {
   local l=$HALO_STACK_DIR/log
   e2e_log "evidence: starts: ingest $(e2e_count 'msg="started"' "$l/ingest.log"), fetchers $(e2e_count 'msg="started"' "$l"/fetcher-*.log), store $(e2e_count 'store ready' "$l/store.log"), monitor $(e2e_count 'monitor started' "$l/monitor.log")"
   e2e_log "evidence: $(e2e_count 'expired leases reclaimed' "$l"/fetcher-*.log) expired-lease reclaims (fetchers), $(e2e_count 'lease changed' "$l/store.log") ledger rows left to a newer lease (store), $(e2e_count 'connection lost|reconnect' "$l"/*.log) PostgreSQL reconnection lines, $(e2e_count 'level=(warn|error)' "$l"/*.log) warn/error lines in all"
-  e2e_log "evidence: ingest since its last start: $(curl -fsS --max-time 5 "$HALO_INGEST_URL/metrics" 2>/dev/null | grep -E '^halo_ingest_jobs_(sent|resent|acked)_total' | tr '\n' ' ')"
+  e2e_log "evidence: ingest since its last start: $(curl -fsS --max-time 5 "$HALO_INGEST_ADMIN_URL/metrics" 2>/dev/null | grep -E '^halo_ingest_jobs_(sent|resent|acked)_total' | tr '\n' ' ')"
 }

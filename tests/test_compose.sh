@@ -13,7 +13,7 @@
 # host through the published port as halo_bi_reader (tests/compose_compare.jq,
 # all rows), no 5 s window of halo-sim's request log exceeds the tenant's
 # budget across the three fetchers, no secret appears in `docker inspect`,
-# and the TLS proxy forwards webhooks but not /metrics. `down -v` always.
+# and the TLS proxy forwards webhooks but not /metrics (nor does ingest's public port). `down -v` always.
 #   HALO_COMPOSE_MUTATIONS (default 600)   HALO_COMPOSE_KEEP=1 keeps the stack up
 #   HALO_COMPOSE_STATS=FILE  appends measurements (up time, image size, each
 #   container's RSS idle and during the storm) for bench/compose_stats.sh
@@ -263,6 +263,10 @@ TLS=https://127.0.0.1:$HALO_TLS_PORT
   || fail "a wrong token through the TLS proxy is not 401"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$HALO_TLS_PORT/healthz" || true)" != 200 ] \
   || fail "the TLS port answers plain HTTP"
+# ingest's own public port: /metrics is 404; it is on the admin listener, the container's loopback only.
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$INGEST/metrics")" = 404 ] || fail "ingest serves /metrics on its public port"
+dc exec -T ingest curl -fsS --max-time 5 http://127.0.0.1:8082/metrics | grep -q '^halo_ingest_journal_ok 1' \
+  || fail "ingest's admin listener (127.0.0.1:8082 in its container) does not serve /metrics"
 
 # --- The storm, with a fetcher killed and PostgreSQL restarted -----------------
 container() { docker ps -a -q --filter "label=com.docker.compose.project=$P" --filter "label=com.docker.compose.service=$1" \

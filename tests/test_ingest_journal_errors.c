@@ -356,11 +356,12 @@ static void s_fdatasync_fails(void)
 static pid_t s_spawn_ingest(const char *dir, int port, const char *log, bool broken)
 {
     extern char **environ;
-    static char vars[8][700];
+    static char vars[10][700];
     int n = 0;
     snprintf(vars[n++], sizeof vars[0], "HALO_DATABASE_URL=%s", s_db);
     snprintf(vars[n++], sizeof vars[0], "HALO_INGEST_JOURNAL_DIR=%s/journal", dir);
     snprintf(vars[n++], sizeof vars[0], "HALO_INGEST_LISTEN=127.0.0.1:%d", port);
+    snprintf(vars[n++], sizeof vars[0], "HALO_INGEST_ADMIN_LISTEN=127.0.0.1:%d", halo_test_free_port());
     snprintf(vars[n++], sizeof vars[0], "HALO_INGEST_BIND=tcp://127.0.0.1:%d", halo_test_free_port());
     snprintf(vars[n++], sizeof vars[0], "HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:%d", halo_test_free_port());
     snprintf(vars[n++], sizeof vars[0], "HALO_INGEST_REGISTRY_REFRESH_MS=200");

@@ -39,7 +39,7 @@
 #define BASIC_BEE "halo:s3cret-pass"
 #define DEADLINE_MS 20000
 
-static char *s_db;     /* conninfo of the test database */
+static char *s_db; /* conninfo of the test database */
 static halo_pg_t *s_pg;
 static void *s_zctx;
 static pid_t s_live[8]; /* ingest processes a failed test left running */
@@ -47,6 +47,7 @@ static pid_t s_live[8]; /* ingest processes a failed test left running */
 typedef struct {
     pid_t pid;
     int http_port;
+    int admin_port; /* HALO_INGEST_ADMIN_LISTEN: /metrics and /healthz */
     int zmq_port;
     char *dir;
     char log[600];
@@ -152,6 +153,7 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
     if (!in->dir) {
         in->dir = halo_test_tmpdir("ingest-svc");
         in->http_port = halo_test_free_port();
+        in->admin_port = halo_test_free_port();
         in->zmq_port = halo_test_free_port();
         snprintf(in->log, sizeof in->log, "%s.log", in->dir);
         snprintf(in->endpoint, sizeof in->endpoint, "tcp://127.0.0.1:%d", in->zmq_port);
@@ -161,6 +163,12 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
     snprintf(env[n++], sizeof env[0], "HALO_DATABASE_URL=%s", db);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_JOURNAL_DIR=%s/journal", in->dir);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_LISTEN=127.0.0.1:%d", in->http_port);
+    bool admin = true; /* unless extra sets it */
+    for (int i = 0; extra && extra[i]; i++)
+        if (strncmp(extra[i], "HALO_INGEST_ADMIN_LISTEN=", strlen("HALO_INGEST_ADMIN_LISTEN=")) == 0)
+            admin = false;
+    if (admin)
+        snprintf(env[n++], sizeof env[0], "HALO_INGEST_ADMIN_LISTEN=127.0.0.1:%d", in->admin_port);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_BIND=%s", in->endpoint);
     snprintf(env[n++], sizeof env[0], "HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:%d", halo_test_free_port());
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_REGISTRY_REFRESH_MS=200");
@@ -171,7 +179,7 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
     for (int i = 0; i < n; i++)
         envp[i] = env[i];
     envp[n] = NULL;
-    char *argv[] = { (char *)halo_test_bin("halo-ingest"), NULL };
+    char *argv[] = {(char *)halo_test_bin("halo-ingest"), NULL};
     in->pid = halo_test_spawn(argv, envp, in->log);
     assert_true(in->pid > 0);
     for (int i = 0; i < 8; i++)
@@ -181,6 +189,8 @@ static void s_start(s_ingest_t *in, const char *db, const char *const extra[])
         }
     if (halo_test_wait_port(in->http_port, DEADLINE_MS) != 0)
         fail_msg("halo-ingest did not listen (log %s)", in->log);
+    if (admin && halo_test_wait_port(in->admin_port, DEADLINE_MS) != 0)
+        fail_msg("halo-ingest did not listen on its admin port (log %s)", in->log);
 }
 
 static void s_stop(s_ingest_t *in, bool hard)
@@ -256,7 +266,7 @@ static int s_recv_job(void *sock, int timeout_ms, halo_msg_t *out)
             s_send_simple(sock, HALO_CMD_HEARTBEAT);
             next_hb = halo_clock_mono_ms() + 500;
         }
-        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 100) <= 0)
             continue;
         int rc = halo_zmq_recv(sock, NULL, NULL, out, 0, err, sizeof err);
@@ -276,7 +286,7 @@ static void s_insert_tenant(const char *slug, const char *token, const char *bas
     halo_crypto_sha256_hex(token, strlen(token), hash);
     if (basic)
         halo_crypto_sha256_hex(basic, strlen(basic), bhash);
-    const char *params[] = { slug, hash, basic ? bhash : NULL };
+    const char *params[] = {slug, hash, basic ? bhash : NULL};
     assert_int_equal(halo_pg_command(s_pg,
                                      "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, "
                                      "client_secret_enc, webhook_token_hash, basic_auth_hash) VALUES "
@@ -310,10 +320,10 @@ static int s_teardown(void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                                                     \
-    do {                                                                                                              \
-        if (!s_db)                                                                                                    \
-            fail_msg("no test database: HALO_TEST_DATABASE_URL");                                                     \
+#define NEED_DB()                                                                                                      \
+    do {                                                                                                               \
+        if (!s_db)                                                                                                     \
+            fail_msg("no test database: HALO_TEST_DATABASE_URL");                                                      \
     } while (0)
 
 /* ---- tests ---- */
@@ -321,8 +331,8 @@ static int s_teardown(void **state)
 static void test_webhook_journaled_sent_acked_compacted(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
-    const char *extra[] = { "HALO_INGEST_SEGMENT_BYTES=65536", NULL };
+    s_ingest_t in = {0};
+    const char *extra[] = {"HALO_INGEST_SEGMENT_BYTES=65536", NULL};
     s_start(&in, s_db, extra);
     s_wait_health(&in, "registry_tenants", 2);
     assert_int_equal(s_post(&in, "acme", TOKEN_ACME,
@@ -389,8 +399,8 @@ static void test_webhook_journaled_sent_acked_compacted(void **state)
 static void test_unacked_job_is_resent(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
-    const char *extra[] = { "HALO_INGEST_ACK_TIMEOUT_MS=500", NULL };
+    s_ingest_t in = {0};
+    const char *extra[] = {"HALO_INGEST_ACK_TIMEOUT_MS=500", NULL};
     s_start(&in, s_db, extra);
     s_wait_health(&in, "registry_tenants", 2);
     assert_int_equal(s_post(&in, "acme", TOKEN_ACME, "{\"id\":\"r-1\",\"event\":\"User created\",\"object_id\":9}"),
@@ -413,8 +423,8 @@ static void test_unacked_job_is_resent(void **state)
 static void test_dead_fetcher_jobs_go_to_another(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
-    const char *extra[] = { "HALO_INGEST_ACK_TIMEOUT_MS=600000", NULL };
+    s_ingest_t in = {0};
+    const char *extra[] = {"HALO_INGEST_ACK_TIMEOUT_MS=600000", NULL};
     s_start(&in, s_db, extra);
     s_wait_health(&in, "registry_tenants", 2);
     void *a = s_fetcher(in.endpoint, 5);
@@ -441,7 +451,7 @@ static void test_dead_fetcher_jobs_go_to_another(void **state)
 static void test_refusals_and_credentials(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
+    s_ingest_t in = {0};
     s_start(&in, s_db, NULL);
     s_wait_health(&in, "registry_tenants", 2);
     const char *good = "{\"id\":\"c-1\",\"event\":\"Site deleted\",\"object_id\":5}";
@@ -453,8 +463,8 @@ static void test_refusals_and_credentials(void **state)
     assert_int_equal(r.status, 404);
     s_http(NULL, in.http_port, "/hooks/acme/" TOKEN_ACME, "text/plain", good, strlen(good), NULL, &r);
     assert_int_equal(r.status, 415);
-    s_http(NULL, in.http_port, "/hooks/acme/" TOKEN_ACME, "Application/JSON; charset=utf-8", good, strlen(good),
-           NULL, &r);
+    s_http(NULL, in.http_port, "/hooks/acme/" TOKEN_ACME, "Application/JSON; charset=utf-8", good, strlen(good), NULL,
+           &r);
     assert_int_equal(r.status, 200);
     s_http("GET", in.http_port, "/hooks/acme/" TOKEN_ACME, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 405);
@@ -486,7 +496,7 @@ static void test_refusals_and_credentials(void **state)
     /* Rotation: the previous token works until its grace period ends. */
     char old_hash[HALO_SHA256_HEX_LEN + 1];
     halo_crypto_sha256_hex(TOKEN_OLD, strlen(TOKEN_OLD), old_hash);
-    const char *p1[] = { old_hash };
+    const char *p1[] = {old_hash};
     assert_int_equal(halo_pg_command(s_pg,
                                      "UPDATE halo.tenants SET webhook_token_prev_hash = $1, "
                                      "webhook_token_prev_until = now() + interval '1 hour' WHERE slug = 'acme'",
@@ -520,7 +530,7 @@ static void test_refusals_and_credentials(void **state)
     assert_int_equal(r.status, 403);
     assert_int_equal(halo_pg_command(s_pg, "UPDATE halo.tenants SET enabled = true WHERE slug = 'bee'", 0, NULL), 0);
 
-    s_http("GET", in.http_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "halo_ingest_webhooks_rejected_total{tenant=\"acme\",reason=\"bad_token\"}"));
     assert_non_null(strstr(r.body, "halo_ingest_webhooks_received_total{tenant=\"acme\",event=\"Site deleted\"}"));
@@ -528,10 +538,54 @@ static void test_refusals_and_credentials(void **state)
     s_cleanup(&in);
 }
 
+/* /metrics (tenant slugs, counts, rejection reasons) is served on the admin
+ * listener only: the public webhook port answers 404 for it but keeps
+ * /healthz; HALO_INGEST_ADMIN_LISTEN=off runs no admin listener at all. */
+static void test_metrics_only_on_admin_listener(void **state)
+{
+    NEED_DB();
+    s_ingest_t in = {0};
+    s_start(&in, s_db, NULL);
+    s_wait_health(&in, "registry_tenants", 2);
+    assert_int_equal(s_post(&in, "acme", TOKEN_ACME, "{\"id\":\"m-1\",\"event\":\"Ticket Changed\",\"object_id\":9}"),
+                     200);
+    s_resp_t r;
+    s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "halo_ingest_webhooks_received_total{tenant=\"acme\",event=\"Ticket Changed\"} 1"));
+    s_http("GET", in.admin_port, "/healthz", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"journal_ok\":true"));
+    s_http(NULL, in.admin_port, "/metrics", "application/json", "{}", 2, NULL, &r);
+    assert_int_equal(r.status, 405);
+    s_http(NULL, in.admin_port, "/hooks/acme/" TOKEN_ACME, "application/json", "{}", 2, NULL, &r);
+    assert_int_equal(r.status, 404); /* no webhooks on the admin port */
+
+    s_http("GET", in.http_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_null(strstr(r.body, "acme"));
+    assert_null(strstr(r.body, "halo_ingest"));
+    s_http("GET", in.http_port, "/healthz", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"journal_ok\":true"));
+    s_stop(&in, false);
+
+    /* Off: webhooks and /healthz on the public port, nothing on the admin port. */
+    const char *off[] = {"HALO_INGEST_ADMIN_LISTEN=off", NULL};
+    s_start(&in, s_db, off);
+    s_wait_health(&in, "registry_tenants", 2);
+    s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 0); /* connection refused */
+    s_http("GET", in.http_port, "/metrics", NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    s_stop(&in, false);
+    s_cleanup(&in);
+}
+
 static void test_kill9_loses_nothing_answered_200(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
+    s_ingest_t in = {0};
     s_start(&in, s_db, NULL);
     s_wait_health(&in, "registry_tenants", 2);
     enum { N = 25 };
@@ -543,7 +597,7 @@ static void test_kill9_loses_nothing_answered_200(void **state)
     s_stop(&in, true); /* kill -9: no clean shutdown */
     s_start(&in, s_db, NULL);
     void *f = s_fetcher(in.endpoint, 100);
-    bool seen[N] = { false };
+    bool seen[N] = {false};
     halo_msg_t *msg = malloc(sizeof *msg);
     uint64_t seqs[N];
     for (int i = 0; i < N; i++) {
@@ -566,7 +620,7 @@ static void test_kill9_loses_nothing_answered_200(void **state)
 static void test_registry_cache_when_database_down(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
+    s_ingest_t in = {0};
     s_start(&in, s_db, NULL);
     s_wait_health(&in, "registry_tenants", 2);
     s_stop(&in, false);
@@ -635,16 +689,16 @@ static const struct {
     const char *name;
     long status;
 } s_hostile[H_KINDS] = {
-    [H_TRUNCATED] = { "truncated JSON", 400 },
-    [H_BIG] = { "10 MiB body (Content-Length)", 413 },
-    [H_BIG_CHUNKED] = { "10 MiB body (chunked)", 413 },
-    [H_BAD_UTF8] = { "invalid UTF-8", 400 },
-    [H_DEEP_OPEN] = { "10,000-deep nesting, unclosed", 400 },
-    [H_DEEP_CLOSED] = { "10,000-deep nesting, closed", 400 },
-    [H_WRONG_TOKEN] = { "wrong token", 401 },
-    [H_NO_BASIC] = { "no auth (Basic tenant, no header)", 401 },
-    [H_NO_TOKEN] = { "no auth (no token in the path)", 404 },
-    [H_GET] = { "GET instead of POST", 405 },
+    [H_TRUNCATED] = {"truncated JSON", 400},
+    [H_BIG] = {"10 MiB body (Content-Length)", 413},
+    [H_BIG_CHUNKED] = {"10 MiB body (chunked)", 413},
+    [H_BAD_UTF8] = {"invalid UTF-8", 400},
+    [H_DEEP_OPEN] = {"10,000-deep nesting, unclosed", 400},
+    [H_DEEP_CLOSED] = {"10,000-deep nesting, closed", 400},
+    [H_WRONG_TOKEN] = {"wrong token", 401},
+    [H_NO_BASIC] = {"no auth (Basic tenant, no header)", 401},
+    [H_NO_TOKEN] = {"no auth (no token in the path)", 404},
+    [H_GET] = {"GET instead of POST", 405},
 };
 
 typedef struct {
@@ -668,7 +722,7 @@ static long s_post_chunked(int port, const char *path)
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     s_resp_t out;
     memset(&out, 0, sizeof out);
-    s_reader_t reader = { HOSTILE_BIG };
+    s_reader_t reader = {HOSTILE_BIG};
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Transfer-Encoding: chunked");
@@ -694,21 +748,17 @@ static long s_hostile_one(s_ingest_t *in, s_hostile_kind_t k, const char *big, c
 {
     static const char hook[] = "/hooks/acme/" TOKEN_ACME;
     static const char truncated[] = "{\"id\":\"h-1\",\"event\":\"Ticket Changed\",\"object_id\":";
-    static const char bad_utf8[] = "{\"id\":\"h-2\",\"event\":\"Ticket Changed\",\"object_id\":1,\"s\":\"\xc3\x28\xff\"}";
+    static const char bad_utf8[] =
+        "{\"id\":\"h-2\",\"event\":\"Ticket Changed\",\"object_id\":1,\"s\":\"\xc3\x28\xff\"}";
     static const char good[] = "{\"id\":\"h-3\",\"event\":\"Ticket Changed\",\"object_id\":1}";
     s_resp_t r;
     switch (k) {
     case H_TRUNCATED:
         s_http(NULL, in->http_port, hook, "application/json", truncated, strlen(truncated), NULL, &r);
         break;
-    case H_BIG:
-        s_http(NULL, in->http_port, hook, "application/json", big, HOSTILE_BIG, NULL, &r);
-        break;
-    case H_BIG_CHUNKED:
-        return s_post_chunked(in->http_port, hook);
-    case H_BAD_UTF8:
-        s_http(NULL, in->http_port, hook, "application/json", bad_utf8, strlen(bad_utf8), NULL, &r);
-        break;
+    case H_BIG: s_http(NULL, in->http_port, hook, "application/json", big, HOSTILE_BIG, NULL, &r); break;
+    case H_BIG_CHUNKED: return s_post_chunked(in->http_port, hook);
+    case H_BAD_UTF8: s_http(NULL, in->http_port, hook, "application/json", bad_utf8, strlen(bad_utf8), NULL, &r); break;
     case H_DEEP_OPEN:
         s_http(NULL, in->http_port, hook, "application/json", deep_open, strlen(deep_open), NULL, &r);
         break;
@@ -727,11 +777,8 @@ static long s_hostile_one(s_ingest_t *in, s_hostile_kind_t k, const char *big, c
     case H_NO_TOKEN:
         s_http(NULL, in->http_port, "/hooks/acme/", "application/json", good, strlen(good), NULL, &r);
         break;
-    case H_GET:
-        s_http("GET", in->http_port, hook, NULL, NULL, 0, NULL, &r);
-        break;
-    default:
-        return -1;
+    case H_GET: s_http("GET", in->http_port, hook, NULL, NULL, 0, NULL, &r); break;
+    default: return -1;
     }
     return r.status;
 }
@@ -748,7 +795,7 @@ static int s_slow_open(int port, int variant)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     const char *start = starts[variant % 3];
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
@@ -756,7 +803,7 @@ static int s_slow_open(int port, int variant)
         close(fd);
         return -1;
     }
-    struct timeval tv = { .tv_sec = 20 };
+    struct timeval tv = {.tv_sec = 20};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }
@@ -772,13 +819,13 @@ static void s_hostile_round(s_ingest_t *in, int round, const char *big, const ch
         slow[i] = s_slow_open(in->http_port, i);
         assert_true(slow[i] >= 0);
     }
-    int sent[H_KINDS] = { 0 }, right[H_KINDS] = { 0 };
+    int sent[H_KINDS] = {0}, right[H_KINDS] = {0};
     int n = HOSTILE_SLOW_CONNS;
     /* A chunked 10 MiB upload is 10 MiB of loopback traffic: 1 in 4 of the big ones. */
     static const s_hostile_kind_t cycle[] = {
-        H_TRUNCATED, H_BIG,         H_BAD_UTF8,  H_DEEP_OPEN,   H_WRONG_TOKEN, H_NO_BASIC,  H_GET,
-        H_TRUNCATED, H_DEEP_CLOSED, H_BAD_UTF8,  H_NO_TOKEN,    H_WRONG_TOKEN, H_GET,       H_BIG,
-        H_NO_BASIC,  H_DEEP_OPEN,   H_BIG,       H_BIG_CHUNKED, H_DEEP_CLOSED, H_BIG,
+        H_TRUNCATED, H_BIG,         H_BAD_UTF8, H_DEEP_OPEN,   H_WRONG_TOKEN, H_NO_BASIC, H_GET,
+        H_TRUNCATED, H_DEEP_CLOSED, H_BAD_UTF8, H_NO_TOKEN,    H_WRONG_TOKEN, H_GET,      H_BIG,
+        H_NO_BASIC,  H_DEEP_OPEN,   H_BIG,      H_BIG_CHUNKED, H_DEEP_CLOSED, H_BIG,
     };
     for (size_t i = 0; n < HOSTILE_TOTAL; i++, n++) {
         s_hostile_kind_t k = cycle[i % (sizeof cycle / sizeof cycle[0])];
@@ -822,8 +869,8 @@ static void s_hostile_round(s_ingest_t *in, int round, const char *big, const ch
 static void test_trickling_client_is_cut_off(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
-    const char *extra[] = { "HALO_INGEST_CONN_TIMEOUT_S=5", "HALO_INGEST_REQUEST_TIMEOUT_S=2", NULL };
+    s_ingest_t in = {0};
+    const char *extra[] = {"HALO_INGEST_CONN_TIMEOUT_S=5", "HALO_INGEST_REQUEST_TIMEOUT_S=2", NULL};
     s_start(&in, s_db, extra);
     s_wait_health(&in, "registry_tenants", 2);
     int fd = s_slow_open(in.http_port, 1);
@@ -835,7 +882,7 @@ static void test_trickling_client_is_cut_off(void **state)
         if (write(fd, "X-Slow: 1\r\n", 11) != 11)
             cut = true;
         char buf[64];
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (!cut && poll(&pfd, 1, 0) == 1 && read(fd, buf, sizeof buf) <= 0)
             cut = true;
     }
@@ -852,8 +899,8 @@ static void test_trickling_client_is_cut_off(void **state)
 static void test_hostile_requests_keep_it_up(void **state)
 {
     NEED_DB();
-    s_ingest_t in = { 0 };
-    const char *extra[] = { "HALO_INGEST_CONN_TIMEOUT_S=1", NULL };
+    s_ingest_t in = {0};
+    const char *extra[] = {"HALO_INGEST_CONN_TIMEOUT_S=1", NULL};
     s_start(&in, s_db, extra);
     s_wait_health(&in, "registry_tenants", 2);
     char *big = malloc(HOSTILE_BIG);
@@ -910,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_unacked_job_is_resent),
         cmocka_unit_test(test_dead_fetcher_jobs_go_to_another),
         cmocka_unit_test(test_refusals_and_credentials),
+        cmocka_unit_test(test_metrics_only_on_admin_listener),
         cmocka_unit_test(test_kill9_loses_nothing_answered_200),
         cmocka_unit_test(test_registry_cache_when_database_down),
         cmocka_unit_test(test_trickling_client_is_cut_off),

@@ -46,7 +46,7 @@ check() {
 
 secret_env=(HALO_DATABASE_URL="$good_url" HALO_SECRET_KEY="$KEY" HALO_PUBLIC_URL=https://hooks.example.com)
 long_key=$(printf "$LONG%.0s" $(seq 1 200))   # > 4096 bytes: "value too long"
-daemon_env=(HALO_INGEST_LISTEN=127.0.0.1:0 HALO_INGEST_BIND=tcp://127.0.0.1:* HALO_STORE_BIND=tcp://127.0.0.1:*
+daemon_env=(HALO_INGEST_LISTEN=127.0.0.1:0 HALO_INGEST_ADMIN_LISTEN=127.0.0.1:0 HALO_INGEST_BIND=tcp://127.0.0.1:* HALO_STORE_BIND=tcp://127.0.0.1:*
             HALO_MONITOR_LISTEN=127.0.0.1:0 HALO_TELEMETRY_BIND=tcp://127.0.0.1:*
             HALO_INGEST_ENDPOINTS=tcp://127.0.0.1:9 HALO_STORE_ENDPOINT=tcp://127.0.0.1:9
             HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:9)

@@ -58,6 +58,7 @@ static void s_start(s_ingest_t *in, const char *const extra[])
     snprintf(env[n++], sizeof env[0], "HALO_DATABASE_URL=%s", s_db);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_JOURNAL_DIR=%s/journal", in->dir);
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_LISTEN=127.0.0.1:%d", in->port);
+    snprintf(env[n++], sizeof env[0], "HALO_INGEST_ADMIN_LISTEN=127.0.0.1:%d", halo_test_free_port());
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_BIND=tcp://127.0.0.1:%d", halo_test_free_port());
     snprintf(env[n++], sizeof env[0], "HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:%d", halo_test_free_port());
     snprintf(env[n++], sizeof env[0], "HALO_INGEST_REGISTRY_REFRESH_MS=200");

@@ -50,7 +50,7 @@ typedef struct {
     char client_secret[80], secret_key[80], db_marker[64];
     char bad_token[40], bad_password[40];
     char token[80], basic_password[80], access_token[512], latest_access_token[512];
-    int sim_port, http_port, router_port, pull_port, tele_port, mon_port;
+    int sim_port, http_port, admin_port, router_port, pull_port, tele_port, mon_port;
     pid_t sim, ingest, store, monitor, fetcher;
     bool have_fetcher;
     halo_pg_t *pg;
@@ -390,11 +390,13 @@ static void test_secrets_never_leak_through_a_run(void **state)
     s_env.pull_port = halo_test_free_port();
     s_env.tele_port = halo_test_free_port();
     s_env.mon_port = halo_test_free_port();
-    static char e_db[4200], e_key[200], e_listen[64], e_bind[64], e_journal[700], e_tele[64], e_store_bind[64],
-        e_store_ep[64], e_ingest_ep[64], e_mon_listen[64], e_tele_bind[64];
+    s_env.admin_port = halo_test_free_port();
+    static char e_db[4200], e_key[200], e_listen[64], e_admin[64], e_bind[64], e_journal[700], e_tele[64],
+        e_store_bind[64], e_store_ep[64], e_ingest_ep[64], e_mon_listen[64], e_tele_bind[64];
     snprintf(e_db, sizeof e_db, "HALO_DATABASE_URL=%s", s_env.db_canary);
     snprintf(e_key, sizeof e_key, "HALO_SECRET_KEY=%s", s_env.secret_key);
     snprintf(e_listen, sizeof e_listen, "HALO_INGEST_LISTEN=127.0.0.1:%d", s_env.http_port);
+    snprintf(e_admin, sizeof e_admin, "HALO_INGEST_ADMIN_LISTEN=127.0.0.1:%d", s_env.admin_port);
     snprintf(e_bind, sizeof e_bind, "HALO_INGEST_BIND=tcp://127.0.0.1:%d", s_env.router_port);
     snprintf(e_journal, sizeof e_journal, "HALO_INGEST_JOURNAL_DIR=%s/journal", s_env.dir);
     snprintf(e_tele, sizeof e_tele, "HALO_TELEMETRY_ENDPOINT=tcp://127.0.0.1:%d", s_env.tele_port);
@@ -403,8 +405,15 @@ static void test_secrets_never_leak_through_a_run(void **state)
     snprintf(e_ingest_ep, sizeof e_ingest_ep, "HALO_INGEST_ENDPOINTS=tcp://127.0.0.1:%d", s_env.router_port);
     snprintf(e_mon_listen, sizeof e_mon_listen, "HALO_MONITOR_LISTEN=127.0.0.1:%d", s_env.mon_port);
     snprintf(e_tele_bind, sizeof e_tele_bind, "HALO_TELEMETRY_BIND=tcp://127.0.0.1:%d", s_env.tele_port);
-    char *ingest_env[] = {
-        e_db, e_listen, e_bind, e_journal, e_tele, "HALO_LOG_LEVEL=debug", "HALO_INGEST_REGISTRY_REFRESH_MS=200", NULL};
+    char *ingest_env[] = {e_db,
+                          e_listen,
+                          e_admin,
+                          e_bind,
+                          e_journal,
+                          e_tele,
+                          "HALO_LOG_LEVEL=debug",
+                          "HALO_INGEST_REGISTRY_REFRESH_MS=200",
+                          NULL};
     char *store_env[] = {e_db, e_store_bind, e_tele, "HALO_LOG_LEVEL=debug", NULL};
     char *monitor_env[] = {e_db, e_mon_listen, e_tele_bind, "HALO_LOG_LEVEL=debug", "HALO_MONITOR_REFRESH_MS=300",
                            NULL};
@@ -417,6 +426,7 @@ static void test_secrets_never_leak_through_a_run(void **state)
         s_env.fetcher = s_start("halo-fetcher", fetcher_env);
     assert_int_equal(halo_test_wait_port(s_env.http_port, 30000), 0);
     assert_int_equal(halo_test_wait_port(s_env.mon_port, 30000), 0);
+    assert_int_equal(halo_test_wait_port(s_env.admin_port, 30000), 0);
 
     /* Webhooks: a good one (once the registry is loaded), a wrong token, a wrong password. */
     s_http_t *r = calloc(1, sizeof *r);
@@ -470,8 +480,9 @@ static void test_secrets_never_leak_through_a_run(void **state)
     const struct {
         int *port;
         const char *path;
-    } pages[] = {{&s_env.mon_port, "/"},        {&s_env.mon_port, "/api/status"}, {&s_env.mon_port, "/metrics"},
-                 {&s_env.mon_port, "/healthz"}, {&s_env.http_port, "/metrics"},   {&s_env.http_port, "/healthz"}};
+    } pages[] = {{&s_env.mon_port, "/"},         {&s_env.mon_port, "/api/status"}, {&s_env.mon_port, "/metrics"},
+                 {&s_env.mon_port, "/healthz"},  {&s_env.admin_port, "/metrics"},  {&s_env.admin_port, "/healthz"},
+                 {&s_env.http_port, "/metrics"}, {&s_env.http_port, "/healthz"}};
     halo_clock_sleep_ms(700); /* one monitor refresh with the tenant in it */
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
         s_http(*pages[i].port, pages[i].path, NULL, NULL, r);

@@ -42,22 +42,22 @@ S_SOME="Webhook received no data for some events"
 S_OK="Webhook Successful"
 S_QUIET="Webhook received no data within 4 days"
 
-# A private stack: state under /tmp, ports from the pid (stack +0..+6, the
-# shifted monitor +7 and +8), moved on while one of them is taken.
+# A private stack: state under /tmp, ports from the pid (stack +0..+7, the
+# shifted monitor +8 and +9), moved on while one of them is taken.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_ports() {
   local try base p ok
   for try in $(seq 0 49); do
     base=$((22000 + (($$ + try * 7) % 200) * 10))
     ok=1
-    for p in $(seq "$base" $((base + 8))); do port_free "$p" || { ok=0; break; }; done
+    for p in $(seq "$base" $((base + 9))); do port_free "$p" || { ok=0; break; }; done
     [ "$ok" = 1 ] && { echo "$base"; return 0; }
   done
   return 1
 }
 export HALO_BIN_DIR=$bin
 export HALO_STACK_DIR=/tmp/halo-status-e2e-$$
-HALO_STACK_PORT_BASE=$(pick_ports) || fail "no free range of 9 ports"
+HALO_STACK_PORT_BASE=$(pick_ports) || fail "no free range of 10 ports"
 export HALO_STACK_PORT_BASE
 unset HALO_PG_PORT
 export HALO_LOG_LEVEL=${HALO_E2E_LOG_LEVEL:-info}
@@ -88,7 +88,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "state $HALO_STACK_DIR, ports $HALO_STACK_PORT_BASE..$((HALO_STACK_PORT_BASE + 8))"
+log "state $HALO_STACK_DIR, ports $HALO_STACK_PORT_BASE..$((HALO_STACK_PORT_BASE + 9))"
 started=1
 stack start --fetchers 1 --env HALO_SYNC_INCREMENTAL_S=86400 \
   --tenant acme --client-id status-client --client-secret status-secret-$$ \
@@ -233,8 +233,8 @@ HALO_CLOCK_OFFSET_S=$offset haloctl status full >/dev/null 2>&1 && fail "haloctl
 
 # The monitor with the same clock: a second halo-monitor on the same database
 # (the first one, on the real clock, keeps saying "Webhook Successful").
-mon2=127.0.0.1:$((HALO_STACK_PORT_BASE + 7))
-HALO_MONITOR_LISTEN=$mon2 HALO_TELEMETRY_BIND=tcp://127.0.0.1:$((HALO_STACK_PORT_BASE + 8)) \
+mon2=127.0.0.1:$((HALO_STACK_PORT_BASE + 8))
+HALO_MONITOR_LISTEN=$mon2 HALO_TELEMETRY_BIND=tcp://127.0.0.1:$((HALO_STACK_PORT_BASE + 9)) \
   HALO_CLOCK_OFFSET_S=$offset setsid "$bin/halo-monitor" </dev/null >>"$HALO_STACK_DIR/log/monitor-shifted.log" 2>&1 &
 shifted_pid=$!
 expect "monitor (clock +4 days +1 min) /api/status" "$want" api_json "http://$mon2"
