@@ -111,9 +111,8 @@ static int s_poll(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_t r
 {
     char id[32];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    char names[256], order[260];
-    ctl_entity_list(false, ",", ",", names, sizeof names);
-    snprintf(order, sizeof order, "{%s}", names); /* halo_entity's order */
+    char order[256];
+    halo_entity_names_array(NULL, false, order, sizeof order); /* halo_entity's order */
     const char *p[3] = {id, a->entity[0] ? a->entity : NULL, order};
     PGresult *res = halo_pg_exec(
         pg,

@@ -13,8 +13,7 @@
 #include "halo_log.h"
 
 #define S_BLOCKED_TEXT_MAX (HALO_LEDGER_BLOCKED_MAX * 24 + 4)
-#define S_ARRAY_MAX (1024 * 1024)                           /* cap of an array literal of lock keys */
-#define S_NAMES_MAX (HALO_ENTITY_COUNT * HALO_NAME_MAX + 4) /* a text[] literal of entity names */
+#define S_ARRAY_MAX (1024 * 1024) /* cap of an array literal of lock keys */
 
 /* ------------------------------------------------------------------ text */
 
@@ -64,12 +63,10 @@ static void s_blocked_text(const int64_t *blocked, int nblocked, char *out, size
 /* True if table is a plain lowercase identifier (it is spliced into SQL). */
 static bool s_plain_identifier(const char *table)
 {
-    if (!*table)
-        return false;
     for (const char *p = table; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
             return false;
-    return true;
+    return *table != '\0';
 }
 
 /* Orders int64 values ascending (qsort). */
@@ -108,10 +105,10 @@ static int s_lock_tenants(halo_pg_t *pg, int64_t *ids, size_t n)
 
 /* ---------------------------------------------------------- record jobs */
 
-/* One job in one statement: the delivery (dedup), the event statistics, and
- * (unless a duplicate or not fetchable) the queue row. Returns is_dup and
- * whether a queue row was inserted (NULL when none was touched). Writes it
- * to sql with table (the job entity's mirror table) spliced in; 0 or -1. */
+/* Writes to sql one job's statement: the delivery (dedup), the event statistics and (unless a
+ * duplicate or not fetchable) the queue row; it returns is_dup and whether a queue row was
+ * inserted (NULL: none touched). table: the mirror table of the job's entity, spliced in (any
+ * one for an entity not fetched: $7 is false, it is never queued). 0 or -1. */
 static int s_job_sql(char *sql, size_t sqllen, const char *table)
 {
     if (!s_plain_identifier(table))
@@ -127,8 +124,7 @@ static int s_job_sql(char *sql, size_t sqllen, const char *table)
         "        SELECT $1::bigint, $3, CASE WHEN dup.is_dup THEN 0 ELSE 1 END, CASE WHEN dup.is_dup THEN 1 ELSE 0 END,"
         "               r.at, r.at FROM dup, r"
         "        ON CONFLICT (tenant_id, event) DO UPDATE SET received = s.received + EXCLUDED.received,"
-        "               duplicates = s.duplicates + EXCLUDED.duplicates, last_at = greatest(s.last_at, "
-        "EXCLUDED.last_at)"
+        "          duplicates = s.duplicates + EXCLUDED.duplicates, last_at = greatest(s.last_at, EXCLUDED.last_at)"
         "        RETURNING 1),"
         " q AS (INSERT INTO halo.fetch_queue AS q (tenant_id, entity, object_id, due_at, first_webhook_at)"
         "       SELECT $1::bigint, $4, $5::bigint, now() + make_interval(secs => $8::bigint / 1000.0), r.at"
@@ -200,8 +196,6 @@ static int s_record_job(halo_pg_t *pg, const halo_ledger_job_t *lj, bool busy, c
     const halo_job_t *job = lj->job;
     const halo_entity_t *row = halo_entity_by_name(job->entity);
     bool fetchable = lj->enabled && row && job->object_id > 0;
-    /* An entity the fetcher does not fetch never reaches the queue ($7 is
-     * false): any mirror table makes the statement valid. */
     char sql[4096];
     if (s_job_sql(sql, sizeof sql, (row ? row : halo_entity_at(0))->table) != 0)
         return -1;
@@ -468,28 +462,13 @@ int halo_ledger_retry_failed(halo_pg_t *pg, int64_t tenant_id, const char *entit
 
 /* ------------------------------------------------------------------ syncs */
 
-/* Writes the names of the halo_entity rows that entity (NULL: every row)
- * and, when periodic_only, periodic_full_sync select as a text[] literal. */
-static void s_names_array(const char *entity, bool periodic_only, char *out, size_t outlen)
-{
-    size_t used = (size_t)snprintf(out, outlen, "{");
-    for (size_t i = 0; i < halo_entity_count() && used < outlen; i++) {
-        const halo_entity_t *row = halo_entity_at(i);
-        if ((entity && strcmp(entity, row->name) != 0) || (periodic_only && !row->periodic_full_sync))
-            continue;
-        used += (size_t)snprintf(out + used, outlen - used, "%s%s", used > 1 ? "," : "", row->name);
-    }
-    if (used < outlen)
-        snprintf(out + used, outlen - used, "}");
-}
-
 int halo_ledger_request_sync(halo_pg_t *pg, int64_t tenant_id, const char *entity, bool full, int64_t *requested_ms)
 {
-    char id[32], names[S_NAMES_MAX];
+    char id[32], names[HALO_ENTITY_COUNT * HALO_NAME_MAX];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    s_names_array(entity, false, names, sizeof names);
+    halo_entity_names_array(entity, false, names, sizeof names); /* none if entity is unknown */
     const char *params[3] = {id, names, full ? "t" : "f"};
-    PGresult *res = halo_pg_exec(pg, "SELECT halo.ledger_request_sync($1::bigint, $2::text[], $3::boolean)", 3, params);
+    PGresult *res = halo_pg_exec(pg, "SELECT halo.ledger_request_sync($1::bigint, $2, $3::boolean)", 3, params);
     if (!res)
         return -1;
     if (requested_ms)
@@ -540,20 +519,18 @@ static const char *const s_incr_claim_sql =
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
 {
-    char lease[32], blocked_text[S_BLOCKED_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32];
-    char periodic[S_NAMES_MAX];
+    char lease[32], blocked_text[S_BLOCKED_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
+        periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX];
     snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
     snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
     snprintf(lookback, sizeof lookback, "%lld", (long long)s->lookback_s);
     snprintf(window, sizeof window, "%lld", (long long)s->invoice_window_d);
     snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
     s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
-    s_names_array(NULL, true, periodic, sizeof periodic);
+    halo_entity_names_array(NULL, true, periodic, sizeof periodic);
 
-    /* Entities without a last-update filter (halo_entity periodic_full_sync:
-     * invoices): a periodic full sync catches every change. Rows of many
-     * tenants without a tenant lock: locked ones are skipped (requested on a
-     * later pass), so this never waits. */
+    /* Entities without a last-update filter (periodic_full_sync, invoices): a periodic full sync catches
+     * every change. Many tenants' rows, no tenant lock: locked ones are skipped (later), never waits. */
     const char *inv_params[] = {invoice_full, periodic};
     if (halo_pg_command(pg,
                         "UPDATE halo.sync_state s SET full_requested = true, updated_at = now()"

@@ -40,6 +40,31 @@ static void test_iteration_and_names(void **state)
     assert_string_equal(halo_entity_at(HALO_ENTITY_SITE)->permission, "read:customers");
 }
 
+/* The text[] literals the ledger and haloctl pass to SQL: every row in table
+ * order, one row or none, the periodic ones; never past the buffer. */
+static void test_names_array(void **state)
+{
+    (void)state;
+    char out[256], want[256] = "{";
+    for (size_t i = 0; i < halo_entity_count(); i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", i ? "," : "", halo_entity_at(i)->name);
+    strcat(want, "}");
+    halo_entity_names_array(NULL, false, out, sizeof out);
+    assert_string_equal(out, want);
+    halo_entity_names_array("site", false, out, sizeof out);
+    assert_string_equal(out, "{site}");
+    halo_entity_names_array("Sites", false, out, sizeof out);
+    assert_string_equal(out, "{}");
+    halo_entity_names_array("site", true, out, sizeof out);
+    assert_string_equal(out, "{}"); /* sites have a last-update filter */
+    halo_entity_names_array(NULL, true, out, sizeof out);
+    assert_string_equal(out, "{invoice}");
+    char tiny[6];
+    memset(tiny, 'x', sizeof tiny);
+    halo_entity_names_array(NULL, false, tiny, sizeof tiny);
+    assert_int_equal(strlen(tiny), sizeof tiny - 1);
+}
+
 static void test_lookups(void **state)
 {
     (void)state;
@@ -208,13 +233,10 @@ static void test_fetcher_agrees(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_iteration_and_names),
-        cmocka_unit_test(test_lookups),
-        cmocka_unit_test(test_rows_are_complete_and_unique),
-        cmocka_unit_test(test_list_columns),
-        cmocka_unit_test(test_store_agrees),
-        cmocka_unit_test(test_events_agree),
-        cmocka_unit_test(test_fetcher_agrees),
+        cmocka_unit_test(test_iteration_and_names), cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_names_array),         cmocka_unit_test(test_rows_are_complete_and_unique),
+        cmocka_unit_test(test_list_columns),        cmocka_unit_test(test_store_agrees),
+        cmocka_unit_test(test_events_agree),        cmocka_unit_test(test_fetcher_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
