@@ -24,7 +24,7 @@ static const halo_config_var_t s_rotate_vars[] = {
 #define S_COUNT(t) (sizeof t / sizeof t[0])
 
 static const char *const s_retry_usage =
-    "usage: haloctl retry TENANT [--entity ticket|site|user|invoice]\n\n"
+    "usage: haloctl retry TENANT [--entity ENTITY]\n\n"
     "Puts TENANT's dead letters (fetches that failed for good, state failed) back into the queue with their\n"
     "attempts reset, so the fetchers try them again now.\n";
 
@@ -65,7 +65,7 @@ int ctl_retry_run(int argc, char **argv)
     const char *slug, *entity_arg = NULL;
     int rc = s_parse(argc, argv, "entity", &slug, &entity_arg);
     if (rc < 0)
-        return ctl_usage(stdout, s_retry_usage, s_retry_vars, S_COUNT(s_retry_vars), CTL_EXIT_OK);
+        return ctl_usage_entity(stdout, s_retry_usage, s_retry_vars, S_COUNT(s_retry_vars), CTL_EXIT_OK);
     if (rc != 0)
         return rc;
     char entity[16] = "";

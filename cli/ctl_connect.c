@@ -424,19 +424,21 @@ static json_t *s_saved_events(halo_pg_t *pg, const char *slug)
 static void s_print_result(const s_args_t *a, const ctl_check_output_t *check, bool created, const char *token,
                            const char *public_url, json_t *events)
 {
-    static const char *const names[4] = {"tickets", "sites", "users", "invoices"};
     printf("%s tenant \"%s\": HaloPSA at %s accepted the Client ID and Client Secret.\n",
            created ? "Connected" : "Updated", a->slug, a->resource_url);
     printf("Read access checked:");
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < HALO_ENTITY_COUNT; i++) {
+        const char *name = halo_entity_at(i)->table;
         if (check->record_count[i] >= 0)
-            printf("%s %s (%lld)", i ? "," : "", names[i], (long long)check->record_count[i]);
+            printf("%s %s (%lld)", i ? "," : "", name, (long long)check->record_count[i]);
         else
-            printf("%s %s", i ? "," : "", names[i]);
+            printf("%s %s", i ? "," : "", name);
     }
-    printf(".\nFull sync requested for tickets, sites, users and invoices (Save And Sync); follow it with:\n"
+    char all[256];
+    ctl_entity_list(true, ", ", " and ", all, sizeof all);
+    printf(".\nFull sync requested for %s (Save And Sync); follow it with:\n"
            "  haloctl sync %s --wait\n\n",
-           a->slug);
+           all, a->slug);
     if (token[0]) {
         char url[2048];
         ctl_webhook_url(public_url, a->slug, token, url, sizeof url);

@@ -7,6 +7,7 @@
 #include "ctl.h"
 #include "ctl_util.h"
 #include "halo_clock.h"
+#include "halo_entity.h"
 #include "halo_ledger.h"
 #include "halo_signal.h"
 
@@ -29,7 +30,7 @@ static const halo_config_var_t s_vars[] = {
 #define S_VAR_COUNT (sizeof s_vars / sizeof s_vars[0])
 
 static const char *const s_usage_text =
-    "usage: haloctl sync TENANT [--entity ticket|site|user|invoice] [--full] [--wait [--timeout SECONDS]]\n\n"
+    "usage: haloctl sync TENANT [--entity ENTITY] [--full] [--wait [--timeout SECONDS]]\n\n"
     "Requests a sync of every entity (or one) of TENANT. --full re-reads everything from Halo (and marks\n"
     "objects missing from Halo as deleted); otherwise an incremental pass (changes since the last one) is\n"
     "run as soon as a fetcher is free. --wait shows the progress (records, rate, ETA from the tenant's API\n"
@@ -104,13 +105,15 @@ static int s_request(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_
     return 0;
 }
 
-/* Reads the sync rows; fills entities (up to 4), *count, and the budget in requests per second. */
+/* Reads the sync rows; fills entities (up to HALO_ENTITY_COUNT), *count, and the budget in requests per second. */
 static int s_poll(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_t requested_ms, s_entity_t *entities,
                   size_t *count, double *budget_per_s)
 {
     char id[32];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    const char *p[2] = {id, a->entity[0] ? a->entity : NULL};
+    char order[256];
+    halo_entity_names_array(NULL, false, order, sizeof order); /* halo_entity's order */
+    const char *p[3] = {id, a->entity[0] ? a->entity : NULL, order};
     PGresult *res = halo_pg_exec(
         pg,
         "SELECT s.entity, s.full_requested, s.full_status, s.full_seen, coalesce(s.full_total, -1), "
@@ -119,14 +122,14 @@ static int s_poll(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_t r
         "coalesce(s.last_error, ''), t.rate_limit * t.rate_headroom / t.rate_window_s "
         "FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
         "WHERE s.tenant_id = $1 AND ($2::text IS NULL OR s.entity = $2) "
-        "ORDER BY array_position(ARRAY['ticket', 'site', 'user', 'invoice'], s.entity)",
-        2, p);
+        "ORDER BY array_position($3::text[], s.entity)",
+        3, p);
     if (!res) {
         fprintf(stderr, "haloctl sync: cannot read the progress: %s\n", halo_pg_error(pg));
         return -1;
     }
     int64_t now = halo_clock_mono_ms();
-    for (int row = 0; row < PQntuples(res) && row < 4; row++) {
+    for (int row = 0; row < PQntuples(res) && row < HALO_ENTITY_COUNT; row++) {
         s_entity_t *e = &entities[row];
         bool fresh = strcmp(e->entity, PQgetvalue(res, row, 0)) != 0;
         snprintf(e->entity, sizeof e->entity, "%s", PQgetvalue(res, row, 0));
@@ -147,7 +150,7 @@ static int s_poll(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_t r
             e->first_ms = now;
         }
     }
-    *count = (size_t)(PQntuples(res) < 4 ? PQntuples(res) : 4);
+    *count = (size_t)(PQntuples(res) < HALO_ENTITY_COUNT ? PQntuples(res) : HALO_ENTITY_COUNT);
     PQclear(res);
     return 0;
 }
@@ -204,13 +207,13 @@ static void s_describe(const s_entity_t *e, double budget_per_s, bool full, bool
 static int s_wait(halo_pg_t *pg, int64_t tenant_id, const s_args_t *a, int64_t requested_ms)
 {
     bool tty = isatty(STDOUT_FILENO);
-    s_entity_t entities[4];
+    s_entity_t entities[HALO_ENTITY_COUNT];
     memset(entities, 0, sizeof entities);
     size_t count = 0, drawn = 0;
     double budget = 0;
     int64_t deadline = halo_clock_mono_ms() + (int64_t)(a->timeout_s * 1000);
     int64_t last_plain = 0;
-    char last_lines[4][512];
+    char last_lines[HALO_ENTITY_COUNT][512];
     memset(last_lines, 0, sizeof last_lines);
     halo_signal_install();
     for (;;) {
@@ -263,7 +266,7 @@ int ctl_sync_run(int argc, char **argv)
     s_args_t a;
     int rc = s_parse(argc, argv, &a);
     if (rc < 0)
-        return ctl_usage(stdout, s_usage_text, s_vars, S_VAR_COUNT, CTL_EXIT_OK);
+        return ctl_usage_entity(stdout, s_usage_text, s_vars, S_VAR_COUNT, CTL_EXIT_OK);
     if (rc != 0)
         return rc;
     halo_config_t *cfg = ctl_config_load(s_vars, S_VAR_COUNT);
@@ -273,8 +276,10 @@ int ctl_sync_run(int argc, char **argv)
     int64_t tenant_id = 0, requested_ms = 0;
     halo_pg_t *pg = ctl_db_connect(cfg);
     if (pg && ctl_tenant_id(pg, a.slug, &tenant_id) == 0 && s_request(pg, tenant_id, &a, &requested_ms) == 0) {
-        printf("%s sync of %s requested for %s.\n", a.full ? "Full" : "Incremental",
-               a.entity[0] ? a.entity : "tickets, sites, users and invoices", a.slug);
+        char all[256];
+        ctl_entity_list(true, ", ", " and ", all, sizeof all);
+        printf("%s sync of %s requested for %s.\n", a.full ? "Full" : "Incremental", a.entity[0] ? a.entity : all,
+               a.slug);
         rc = a.wait ? s_wait(pg, tenant_id, &a, requested_ms) : CTL_EXIT_OK;
     }
     halo_pg_destroy(&pg);

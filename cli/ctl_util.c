@@ -159,18 +159,31 @@ int ctl_entity_parse(const char *text, char *out, size_t outlen)
         snprintf(out, outlen, "%s", entity->name);
         return 0;
     }
-    char names[256] = "";
-    size_t count = halo_entity_count();
-    for (size_t i = 0; i < count; i++) {
-        size_t used = strlen(names);
-        snprintf(names + used, sizeof names - used, "%s%s",
-                 i == 0           ? ""
-                 : i + 1 == count ? " or "
-                                  : ", ",
-                 halo_entity_at(i)->name);
-    }
+    char names[256];
+    ctl_entity_list(false, ", ", " or ", names, sizeof names);
     fprintf(stderr, "haloctl: unknown entity \"%s\" (expected %s)\n", text, names);
     return -1;
+}
+
+void ctl_entity_list(bool plural, const char *sep, const char *last, char *out, size_t outlen)
+{
+    size_t count = halo_entity_count(), used = 0;
+    if (outlen > 0)
+        out[0] = '\0';
+    for (size_t i = 0; i < count && used < outlen; i++) {
+        const halo_entity_t *e = halo_entity_at(i);
+        int n = snprintf(out + used, outlen - used, "%s%s", i == 0 ? "" : (i + 1 == count ? last : sep),
+                         plural ? e->table : e->name);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+int ctl_usage_entity(FILE *out, const char *usage, const halo_config_var_t *table, size_t count, int code)
+{
+    char names[256];
+    ctl_entity_list(false, "|", "|", names, sizeof names);
+    fprintf(out, "%sENTITY: %s (or a plural or Halo resource, any case).\n", usage, names);
+    return ctl_usage(out, "", table, count, code);
 }
 
 void ctl_wipe(void *buf, size_t len)

@@ -44,6 +44,11 @@ int ctl_secret_from_env(const char *name, char *out, size_t outlen) __attribute_
 void ctl_webhook_url(const char *public_url, const char *slug, const char *token, char *out, size_t outlen);
 /* Validates an entity as halo_entity_parse does (name, plural or resource, any case); writes its name. 0 or -1. */
 int ctl_entity_parse(const char *text, char *out, size_t outlen) __attribute__((warn_unused_result));
+/* Writes the halo_entity rows' names (plural: their tables) in table order,
+ * joined by sep, and by last before the final one ("|", "|" or ", ", " and "). */
+void ctl_entity_list(bool plural, const char *sep, const char *last, char *out, size_t outlen);
+/* Prints usage, a line naming the entities ENTITY may be, then the environment as ctl_usage; returns code. */
+int ctl_usage_entity(FILE *out, const char *usage, const halo_config_var_t *table, size_t count, int code);
 /* Formats wall ms as "2026-11-27 08:00 UTC (3 min ago)" relative to now_ms, or "never" when < 0. */
 void ctl_format_when(int64_t at_ms, int64_t now_ms, char *out, size_t outlen);
 /* Formats a duration in ms as "42 s", "7 min", "3.5 h" or "2.1 days". */

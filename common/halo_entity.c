@@ -6,6 +6,7 @@
  * for the list schemas. */
 #include "halo_entity.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -104,6 +105,16 @@ const halo_entity_t *halo_entity_parse(const char *text)
             strcasecmp(text, s_entities[i].list_key) == 0)
             return &s_entities[i];
     return NULL;
+}
+
+void halo_entity_names_array(const char *only, bool periodic_only, char *out, size_t outlen)
+{
+    size_t used = (size_t)snprintf(out, outlen, "{");
+    for (size_t i = 0; i < HALO_ENTITY_COUNT && used < outlen; i++)
+        if ((!only || strcmp(only, s_entities[i].name) == 0) && (!periodic_only || s_entities[i].periodic_full_sync))
+            used += (size_t)snprintf(out + used, outlen - used, "%s%s", used > 1 ? "," : "", s_entities[i].name);
+    if (used < outlen)
+        snprintf(out + used, outlen - used, "}");
 }
 
 bool halo_entity_list_has_column(const halo_entity_t *entity, const char *column)

@@ -52,6 +52,10 @@ const halo_entity_t *halo_entity_by_resource(const char *resource);
 const halo_entity_t *halo_entity_by_wrapper(const char *key);
 /* Row an operator may type: its name, table, list key or resource, any case ("Tickets"), or NULL. */
 const halo_entity_t *halo_entity_parse(const char *text);
+/* Writes the rows' names in table order as a PostgreSQL text[] literal
+ * ("{ticket,site}"): every row, or only the one named only (none when no row
+ * has that name), or (periodic_only) the rows with periodic_full_sync. */
+void halo_entity_names_array(const char *only, bool periodic_only, char *out, size_t outlen);
 /* True if a list page fills the mirror column of entity (by the spec's list schema). */
 bool halo_entity_list_has_column(const halo_entity_t *entity, const char *column);
 

@@ -103,15 +103,3 @@ const char *const *halo_events_expected_default(size_t *count)
     *count = sizeof s_expected / sizeof s_expected[0];
     return s_expected;
 }
-
-const char *halo_events_api_resource(const char *entity)
-{
-    const halo_entity_t *row = halo_entity_by_name(entity);
-    return row ? row->resource + 1 : NULL; /* without the leading slash */
-}
-
-const char *halo_events_list_key(const char *entity)
-{
-    const halo_entity_t *row = halo_entity_by_name(entity);
-    return row ? row->list_key : NULL;
-}

@@ -20,11 +20,5 @@ int halo_events_map(const char *raw_event, halo_event_map_t *out);
 const char *halo_events_entity_for_wrapper(const char *key);
 /* The seed's eleven events in its order (borrowed); *count set to 11. */
 const char *const *halo_events_expected_default(size_t *count);
-/* Halo's API path segment of an entity ("ticket" -> "Tickets", no slash), or
- * NULL. Kept for callers not yet converted; new code reads halo_entity. */
-const char *halo_events_api_resource(const char *entity);
-/* The list wrapper key of an entity in Halo list responses ("ticket" ->
- * "tickets"), or NULL. Kept for callers not yet converted; see halo_entity. */
-const char *halo_events_list_key(const char *entity);
 
 #endif

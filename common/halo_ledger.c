@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "halo_clock.h"
+#include "halo_entity.h"
 #include "halo_log.h"
 
 #define S_BLOCKED_TEXT_MAX (HALO_LEDGER_BLOCKED_MAX * 24 + 4)
@@ -59,6 +60,15 @@ static void s_blocked_text(const int64_t *blocked, int nblocked, char *out, size
         snprintf(out + used, outlen - used, "}");
 }
 
+/* True if table is a plain lowercase identifier (it is spliced into SQL). */
+static bool s_plain_identifier(const char *table)
+{
+    for (const char *p = table; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+            return false;
+    return *table != '\0';
+}
+
 /* Orders int64 values ascending (qsort). */
 static int s_cmp_id(const void *a, const void *b)
 {
@@ -95,51 +105,52 @@ static int s_lock_tenants(halo_pg_t *pg, int64_t *ids, size_t n)
 
 /* ---------------------------------------------------------- record jobs */
 
-/* One job in one statement: the delivery (dedup), the event statistics, and
- * (unless a duplicate or not fetchable) the queue row. Returns is_dup and
- * whether a queue row was inserted (NULL when none was touched). */
-static const char *const s_job_sql =
-    "WITH r AS (SELECT CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint / 1000.0) ELSE now() END AS at),"
-    " d AS (INSERT INTO halo.webhook_deliveries (tenant_id, delivery_id, event, entity, object_id, received_at)"
-    "       SELECT $1::bigint, $2, $3, $4, $5::bigint, r.at FROM r WHERE $2 <> ''"
-    "       ON CONFLICT (tenant_id, delivery_id) DO NOTHING RETURNING 1),"
-    " dup AS (SELECT ($2 <> '' AND NOT EXISTS (SELECT 1 FROM d)) AS is_dup),"
-    " st AS (INSERT INTO halo.webhook_event_stats AS s (tenant_id, event, received, duplicates, first_at, last_at)"
-    "        SELECT $1::bigint, $3, CASE WHEN dup.is_dup THEN 0 ELSE 1 END, CASE WHEN dup.is_dup THEN 1 ELSE 0 END,"
-    "               r.at, r.at FROM dup, r"
-    "        ON CONFLICT (tenant_id, event) DO UPDATE SET received = s.received + EXCLUDED.received,"
-    "               duplicates = s.duplicates + EXCLUDED.duplicates, last_at = greatest(s.last_at, EXCLUDED.last_at)"
-    "        RETURNING 1),"
-    " q AS (INSERT INTO halo.fetch_queue AS q (tenant_id, entity, object_id, due_at, first_webhook_at)"
-    "       SELECT $1::bigint, $4, $5::bigint, now() + make_interval(secs => $8::bigint / 1000.0), r.at"
-    "       FROM dup, r WHERE NOT dup.is_dup AND $7::boolean"
-    /* Already fetched after this webhook arrived (e.g. the job reached the
-     * ledger late): the stored data has the change, no fetch is needed. */
-    "       AND NOT EXISTS (SELECT 1 FROM ("
-    "             SELECT fetched_at FROM halo.tickets WHERE $4 = 'ticket' AND tenant_id = $1::bigint AND id = "
-    "$5::bigint"
-    "             UNION ALL SELECT fetched_at FROM halo.sites WHERE $4 = 'site' AND tenant_id = $1::bigint AND id = "
-    "$5::bigint"
-    "             UNION ALL SELECT fetched_at FROM halo.users WHERE $4 = 'user' AND tenant_id = $1::bigint AND id = "
-    "$5::bigint"
-    "             UNION ALL SELECT fetched_at FROM halo.invoices WHERE $4 = 'invoice' AND tenant_id = $1::bigint"
-    "                       AND id = $5::bigint) f"
-    "           WHERE f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0))"
-    "       ON CONFLICT (tenant_id, entity, object_id) DO UPDATE SET"
-    "         webhooks = q.webhooks + 1,"
-    "         dirty = q.dirty OR (q.state = 'leased' AND coalesce(EXCLUDED.first_webhook_at"
-    "                 >= q.leased_at - make_interval(secs => $9::bigint / 1000.0), true)),"
-    "         state = CASE WHEN q.state = 'failed' THEN 'pending' ELSE q.state END,"
-    "         attempts = CASE WHEN q.state = 'failed' THEN 0 ELSE q.attempts END,"
-    "         due_at = CASE WHEN q.state = 'failed' THEN EXCLUDED.due_at"
-    /* Still pending: a later webhook postpones the fetch to its own settle
-     * delay, but never past the first webhook plus the busy delay. */
-    "                       WHEN q.state = 'pending' THEN greatest(q.due_at, least(EXCLUDED.due_at,"
-    "                            q.first_webhook_at + make_interval(secs => $10::bigint / 1000.0)))"
-    "                       ELSE q.due_at END,"
-    "         updated_at = now()"
-    "       RETURNING (xmax = 0) AS inserted, q.state)"
-    " SELECT dup.is_dup, (SELECT inserted FROM q), (SELECT count(*) FROM st) FROM dup";
+/* Writes to sql one job's statement: the delivery (dedup), the event statistics and (unless a
+ * duplicate or not fetchable) the queue row; it returns is_dup and whether a queue row was
+ * inserted (NULL: none touched). table: the mirror table of the job's entity, spliced in (any
+ * one for an entity not fetched: $7 is false, it is never queued). 0 or -1. */
+static int s_job_sql(char *sql, size_t sqllen, const char *table)
+{
+    if (!s_plain_identifier(table))
+        return -1;
+    int len = snprintf(
+        sql, sqllen,
+        "WITH r AS (SELECT CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint / 1000.0) ELSE now() END AS at),"
+        " d AS (INSERT INTO halo.webhook_deliveries (tenant_id, delivery_id, event, entity, object_id, received_at)"
+        "       SELECT $1::bigint, $2, $3, $4, $5::bigint, r.at FROM r WHERE $2 <> ''"
+        "       ON CONFLICT (tenant_id, delivery_id) DO NOTHING RETURNING 1),"
+        " dup AS (SELECT ($2 <> '' AND NOT EXISTS (SELECT 1 FROM d)) AS is_dup),"
+        " st AS (INSERT INTO halo.webhook_event_stats AS s (tenant_id, event, received, duplicates, first_at, last_at)"
+        "        SELECT $1::bigint, $3, CASE WHEN dup.is_dup THEN 0 ELSE 1 END, CASE WHEN dup.is_dup THEN 1 ELSE 0 END,"
+        "               r.at, r.at FROM dup, r"
+        "        ON CONFLICT (tenant_id, event) DO UPDATE SET received = s.received + EXCLUDED.received,"
+        "          duplicates = s.duplicates + EXCLUDED.duplicates, last_at = greatest(s.last_at, EXCLUDED.last_at)"
+        "        RETURNING 1),"
+        " q AS (INSERT INTO halo.fetch_queue AS q (tenant_id, entity, object_id, due_at, first_webhook_at)"
+        "       SELECT $1::bigint, $4, $5::bigint, now() + make_interval(secs => $8::bigint / 1000.0), r.at"
+        "       FROM dup, r WHERE NOT dup.is_dup AND $7::boolean"
+        /* Already fetched after this webhook arrived (e.g. the job reached the
+         * ledger late): the stored data has the change, no fetch is needed. */
+        "       AND NOT EXISTS (SELECT 1 FROM halo.%s f WHERE f.tenant_id = $1::bigint AND f.id = $5::bigint"
+        "         AND f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0))"
+        "       ON CONFLICT (tenant_id, entity, object_id) DO UPDATE SET"
+        "         webhooks = q.webhooks + 1,"
+        "         dirty = q.dirty OR (q.state = 'leased' AND coalesce(EXCLUDED.first_webhook_at"
+        "                 >= q.leased_at - make_interval(secs => $9::bigint / 1000.0), true)),"
+        "         state = CASE WHEN q.state = 'failed' THEN 'pending' ELSE q.state END,"
+        "         attempts = CASE WHEN q.state = 'failed' THEN 0 ELSE q.attempts END,"
+        "         due_at = CASE WHEN q.state = 'failed' THEN EXCLUDED.due_at"
+        /* Still pending: a later webhook postpones the fetch to its own settle
+         * delay, but never past the first webhook plus the busy delay. */
+        "                       WHEN q.state = 'pending' THEN greatest(q.due_at, least(EXCLUDED.due_at,"
+        "                            q.first_webhook_at + make_interval(secs => $10::bigint / 1000.0)))"
+        "                       ELSE q.due_at END,"
+        "         updated_at = now()"
+        "       RETURNING (xmax = 0) AS inserted, q.state)"
+        " SELECT dup.is_dup, (SELECT inserted FROM q), (SELECT count(*) FROM st) FROM dup",
+        table);
+    return len < 0 || (size_t)len >= sqllen ? -1 : 0;
+}
 
 /* The tenant's webhook pace (halo.webhook_pace, a GCRA over receive times):
  * $2 webhooks received by $3 (ms since the epoch) at $4 per second beyond a
@@ -178,19 +189,16 @@ static int s_pace(halo_pg_t *pg, int64_t tenant_id, int n, int64_t at_ms, const 
     return 0;
 }
 
-/* True if entity is one the fetcher fetches. */
-static bool s_known_entity(const char *entity)
-{
-    return strcmp(entity, "ticket") == 0 || strcmp(entity, "site") == 0 || strcmp(entity, "user") == 0 ||
-           strcmp(entity, "invoice") == 0;
-}
-
 /* Runs one job's statement; 0 or -1. */
 static int s_record_job(halo_pg_t *pg, const halo_ledger_job_t *lj, bool busy, const halo_ledger_pace_t *p,
                         halo_ledger_stats_t *stats)
 {
     const halo_job_t *job = lj->job;
-    bool fetchable = lj->enabled && s_known_entity(job->entity) && job->object_id > 0;
+    const halo_entity_t *row = halo_entity_by_name(job->entity);
+    bool fetchable = lj->enabled && row && job->object_id > 0;
+    char sql[4096];
+    if (s_job_sql(sql, sizeof sql, (row ? row : halo_entity_at(0))->table) != 0)
+        return -1;
     const char *event = job->event[0] ? job->event : (job->raw_event[0] ? job->raw_event : "unknown");
     char id[32], object[32], received[32], settle[32], skew[32], cap[32];
     snprintf(id, sizeof id, "%lld", (long long)lj->tenant_id);
@@ -209,7 +217,7 @@ static int s_record_job(halo_pg_t *pg, const halo_ledger_job_t *lj, bool busy, c
                             settle,
                             skew,
                             cap};
-    PGresult *res = halo_pg_exec(pg, s_job_sql, 10, params);
+    PGresult *res = halo_pg_exec(pg, sql, 10, params);
     if (!res)
         return -1;
     bool dup = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -456,10 +464,11 @@ int halo_ledger_retry_failed(halo_pg_t *pg, int64_t tenant_id, const char *entit
 
 int halo_ledger_request_sync(halo_pg_t *pg, int64_t tenant_id, const char *entity, bool full, int64_t *requested_ms)
 {
-    char id[32];
+    char id[32], names[HALO_ENTITY_COUNT * HALO_NAME_MAX];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    const char *params[3] = {id, entity, full ? "t" : "f"};
-    PGresult *res = halo_pg_exec(pg, "SELECT halo.ledger_request_sync($1::bigint, $2::text, $3::boolean)", 3, params);
+    halo_entity_names_array(entity, false, names, sizeof names); /* none if entity is unknown */
+    const char *params[3] = {id, names, full ? "t" : "f"};
+    PGresult *res = halo_pg_exec(pg, "SELECT halo.ledger_request_sync($1::bigint, $2, $3::boolean)", 3, params);
     if (!res)
         return -1;
     if (requested_ms)
@@ -510,26 +519,27 @@ static const char *const s_incr_claim_sql =
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
 {
-    char lease[32], blocked_text[S_BLOCKED_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32];
+    char lease[32], blocked_text[S_BLOCKED_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
+        periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX];
     snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
     snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
     snprintf(lookback, sizeof lookback, "%lld", (long long)s->lookback_s);
     snprintf(window, sizeof window, "%lld", (long long)s->invoice_window_d);
     snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
     s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
+    halo_entity_names_array(NULL, true, periodic, sizeof periodic);
 
-    /* Invoices have no last-update filter: a periodic full sync catches every
-     * change. Rows of many tenants without a tenant lock: locked ones are
-     * skipped (requested on a later pass), so this never waits. */
-    const char *inv_params[] = {invoice_full};
+    /* Entities without a last-update filter (periodic_full_sync, invoices): a periodic full sync catches
+     * every change. Many tenants' rows, no tenant lock: locked ones are skipped (later), never waits. */
+    const char *inv_params[] = {invoice_full, periodic};
     if (halo_pg_command(pg,
                         "UPDATE halo.sync_state s SET full_requested = true, updated_at = now()"
                         " FROM (SELECT tenant_id, entity FROM halo.sync_state"
-                        "       WHERE entity = 'invoice' AND NOT full_requested AND full_status = 'done'"
+                        "       WHERE entity = ANY($2::text[]) AND NOT full_requested AND full_status = 'done'"
                         "       AND full_finished_at < now() - make_interval(secs => $1::int)"
                         "       ORDER BY tenant_id, entity FOR UPDATE SKIP LOCKED) c"
                         " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
-                        1, inv_params) != 0)
+                        2, inv_params) != 0)
         return -1;
 
     memset(run, 0, sizeof *run);
@@ -557,7 +567,8 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
         run->full = false;
         run->tenant_id = atoll(PQgetvalue(res, 0, 0));
         snprintf(run->entity, sizeof run->entity, "%s", PQgetvalue(res, 0, 1));
-        if (strcmp(run->entity, "invoice") == 0)
+        const halo_entity_t *row = halo_entity_by_name(run->entity);
+        if (row && row->periodic_full_sync) /* its list filter is a date, not a last update */
             snprintf(run->date_from, sizeof run->date_from, "%s", PQgetvalue(res, 0, 3));
         else
             snprintf(run->lastupdate_from, sizeof run->lastupdate_from, "%s", PQgetvalue(res, 0, 2));
@@ -719,17 +730,6 @@ int halo_ledger_cursor(halo_pg_t *pg, int64_t tenant_id, const char *entity, con
     *moved = strcmp(PQcmdTuples(res), "0") != 0;
     PQclear(res);
     return 0;
-}
-
-/* True if table is a plain lowercase identifier (it is spliced into SQL). */
-static bool s_plain_identifier(const char *table)
-{
-    if (!*table)
-        return false;
-    for (const char *p = table; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
-            return false;
-    return true;
 }
 
 int halo_ledger_finish_sync(halo_pg_t *pg, int64_t tenant_id, const char *entity, const char *table, int64_t run_id,

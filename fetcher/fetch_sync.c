@@ -9,7 +9,7 @@
 
 #include "fetch_backoff.h"
 #include "halo_clock.h"
-#include "halo_events.h"
+#include "halo_entity.h"
 #include "halo_ledger.h"
 #include "halo_log.h"
 
@@ -54,17 +54,18 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
 
 int fetch_sync_page_url(const fetch_sync_run_t *run, const fetch_tenant_t *tenant, char *url, size_t urllen)
 {
-    const char *resource = halo_events_api_resource(run->entity);
-    if (!resource)
+    const halo_entity_t *entity = halo_entity_by_name(run->entity);
+    if (!entity)
         return -1;
-    bool inactive = strcmp(run->entity, "site") == 0 || strcmp(run->entity, "user") == 0;
+    /* An incremental pass filters by the entity's incremental parameter, from
+     * the last-update cursor or (periodic_full_sync entities) a date. */
+    const char *from = run->lastupdate_from[0] ? run->lastupdate_from : run->date_from;
     char filter[128] = "";
-    if (run->lastupdate_from[0])
-        snprintf(filter, sizeof filter, "&lastupdatefromdate=%s", run->lastupdate_from);
-    else if (run->date_from[0])
-        snprintf(filter, sizeof filter, "&startdate=%s", run->date_from);
-    int n = snprintf(url, urllen, "%s/%s?pageinate=true&page_size=%d&page_no=%d&order=id%s%s", tenant->resource_url,
-                     resource, FETCH_SYNC_PAGE_SIZE, run->page_no, inactive ? "&includeinactive=true" : "", filter);
+    if (from[0])
+        snprintf(filter, sizeof filter, "&%s=%s", entity->incremental_param, from);
+    int n = snprintf(url, urllen, "%s%s?pageinate=true&page_size=%d&page_no=%d&order=id%s%s%s", tenant->resource_url,
+                     entity->resource, FETCH_SYNC_PAGE_SIZE, run->page_no, entity->list_query[0] ? "&" : "",
+                     entity->list_query, filter);
     return (n < 0 || (size_t)n >= urllen) ? -1 : 0;
 }
 
@@ -86,7 +87,8 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
 {
     halo_msg_init(msg, HALO_CMD_RECORDS);
     *last = false;
-    const char *key = halo_events_list_key(run->entity);
+    const halo_entity_t *entity = halo_entity_by_name(run->entity);
+    const char *key = entity ? entity->list_key : NULL;
     json_error_t jerr;
     json_t *root = body ? json_loadb(body, len, 0, &jerr) : NULL;
     json_t *rows = root ? json_object_get(root, key ? key : "") : NULL;

@@ -54,20 +54,13 @@ static void test_unknown_events(void **state)
     assert_int_equal(halo_events_map(longname, &map), -1);
 }
 
-static void test_wrappers_and_resources(void **state)
+static void test_wrappers(void **state)
 {
     (void)state;
     assert_string_equal(halo_events_entity_for_wrapper("ticket"), "ticket");
     assert_string_equal(halo_events_entity_for_wrapper("Invoice"), "invoice");
     assert_null(halo_events_entity_for_wrapper("asset"));
     assert_null(halo_events_entity_for_wrapper(NULL));
-    assert_string_equal(halo_events_api_resource("ticket"), "Tickets");
-    assert_string_equal(halo_events_api_resource("site"), "Site");
-    assert_string_equal(halo_events_api_resource("user"), "Users");
-    assert_string_equal(halo_events_api_resource("invoice"), "Invoice");
-    assert_null(halo_events_api_resource("asset"));
-    assert_string_equal(halo_events_list_key("invoice"), "invoices");
-    assert_null(halo_events_list_key(NULL));
 }
 
 int main(void)
@@ -76,7 +69,7 @@ int main(void)
         cmocka_unit_test(test_seed_events_map_to_themselves),
         cmocka_unit_test(test_aliases_case_and_blanks),
         cmocka_unit_test(test_unknown_events),
-        cmocka_unit_test(test_wrappers_and_resources),
+        cmocka_unit_test(test_wrappers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,10 @@
  * retry, and two store writers (one per pair of entities) completing leases, checkpointing and
  * finishing full syncs in groups of batches of several tenants. Every call
  * must succeed: PostgreSQL reports no deadlock (40P01), and the final state
- * is consistent (leases, dirty flags, sync rows, completed leases gone). */
+ * is consistent (leases, dirty flags, sync rows, completed leases gone). A
+ * second test checks that the ledger reads its entities from halo_entity. */
 #include "halo_clock.h"
+#include "halo_entity.h"
 #include "halo_ledger.h"
 #include "halo_log.h"
 #include "halo_msg.h"
@@ -37,8 +39,6 @@
 #define S_COMPLETED_MAX 20000
 #define S_MIN_OPS 400      /* calls that must have succeeded */
 #define S_MIN_COMPLETED 40 /* leases the store must have completed */
-
-static const char *const s_entities[4] = {"ticket", "site", "user", "invoice"};
 
 typedef struct {
     char *url;
@@ -169,7 +169,7 @@ static void *s_sync_thread(void *arg)
         int t = (int)(s_rand(&seed) % S_TENANTS);
         int64_t tid = s_w.tenant_ids[t];
         uint32_t r = s_rand(&seed);
-        const char *entity = r % 5 == 0 ? NULL : s_entities[r % 4];
+        const char *entity = r % 5 == 0 ? NULL : halo_entity_at(r % HALO_ENTITY_COUNT)->name;
         s_count(pg, halo_ledger_request_sync(pg, tid, entity, r % 3 == 0, NULL), "sync request");
         int64_t count = 0;
         if (r % 7 == 0)
@@ -232,7 +232,7 @@ static void *s_fetcher_thread(void *arg)
                 memset(&jobs[n], 0, sizeof jobs[n]);
                 jobs[n].seq = ++seq;
                 snprintf(jobs[n].delivery_id, sizeof jobs[n].delivery_id, "%s-%llu", owner, (unsigned long long)seq);
-                const char *entity = s_entities[s_rand(&seed) % 4];
+                const char *entity = halo_entity_at(s_rand(&seed) % HALO_ENTITY_COUNT)->name;
                 snprintf(jobs[n].entity, sizeof jobs[n].entity, "%s", entity);
                 snprintf(jobs[n].event, sizeof jobs[n].event, "%s updated", entity);
                 jobs[n].object_id = 1 + (int64_t)(s_rand(&seed) % S_OBJECTS);
@@ -281,8 +281,8 @@ static void *s_fetcher_thread(void *arg)
  * would deadlock on those rows, which the ledger has nothing to do with). */
 static int s_writer_of(const halo_msg_t *m)
 {
-    const char *e = m->u.records.entity;
-    return strcmp(e, "ticket") == 0 || strcmp(e, "site") == 0 ? 0 : 1;
+    const halo_entity_t *e = halo_entity_by_name(m->u.records.entity);
+    return e && e->id < HALO_ENTITY_COUNT / 2 ? 0 : 1;
 }
 
 /* A store writer: groups of queued batches (several tenants, arrival order), written in one transaction each. */
@@ -419,7 +419,7 @@ static void test_concurrent_writers_never_deadlock(void **state)
                                  "(lease_id IS NOT NULL AND leased_by IS NOT NULL AND lease_until IS NOT NULL)"),
                      0);
     assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue WHERE dirty AND state <> 'leased'"), 0);
-    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_state"), S_TENANTS * 4);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_state"), S_TENANTS * HALO_ENTITY_COUNT);
     assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'running' "
                                  "AND full_run_id IS NULL"),
                      0);
@@ -438,11 +438,122 @@ static void test_concurrent_writers_never_deadlock(void **state)
     pthread_mutex_destroy(&s_w.lock);
 }
 
+/* The ledger's entity knowledge is halo_entity's: a job is fetchable when its
+ * entity is a row, and not queued when that row's mirror table already holds
+ * the object fetched after the webhook; a sync request writes the rows it
+ * names (every row for NULL, none for an unknown name); the periodic full
+ * sync is requested for the periodic_full_sync rows only; an incremental run
+ * of such a row carries a date, of the others a last-update cursor. */
+static void test_entity_rows_drive_the_ledger(void **state)
+{
+    (void)state;
+    char *url = halo_test_migrated_db("halo_ledger_entity");
+    char err[256], tid_text[32], sql[512];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    if (!pg)
+        fail_msg("cannot connect: %s", err);
+    int64_t tid = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
+                              " webhook_token_hash) VALUES ('e', 'a', 'r', 'c', 's', 'h') RETURNING id");
+    snprintf(tid_text, sizeof tid_text, "%lld", (long long)tid);
+    const char *tp[1] = {tid_text};
+
+    /* Object 10i+1 of entity i was fetched after its webhook, 10i+2 before
+     * (ids differ between entities, so a wrong mirror table would show). */
+    halo_job_t jobs[2 * HALO_ENTITY_COUNT + 1];
+    halo_ledger_job_t lj[2 * HALO_ENTITY_COUNT + 1];
+    int n = 0;
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        const halo_entity_t *e = halo_entity_at(i);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO halo.%s (tenant_id, id, raw, fetched_at) VALUES ($1::bigint, %zu, '{}', now() + "
+                 "interval '1 hour'), ($1::bigint, %zu, '{}', now() - interval '1 hour')",
+                 e->table, 10 * i + 1, 10 * i + 2);
+        assert_int_equal(halo_pg_command(pg, sql, 1, tp), 0);
+        for (int64_t object = 10 * (int64_t)i + 1; object <= 10 * (int64_t)i + 2; object++, n++) {
+            memset(&jobs[n], 0, sizeof jobs[n]);
+            snprintf(jobs[n].delivery_id, sizeof jobs[n].delivery_id, "d-%s-%lld", e->name, (long long)object);
+            snprintf(jobs[n].entity, sizeof jobs[n].entity, "%s", e->name);
+            snprintf(jobs[n].event, sizeof jobs[n].event, "%s updated", e->name);
+            jobs[n].object_id = object;
+            jobs[n].received_at = halo_clock_wall_ms();
+        }
+    }
+    memset(&jobs[n], 0, sizeof jobs[n]);
+    snprintf(jobs[n].delivery_id, sizeof jobs[n].delivery_id, "d-unknown");
+    snprintf(jobs[n].entity, sizeof jobs[n].entity, "asset");
+    snprintf(jobs[n].event, sizeof jobs[n].event, "asset updated");
+    jobs[n].object_id = 2;
+    jobs[n].received_at = halo_clock_wall_ms();
+    n++;
+    for (int i = 0; i < n; i++)
+        lj[i] = (halo_ledger_job_t){.tenant_id = tid, .enabled = true, .slug = "e", .job = &jobs[i]};
+    halo_ledger_pace_t pace = {
+        .settle_ms = 0, .quiet_settle_ms = 0, .busy_rate = 1000, .busy_burst = 1000, .clock_skew_ms = 0};
+    halo_ledger_stats_t stats;
+    assert_int_equal(halo_ledger_record_jobs(pg, lj, n, &pace, &stats), 0);
+    assert_int_equal(stats.new_rows, HALO_ENTITY_COUNT);
+    assert_int_equal(stats.ignored, 1);
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM halo.fetch_queue WHERE entity = '%s' AND object_id = %zu",
+                 halo_entity_at(i)->name, 10 * i + 2);
+        assert_int_equal(s_value(pg, sql), 1);
+    }
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue"), HALO_ENTITY_COUNT);
+
+    /* Sync requests: an unknown name writes nothing, NULL every row. */
+    assert_int_equal(halo_ledger_request_sync(pg, tid, "asset", true, NULL), 0);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_state"), 0);
+    assert_int_equal(halo_ledger_request_sync(pg, tid, halo_entity_at(HALO_ENTITY_SITE)->name, true, NULL), 0);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_state"), 1);
+    int64_t requested_ms = 0;
+    assert_int_equal(halo_ledger_request_sync(pg, tid, NULL, true, &requested_ms), 0);
+    assert_true(requested_ms > 0);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_state WHERE full_requested"), HALO_ENTITY_COUNT);
+
+    /* Every full sync done long ago: the periodic ones are requested again. */
+    size_t periodic = 0;
+    for (size_t i = 0; i < halo_entity_count(); i++)
+        periodic += halo_entity_at(i)->periodic_full_sync;
+    assert_true(periodic > 0);
+    const char *done_sql =
+        "UPDATE halo.sync_state SET full_requested = false, full_status = 'done', full_run_id = 1,"
+        " full_started_at = now() - interval '3 hours', full_finished_at = now() - interval '2 hours'";
+    assert_int_equal(halo_pg_command(pg, done_sql, 0, NULL), 0);
+    halo_ledger_sync_settings_t ls = {
+        .lease_s = 60, .incremental_s = 0, .lookback_s = 60, .invoice_window_d = 7, .invoice_full_s = 3600};
+    halo_ledger_sync_run_t run;
+    assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+    assert_true(run.full);
+    assert_true(halo_entity_by_name(run.entity)->periodic_full_sync);
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        const halo_entity_t *e = halo_entity_at(i);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM halo.sync_state WHERE full_requested AND entity = '%s'",
+                 e->name);
+        assert_int_equal(s_value(pg, sql), e->periodic_full_sync ? 1 : 0);
+    }
+
+    /* Incremental runs: a date for periodic rows, a last-update cursor for the others. */
+    assert_int_equal(halo_pg_command(pg, done_sql, 0, NULL), 0);
+    assert_int_equal(halo_pg_command(pg, "UPDATE halo.sync_state SET sync_lease_until = NULL", 0, NULL), 0);
+    ls.invoice_full_s = 86400;
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+        assert_false(run.full);
+        bool dated = halo_entity_by_name(run.entity)->periodic_full_sync;
+        assert_int_equal(run.date_from[0] != '\0', dated);
+        assert_int_equal(run.lastupdate_from[0] != '\0', !dated);
+    }
+    assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 0);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 int main(void)
 {
     halo_log_init("test_halo_ledger", HALO_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_writers_never_deadlock),
+        cmocka_unit_test(test_entity_rows_drive_the_ledger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,17 +14,17 @@
 CREATE FUNCTION halo.ledger_lock_tenant(p_tenant bigint) RETURNS void
 LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(7243018, p_tenant::int) $$;
 
--- Requests a sync of one entity (or all four) of a tenant: full sets
--- full_requested (a missing row is created wanting a full sync, it never had
--- one); otherwise the incremental pass is made due at once. Returns the
--- database time of the request in ms since the epoch.
-CREATE FUNCTION halo.ledger_request_sync(p_tenant bigint, p_entity text, p_full boolean) RETURNS bigint
+-- Requests a sync of the entities p_entities (names of rows of the C table
+-- common/halo_entity.c, which halo_ledger passes: no list here) of a tenant:
+-- full sets full_requested (a missing row is created wanting a full sync, it
+-- never had one); otherwise the incremental pass is made due at once.
+-- Returns the database time of the request in ms since the epoch.
+CREATE FUNCTION halo.ledger_request_sync(p_tenant bigint, p_entities text[], p_full boolean) RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(7243018, p_tenant::int);
     INSERT INTO halo.sync_state AS s (tenant_id, entity, full_requested)
-    SELECT p_tenant, e, true FROM unnest(ARRAY['invoice', 'site', 'ticket', 'user']) e
-    WHERE p_entity IS NULL OR e = p_entity
+    SELECT DISTINCT p_tenant, e, true FROM unnest(p_entities) e
     ORDER BY e
     ON CONFLICT (tenant_id, entity) DO UPDATE SET
         full_requested = s.full_requested OR p_full,

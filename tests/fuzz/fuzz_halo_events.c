@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "halo_entity.h"
 #include "halo_events.h"
 
 #define FUZZ_NAME_MAX 4096 /* far past the 128-byte names the map accepts */
@@ -48,8 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     name[size] = '\0';
 
     (void)halo_events_entity_for_wrapper(name);
-    (void)halo_events_api_resource(name);
-    (void)halo_events_list_key(name);
+    (void)halo_entity_by_name(name);
 
     halo_event_map_t map, again;
     if (halo_events_map(name, &map) != 0)
@@ -58,8 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_fail("known event with an empty mapping", name);
     if (!s_one_of(map.entity, entities) || !s_one_of(map.op, ops))
         s_fail("known event maps to an unknown entity or op", name);
-    if (!halo_events_api_resource(map.entity) || !halo_events_list_key(map.entity))
-        s_fail("entity without an API resource or list key", map.entity);
+    const halo_entity_t *row = halo_entity_by_name(map.entity);
+    if (!row || !row->resource[0] || !row->list_key[0])
+        s_fail("entity without a halo_entity row, API resource or list key", map.entity);
     if (halo_events_map(map.canonical, &again) != 0 || !s_same(&map, &again))
         s_fail("canonical name does not map to itself", map.canonical);
 
