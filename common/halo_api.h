@@ -21,12 +21,12 @@
 typedef struct _halo_api_t halo_api_t;
 
 typedef struct {
-    long status;          /* HTTP status; 0 when no response (error says why) */
-    char *body;           /* malloc'd, NUL-terminated response body (NULL if none) */
+    long status; /* HTTP status; 0 when no response (error says why) */
+    char *body;  /* malloc'd, NUL-terminated response body (NULL if none) */
     size_t body_len;
-    long retry_after_s;   /* Retry-After header in seconds, -1 if absent */
-    int timed_out;        /* 1 if the request hit a timeout */
-    char error[256];      /* transport error text, "" if a response arrived */
+    long retry_after_s; /* Retry-After header in seconds, -1 if absent */
+    int timed_out;      /* 1 if the request hit a timeout */
+    char error[256];    /* transport error text, "" if a response arrived */
 } halo_api_response_t;
 
 /* New client; ca_file may be NULL (system CAs). Timeouts in ms. NULL on failure. */
@@ -43,8 +43,8 @@ void halo_api_destroy(halo_api_t **self_p);
  * returns 0. Otherwise returns -1; resp tells what happened. The secret and
  * the token are never logged. Caller clears resp. */
 int halo_api_token(halo_api_t *self, const char *auth_url, const char *halo_tenant, const char *client_id,
-                   const char *client_secret, const char *scope, char *token, size_t tokenlen,
-                   int64_t *expires_in_s, halo_api_response_t *resp) __attribute__((warn_unused_result));
+                   const char *client_secret, const char *scope, char *token, size_t tokenlen, int64_t *expires_in_s,
+                   halo_api_response_t *resp) __attribute__((warn_unused_result));
 /* GETs url with "Authorization: Bearer token". Returns 0 when a response
  * arrived (any status, see resp->status), -1 on a transport error or timeout.
  * Caller clears resp. */

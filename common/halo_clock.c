@@ -49,7 +49,7 @@ void halo_clock_sleep_ms(int64_t ms)
 {
     if (ms <= 0)
         return;
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
 

@@ -49,8 +49,8 @@ static const char *s_type_name(halo_cfg_type_t type)
 
 static int s_parse_bool(const char *text, bool *out)
 {
-    static const char *yes[] = { "1", "true", "yes", "on" };
-    static const char *no[] = { "0", "false", "no", "off" };
+    static const char *yes[] = {"1", "true", "yes", "on"};
+    static const char *no[] = {"0", "false", "no", "off"};
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(text, yes[i]) == 0) {
             *out = true;

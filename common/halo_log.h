@@ -27,8 +27,8 @@ void halo_log_write(halo_log_level_t level, const char *msg, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 
 #define HALO_DEBUG(msg, ...) halo_log_write(HALO_LOG_DEBUG, msg, __VA_ARGS__)
-#define HALO_INFO(msg, ...)  halo_log_write(HALO_LOG_INFO, msg, __VA_ARGS__)
-#define HALO_WARN(msg, ...)  halo_log_write(HALO_LOG_WARN, msg, __VA_ARGS__)
+#define HALO_INFO(msg, ...) halo_log_write(HALO_LOG_INFO, msg, __VA_ARGS__)
+#define HALO_WARN(msg, ...) halo_log_write(HALO_LOG_WARN, msg, __VA_ARGS__)
 #define HALO_ERROR(msg, ...) halo_log_write(HALO_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

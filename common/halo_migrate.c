@@ -64,24 +64,28 @@ static int s_apply(halo_pg_t *pg, const char *dir, const char *name, char *err, 
         return -1;
     }
     halo_crypto_sha256_hex(sql, strlen(sql), hash);
-    const char *params[] = { version, name, hash };
-    PGresult *res = halo_pg_exec(pg, "SELECT name, sha256 FROM halo.schema_migrations WHERE version = $1::int", 1,
-                                 params);
+    const char *params[] = {version, name, hash};
+    PGresult *res =
+        halo_pg_exec(pg, "SELECT name, sha256 FROM halo.schema_migrations WHERE version = $1::int", 1, params);
     int rc = -1;
     if (!res) {
         snprintf(err, errlen, "%s", halo_pg_error(pg));
     } else if (PQntuples(res) == 1) {
         if (strcmp(PQgetvalue(res, 0, 1), hash) != 0 || strcmp(PQgetvalue(res, 0, 0), name) != 0)
-            snprintf(err, errlen, "migration %s was changed after it was applied (applied as %s); restore it and "
-                                  "add a new migration instead", name, PQgetvalue(res, 0, 0));
+            snprintf(err, errlen,
+                     "migration %s was changed after it was applied (applied as %s); restore it and "
+                     "add a new migration instead",
+                     name, PQgetvalue(res, 0, 0));
         else
             rc = 0;
     } else if (halo_pg_exec_script(pg, "BEGIN") != 0 || halo_pg_exec_script(pg, sql) != 0) {
         snprintf(err, errlen, "%s: %s", name, halo_pg_error(pg));
         if (halo_pg_exec_script(pg, "ROLLBACK") != 0)
             HALO_WARN("rollback failed", "error=\"%s\"", halo_pg_error(pg));
-    } else if (halo_pg_command(pg, "INSERT INTO halo.schema_migrations (version, name, sha256) "
-                                   "VALUES ($1::int, $2, $3)", 3, params) != 0 ||
+    } else if (halo_pg_command(pg,
+                               "INSERT INTO halo.schema_migrations (version, name, sha256) "
+                               "VALUES ($1::int, $2, $3)",
+                               3, params) != 0 ||
                halo_pg_exec_script(pg, "COMMIT") != 0) {
         snprintf(err, errlen, "%s: %s", name, halo_pg_error(pg));
         if (halo_pg_exec_script(pg, "ROLLBACK") != 0)

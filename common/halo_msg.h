@@ -13,13 +13,13 @@
 #include <stdint.h>
 
 #define HALO_PROTOCOL "HALO1"
-#define HALO_MSG_MAX_BODY (32 * 1024 * 1024) /* bytes of one msgpack body */
-#define HALO_TENANT_MAX 64                    /* bytes incl. NUL */
-#define HALO_NAME_MAX 64                      /* entity, event, worker ids */
-#define HALO_EVENT_MAX 128                    /* raw Halo event names */
-#define HALO_RECORDS_MAX 1000                 /* records in one RECORDS batch */
-#define HALO_ACK_MAX 1024                     /* sequence numbers in one ACK */
-#define HALO_LABELS_MAX 4                     /* labels on one telemetry EVENT */
+#define HALO_MSG_MAX_BODY (32 * 1024 * 1024)        /* bytes of one msgpack body */
+#define HALO_TENANT_MAX 64                          /* bytes incl. NUL */
+#define HALO_NAME_MAX 64                            /* entity, event, worker ids */
+#define HALO_EVENT_MAX 128                          /* raw Halo event names */
+#define HALO_RECORDS_MAX 1000                       /* records in one RECORDS batch */
+#define HALO_ACK_MAX 1024                           /* sequence numbers in one ACK */
+#define HALO_LABELS_MAX 4                           /* labels on one telemetry EVENT */
 #define HALO_MSG_RECORD_JSON_MAX (16 * 1024 * 1024) /* bytes of one record's JSON */
 
 typedef enum {
@@ -42,14 +42,14 @@ typedef struct {
 } halo_heartbeat_t;
 
 typedef struct {
-    uint64_t seq;                     /* journal sequence number (ingest-local) */
-    char delivery_id[HALO_NAME_MAX];  /* Halo's delivery GUID ("id"), "" if absent */
-    char entity[HALO_NAME_MAX];       /* ticket|site|user|invoice|unknown */
-    char op[HALO_NAME_MAX];           /* upsert|delete|unknown */
-    char event[HALO_EVENT_MAX];       /* canonical event, e.g. "Ticket Changed" */
-    char raw_event[HALO_EVENT_MAX];   /* the event name as Halo sent it */
-    int64_t object_id;                /* -1 if absent */
-    int64_t received_at;              /* wall ms when ingest accepted it */
+    uint64_t seq;                    /* journal sequence number (ingest-local) */
+    char delivery_id[HALO_NAME_MAX]; /* Halo's delivery GUID ("id"), "" if absent */
+    char entity[HALO_NAME_MAX];      /* ticket|site|user|invoice|unknown */
+    char op[HALO_NAME_MAX];          /* upsert|delete|unknown */
+    char event[HALO_EVENT_MAX];      /* canonical event, e.g. "Ticket Changed" */
+    char raw_event[HALO_EVENT_MAX];  /* the event name as Halo sent it */
+    int64_t object_id;               /* -1 if absent */
+    int64_t received_at;             /* wall ms when ingest accepted it */
 } halo_job_t;
 
 typedef struct {
@@ -60,27 +60,27 @@ typedef struct {
 typedef enum { HALO_RECORD_UPSERT = 0, HALO_RECORD_TOMBSTONE = 1 } halo_record_op_t;
 
 typedef struct {
-    int64_t id;            /* Halo object id */
+    int64_t id; /* Halo object id */
     halo_record_op_t op;
-    char *json;            /* owned: raw Halo JSON of the object; NULL for a tombstone */
+    char *json; /* owned: raw Halo JSON of the object; NULL for a tombstone */
     size_t json_len;
 } halo_record_t;
 
 typedef struct {
-    char entity[HALO_NAME_MAX];  /* ticket|site|user|invoice */
-    char source[HALO_NAME_MAX];  /* "object" (GET /{Entity}/{id}) or "list" (a page) */
-    int64_t fetched_at;          /* wall ms when the response arrived */
+    char entity[HALO_NAME_MAX]; /* ticket|site|user|invoice */
+    char source[HALO_NAME_MAX]; /* "object" (GET /{Entity}/{id}) or "list" (a page) */
+    int64_t fetched_at;         /* wall ms when the response arrived */
     /* Ledger completion (webhook fetch): the fetch_queue row and its lease. */
-    int64_t queue_object_id;     /* -1 if this batch completes no ledger row */
-    int64_t lease_id;            /* lease token the fetcher holds on that row */
+    int64_t queue_object_id; /* -1 if this batch completes no ledger row */
+    int64_t lease_id;        /* lease token the fetcher holds on that row */
     /* Sync checkpoint (full or incremental sync page). */
-    int64_t sync_run_id;         /* 0 if this batch is not a sync page */
-    int32_t page_no;             /* page this batch is */
-    int64_t total;               /* record_count reported by Halo */
-    bool sync_done;              /* last page of the run */
-    char cursor[HALO_NAME_MAX];  /* incremental cursor to save, "" if none */
-    uint32_t count;              /* number of records */
-    halo_record_t *records;      /* owned array of count records */
+    int64_t sync_run_id;        /* 0 if this batch is not a sync page */
+    int32_t page_no;            /* page this batch is */
+    int64_t total;              /* record_count reported by Halo */
+    bool sync_done;             /* last page of the run */
+    char cursor[HALO_NAME_MAX]; /* incremental cursor to save, "" if none */
+    uint32_t count;             /* number of records */
+    halo_record_t *records;     /* owned array of count records */
 } halo_records_t;
 
 typedef struct {
@@ -89,9 +89,9 @@ typedef struct {
 } halo_label_t;
 
 typedef struct {
-    char name[HALO_NAME_MAX];    /* metric, e.g. "webhooks_received" */
-    double value;                /* increment (counter) or value (gauge) */
-    int64_t at;                  /* wall ms */
+    char name[HALO_NAME_MAX]; /* metric, e.g. "webhooks_received" */
+    double value;             /* increment (counter) or value (gauge) */
+    int64_t at;               /* wall ms */
     uint32_t label_count;
     halo_label_t labels[HALO_LABELS_MAX];
 } halo_event_t;

@@ -28,8 +28,7 @@ static int s_connect(halo_pg_t *self)
         PQfinish(self->conn);
     self->conn = PQconnectdb(self->conninfo);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
-        snprintf(self->error, sizeof self->error, "%s",
-                 self->conn ? PQerrorMessage(self->conn) : "out of memory");
+        snprintf(self->error, sizeof self->error, "%s", self->conn ? PQerrorMessage(self->conn) : "out of memory");
         self->error[strcspn(self->error, "\n")] = '\0';
         return -1;
     }

@@ -53,15 +53,12 @@ int64_t halo_zsock_max_msg(int type)
 {
     switch (type) {
     case ZMQ_ROUTER:
-    case ZMQ_DEALER:
-        return HALO_ZMQ_MAX_JOB_MSG;
+    case ZMQ_DEALER: return HALO_ZMQ_MAX_JOB_MSG;
     case ZMQ_SUB:
     case ZMQ_XSUB:
     case ZMQ_PUB:
-    case ZMQ_XPUB:
-        return HALO_ZMQ_MAX_TELEMETRY_MSG;
-    default:
-        return HALO_ZMQ_MAX_RECORDS_MSG;
+    case ZMQ_XPUB: return HALO_ZMQ_MAX_TELEMETRY_MSG;
+    default: return HALO_ZMQ_MAX_RECORDS_MSG;
     }
 }
 
@@ -73,8 +70,8 @@ void halo_zsock_destroy(void **sock_p)
     *sock_p = NULL;
 }
 
-int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const halo_msg_t *msg, int flags,
-                  char *err, size_t errlen)
+int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const halo_msg_t *msg, int flags, char *err,
+                  size_t errlen)
 {
     const char *cmd = halo_msg_cmd_name(msg->cmd);
     if (!cmd) {

@@ -44,8 +44,8 @@ void halo_zsock_destroy(void **sock_p);
  * flags: 0 or ZMQ_DONTWAIT. 0 on success, -1 on error (err set; errno
  * EMSGSIZE when msg cannot be encoded, e.g. too large: retrying cannot help;
  * otherwise zmq's errno, EAGAIN when full). */
-int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const halo_msg_t *msg, int flags,
-                  char *err, size_t errlen) __attribute__((warn_unused_result));
+int halo_zmq_send(void *sock, const void *identity, size_t identity_len, const halo_msg_t *msg, int flags, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
 /* Receives one message; when identity != NULL the first frame is the peer
  * identity (ROUTER), copied there (at least HALO_IDENTITY_MAX bytes), its
  * length in *identity_len. flags: 0 or ZMQ_DONTWAIT.
@@ -63,9 +63,9 @@ void halo_zmq_send_event(void *pub, const char *tenant, const char *name, double
 /* Heartbeat state of one peer: when to send next, when the peer is dead. */
 typedef struct {
     int64_t interval_ms;
-    int liveness;          /* intervals missed before the peer counts as dead */
-    int64_t next_send_ms;  /* time to send our next heartbeat */
-    int64_t expires_ms;    /* peer dead if nothing heard by then */
+    int liveness;         /* intervals missed before the peer counts as dead */
+    int64_t next_send_ms; /* time to send our next heartbeat */
+    int64_t expires_ms;   /* peer dead if nothing heard by then */
 } halo_heartbeat_state_t;
 
 /* Starts heartbeat state at now with interval and liveness. */

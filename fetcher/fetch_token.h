@@ -16,8 +16,8 @@
 
 #define FETCH_TOKEN_MAX 4096
 #define FETCH_TOKEN_REFRESH_FRACTION 0.8  /* refresh after this share of expires_in */
-#define FETCH_TOKEN_LIFETIME_MIN_S 60      /* expires_in below: kept this long (401 still refreshes) */
-#define FETCH_TOKEN_LIFETIME_MAX_S 86400   /* expires_in above: refreshed after a day anyway */
+#define FETCH_TOKEN_LIFETIME_MIN_S 60     /* expires_in below: kept this long (401 still refreshes) */
+#define FETCH_TOKEN_LIFETIME_MAX_S 86400  /* expires_in above: refreshed after a day anyway */
 #define FETCH_TOKEN_LOCK_CLASS 0x48414c4f /* advisory lock namespace ("HALO") */
 
 typedef struct _fetch_token_t fetch_token_t;

@@ -23,11 +23,11 @@
 #include "halo_pg.h"
 
 #define S_HASH_MAX (HALO_SHA256_HEX_LEN + 1)
-#define S_TOKEN_MAX 256               /* longer path tokens are refused unread */
-#define S_BASIC_MAX 1024              /* bytes of a decoded Basic credential */
-#define S_CONNECT_TIMEOUT_S 5         /* libpq connect_timeout of the refresh connection */
+#define S_TOKEN_MAX 256       /* longer path tokens are refused unread */
+#define S_BASIC_MAX 1024      /* bytes of a decoded Basic credential */
+#define S_CONNECT_TIMEOUT_S 5 /* libpq connect_timeout of the refresh connection */
 #define S_CACHE_VERSION 1
-#define S_EMPTY_HASH "-"              /* never equal to a SHA-256 hex */
+#define S_EMPTY_HASH "-" /* never equal to a SHA-256 hex */
 
 typedef struct {
     char slug[HALO_TENANT_MAX];
@@ -94,8 +94,7 @@ static char *s_conninfo_with_timeout(const char *conninfo)
     char *out = NULL;
     int rc;
     if (strncmp(conninfo, "postgres://", 11) == 0 || strncmp(conninfo, "postgresql://", 13) == 0)
-        rc = asprintf(&out, "%s%sconnect_timeout=%d", conninfo, strchr(conninfo, '?') ? "&" : "?",
-                      S_CONNECT_TIMEOUT_S);
+        rc = asprintf(&out, "%s%sconnect_timeout=%d", conninfo, strchr(conninfo, '?') ? "&" : "?", S_CONNECT_TIMEOUT_S);
     else
         rc = asprintf(&out, "%s connect_timeout=%d", conninfo, S_CONNECT_TIMEOUT_S);
     return rc < 0 ? NULL : out;
@@ -163,10 +162,9 @@ static char *s_table_dump(const s_table_t *table)
     json_t *root = json_object(), *list = json_array();
     for (size_t i = 0; root && list && i < table->count; i++) {
         const s_tenant_t *t = &table->tenants[i];
-        json_array_append_new(list, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s}", "slug", t->slug, "enabled",
-                                              t->enabled, "token_hash", t->token_hash, "prev_hash", t->prev_hash,
-                                              "prev_until_ms", (json_int_t)t->prev_until_ms, "basic_hash",
-                                              t->basic_hash));
+        json_array_append_new(list, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s}", "slug", t->slug, "enabled", t->enabled,
+                                              "token_hash", t->token_hash, "prev_hash", t->prev_hash, "prev_until_ms",
+                                              (json_int_t)t->prev_until_ms, "basic_hash", t->basic_hash));
     }
     char *text = NULL;
     if (root && list) {

@@ -17,8 +17,12 @@
 
 #define S_BUCKETS 8192 /* power of two */
 #define S_CHECK_MS 100 /* ack timeouts are checked at least this often */
-#define S_HWM 10000   /* JOBs queued per fetcher before a send says EAGAIN (the job waits; windows are credit-bounded) */
-#define S_RCVHWM 1000 /* messages (ACK, READY, HEARTBEAT; <= 64 KiB each) queued per fetcher before libzmq stops reading it */
+/* JOBs queued per fetcher before a send says EAGAIN (the job waits; windows
+ * are credit-bounded). */
+#define S_HWM 10000
+/* Messages (ACK, READY, HEARTBEAT; at most 64 KiB each) queued per fetcher
+ * before libzmq stops reading it. */
+#define S_RCVHWM 1000
 
 typedef struct s_job {
     uint64_t seq;

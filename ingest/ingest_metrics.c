@@ -204,7 +204,7 @@ static void s_escape(const char *in, char *out, size_t cap)
 
 char *ingest_metrics_render(ingest_metrics_t *self)
 {
-    s_buf_t b = { .cap = 16384 };
+    s_buf_t b = {.cap = 16384};
     b.data = malloc(b.cap);
     if (!b.data)
         return NULL;
@@ -212,8 +212,8 @@ char *ingest_metrics_render(ingest_metrics_t *self)
     char tenant[2 * HALO_TENANT_MAX], label[2 * HALO_EVENT_MAX];
     pthread_mutex_lock(&self->lock);
     static const char *const kinds[2][3] = {
-        { "halo_ingest_webhooks_received_total", "event", "webhook events accepted and journaled" },
-        { "halo_ingest_webhooks_rejected_total", "reason", "webhook requests refused" },
+        {"halo_ingest_webhooks_received_total", "event", "webhook events accepted and journaled"},
+        {"halo_ingest_webhooks_rejected_total", "reason", "webhook requests refused"},
     };
     for (int k = 0; k < 2; k++) {
         s_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", kinds[k][0], kinds[k][2], kinds[k][0]);
@@ -228,8 +228,7 @@ char *ingest_metrics_render(ingest_metrics_t *self)
         }
     }
     for (int i = 0; i < INGEST_COUNT_MAX; i++)
-        s_printf(&b, "# TYPE %s counter\n%s %" PRIu64 "\n", s_counter_names[i], s_counter_names[i],
-                 self->counters[i]);
+        s_printf(&b, "# TYPE %s counter\n%s %" PRIu64 "\n", s_counter_names[i], s_counter_names[i], self->counters[i]);
     for (int i = 0; i < INGEST_GAUGE_MAX; i++)
         s_printf(&b, "# TYPE %s gauge\n%s %.17g\n", s_gauge_names[i], s_gauge_names[i], self->gauges[i]);
     pthread_mutex_unlock(&self->lock);
@@ -277,8 +276,8 @@ void ingest_metrics_publish(ingest_metrics_t *self, void *pub, int64_t wall_ms)
         pthread_mutex_unlock(&self->lock);
         for (size_t i = 0; i < n; i++) {
             bool rx = deltas[i].kind == S_RECEIVED;
-            s_send_event(pub, deltas[i].tenant, rx ? "webhook_received" : "webhook_rejected",
-                         (double)deltas[i].delta, rx ? "event" : "reason", deltas[i].label, wall_ms);
+            s_send_event(pub, deltas[i].tenant, rx ? "webhook_received" : "webhook_rejected", (double)deltas[i].delta,
+                         rx ? "event" : "reason", deltas[i].label, wall_ms);
         }
         if (send_gauge) {
             s_send_event(pub, "", "journal_unacked", unacked, NULL, NULL, wall_ms);

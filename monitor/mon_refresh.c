@@ -66,10 +66,10 @@ static s_known_t *s_known(mon_refresh_t *self, int64_t tenant_id)
  * logged, never retried (the change stays in webhook_status_changes). */
 static void s_alert(mon_refresh_t *self, const halo_status_report_t *r, const char *previous, const char *missing_json)
 {
-    json_t *notice = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "tenant", r->slug, "status",
-                               halo_status_message(r->result.status), "previous", previous, "meaning",
-                               halo_status_meaning(r->result.status), "suggestion", r->result.suggestion,
-                               "changed_at_ms", (json_int_t)r->now_ms);
+    json_t *notice =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "tenant", r->slug, "status", halo_status_message(r->result.status),
+                  "previous", previous, "meaning", halo_status_meaning(r->result.status), "suggestion",
+                  r->result.suggestion, "changed_at_ms", (json_int_t)r->now_ms);
     json_t *missing = json_loads(missing_json, 0, NULL);
     if (notice && missing)
         json_object_set_new(notice, "missing_events", missing);

@@ -17,12 +17,12 @@
 #include "halo_version.h"
 
 static const halo_config_var_t s_table[] = {
-    { "HALO_T_URL", HALO_CFG_STRING, NULL, 0, 0, NULL, true, "database" },
-    { "HALO_T_WORKERS", HALO_CFG_INT, "4", 1, 64, NULL, false, "worker threads" },
-    { "HALO_T_HEADROOM", HALO_CFG_DOUBLE, "0.9", 0.01, 1, NULL, false, "headroom" },
-    { "HALO_T_TLS", HALO_CFG_BOOL, "true", 0, 0, NULL, false, "verify tls" },
-    { "HALO_T_LEVEL", HALO_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", false, "level" },
-    { "HALO_T_KEY", HALO_CFG_STRING, "0123456789abcdef", 16, 64, NULL, true, "key" },
+    {"HALO_T_URL", HALO_CFG_STRING, NULL, 0, 0, NULL, true, "database"},
+    {"HALO_T_WORKERS", HALO_CFG_INT, "4", 1, 64, NULL, false, "worker threads"},
+    {"HALO_T_HEADROOM", HALO_CFG_DOUBLE, "0.9", 0.01, 1, NULL, false, "headroom"},
+    {"HALO_T_TLS", HALO_CFG_BOOL, "true", 0, 0, NULL, false, "verify tls"},
+    {"HALO_T_LEVEL", HALO_CFG_ENUM, "info", 0, 0, "debug|info|warn|error", false, "level"},
+    {"HALO_T_KEY", HALO_CFG_STRING, "0123456789abcdef", 16, 64, NULL, true, "key"},
 };
 #define N (sizeof s_table / sizeof s_table[0])
 
@@ -148,7 +148,7 @@ static void test_load_or_exit_exits_2(void **state)
     if (pid == 0) {
         unsetenv("HALO_T_URL");
         freopen("/dev/null", "w", stderr);
-        char *argv[] = { "prog", NULL };
+        char *argv[] = {"prog", NULL};
         halo_config_load_or_exit("prog", "test", s_table, N, 1, argv);
         _exit(0);
     }
@@ -160,7 +160,7 @@ static void test_load_or_exit_exits_2(void **state)
     pid = fork();
     if (pid == 0) {
         freopen("/dev/null", "w", stdout);
-        char *argv[] = { "prog", "--help", NULL };
+        char *argv[] = {"prog", "--help", NULL};
         halo_config_load_or_exit("prog", "test", s_table, N, 2, argv);
         _exit(7);
     }
@@ -171,7 +171,7 @@ static void test_load_or_exit_exits_2(void **state)
     if (pid == 0) {
         freopen("/dev/null", "w", stderr);
         setenv("HALO_T_URL", "u", 1);
-        char *argv[] = { "prog", "--bogus", NULL };
+        char *argv[] = {"prog", "--bogus", NULL};
         halo_config_load_or_exit("prog", "test", s_table, N, 2, argv);
         _exit(0);
     }
@@ -201,7 +201,7 @@ static void test_load_or_exit_prints_version(void **state)
         unsetenv("HALO_T_URL");
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
-        char *argv[] = { "halo-test", "--version", NULL };
+        char *argv[] = {"halo-test", "--version", NULL};
         halo_config_load_or_exit("halo-test", "test", s_table, N, 2, argv);
         _exit(7);
     }

@@ -83,10 +83,8 @@ static void test_constant_time_equal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seal_open_round_trip),
-        cmocka_unit_test(test_open_rejects_wrong_key_and_tampering),
-        cmocka_unit_test(test_sha256_hex),
-        cmocka_unit_test(test_random_hex_tokens),
+        cmocka_unit_test(test_seal_open_round_trip), cmocka_unit_test(test_open_rejects_wrong_key_and_tampering),
+        cmocka_unit_test(test_sha256_hex),           cmocka_unit_test(test_random_hex_tokens),
         cmocka_unit_test(test_constant_time_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

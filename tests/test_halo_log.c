@@ -81,7 +81,7 @@ static void test_newest_secrets_kept_when_full(void **state)
         halo_log_add_secret(value);
     }
     s_capture(s_write_first_and_last);
-    assert_non_null(strstr(s_buf, "first=token-number-0 "));  /* evicted: oldest of 100 */
+    assert_non_null(strstr(s_buf, "first=token-number-0 ")); /* evicted: oldest of 100 */
     assert_non_null(strstr(s_buf, "last=[redacted]"));       /* newest always kept */
     halo_log_clear_secrets();
 }

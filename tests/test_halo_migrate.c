@@ -36,10 +36,12 @@ static void test_real_migrations_apply_then_noop(void **state)
         fail_msg("%s", err);
     assert_true(applied >= 2);
     assert_int_equal(halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err), 0);
-    PGresult *res = halo_pg_exec(pg, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'halo' "
-                                     "AND table_name IN ('tenants','tickets','sites','users','invoices','fetch_queue',"
-                                     "'webhook_deliveries','webhook_event_stats','sync_state','rate_limits',"
-                                     "'tenant_tokens','ticket_history')", 0, NULL);
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'halo' "
+                                 "AND table_name IN ('tenants','tickets','sites','users','invoices','fetch_queue',"
+                                 "'webhook_deliveries','webhook_event_stats','sync_state','rate_limits',"
+                                 "'tenant_tokens','ticket_history')",
+                                 0, NULL);
     assert_non_null(res);
     assert_string_equal(PQgetvalue(res, 0, 0), "12");
     PQclear(res);
@@ -78,8 +80,10 @@ static void test_changed_file_refused_and_failure_rolls_back(void **state)
     assert_int_equal(halo_migrate_run(pg, dir, err, sizeof err), -1);
     assert_non_null(strstr(err, "002_b.sql"));
     /* Nothing of 002 remains: table b was rolled back, version not recorded. */
-    PGresult *res = halo_pg_exec(pg, "SELECT to_regclass('public.b') IS NULL, "
-                                     "(SELECT count(*) FROM halo.schema_migrations)", 0, NULL);
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT to_regclass('public.b') IS NULL, "
+                                 "(SELECT count(*) FROM halo.schema_migrations)",
+                                 0, NULL);
     assert_string_equal(PQgetvalue(res, 0, 0), "t");
     assert_string_equal(PQgetvalue(res, 0, 1), "1");
     PQclear(res);

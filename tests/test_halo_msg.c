@@ -548,8 +548,8 @@ static void test_decode_accepts_equivalent_forms(void **state)
 {
     (void)state;
     halo_msg_t msg;
-    s_decode_text(HALO_CMD_JOB,
-                  "{object_id:-5,op:'delete',event:'Site deleted',entity:'site',seq:3,tenant:'acme'}", &msg);
+    s_decode_text(HALO_CMD_JOB, "{object_id:-5,op:'delete',event:'Site deleted',entity:'site',seq:3,tenant:'acme'}",
+                  &msg);
     assert_int_equal(msg.u.job.object_id, -5);
     assert_int_equal(msg.u.job.seq, 3);
     assert_string_equal(msg.u.job.event, "Site deleted");
@@ -564,17 +564,16 @@ static void test_decode_accepts_equivalent_forms(void **state)
     assert_true(msg.u.event.value == 2.5);
 
     /* seq 5 as uint64 (0xcf) and object_id 9 as int64 (0xd3). */
-    const uint8_t wide[] = {0x86, 0xa6, 't', 'e', 'n', 'a', 'n', 't', 0xa0, 0xa3, 's', 'e', 'q', 0xcf, 0, 0, 0, 0,
-                            0, 0, 0, 5, 0xa6, 'e', 'n', 't', 'i', 't', 'y', 0xa1, 't', 0xa2, 'o', 'p', 0xa1, 'u',
-                            0xa5, 'e', 'v', 'e', 'n', 't', 0xa1, 'e', 0xa9, 'o', 'b', 'j', 'e', 'c', 't', '_', 'i',
-                            'd', 0xd3, 0, 0, 0, 0, 0, 0, 0, 9};
+    const uint8_t wide[] = {0x86, 0xa6, 't',  'e', 'n',  'a', 'n',  't', 0xa0, 0xa3, 's',  'e', 'q',  0xcf, 0,   0,
+                            0,    0,    0,    0,   0,    5,   0xa6, 'e', 'n',  't',  'i',  't', 'y',  0xa1, 't', 0xa2,
+                            'o',  'p',  0xa1, 'u', 0xa5, 'e', 'v',  'e', 'n',  't',  0xa1, 'e', 0xa9, 'o',  'b', 'j',
+                            'e',  'c',  't',  '_', 'i',  'd', 0xd3, 0,   0,    0,    0,    0,   0,    0,    9};
     assert_int_equal(halo_msg_decode(HALO_CMD_JOB, wide, sizeof(wide), &msg, NULL, 0), 0);
     assert_int_equal(msg.u.job.seq, 5);
     assert_int_equal(msg.u.job.object_id, 9);
 
     /* Optional RECORDS fields keep their defaults; a tombstone needs no json. */
-    s_decode_text(HALO_CMD_RECORDS, "{tenant:'a',entity:'user',source:'object',records:[{op:'tombstone',id:8}]}",
-                  &msg);
+    s_decode_text(HALO_CMD_RECORDS, "{tenant:'a',entity:'user',source:'object',records:[{op:'tombstone',id:8}]}", &msg);
     assert_int_equal(msg.u.records.queue_object_id, -1);
     assert_int_equal(msg.u.records.count, 1);
     assert_int_equal(msg.u.records.records[0].op, HALO_RECORD_TOMBSTONE);
@@ -921,7 +920,8 @@ static const s_fields_case_t s_field_cases[] = {
       "sync_run_id:7", "page_no:8", "total:900", "sync_done:false", "cursor:'2026-09-01T08:00:00'",
       "records:[{id:1,op:'upsert',json:'{}'}]"},
      {"tenant", "entity", "source", "records"}},
-    {HALO_CMD_EVENT, {"tenant:'a'", "name:'api_requests'", "value:1.5", "at:2", "labels:{status:'429'}"},
+    {HALO_CMD_EVENT,
+     {"tenant:'a'", "name:'api_requests'", "value:1.5", "at:2", "labels:{status:'429'}"},
      {"tenant", "name", "value"}},
 };
 
@@ -1055,9 +1055,10 @@ static void test_decode_bounds_memory_and_nesting(void **state)
 {
     (void)state;
     const uint8_t top_map32[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
-    s_expect_fail_bytes(HALO_CMD_JOB, top_map32, sizeof(top_map32), "JOB: malformed body: too many elements at offset 0");
-    const uint8_t seqs_array32[] = {0x82, 0xa6, 't', 'e', 'n', 'a', 'n', 't', 0xa0,
-                                    0xa4, 's',  'e', 'q', 's', 0xdd, 0xff, 0xff, 0xff, 0xff};
+    s_expect_fail_bytes(HALO_CMD_JOB, top_map32, sizeof(top_map32),
+                        "JOB: malformed body: too many elements at offset 0");
+    const uint8_t seqs_array32[] = {0x82, 0xa6, 't', 'e', 'n',  'a',  'n',  't',  0xa0, 0xa4,
+                                    's',  'e',  'q', 's', 0xdd, 0xff, 0xff, 0xff, 0xff};
     s_expect_fail_bytes(HALO_CMD_ACK, seqs_array32, sizeof(seqs_array32), "too many elements at offset 14");
     const uint8_t array16[] = {0xdc, 0xff, 0xff, 0xc0};
     s_expect_fail_bytes(HALO_CMD_ACK, array16, sizeof(array16), "too many elements");
@@ -1143,9 +1144,9 @@ static bool s_decode_and_check(halo_cmd_t cmd, const uint8_t *data, size_t len)
 /* Bytes that steer a random walk into interesting msgpack: known keys, type bytes, boundaries. */
 static size_t s_random_token(uint8_t *out, size_t room)
 {
-    static const char *const keys[] = {"tenant", "worker",  "credit", "seq",       "entity",      "op",
-                                       "event",  "object_id", "seqs", "records",   "id",          "json",
-                                       "upsert", "tombstone", "name", "value",     "labels",      "source"};
+    static const char *const keys[] = {"tenant", "worker",    "credit", "seq",     "entity", "op",
+                                       "event",  "object_id", "seqs",   "records", "id",     "json",
+                                       "upsert", "tombstone", "name",   "value",   "labels", "source"};
     static const uint8_t types[] = {0x00, 0x7f, 0x80, 0x81, 0x83, 0x8f, 0x90, 0x91, 0x9f, 0xa0, 0xa1,
                                     0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc7, 0xca, 0xcb, 0xcc, 0xcf, 0xd0,
                                     0xd3, 0xd4, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff};
@@ -1161,12 +1162,8 @@ static size_t s_random_token(uint8_t *out, size_t room)
         memcpy(out + 1, key, n);
         return n + 1;
     }
-    case 1:
-        out[0] = types[s_rand_below(sizeof(types))];
-        return 1;
-    default:
-        out[0] = (uint8_t)s_rand();
-        return 1;
+    case 1: out[0] = types[s_rand_below(sizeof(types))]; return 1;
+    default: out[0] = (uint8_t)s_rand(); return 1;
     }
 }
 
@@ -1213,7 +1210,8 @@ static const struct {
                        "records:[{id:4242,op:'upsert',json:'{\"id\":4242}'},{id:7,op:'tombstone',json:nil}]}"},
     {HALO_CMD_RECORDS, "{tenant:'a',entity:'site',source:'list',page_no:3,total:250,sync_done:true,"
                        "records:[{id:1,op:'upsert',json:'{}'},{id:2,op:'tombstone'},{op:'upsert',id:-3,json:'[]'}]}"},
-    {HALO_CMD_EVENT, "{tenant:'acme',name:'api_requests',value:1.0,at:1790318468789,labels:{status:'200',entity:'site'}}"},
+    {HALO_CMD_EVENT,
+     "{tenant:'acme',name:'api_requests',value:1.0,at:1790318468789,labels:{status:'200',entity:'site'}}"},
     {HALO_CMD_EVENT, "{tenant:'',name:'queue_depth',value:12}"},
 };
 
@@ -1232,8 +1230,7 @@ static size_t s_mutate(uint8_t *buf, size_t len, size_t cap)
         if (len > 0)
             buf[at] = interesting[s_rand_below(sizeof(interesting))];
         return len;
-    case 2: /* truncation */
-        return at;
+    case 2: /* truncation */ return at;
     case 3: /* insertion of 1..4 bytes */
     {
         size_t n = 1 + s_rand_below(4);

@@ -20,7 +20,7 @@ static void test_exec_parameterized(void **state)
     char err[256];
     halo_pg_t *pg = halo_pg_new(s_url, 5000, err, sizeof err);
     assert_non_null(pg);
-    const char *params[] = { "it's; DROP TABLE x --", NULL };
+    const char *params[] = {"it's; DROP TABLE x --", NULL};
     PGresult *res = halo_pg_exec(pg, "SELECT $1::text, $2::text IS NULL", 2, params);
     assert_non_null(res);
     assert_string_equal(PQgetvalue(res, 0, 0), "it's; DROP TABLE x --");
@@ -77,7 +77,7 @@ static void test_reconnects_after_termination(void **state)
     halo_pg_t *killer = halo_pg_new(s_url, 5000, err, sizeof err);
     PGresult *res = halo_pg_exec(victim, "SELECT pg_backend_pid()", 0, NULL);
     assert_non_null(res);
-    const char *params[] = { PQgetvalue(res, 0, 0) };
+    const char *params[] = {PQgetvalue(res, 0, 0)};
     assert_int_equal(halo_pg_command(killer, "SELECT pg_terminate_backend($1::int)", 1, params), 0);
     PQclear(res);
     /* Outside a transaction the statement is retried on a new connection. */
@@ -89,7 +89,7 @@ static void test_reconnects_after_termination(void **state)
     /* Inside a transaction it fails (the transaction is gone), then works again. */
     assert_int_equal(halo_pg_command(victim, "BEGIN", 0, NULL), 0);
     res = halo_pg_exec(victim, "SELECT pg_backend_pid()", 0, NULL);
-    const char *p2[] = { PQgetvalue(res, 0, 0) };
+    const char *p2[] = {PQgetvalue(res, 0, 0)};
     assert_int_equal(halo_pg_command(killer, "SELECT pg_terminate_backend($1::int)", 1, p2), 0);
     PQclear(res);
     assert_null(halo_pg_exec(victim, "SELECT 1", 0, NULL));
@@ -107,10 +107,8 @@ int main(void)
     if (!s_url)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exec_parameterized),
-        cmocka_unit_test(test_errors_are_reported),
-        cmocka_unit_test(test_connect_failure_gives_reason),
-        cmocka_unit_test(test_unparsable_conninfo_not_echoed),
+        cmocka_unit_test(test_exec_parameterized),           cmocka_unit_test(test_errors_are_reported),
+        cmocka_unit_test(test_connect_failure_gives_reason), cmocka_unit_test(test_unparsable_conninfo_not_echoed),
         cmocka_unit_test(test_reconnects_after_termination),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,7 +44,7 @@ static void s_rmdir(char *dir)
 static ingest_journal_t *s_open(const char *dir, uint64_t segment_bytes, uint64_t max_bytes)
 {
     char err[512];
-    ingest_journal_options_t o = { .segment_bytes = segment_bytes, .max_bytes = max_bytes };
+    ingest_journal_options_t o = {.segment_bytes = segment_bytes, .max_bytes = max_bytes};
     ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     if (!j)
         fail_msg("open %s: %s", dir, err);
@@ -53,7 +53,7 @@ static ingest_journal_t *s_open(const char *dir, uint64_t segment_bytes, uint64_
 
 static uint64_t s_append_text(ingest_journal_t *j, const char *text)
 {
-    ingest_journal_item_t item = { text, strlen(text) };
+    ingest_journal_item_t item = {text, strlen(text)};
     uint64_t seq = 0;
     assert_int_equal(ingest_journal_append(j, &item, 1, &seq), INGEST_JOURNAL_OK);
     return seq;
@@ -104,7 +104,7 @@ static void test_append_and_read(void **state)
     ingest_journal_t *j = s_open(dir, BIG, BIG);
     s_append_recs(j, 2);
     /* A batch gets consecutive sequences and is written whole. */
-    ingest_journal_item_t items[] = { { "rec-3", 5 }, { "rec-4", 5 }, { "rec-5", 5 } };
+    ingest_journal_item_t items[] = {{"rec-3", 5}, {"rec-4", 5}, {"rec-5", 5}};
     uint64_t first = 0;
     assert_int_equal(ingest_journal_append(j, items, 3, &first), INGEST_JOURNAL_OK);
     assert_int_equal(first, 3);
@@ -132,7 +132,7 @@ static void *s_writer(void *arg)
     s_writer_t *w = arg;
     for (int i = 0; i < w->count; i++) {
         char text[] = "payload";
-        ingest_journal_item_t item = { text, sizeof text - 1 };
+        ingest_journal_item_t item = {text, sizeof text - 1};
         uint64_t seq;
         if (ingest_journal_append(w->j, &item, 1, &seq) != INGEST_JOURNAL_OK)
             w->failures++;
@@ -180,10 +180,10 @@ static void s_group_commit(ingest_journal_t *j)
     enum { THREADS = S_GROUP_THREADS, EACH = S_GROUP_EACH };
     pthread_t threads[THREADS], reader;
     s_writer_t writers[THREADS];
-    s_reader_t r = { j, 1, 0 };
+    s_reader_t r = {j, 1, 0};
     assert_int_equal(pthread_create(&reader, NULL, s_reader, &r), 0);
     for (int i = 0; i < THREADS; i++) {
-        writers[i] = (s_writer_t){ j, EACH, 0 };
+        writers[i] = (s_writer_t){j, EACH, 0};
         pthread_create(&threads[i], NULL, s_writer, &writers[i]);
     }
     for (int i = 0; i < THREADS; i++) {
@@ -256,7 +256,7 @@ static void test_torn_tail_is_cut(void **state)
     s_append_recs(j, 3);
     ingest_journal_destroy(&j);
     /* A crash in the middle of a write: a header and half a payload. */
-    unsigned char torn[INGEST_JOURNAL_HEADER + 3] = { 0x48, 0x4A, 0x52, 0x31, 100, 0, 0, 0, 4 };
+    unsigned char torn[INGEST_JOURNAL_HEADER + 3] = {0x48, 0x4A, 0x52, 0x31, 100, 0, 0, 0, 4};
     s_append_garbage(dir, torn, sizeof torn);
     j = s_open(dir, BIG, BIG);
     ingest_journal_stats_t st;
@@ -375,14 +375,14 @@ static void test_byte_bound_and_lock(void **state)
     char *dir = halo_test_tmpdir("journal-full");
     ingest_journal_t *j = s_open(dir, 110, 300);
     s_append_recs(j, 11); /* 286 bytes */
-    ingest_journal_item_t item = { "rec-12", 6 };
+    ingest_journal_item_t item = {"rec-12", 6};
     uint64_t seq;
     assert_int_equal(ingest_journal_append(j, &item, 1, &seq), INGEST_JOURNAL_FULL);
     assert_int_equal(ingest_journal_release(j, 9), 0); /* frees two segments */
     assert_int_equal(ingest_journal_append(j, &item, 1, &seq), INGEST_JOURNAL_OK);
     assert_int_equal(seq, 12);
     char err[512];
-    ingest_journal_options_t o = { .segment_bytes = 110, .max_bytes = 300 };
+    ingest_journal_options_t o = {.segment_bytes = 110, .max_bytes = 300};
     assert_null(ingest_journal_open(dir, &o, err, sizeof err));
     assert_non_null(strstr(err, "lock"));
     ingest_journal_destroy(&j);
@@ -392,7 +392,7 @@ static void test_byte_bound_and_lock(void **state)
 static ingest_journal_t *s_open_prealloc(const char *dir, uint64_t segment_bytes)
 {
     char err[512];
-    ingest_journal_options_t o = { segment_bytes, BIG, true, true }; /* direct I/O too, as ingest's default */
+    ingest_journal_options_t o = {segment_bytes, BIG, true, true}; /* direct I/O too, as ingest's default */
     ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     if (!j)
         fail_msg("open %s: %s", dir, err);
@@ -404,13 +404,13 @@ static ingest_journal_status_t s_append_batch(ingest_journal_t *j, size_t n)
 {
     ingest_journal_stats_t st;
     ingest_journal_stats(j, &st);
-    char (*texts)[32] = calloc(n, sizeof *texts);
+    char(*texts)[32] = calloc(n, sizeof *texts);
     ingest_journal_item_t *items = calloc(n, sizeof *items);
     assert_non_null(texts);
     assert_non_null(items);
     for (size_t i = 0; i < n; i++) {
         snprintf(texts[i], sizeof texts[i], "rec-%llu", (unsigned long long)(st.next_seq + i));
-        items[i] = (ingest_journal_item_t){ texts[i], strlen(texts[i]) };
+        items[i] = (ingest_journal_item_t){texts[i], strlen(texts[i])};
     }
     uint64_t first = 0;
     ingest_journal_status_t rc = ingest_journal_append(j, items, n, &first);
@@ -723,7 +723,7 @@ static void test_sequence_after_empty_last_segment(void **state)
 #define S_CHILD_CHECK(cond)                                                                                            \
     do {                                                                                                               \
         if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "disk-full child: check failed at line %d: %s\n", __LINE__, #cond);                       \
+            fprintf(stderr, "disk-full child: check failed at line %d: %s\n", __LINE__, #cond);                        \
             _exit(1);                                                                                                  \
         }                                                                                                              \
     } while (0)
@@ -739,7 +739,7 @@ static ingest_journal_status_t s_child_fill(ingest_journal_t *j, uint64_t *ok)
         ingest_journal_item_t items[20];
         for (size_t i = 0; i < 20; i++) {
             snprintf(texts[i], sizeof texts[i], "rec-%llu", (unsigned long long)(st.next_seq + i));
-            items[i] = (ingest_journal_item_t){ texts[i], strlen(texts[i]) };
+            items[i] = (ingest_journal_item_t){texts[i], strlen(texts[i])};
         }
         uint64_t first;
         ingest_journal_status_t rc = ingest_journal_append(j, items, 20, &first);
@@ -764,7 +764,7 @@ static void s_disk_full_child(const char *dir, bool prealloc)
         mount("halo-test", dir, "tmpfs", 0, "size=64k,mode=0700") != 0)
         _exit(77);
     char err[512];
-    ingest_journal_options_t o = { 16384, BIG, prealloc, prealloc };
+    ingest_journal_options_t o = {16384, BIG, prealloc, prealloc};
     ingest_journal_t *j = ingest_journal_open(dir, &o, err, sizeof err);
     S_CHILD_CHECK(j != NULL);
     uint64_t ok = 0;
@@ -836,7 +836,7 @@ static void test_disk_full_preallocated(void **state)
 /* True when the notify fd is readable now. */
 static bool s_notified(ingest_journal_t *j)
 {
-    struct pollfd pfd = { .fd = ingest_journal_notify_fd(j), .events = POLLIN };
+    struct pollfd pfd = {.fd = ingest_journal_notify_fd(j), .events = POLLIN};
     int rc = poll(&pfd, 1, 0);
     assert_true(rc >= 0);
     return rc == 1 && (pfd.revents & POLLIN);

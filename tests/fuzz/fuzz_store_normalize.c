@@ -74,11 +74,8 @@ static void s_check_row(store_entity_t entity, const store_row_t *row, int64_t e
             if (!s_number(v->text))
                 s_fail("money column holds a non-number", cols[i].name, v->text);
             break;
-        case STORE_COL_TIME:
-            s_check_time(cols[i].name, v->text);
-            break;
-        case STORE_COL_TEXT:
-            break;
+        case STORE_COL_TIME: s_check_time(cols[i].name, v->text); break;
+        case STORE_COL_TEXT: break;
         }
     }
 }
