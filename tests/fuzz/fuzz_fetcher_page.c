@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fetch_sync.h"
+#include "halo_entity.h"
 #include "halo_events.h"
 #include "halo_msg.h"
 
@@ -47,8 +48,11 @@ static int64_t s_json_id(const char *json)
 /* Rows in the page's list (the entity's list key), -1 if there is none. */
 static long s_rows(const char *entity, const char *body, size_t len)
 {
+    const halo_entity_t *e = halo_entity_by_name(entity);
+    if (!e)
+        return -1;
     json_t *root = json_loadb(body, len, 0, NULL);
-    const json_t *rows = json_object_get(root, halo_events_list_key(entity));
+    const json_t *rows = json_object_get(root, e->list_key);
     long n = json_is_array(rows) ? (long)json_array_size(rows) : -1;
     json_decref(root);
     return n;
