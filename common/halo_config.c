@@ -312,8 +312,7 @@ halo_config_t *halo_config_load(const halo_config_var_t *table, size_t count, ch
             text = var->default_value;
         }
         if (var->secret && s_is_placeholder(text)) {
-            snprintf(err, errlen, "%s: still the placeholder of .env.example (\"change-me\"): set a real secret",
-                     var->name);
+            snprintf(err, errlen, "%s: still the placeholder of .env.example: set a real secret", var->name);
             goto fail;
         }
         if (s_parse(var, text, &self->values[i], err, errlen) != 0)
