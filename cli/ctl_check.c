@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define CTL_CHECK_TRIES 2 /* a request that got a recorded 429 is tried once more, within the budget's wait */
+
 /* The tenant's budget during one check: tenant_id 0 when not budgeted yet. */
 typedef struct {
     int64_t tenant_id;
@@ -210,14 +212,27 @@ static int s_budget_take(const ctl_check_input_t *in, s_budget_t *b, ctl_check_o
     return CTL_EXIT_OK;
 }
 
-/* After a 429, moves the tenant's budget forward for every fetcher too. */
-static void s_budget_throttle(const ctl_check_input_t *in, const s_budget_t *b, const halo_api_response_t *resp)
+/* After a 429 of a budgeted tenant: teaches its limiter what Halo said (a
+ * stated limit, else an AIMD decrease; halo_limiter_learn_429, as the
+ * fetchers do), pushes it for every fetcher and reloads the effective
+ * parameters. True when recorded: the request is worth one retry once the
+ * budget allows it (s_budget_take bounds the wait). */
+static bool s_budget_throttle(const ctl_check_input_t *in, s_budget_t *b, const halo_api_response_t *resp)
 {
     if (!b->tenant_id || resp->status != 429)
-        return;
-    int64_t pause = halo_limiter_pause_ms(&b->params, resp->retry_after_s);
-    if (halo_limiter_throttle(in->pg, b->tenant_id, &b->params, pause) != 0)
+        return false;
+    int64_t pause = 0, id = 0;
+    halo_ratelearn_verdict_t v;
+    if (halo_limiter_learn_429(in->pg, b->tenant_id, resp->body, resp->body ? resp->body_len : 0, resp->retry_after_s,
+                               &pause, &v) != 0 ||
+        halo_limiter_load(in->pg, in->slug, &id, &b->params) != 0) {
         fprintf(stderr, "haloctl connect: cannot record the 429 in the API budget: %s\n", halo_pg_error(in->pg));
+        return false;
+    }
+    if (v == HALO_RATELEARN_TAUGHT)
+        fprintf(stderr, "HaloPSA stated its rate limit; the tenant's budget is now %d requests per %.0f s.\n",
+                b->params.budget, b->params.window_ms / 1000.0);
+    return true;
 }
 
 int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
@@ -235,14 +250,16 @@ int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
         return CTL_EXIT_FAIL;
     }
     halo_api_response_t resp;
-    verdict = s_budget_take(in, &budget, out);
-    if (verdict == CTL_EXIT_OK) {
+    for (int tries = 0; tries < CTL_CHECK_TRIES && (verdict = s_budget_take(in, &budget, out)) == CTL_EXIT_OK;
+         tries++) {
         int rc = halo_api_token(api, in->auth_url, in->halo_tenant, in->client_id, in->client_secret, in->scope,
                                 out->token, sizeof out->token, &out->expires_in_s, &resp);
         out->requests++;
-        s_budget_throttle(in, &budget, &resp);
+        bool again = s_budget_throttle(in, &budget, &resp) && tries + 1 < CTL_CHECK_TRIES;
         verdict = ctl_check_classify_token(rc, &resp, in->auth_url, out->message, sizeof out->message);
         halo_api_response_clear(&resp);
+        if (!again)
+            break;
     }
     size_t base = strlen(in->resource_url);
     while (base > 0 && in->resource_url[base - 1] == '/')
@@ -252,15 +269,17 @@ int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
         char url[2048];
         snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
                  entity->resource);
-        verdict = s_budget_take(in, &budget, out);
-        if (verdict != CTL_EXIT_OK)
-            break;
-        int rc = halo_api_get(api, url, out->token, &resp);
-        out->requests++;
-        s_budget_throttle(in, &budget, &resp);
-        verdict = ctl_check_classify_read(rc, &resp, entity->name, url, &out->record_count[i], out->message,
-                                          sizeof out->message);
-        halo_api_response_clear(&resp);
+        for (int tries = 0; tries < CTL_CHECK_TRIES && (verdict = s_budget_take(in, &budget, out)) == CTL_EXIT_OK;
+             tries++) {
+            int rc = halo_api_get(api, url, out->token, &resp);
+            out->requests++;
+            bool again = s_budget_throttle(in, &budget, &resp) && tries + 1 < CTL_CHECK_TRIES;
+            verdict = ctl_check_classify_read(rc, &resp, entity->name, url, &out->record_count[i], out->message,
+                                              sizeof out->message);
+            halo_api_response_clear(&resp);
+            if (!again)
+                break;
+        }
     }
     halo_api_destroy(&api);
     return verdict;

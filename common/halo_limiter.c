@@ -72,9 +72,15 @@ static const char *const s_take_sql =
     " WHERE r.tenant_id = $1::bigint"
     " RETURNING r.granted,"
     "   greatest(1, ceil(extract(epoch FROM r.tat - make_interval(secs => $3::float8 / 1000)"
-    "                                       - clock_timestamp()) * 1000))::bigint";
+    "                                       - clock_timestamp()) * 1000))::bigint, r.limit_gen";
 
 int64_t halo_limiter_take(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p)
+{
+    int64_t gen;
+    return halo_limiter_take_gen(pg, tenant_id, p, &gen);
+}
+
+int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int64_t *gen)
 {
     char id[32], interval[64], tolerance[64];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
@@ -87,6 +93,7 @@ int64_t halo_limiter_take(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_p
             return -1;
         if (PQntuples(res) == 1) {
             int64_t wait = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? 0 : atoll(PQgetvalue(res, 0, 1));
+            *gen = atoll(PQgetvalue(res, 0, 2));
             PQclear(res);
             return wait;
         }
@@ -136,22 +143,175 @@ int halo_limiter_charge(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_par
                            3, params);
 }
 
+/* Reads column col of row as a number, 0 when NULL. */
+static double s_num(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : atof(PQgetvalue(res, row, col));
+}
+
+void halo_limiter_state_parse(const PGresult *res, int row, int col, halo_ratelearn_t *st, int64_t *gen,
+                              int64_t *now_ms)
+{
+    st->learned_limit = (int)s_num(res, row, col);
+    st->learned_window_s = s_num(res, row, col + 1);
+    st->learned_at_ms = (int64_t)s_num(res, row, col + 2);
+    st->aimd_limit = s_num(res, row, col + 3);
+    st->aimd_fail = s_num(res, row, col + 4);
+    st->aimd_at_ms = (int64_t)s_num(res, row, col + 5);
+    *gen = (int64_t)s_num(res, row, col + 6);
+    *now_ms = (int64_t)s_num(res, row, col + 7);
+}
+
+int halo_limiter_effective_params(const halo_ratelearn_t *st, double headroom, int64_t now_ms, halo_limiter_params_t *p)
+{
+    int limit;
+    double window_s;
+    halo_ratelearn_effective(st, now_ms, &limit, &window_s);
+    /* The columns' CHECK constraints keep them in range; the defaults otherwise, as ever. */
+    if (halo_limiter_params(limit, window_s, headroom, p) == 0)
+        return 0;
+    return halo_limiter_params(HALO_LIMITER_DEFAULT_LIMIT, HALO_LIMITER_DEFAULT_WINDOW_S, HALO_LIMITER_DEFAULT_HEADROOM,
+                               p);
+}
+
+int halo_limiter_state_load(halo_pg_t *pg, int64_t tenant_id, halo_ratelearn_t *st, double *headroom, int64_t *now_ms)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
+    const char *params[] = {id};
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT t.rate_limit, t.rate_window_s, t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
+                                 " FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id"
+                                 " WHERE t.id = $1::bigint",
+                                 1, params);
+    if (!res)
+        return -1;
+    int found = PQntuples(res) == 1;
+    if (found) {
+        int64_t gen;
+        memset(st, 0, sizeof *st);
+        st->configured_limit = atoi(PQgetvalue(res, 0, 0));
+        st->configured_window_s = atof(PQgetvalue(res, 0, 1));
+        *headroom = atof(PQgetvalue(res, 0, 2));
+        halo_limiter_state_parse(res, 0, 3, st, &gen, now_ms);
+    }
+    PQclear(res);
+    return found ? 0 : 1;
+}
+
+#define S_LEARN_ROUNDS 5 /* concurrent 429s of other fetchers: re-read and apply again */
+
+/* Formats v into buf, or returns NULL (SQL NULL) when v is 0. */
+static const char *s_param(char *buf, size_t len, double v, int64_t ms)
+{
+    if (v == 0 && ms == 0)
+        return NULL;
+    snprintf(buf, len, "%.6f", ms ? (double)ms : v);
+    return buf;
+}
+
+/* The state change and the push in one statement, only if nobody changed the
+ * row since it was read ($2 = the limit_gen read). */
+static const char *const s_learn_sql =
+    "UPDATE halo.rate_limits r"
+    " SET learned_limit = $3::int, learned_window_s = $4::float8, learned_at = to_timestamp($5::float8 / 1000),"
+    "     aimd_limit = $6::float8, aimd_fail = $7::float8, aimd_at = to_timestamp($8::float8 / 1000),"
+    "     limit_gen = r.limit_gen + $9::int,"
+    "     tat = greatest(r.tat, clock_timestamp() + make_interval(secs => $10::float8 / 1000)),"
+    "     throttled = r.throttled + 1, last_429_at = clock_timestamp(), updated_at = clock_timestamp()"
+    " WHERE r.tenant_id = $1::bigint AND r.limit_gen = $2::bigint";
+
+int halo_limiter_learn_429(halo_pg_t *pg, int64_t tenant_id, const char *body, size_t len, long retry_after_s,
+                           int64_t *pause_ms, halo_ratelearn_verdict_t *verdict)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
+    const char *ensure[] = {id};
+    if (halo_pg_command(pg,
+                        "INSERT INTO halo.rate_limits (tenant_id, tat) VALUES ($1::bigint, clock_timestamp())"
+                        " ON CONFLICT (tenant_id) DO NOTHING",
+                        1, ensure) != 0)
+        return -1;
+    for (int round = 0; round < S_LEARN_ROUNDS; round++) {
+        halo_ratelearn_t st;
+        int64_t now_ms = 0, gen = 0;
+        const char *sel[] = {id};
+        PGresult *res =
+            halo_pg_exec(pg,
+                         "SELECT t.rate_limit, t.rate_window_s, t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
+                         " FROM halo.tenants t JOIN halo.rate_limits r ON r.tenant_id = t.id"
+                         " WHERE t.id = $1::bigint",
+                         1, sel);
+        if (!res)
+            return -1;
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            return -1;
+        }
+        memset(&st, 0, sizeof st);
+        st.configured_limit = atoi(PQgetvalue(res, 0, 0));
+        st.configured_window_s = atof(PQgetvalue(res, 0, 1));
+        double headroom = atof(PQgetvalue(res, 0, 2));
+        halo_limiter_state_parse(res, 0, 3, &st, &gen, &now_ms);
+        PQclear(res);
+        halo_ratelearn_verdict_t v = halo_ratelearn_on_429(&st, body, len, now_ms);
+        int64_t pause = halo_ratelearn_pause_ms(&st, v, retry_after_s);
+        halo_limiter_params_t p;
+        if (halo_limiter_effective_params(&st, headroom, now_ms, &p) != 0)
+            return -1;
+        double interval = p.interval_ms;
+        if (pause < (int64_t)interval)
+            pause = (int64_t)ceil(interval);
+        char genbuf[32], ll[32], lw[32], la[32], al[32], af[32], at[32], bump[8], push[64];
+        snprintf(genbuf, sizeof genbuf, "%lld", (long long)gen);
+        snprintf(bump, sizeof bump, "%d", v == HALO_RATELEARN_HELD ? 0 : 1);
+        snprintf(push, sizeof push, "%.3f", (double)pause + p.tolerance_ms);
+        const char *params[] = {id,
+                                genbuf,
+                                s_param(ll, sizeof ll, st.learned_limit, 0),
+                                s_param(lw, sizeof lw, st.learned_window_s, 0),
+                                s_param(la, sizeof la, 0, st.learned_at_ms),
+                                s_param(al, sizeof al, st.aimd_limit, 0),
+                                s_param(af, sizeof af, st.aimd_fail, 0),
+                                s_param(at, sizeof at, 0, st.aimd_at_ms),
+                                bump,
+                                push};
+        res = halo_pg_exec(pg, s_learn_sql, 10, params);
+        if (!res)
+            return -1;
+        int updated = atoi(PQcmdTuples(res));
+        PQclear(res);
+        if (updated == 1) {
+            *pause_ms = pause;
+            *verdict = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int halo_limiter_load(halo_pg_t *pg, const char *slug, int64_t *tenant_id, halo_limiter_params_t *p)
 {
     const char *params[] = {slug};
-    PGresult *res = halo_pg_exec(
-        pg, "SELECT id, rate_limit, rate_window_s, rate_headroom FROM halo.tenants WHERE slug = $1", 1, params);
+    PGresult *res =
+        halo_pg_exec(pg,
+                     "SELECT t.id, t.rate_limit, t.rate_window_s, t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
+                     " FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id"
+                     " WHERE t.slug = $1",
+                     1, params);
     if (!res)
         return -1;
     int found = PQntuples(res) == 1;
     int bad = 0;
     if (found) {
+        halo_ratelearn_t st;
+        int64_t gen, now_ms;
+        memset(&st, 0, sizeof st);
         *tenant_id = atoll(PQgetvalue(res, 0, 0));
-        /* The columns' CHECK constraints keep them in range; the defaults otherwise, as the fetcher does. */
-        bad = halo_limiter_params(atoi(PQgetvalue(res, 0, 1)), atof(PQgetvalue(res, 0, 2)), atof(PQgetvalue(res, 0, 3)),
-                                  p) != 0 &&
-              halo_limiter_params(HALO_LIMITER_DEFAULT_LIMIT, HALO_LIMITER_DEFAULT_WINDOW_S,
-                                  HALO_LIMITER_DEFAULT_HEADROOM, p) != 0;
+        st.configured_limit = atoi(PQgetvalue(res, 0, 1));
+        st.configured_window_s = atof(PQgetvalue(res, 0, 2));
+        halo_limiter_state_parse(res, 0, 4, &st, &gen, &now_ms);
+        bad = halo_limiter_effective_params(&st, atof(PQgetvalue(res, 0, 3)), now_ms, p) != 0;
     }
     PQclear(res);
     return bad ? -1 : found ? 0 : 1;

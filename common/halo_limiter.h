@@ -5,13 +5,16 @@
  * tenant's halo.rate_limits row, so every fetcher on every host shares one
  * theoretical arrival time (tat) and PostgreSQL's clock. docs/fetcher.md
  * derives the parameters: at most `budget` grants in any interval of
- * window + safety. */
+ * window + safety. The limit the parameters come from is the tenant's
+ * effective one (halo_ratelearn: configured, or lower after Halo's 429s),
+ * kept in the same row; halo_limiter_learn_429 is its only writer. */
 #ifndef HALO_LIMITER_H
 #define HALO_LIMITER_H
 
 #include <stdint.h>
 
 #include "halo_pg.h"
+#include "halo_ratelearn.h"
 
 #define HALO_LIMITER_BURST_MAX 10         /* back-to-back grants allowed after idle */
 #define HALO_LIMITER_BURST_DIVISOR 20     /* burst = budget / 20, clamped to 1..BURST_MAX */
@@ -53,8 +56,40 @@ int halo_limiter_throttle(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_p
  * as that many grants would, and adds them to requests. 0 or -1. */
 int halo_limiter_charge(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int requests)
     __attribute__((warn_unused_result));
+/* The columns of a tenant's learned state, for a query joining
+ * "halo.rate_limits r" (LEFT JOIN: NULLs read as nothing learned), and then
+ * PostgreSQL's clock: halo_limiter_state_parse reads them in this order. */
+#define HALO_LIMITER_STATE_COLUMNS                                                                                     \
+    "r.learned_limit, r.learned_window_s, (extract(epoch FROM r.learned_at) * 1000)::bigint, r.aimd_limit,"            \
+    " r.aimd_fail, (extract(epoch FROM r.aimd_at) * 1000)::bigint, r.limit_gen,"                                       \
+    " (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define HALO_LIMITER_STATE_NCOLUMNS 8
+
+/* Reads HALO_LIMITER_STATE_COLUMNS at column col of row into *st (configured
+ * fields untouched), *gen (limit_gen, 0 without a row) and *now_ms (the
+ * database's clock, ms since the epoch). */
+void halo_limiter_state_parse(const PGresult *res, int row, int col, halo_ratelearn_t *st, int64_t *gen,
+                              int64_t *now_ms);
+/* GCRA parameters of the effective limit of *st at now_ms with headroom; the
+ * defaults when out of range. 0 or -1. */
+int halo_limiter_effective_params(const halo_ratelearn_t *st, double headroom, int64_t now_ms, halo_limiter_params_t *p)
+    __attribute__((warn_unused_result));
+/* halo_limiter_take, and *gen set to the row's limit_gen: when it differs from
+ * the one p was derived from, the caller reloads its parameters. */
+int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int64_t *gen);
+/* Records a 429 of the tenant (body may be NULL): learns a stated limit or
+ * decreases (halo_ratelearn_on_429, on the row's state and PostgreSQL's
+ * clock, safe against concurrent writers), counts it and pushes the tat by
+ * the pause for every fetcher. 0 with *pause_ms and *verdict set, or -1. */
+int halo_limiter_learn_429(halo_pg_t *pg, int64_t tenant_id, const char *body, size_t len, long retry_after_s,
+                           int64_t *pause_ms, halo_ratelearn_verdict_t *verdict) __attribute__((warn_unused_result));
+/* Reads the tenant's configured rate and learned state (and the database's
+ * clock): 0, 1 if there is no such tenant, -1 on a database error. */
+int halo_limiter_state_load(halo_pg_t *pg, int64_t tenant_id, halo_ratelearn_t *st, double *headroom, int64_t *now_ms)
+    __attribute__((warn_unused_result));
+
 /* Finds the tenant named slug and derives its parameters from its rate
- * columns (as halo-fetcher does): 0 with *tenant_id and *p set, 1 if there
+ * columns and learned state (as halo-fetcher does): 0 with *tenant_id and *p set, 1 if there
  * is no such tenant, -1 on a database error (halo_pg_error). */
 int halo_limiter_load(halo_pg_t *pg, const char *slug, int64_t *tenant_id, halo_limiter_params_t *p)
     __attribute__((warn_unused_result));

@@ -54,11 +54,13 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
 {
     if (!force && self->loaded && now_ms - self->loaded_ms < FETCH_TENANT_RELOAD_MS)
         return 0;
-    PGresult *res = halo_pg_exec(pg,
-                                 "SELECT id, slug, enabled, auth_url, resource_url, halo_tenant, client_id,"
-                                 " client_secret_enc, scope, time_zone, rate_limit, rate_window_s, rate_headroom"
-                                 " FROM halo.tenants ORDER BY id",
-                                 0, NULL);
+    PGresult *res =
+        halo_pg_exec(pg,
+                     "SELECT t.id, t.slug, t.enabled, t.auth_url, t.resource_url, t.halo_tenant, t.client_id,"
+                     " t.client_secret_enc, t.scope, t.time_zone, t.rate_limit, t.rate_window_s,"
+                     " t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
+                     " FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id ORDER BY t.id",
+                     0, NULL);
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -91,10 +93,11 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         }
         snprintf(t->scope, sizeof t->scope, "%s", PQgetvalue(res, i, 8));
         snprintf(t->time_zone, sizeof t->time_zone, "%s", PQgetvalue(res, i, 9));
-        if (halo_limiter_params(atoi(PQgetvalue(res, i, 10)), atof(PQgetvalue(res, i, 11)),
-                                atof(PQgetvalue(res, i, 12)), &t->limits) != 0 &&
-            halo_limiter_params(HALO_LIMITER_DEFAULT_LIMIT, HALO_LIMITER_DEFAULT_WINDOW_S,
-                                HALO_LIMITER_DEFAULT_HEADROOM, &t->limits) != 0)
+        t->rate.configured_limit = atoi(PQgetvalue(res, i, 10));
+        t->rate.configured_window_s = atof(PQgetvalue(res, i, 11));
+        int64_t db_now_ms = 0;
+        halo_limiter_state_parse(res, i, 13, &t->rate, &t->limit_gen, &db_now_ms);
+        if (halo_limiter_effective_params(&t->rate, atof(PQgetvalue(res, i, 12)), db_now_ms, &t->limits) != 0)
             HALO_ERROR("bad rate limit", "tenant=%s", t->slug);
     }
     PQclear(res);

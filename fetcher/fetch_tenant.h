@@ -1,7 +1,9 @@
 /* fetch_tenant: a per-thread cache of the tenant registry (halo.tenants):
  * ids, slugs, Halo URLs, OAuth client (secret opened with HALO_SECRET_KEY
- * and registered as a log secret) and rate budget, reloaded every few
- * seconds so new, changed and disabled tenants are noticed. */
+ * and registered as a log secret) and rate budget (the effective limit:
+ * configured, or what Halo's 429s taught), reloaded every few seconds so
+ * new, changed and disabled tenants are noticed, and at once when the
+ * limiter row says its limit changed. */
 #ifndef FETCH_TENANT_H
 #define FETCH_TENANT_H
 
@@ -26,7 +28,9 @@ typedef struct {
     char client_secret[512]; /* plaintext; "" when it could not be opened */
     char scope[256];
     char time_zone[64];
-    halo_limiter_params_t limits;
+    halo_limiter_params_t limits; /* of the effective limit (halo_ratelearn) when loaded */
+    halo_ratelearn_t rate;        /* configured and learned state the limits come from */
+    int64_t limit_gen;            /* rate_limits.limit_gen they were read at: another means reload */
 } fetch_tenant_t;
 
 typedef struct _fetch_tenants_t fetch_tenants_t;

@@ -1,6 +1,7 @@
 /* fetch_worker: the worker loop of halo-fetcher. Every Halo request goes
  * through s_request: token, limiter slot, GET, one token refresh on 401 (or
- * a 400 saying the token expired), and a shared push of the limiter on 429. */
+ * a 400 saying the token expired), and on 429 what Halo's answer teaches the
+ * tenant's limiter (a stated limit, or an AIMD decrease) and a shared push. */
 #include "fetch_worker.h"
 
 #include <errno.h>
@@ -58,6 +59,7 @@ struct _fetch_worker_t {
     int64_t next_sync_check_mono;
     uint64_t units;      /* requests made */
     uint64_t sync_units; /* of which sync pages */
+    bool reload_tenants; /* the tenant's limit changed (limit_gen): reload at the next step */
 };
 
 fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index, fetch_wake_t *wake)
@@ -163,6 +165,36 @@ static bool s_says_token_expired(const halo_api_response_t *resp)
     return resp->status == 400 && resp->body && strcasestr(resp->body, "expired") && strcasestr(resp->body, "token");
 }
 
+/* After a 429: teaches the tenant's limiter (halo_limiter_learn_429: a
+ * stated limit, else an AIMD decrease) and pushes it for every fetcher; the
+ * pause is bounded, so a 429 never parks the tenant for good. */
+static void s_throttled(fetch_worker_t *self, const fetch_tenant_t *tenant, const halo_api_response_t *resp,
+                        int64_t *wait_ms)
+{
+    long retry_after = fetch_backoff_retry_after_s(resp->retry_after_s);
+    int64_t pause = 0;
+    halo_ratelearn_verdict_t v = HALO_RATELEARN_HELD;
+    if (halo_limiter_learn_429(self->pg, tenant->id, resp->body, resp->body ? resp->body_len : 0, retry_after, &pause,
+                               &v) != 0) {
+        /* The database is away: pause as before, with the limits we have. */
+        HALO_WARN("limiter push failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
+        pause = halo_limiter_pause_ms(&tenant->limits, retry_after);
+    }
+    self->reload_tenants = true;
+    fetch_telemetry_send(self->telemetry, tenant->slug, "api_throttled", 1, NULL, NULL);
+    if (v == HALO_RATELEARN_TAUGHT) {
+        int limit = 0;
+        double window_s = 0;
+        (void)halo_ratelearn_parse(resp->body, resp->body ? resp->body_len : 0, &limit, &window_s);
+        HALO_WARN("halo rate limited, limit learned", "tenant=%s limit=%d window_s=%g configured=%d pause_ms=%lld",
+                  tenant->slug, limit, window_s, tenant->rate.configured_limit, (long long)pause);
+    } else {
+        HALO_WARN("halo rate limited", "tenant=%s verdict=%s pause_ms=%lld", tenant->slug,
+                  v == HALO_RATELEARN_DECREASED ? "decreased" : "held", (long long)pause);
+    }
+    *wait_ms = pause;
+}
+
 /* GETs url for tenant. REQ_OK: a response is in resp (any status but 401/429).
  * REQ_WAIT: the tenant's budget says wait *wait_ms (limiter, or a 429 that
  * pushed it for everyone): nothing was spent on this work. REQ_FAIL: err
@@ -179,7 +211,10 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
         if (trc == 1)
             fetch_telemetry_send(self->telemetry, tenant->slug, "token_refresh", 1, NULL, NULL);
         /* The slot is taken after the token so the request leaves right after its grant. */
-        int64_t wait = halo_limiter_take(self->pg, tenant->id, &tenant->limits);
+        int64_t gen = tenant->limit_gen;
+        int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &tenant->limits, &gen);
+        if (gen != tenant->limit_gen)
+            self->reload_tenants = true; /* another fetcher learned a limit: ours is stale */
         if (wait < 0) {
             snprintf(err, errlen, "limiter: %s", halo_pg_error(self->pg));
             return REQ_FAIL;
@@ -213,13 +248,8 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
             return REQ_FAIL;
         }
         if (resp->status == 429) {
-            int64_t pause = halo_limiter_pause_ms(&tenant->limits, fetch_backoff_retry_after_s(resp->retry_after_s));
+            s_throttled(self, tenant, resp, wait_ms);
             halo_api_response_clear(resp);
-            if (halo_limiter_throttle(self->pg, tenant->id, &tenant->limits, pause) != 0)
-                HALO_WARN("limiter push failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
-            fetch_telemetry_send(self->telemetry, tenant->slug, "api_throttled", 1, NULL, NULL);
-            HALO_WARN("halo rate limited", "tenant=%s pause_ms=%lld", tenant->slug, (long long)pause);
-            *wait_ms = pause;
             return REQ_WAIT;
         }
         return REQ_OK;
@@ -465,10 +495,11 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
 {
     int64_t now = halo_clock_mono_ms();
     *sleep_ms = self->s->idle_ms;
-    if (fetch_tenants_refresh(self->tenants, self->pg, now, false) != 0) {
+    if (fetch_tenants_refresh(self->tenants, self->pg, now, self->reload_tenants) != 0) {
         *sleep_ms = WORKER_DB_RETRY_MS;
         return -1;
     }
+    self->reload_tenants = false;
     s_blocked_prune(self, now);
     fetch_sync_run_t *run = &self->run;
     int rc;

@@ -160,8 +160,19 @@ void sim_api_serve(sim_state_t *self, const char *url, const char *method, const
     if (!sim_ratelimit_admit(self->limiter, tenant, req->mono_ms, &wait_ms)) {
         self->limited++;
         bool retry_after = self->opts.retry_after;
+        char text[128];
+        sim_ratelimit_message(self->limiter, text, sizeof text);
+        bool say = self->opts.rate_limit_text;
         pthread_mutex_unlock(&self->state_lock);
-        sim_http_error(r, 429, "too_many_requests", "rate limit exceeded");
+        if (say) {
+            /* Hosted Halo's words, as users have quoted them (docs/sim.md). */
+            r->status = 429;
+            r->content_type = "text/plain; charset=utf-8";
+            r->body = strdup(text);
+            r->len = r->body ? strlen(r->body) : 0;
+        } else {
+            sim_http_error(r, 429, "too_many_requests", "rate limit exceeded");
+        }
         r->retry_after_s = retry_after ? (wait_ms + 999) / 1000 : -1;
         return;
     }

@@ -453,12 +453,13 @@ static void s_handle_faults(sim_control_t *self, const char *method, const sim_h
 static json_t *s_config_json(sim_control_t *self)
 {
     static const char *const payloads[] = {"full", "small", "event"};
-    return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I,s:b,s:I,s:i,s:s}", "tenant", self->st->opts.tenant, "webhook_url",
+    return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I,s:b,s:b,s:I,s:i,s:s}", "tenant", self->st->opts.tenant, "webhook_url",
                      self->st->webhook.url, "webhook_auth", self->st->webhook.user[0] != '\0', "webhook_timeout_ms",
                      (json_int_t)self->st->webhook.timeout_ms, "rate_limit", sim_ratelimit_limit(self->st->limiter),
                      "rate_window_ms", (json_int_t)sim_ratelimit_window_ms(self->st->limiter), "retry_after",
-                     self->st->opts.retry_after, "token_ttl", (json_int_t)self->st->opts.token_ttl_s, "expired_status",
-                     self->st->opts.expired_status, "payload", payloads[self->st->payload]);
+                     self->st->opts.retry_after, "rate_limit_text", self->st->opts.rate_limit_text, "token_ttl",
+                     (json_int_t)self->st->opts.token_ttl_s, "expired_status", self->st->opts.expired_status, "payload",
+                     payloads[self->st->payload]);
 }
 
 /* Copies a string field of body into dst when present; -1 if not a string or too long. */
@@ -502,6 +503,8 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
             o.rate_window_ms = (int64_t)(json_number_value(v) * 1000.0);
         if ((v = json_object_get(body, "retry_after")))
             o.retry_after = json_is_true(v);
+        if ((v = json_object_get(body, "rate_limit_text")))
+            o.rate_limit_text = json_is_true(v);
         if ((v = json_object_get(body, "token_ttl"))) {
             o.token_ttl_s = json_integer_value(v);
             if (o.token_ttl_s < 1)
@@ -521,6 +524,7 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
             self->st->opts.rate_limit = o.rate_limit;
             self->st->opts.rate_window_ms = o.rate_window_ms;
             self->st->opts.retry_after = o.retry_after;
+            self->st->opts.rate_limit_text = o.rate_limit_text;
             self->st->opts.token_ttl_s = o.token_ttl_s;
             self->st->opts.expired_status = o.expired_status;
             self->st->payload = payload;

@@ -24,6 +24,7 @@ enum {
     O_RATE_LIMIT,
     O_RATE_WINDOW,
     O_RETRY_AFTER,
+    O_RATE_LIMIT_TEXT,
     O_TOKEN_TTL,
     O_EXPIRED_STATUS,
     O_FAULT_RATE,
@@ -71,6 +72,9 @@ static const struct {
      "SECONDS",
      "rolling rate-limit window, may be fractional (default 300)"},
     {{"retry-after", required_argument, NULL, O_RETRY_AFTER}, "0|1", "send Retry-After with 429 (default 0, as Halo)"},
+    {{"rate-limit-text", required_argument, NULL, O_RATE_LIMIT_TEXT},
+     "0|1",
+     "429 body states the limit in Halo's words (default 1); 0: a JSON error without numbers"},
     {{"token-ttl", required_argument, NULL, O_TOKEN_TTL},
      "SECONDS",
      "access token lifetime, expires_in (default 3600)"},
@@ -123,6 +127,7 @@ void sim_options_defaults(sim_options_t *o)
     snprintf(o->tenant, sizeof(o->tenant), "demo");
     o->rate_limit = 450;
     o->rate_window_ms = 300000;
+    o->rate_limit_text = true;
     o->token_ttl_s = 3600;
     o->expired_status = 401;
     o->hang_ms = SIM_FAULTS_DEFAULT_HANG_MS;
@@ -226,6 +231,7 @@ static int s_apply(sim_options_t *o, int code, const char *name, const char *arg
         return 0;
     }
     case O_RETRY_AFTER: o->retry_after = sim_parse_bool(arg, false); return 0;
+    case O_RATE_LIMIT_TEXT: o->rate_limit_text = sim_parse_bool(arg, true); return 0;
     case O_TOKEN_TTL: return s_int(name, arg, 1, 365LL * 86400, &o->token_ttl_s, err, errlen);
     case O_EXPIRED_STATUS:
         if (s_int(name, arg, 400, 401, &v, err, errlen) != 0)

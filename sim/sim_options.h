@@ -26,6 +26,7 @@ typedef struct {
     int rate_limit;
     int64_t rate_window_ms;
     bool retry_after;
+    bool rate_limit_text; /* 429 says Halo's "Rate Limit Reached - N Requests per rolling W window" */
     int64_t token_ttl_s;
     int expired_status; /* 401 (default) or 400 */
     double fault_rate;

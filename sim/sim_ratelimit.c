@@ -2,6 +2,7 @@
  * `limit` times, so the oldest entry tells when the next slot frees. */
 #include "sim_ratelimit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,4 +129,19 @@ int sim_ratelimit_used(sim_ratelimit_t *self, const char *tenant, int64_t now_ms
         return 0;
     s_expire(self, w, now_ms);
     return w->count;
+}
+
+void sim_ratelimit_message(const sim_ratelimit_t *self, char *out, size_t outlen)
+{
+    char window[48];
+    int64_t ms = self->window_ms;
+    if (ms % 3600000 == 0)
+        snprintf(window, sizeof window, "%lld hour", (long long)(ms / 3600000));
+    else if (ms % 60000 == 0)
+        snprintf(window, sizeof window, "%lld minute", (long long)(ms / 60000));
+    else if (ms % 1000 == 0)
+        snprintf(window, sizeof window, "%lld second", (long long)(ms / 1000));
+    else
+        snprintf(window, sizeof window, "%g second", (double)ms / 1000.0);
+    snprintf(out, outlen, "Rate Limit Reached - %d Requests per rolling %s window", self->limit, window);
 }

@@ -6,6 +6,7 @@
 #define SIM_RATELIMIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SIM_RATELIMIT_MAX_TENANTS 64
@@ -28,6 +29,11 @@ int sim_ratelimit_used(sim_ratelimit_t *self, const char *tenant, int64_t now_ms
 int sim_ratelimit_limit(const sim_ratelimit_t *self);
 /* Current window in ms. */
 int64_t sim_ratelimit_window_ms(const sim_ratelimit_t *self);
+/* Writes the body hosted Halo answers a 429 with, its real numbers in it:
+ * "Rate Limit Reached - 300 Requests per rolling 5 minute window"; a window
+ * of whole hours, minutes or seconds is said in that unit, any other in
+ * decimal seconds ("0.5 second window"). */
+void sim_ratelimit_message(const sim_ratelimit_t *self, char *out, size_t outlen);
 /* Forgets every tenant's history. */
 void sim_ratelimit_reset(sim_ratelimit_t *self);
 
