@@ -214,7 +214,7 @@ static const char *s_param(char *buf, size_t len, double v, int64_t ms)
  * row since it was read ($2 = the limit_gen read). */
 static const char *const s_learn_sql =
     "UPDATE halo.rate_limits r"
-    " SET learned_limit = $3::int, learned_window_s = $4::float8, learned_at = to_timestamp($5::float8 / 1000),"
+    " SET learned_limit = $3::float8::int, learned_window_s = $4::float8, learned_at = to_timestamp($5::float8 / 1000),"
     "     aimd_limit = $6::float8, aimd_fail = $7::float8, aimd_at = to_timestamp($8::float8 / 1000),"
     "     limit_gen = r.limit_gen + $9::int,"
     "     tat = greatest(r.tat, clock_timestamp() + make_interval(secs => $10::float8 / 1000)),"

@@ -3,7 +3,9 @@
  * refused request wait exactly until it conforms, a 429 pushes it forward,
  * headroom shrinks the budget. Then the SQL limiter against PostgreSQL
  * agrees with the C one, and a charge (haloctl connect's check of a new
- * tenant) counts like that many grants. */
+ * tenant) counts like that many grants. A 429 stating Halo's limit is
+ * learned in the row (once, whoever reports it), pauses a whole window and
+ * lowers what halo_limiter_load derives; one without text halves it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +212,73 @@ static void test_sql_limiter(void **state)
     free(url);
 }
 
+/* Count of rows of sql's first column as an int (test helper). */
+static int s_int(halo_pg_t *pg, const char *sql)
+{
+    PGresult *res = halo_pg_exec(pg, sql, 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQntuples(res), 1);
+    int v = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+static void test_sql_learn_429(void **state)
+{
+    (void)state;
+    char *url = halo_test_migrated_db("halo_limiter_learn");
+    assert_non_null(url); /* a test that needs PostgreSQL fails without it */
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    assert_non_null(pg);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.tenants (id, slug, auth_url, resource_url, client_id,"
+                                     " client_secret_enc, webhook_token_hash) VALUES"
+                                     " (1, 'acme', 'a', 'r', 'c', 's', 'h1'), (2, 'mute', 'a', 'r', 'c', 's', 'h2')",
+                                     0, NULL),
+                     0);
+    const char *text = "Rate Limit Reached - 300 Requests per rolling 5 minute window";
+    int64_t pause = 0, id = 0;
+    halo_ratelearn_verdict_t v;
+    /* No row yet: the 429 creates it. */
+    assert_int_equal(halo_limiter_learn_429(pg, 1, text, strlen(text), -1, &pause, &v), 0);
+    assert_int_equal(v, HALO_RATELEARN_TAUGHT);
+    assert_int_equal(pause, 300000);
+    halo_limiter_params_t p;
+    assert_int_equal(halo_limiter_load(pg, "acme", &id, &p), 0);
+    assert_int_equal(p.budget, 270); /* 300 x 0.9, not 450 x 0.9 */
+    assert_true(halo_limiter_take(pg, 1, &p) > 290000);
+    /* Another fetcher's in-flight request: the same lesson, counted, nothing changes. */
+    assert_int_equal(halo_limiter_learn_429(pg, 1, text, strlen(text), -1, &pause, &v), 0);
+    assert_int_equal(v, HALO_RATELEARN_HELD);
+    assert_int_equal(s_int(pg, "SELECT throttled FROM halo.rate_limits WHERE tenant_id = 1"), 2);
+    assert_int_equal(s_int(pg, "SELECT limit_gen FROM halo.rate_limits WHERE tenant_id = 1"), 1);
+    assert_int_equal(s_int(pg, "SELECT learned_limit FROM halo.rate_limits WHERE tenant_id = 1"), 300);
+    halo_ratelearn_t st;
+    double headroom = 0;
+    int64_t now_ms = 0;
+    assert_int_equal(halo_limiter_state_load(pg, 1, &st, &headroom, &now_ms), 0);
+    assert_int_equal(st.configured_limit, 450);
+    assert_int_equal(st.learned_limit, 300);
+    assert_true(now_ms - st.learned_at_ms >= 0 && now_ms - st.learned_at_ms < 60000);
+    assert_int_equal(halo_limiter_state_load(pg, 99, &st, &headroom, &now_ms), 1);
+
+    /* Without text: halved, then held for a window. */
+    const char *json = "{\"error\":\"too_many_requests\"}";
+    assert_int_equal(halo_limiter_learn_429(pg, 2, json, strlen(json), -1, &pause, &v), 0);
+    assert_int_equal(v, HALO_RATELEARN_DECREASED);
+    assert_int_equal(pause, 30000);
+    assert_int_equal(halo_limiter_load(pg, "mute", &id, &p), 0);
+    assert_int_equal(p.budget, 202); /* 225 x 0.9 */
+    assert_int_equal(halo_limiter_learn_429(pg, 2, NULL, 0, 40, &pause, &v), 0);
+    assert_int_equal(v, HALO_RATELEARN_HELD);
+    assert_int_equal(pause, 40000); /* Retry-After when longer */
+    assert_int_equal(halo_limiter_load(pg, "mute", &id, &p), 0);
+    assert_int_equal(p.budget, 202);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_gcra_429_pushes_forward),
         cmocka_unit_test(test_gcra_headroom_and_bad_input),
         cmocka_unit_test(test_sql_limiter),
+        cmocka_unit_test(test_sql_learn_429),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
