@@ -140,8 +140,9 @@ static void s_print_report(const halo_status_report_t *r)
     printf("\n  Dead letters: %lld", (long long)r->dead_letters);
     if (r->dead_letters > 0)
         printf(" (last error: %s) - haloctl retry %s", r->last_dead_error, r->slug);
-    printf("\n  API budget: %.0f of %.0f requests per %lld s used (%.0f%%); %lld requests, %lld answered 429",
-           r->budget_used, r->budget_limit, (long long)r->rate_window_s,
+    printf("\n  Rate limit: %s", r->rate_summary);
+    printf("\n  API budget: %.0f of %.0f requests per %g s used (%.0f%%); %lld requests, %lld answered 429",
+           r->budget_used, r->budget_limit, r->rate_effective_window_s,
            r->budget_limit > 0 ? 100.0 * r->budget_used / r->budget_limit : 0.0, (long long)r->api_requests,
            (long long)r->api_throttled);
     if (r->last_429_at_ms >= 0) {

@@ -5,6 +5,7 @@
 #include "halo_clock.h"
 #include "halo_entity.h"
 #include "halo_events.h"
+#include "halo_limiter.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +253,29 @@ static void s_add_stat(halo_status_report_t *r, const char *event, int64_t recei
 }
 
 /* Computes status, budget and health of r once every table was read. */
+/* Reads the limiter's learned state (HALO_LIMITER_STATE_COLUMNS from col)
+ * and derives the effective limit at the report's time and its summary. */
+static void s_load_rate(halo_status_report_t *r, const PGresult *res, int row, int col)
+{
+    halo_ratelearn_t st;
+    memset(&st, 0, sizeof st);
+    st.configured_limit = (int)r->rate_limit;
+    st.configured_window_s = (double)r->rate_window_s;
+    int64_t gen = 0, db_now_ms = 0;
+    halo_limiter_state_parse(res, row, col, &st, &gen, &db_now_ms);
+    int limit = 0;
+    halo_ratelearn_effective(&st, r->now_ms, &limit, &r->rate_effective_window_s);
+    r->rate_effective = limit;
+    r->rate_learned = st.learned_limit;
+    r->rate_learned_window_s = st.learned_window_s;
+    r->rate_learned_at_ms = st.learned_limit > 0 ? st.learned_at_ms : -1;
+    int ceiling = 0;
+    double ceiling_w = 0;
+    halo_ratelearn_ceiling(&st, &ceiling, &ceiling_w);
+    r->rate_aimd = limit < ceiling;
+    halo_ratelearn_describe(&st, r->now_ms, r->rate_summary, sizeof r->rate_summary);
+}
+
 static void s_finish(halo_status_report_t *r, int64_t tat_ms)
 {
     const char *expected[HALO_STATUS_MAX_EVENTS];
@@ -264,11 +288,11 @@ static void s_finish(halo_status_report_t *r, int64_t tat_ms)
     if (halo_status_compute(expected, r->expected_count, stats, r->event_count, r->connected_at_ms, r->now_ms,
                             &r->result) != 0)
         r->result.status = HALO_STATUS_NO_DATA; /* unreachable: counts are capped on load */
-    r->budget_limit = (double)r->rate_limit * r->rate_headroom;
+    r->budget_limit = (double)r->rate_effective * r->rate_headroom;
     /* GCRA: each granted request pushes the TAT forward by window/limit, so
      * the distance of the TAT ahead of now is the budget in use. */
     if (tat_ms > r->now_ms && r->budget_limit > 0) {
-        double interval_ms = (double)r->rate_window_s * 1000.0 / r->budget_limit;
+        double interval_ms = r->rate_effective_window_s * 1000.0 / r->budget_limit;
         r->budget_used = (double)(tat_ms - r->now_ms) / interval_ms;
         if (r->budget_used > r->budget_limit)
             r->budget_used = r->budget_limit;
@@ -286,7 +310,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
         "t.connected_at") ", "
                           "array_to_json(t.expected_events)::text, t.rate_limit, t.rate_window_s, "
                           "t.rate_headroom, " S_MS("r.tat") ", r.requests, r.throttled, " S_MS(
-                              "r.last_429_at") " "
+                              "r.last_429_at") ", " HALO_LIMITER_STATE_COLUMNS " "
                                                "FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id "
                                                "WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug";
     static const char *const stats_sql = "SELECT s.tenant_id, s.event, s.received, " S_MS(
@@ -345,6 +369,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
         r->api_requests = s_i64(res, row, 10, 0);
         r->api_throttled = s_i64(res, row, 11, 0);
         r->last_429_at_ms = s_i64(res, row, 12, -1);
+        s_load_rate(r, res, row, 13);
         r->oldest_pending_ms = -1;
         for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
             snprintf(r->sync[k].entity, sizeof r->sync[k].entity, "%s", halo_entity_at(k)->name);
@@ -476,6 +501,16 @@ json_t *halo_status_report_to_json(const halo_status_report_t *r)
                   (json_int_t)r->rate_window_s, "headroom", r->rate_headroom, "limit", r->budget_limit, "used",
                   r->budget_used, "requests_total", (json_int_t)r->api_requests, "throttled_total",
                   (json_int_t)r->api_throttled, "last_429_at", s_time(r->last_429_at_ms));
+    json_object_set_new(budget, "rate_limit_configured", json_integer(r->rate_limit));
+    json_object_set_new(budget, "rate_limit_effective", json_integer(r->rate_effective));
+    json_object_set_new(budget, "rate_limit_effective_window_s", json_real(r->rate_effective_window_s));
+    json_object_set_new(budget, "rate_limit_learned",
+                        r->rate_learned > 0 ? json_integer(r->rate_learned) : json_null());
+    json_object_set_new(budget, "rate_limit_learned_window_s",
+                        r->rate_learned > 0 ? json_real(r->rate_learned_window_s) : json_null());
+    json_object_set_new(budget, "rate_limit_learned_at", s_time(r->rate_learned_at_ms));
+    json_object_set_new(budget, "rate_limit_aimd", json_boolean(r->rate_aimd));
+    json_object_set_new(budget, "rate_limit_summary", json_string(r->rate_summary));
     return json_pack("{s:s, s:b, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "tenant", r->slug, "enabled",
                      r->enabled, "healthy", r->healthy, "resource_url", r->resource_url, "connected_at",
                      s_time(r->connected_at_ms), "computed_at", s_time(r->now_ms), "webhook", webhook, "events", events,

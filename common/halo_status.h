@@ -116,7 +116,14 @@ typedef struct {
     char last_dead_error[256];
     int64_t rate_limit, rate_window_s;
     double rate_headroom;
-    double budget_limit;                 /* requests allowed per window: rate_limit * headroom */
+    int64_t rate_effective;              /* limit in force: configured, or lower after Halo's 429s (halo_ratelearn) */
+    double rate_effective_window_s;      /* its window */
+    int64_t rate_learned;                /* what a 429 of Halo stated; 0 if nothing learned */
+    double rate_learned_window_s;        /* its window */
+    int64_t rate_learned_at_ms;          /* -1 if never */
+    bool rate_aimd;                      /* lowered below the ceiling by 429s without a stated limit */
+    char rate_summary[256];              /* "450 configured, 300 learned from Halo at <time>" */
+    double budget_limit;                 /* requests allowed per window: rate_effective * headroom */
     double budget_used;                  /* requests counted in the current window (from the limiter's TAT) */
     int64_t api_requests, api_throttled; /* ever, from rate_limits */
     int64_t last_429_at_ms;              /* -1 if never */

@@ -226,8 +226,11 @@ static void s_card(FILE *out, const halo_status_report_t *r, const mon_history_t
     double pct = r->budget_limit > 0 ? 100.0 * r->budget_used / r->budget_limit : 0;
     fprintf(out,
             "</td></tr><tr><th>API budget used</th><td><span class=\"bar\"><span style=\"width:%.0f%%\"></span></span> "
-            "%.0f of %.0f requests per %lld s (%.0f%%)</td></tr>",
-            pct, r->budget_used, r->budget_limit, (long long)r->rate_window_s, pct);
+            "%.0f of %.0f requests per %g s (%.0f%%)</td></tr>",
+            pct, r->budget_used, r->budget_limit, r->rate_effective_window_s, pct);
+    fputs("<tr><th>Rate limit</th><td>", out);
+    mon_html_escape(out, r->rate_summary);
+    fputs("</td></tr>", out);
     fprintf(out, "<tr><th>API requests / 429s</th><td>%lld / %lld", (long long)r->api_requests,
             (long long)r->api_throttled);
     if (r->last_429_at_ms >= 0) {

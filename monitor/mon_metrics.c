@@ -38,6 +38,12 @@ static const char *const s_owned[] = {
     "halo_monitor_telemetry_dropped_total",
     "halo_monitor_telemetry_refused_total",
     "halo_monitor_series",
+    "halo_rate_limit_configured",
+    "halo_rate_limit_effective",
+    "halo_rate_limit_effective_window_seconds",
+    "halo_rate_limit_learned",
+    "halo_rate_limit_learned_timestamp_seconds",
+    "halo_rate_limit_aimd",
 };
 
 bool mon_metrics_owns(const char *family)
@@ -133,6 +139,36 @@ static void s_queue_families(FILE *out, const mon_view_t *v)
         s_sample(out, "halo_dead_letters", v->reports[i].slug, NULL, NULL, (double)v->reports[i].dead_letters);
 }
 
+/* The configured, learned and effective rate limits (docs/monitor.md). */
+static void s_rate_families(FILE *out, const mon_view_t *v)
+{
+    s_family(out, "halo_rate_limit_configured", "gauge", "Requests per window the operator configured.");
+    for (size_t i = 0; i < v->count; i++)
+        s_sample(out, "halo_rate_limit_configured", v->reports[i].slug, NULL, NULL, (double)v->reports[i].rate_limit);
+    s_family(out, "halo_rate_limit_effective", "gauge",
+             "Requests per window in force: configured, or lower after Halo's 429s (learned or AIMD).");
+    for (size_t i = 0; i < v->count; i++)
+        s_sample(out, "halo_rate_limit_effective", v->reports[i].slug, NULL, NULL,
+                 (double)v->reports[i].rate_effective);
+    s_family(out, "halo_rate_limit_effective_window_seconds", "gauge", "Window of halo_rate_limit_effective.");
+    for (size_t i = 0; i < v->count; i++)
+        s_sample(out, "halo_rate_limit_effective_window_seconds", v->reports[i].slug, NULL, NULL,
+                 v->reports[i].rate_effective_window_s);
+    s_family(out, "halo_rate_limit_learned", "gauge", "Requests per window a 429 of Halo stated (absent: none).");
+    for (size_t i = 0; i < v->count; i++)
+        if (v->reports[i].rate_learned > 0)
+            s_sample(out, "halo_rate_limit_learned", v->reports[i].slug, NULL, NULL,
+                     (double)v->reports[i].rate_learned);
+    s_family(out, "halo_rate_limit_learned_timestamp_seconds", "gauge", "When Halo's stated limit was learned.");
+    for (size_t i = 0; i < v->count; i++)
+        if (v->reports[i].rate_learned_at_ms >= 0)
+            s_sample(out, "halo_rate_limit_learned_timestamp_seconds", v->reports[i].slug, NULL, NULL,
+                     (double)v->reports[i].rate_learned_at_ms / 1000.0);
+    s_family(out, "halo_rate_limit_aimd", "gauge", "1 while 429s without a stated limit hold the limit lower (AIMD).");
+    for (size_t i = 0; i < v->count; i++)
+        s_sample(out, "halo_rate_limit_aimd", v->reports[i].slug, NULL, NULL, v->reports[i].rate_aimd ? 1 : 0);
+}
+
 static void s_budget_families(FILE *out, const mon_view_t *v)
 {
     s_family(out, "halo_api_budget_limit", "gauge", "Halo API requests allowed per window (limit x headroom).");
@@ -155,6 +191,7 @@ static void s_budget_families(FILE *out, const mon_view_t *v)
     s_family(out, "halo_api_429_total", "counter", "HTTP 429 answers received from Halo, ever.");
     for (size_t i = 0; i < v->count; i++)
         s_sample(out, "halo_api_429_total", v->reports[i].slug, NULL, NULL, (double)v->reports[i].api_throttled);
+    s_rate_families(out, v);
 }
 
 static void s_sync_families(FILE *out, const mon_view_t *v)
