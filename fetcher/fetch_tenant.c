@@ -95,9 +95,10 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         snprintf(t->time_zone, sizeof t->time_zone, "%s", PQgetvalue(res, i, 9));
         t->rate.configured_limit = atoi(PQgetvalue(res, i, 10));
         t->rate.configured_window_s = atof(PQgetvalue(res, i, 11));
-        int64_t db_now_ms = 0;
-        halo_limiter_state_parse(res, i, 13, &t->rate, &t->limit_gen, &db_now_ms);
-        if (halo_limiter_effective_params(&t->rate, atof(PQgetvalue(res, i, 12)), db_now_ms, &t->limits) != 0)
+        t->headroom = atof(PQgetvalue(res, i, 12));
+        halo_limiter_state_parse(res, i, 13, &t->rate, &t->limit_gen, &t->db_now_ms);
+        t->loaded_mono_ms = now_ms;
+        if (halo_limiter_effective_params(&t->rate, t->headroom, t->db_now_ms, &t->limits) != 0)
             HALO_ERROR("bad rate limit", "tenant=%s", t->slug);
     }
     PQclear(res);
@@ -115,6 +116,16 @@ const fetch_tenant_t *fetch_tenants_by_id(const fetch_tenants_t *self, int64_t i
         if (self->items[i].id == id)
             return &self->items[i];
     return NULL;
+}
+
+void fetch_tenant_params(const fetch_tenant_t *t, int64_t mono_ms, halo_limiter_params_t *out)
+{
+    *out = t->limits;
+    if (t->rate.aimd_limit <= 0)
+        return; /* nothing moves with time: the loaded parameters hold */
+    int64_t now_ms = t->db_now_ms + (mono_ms > t->loaded_mono_ms ? mono_ms - t->loaded_mono_ms : 0);
+    if (halo_limiter_effective_params(&t->rate, t->headroom, now_ms, out) != 0)
+        *out = t->limits;
 }
 
 const fetch_tenant_t *fetch_tenants_by_slug(const fetch_tenants_t *self, const char *slug)

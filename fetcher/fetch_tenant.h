@@ -31,6 +31,9 @@ typedef struct {
     halo_limiter_params_t limits; /* of the effective limit (halo_ratelearn) when loaded */
     halo_ratelearn_t rate;        /* configured and learned state the limits come from */
     int64_t limit_gen;            /* rate_limits.limit_gen they were read at: another means reload */
+    double headroom;
+    int64_t db_now_ms;      /* PostgreSQL's clock when loaded (the rate state's clock) ... */
+    int64_t loaded_mono_ms; /* ... and ours then */
 } fetch_tenant_t;
 
 typedef struct _fetch_tenants_t fetch_tenants_t;
@@ -43,6 +46,9 @@ void fetch_tenants_destroy(fetch_tenants_t **self_p);
 int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, bool force);
 /* Tenant by id, borrowed until the next refresh; NULL if unknown. */
 const fetch_tenant_t *fetch_tenants_by_id(const fetch_tenants_t *self, int64_t id);
+/* The tenant's GCRA parameters at mono_ms: its effective limit recomputed
+ * from the loaded state (an AIMD climb goes on between reloads). */
+void fetch_tenant_params(const fetch_tenant_t *t, int64_t mono_ms, halo_limiter_params_t *out);
 /* Tenant by slug, borrowed until the next refresh; NULL if unknown. */
 const fetch_tenant_t *fetch_tenants_by_slug(const fetch_tenants_t *self, const char *slug);
 

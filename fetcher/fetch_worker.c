@@ -212,7 +212,9 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
             fetch_telemetry_send(self->telemetry, tenant->slug, "token_refresh", 1, NULL, NULL);
         /* The slot is taken after the token so the request leaves right after its grant. */
         int64_t gen = tenant->limit_gen;
-        int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &tenant->limits, &gen);
+        halo_limiter_params_t limits;
+        fetch_tenant_params(tenant, halo_clock_mono_ms(), &limits);
+        int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &limits, &gen);
         if (gen != tenant->limit_gen)
             self->reload_tenants = true; /* another fetcher learned a limit: ours is stale */
         if (wait < 0) {

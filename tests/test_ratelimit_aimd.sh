@@ -5,10 +5,11 @@
 # run a full sync and a storm of webhooks, more work than 60 s can do. Each
 # 429 halves the tenant's effective limit, which climbs back one request per
 # quiet window up to 95 % of the limit that failed (docs/fetcher.md). From
-# halo-sim's request log: 429s happened (the path ran), their number is
-# bounded, the last one comes within 60 s of the first (convergence), and
-# for at least 20 s after it the fetchers keep working with no 429 and no
-# 3 s window above 30. The limiter row holds the AIMD state and nothing
+# halo-sim's request log: 429s happened (the path ran); the climb found the
+# limit again (a 429 at least 10 windows after the first: additive increase
+# works); within 150 s of the first the fetchers converge: 8 windows (24 s)
+# pass with no 429 while work is still waiting; the 429s are few; after the
+# last one no 3 s window holds more than 30 requests. The limiter row holds the AIMD state and nothing
 # learned; `haloctl status` shows it. Every figure is printed.
 # shellcheck source=tests/ratelimit_lib.sh
 source "$(dirname "$0")/ratelimit_lib.sh"
@@ -17,10 +18,11 @@ e2e_init ratelimit_aimd
 LIMIT=30
 CONFIGURED=45
 WINDOW=3
-CONVERGE_S=60   # the last 429 comes this soon after the first
-OBSERVE_S=20    # then this long without one
+CONVERGE_S=210  # converged this soon after the first 429 ...
+OBSERVE_S=24    # ... that is, this long (8 windows) without one
 MAX_429=15      # decreases plus the held ones of the same overshoot
-WEBHOOKS=1000
+CLIMB_WINDOWS=10 # the climb from half of 45 reaches Halo's 30 / 0.9 after about 13
+WEBHOOKS=2000
 SECRET=rl-secret-$$
 
 e2e_stack_start --fetchers 2 \
@@ -43,15 +45,20 @@ until [ -n "$(rl_429 "$log" | head -n 1)" ]; do
   sleep 1
 done
 first=$(rl_429 "$log" | head -n 1)
-e2e_log "first 429 at $first; watching for $((CONVERGE_S + OBSERVE_S)) s"
-sleep $((CONVERGE_S + OBSERVE_S))
-end=$(e2e_now_ms)
+e2e_log "first 429 at $first; waiting for $OBSERVE_S s without one (at most $CONVERGE_S s)"
+while :; do
+  sleep 2
+  end=$(e2e_now_ms)
+  last=$(rl_429 "$log" | tail -n 1)
+  [ $((last - first)) -ge $((CLIMB_WINDOWS * WINDOW * 1000)) ] && [ $((end - last)) -ge $((OBSERVE_S * 1000)) ] && break
+  [ $((end - first)) -lt $(((CONVERGE_S + OBSERVE_S) * 1000)) ] ||
+    e2e_fail "still a 429 every < $OBSERVE_S s, $(((end - first) / 1000)) s after the first: no convergence"
+done
 backlog=$(e2e_psql "SELECT count(*) FROM halo.fetch_queue WHERE state <> 'failed'")
 e2e_log "ledger rows still to fetch at the end: $backlog (the fetchers were never idle)"
 [ "$backlog" -gt 0 ] || e2e_fail "the work ran out: no proof that the limit held under pressure"
 
 mapfile -t throttled < <(rl_429 "$log")
-last=${throttled[${#throttled[@]} - 1]}
 total=$(rl_api "$log" | wc -l)
 quiet_from=$((last + 1))
 quiet_n=$(rl_api "$log" | awk -v t="$last" '$1 > t' | wc -l)
@@ -60,7 +67,6 @@ e2e_log "halo-sim: $total API requests, ${#throttled[@]} answered 429, the last 
 e2e_log "429s at (ms after the first): $(printf '%s\n' "${throttled[@]}" | awk -v f="$first" '{printf "%s%d", (NR > 1 ? " " : ""), $1 - f}')"
 [ "${#throttled[@]}" -le "$MAX_429" ] || e2e_fail "${#throttled[@]} 429s: more than $MAX_429"
 [ $((last - first)) -le $((CONVERGE_S * 1000)) ] || e2e_fail "a 429 $(((last - first) / 1000)) s after the first: not converged within $CONVERGE_S s"
-[ $((end - last)) -ge $((OBSERVE_S * 1000)) ] || e2e_fail "observed only $(((end - last) / 1000)) s after the last 429"
 [ "$quiet_worst" -le "$LIMIT" ] || e2e_fail "$quiet_worst requests in one window after convergence: over $LIMIT"
 # Demand stayed: at least a third of Halo's limit was used after convergence.
 [ "$quiet_n" -ge $(((end - last) / 1000 * LIMIT / WINDOW / 3)) ] || e2e_fail "only $quiet_n requests after the last 429"
@@ -68,7 +74,7 @@ e2e_log "429s at (ms after the first): $(printf '%s\n' "${throttled[@]}" | awk -
 row=$(e2e_psql "SELECT coalesce(learned_limit::text, 'none') || ' ' || (aimd_limit IS NOT NULL) || ' ' || throttled
                 FROM halo.rate_limits")
 e2e_log "halo.rate_limits: learned aimd throttled = $row"
-[ "$row" = "none t ${#throttled[@]}" ] || e2e_fail "the limiter row does not hold the AIMD state"
+[ "$row" = "none true ${#throttled[@]}" ] || e2e_fail "the limiter row does not hold the AIMD state"
 text=$("$E2E_BIN/haloctl" status demo 2>&1) || true
 grep -F "$CONFIGURED configured" <<<"$text" | grep -F "AIMD" ||
   { echo "$text"; e2e_fail "haloctl status does not show the AIMD state"; }
