@@ -7,7 +7,7 @@
 # quiet window up to 95 % of the limit that failed (docs/fetcher.md). From
 # halo-sim's request log: 429s happened (the path ran); the climb found the
 # limit again (a 429 at least 10 windows after the first: additive increase
-# works); within 150 s of the first the fetchers converge: 8 windows (24 s)
+# works); within 210 s of the first the fetchers converge: 8 windows (24 s)
 # pass with no 429 while work is still waiting; the 429s are few; after the
 # last one no 3 s window holds more than 30 requests. The limiter row holds the AIMD state and nothing
 # learned; `haloctl status` shows it. Every figure is printed.
