@@ -65,10 +65,19 @@ static int s_common(int rc, const halo_api_response_t *resp, const char *field, 
         return CTL_EXIT_UNREACHABLE;
     }
     if (resp->status == 429) {
-        s_say(msg, msglen,
-              "HaloPSA's rate limit answered 429 Too Many Requests at %s. Another integration may be using "
-              "the budget (450 requests within 5 minutes); wait a few minutes and run connect again.",
-              url);
+        int limit = 0;
+        double window_s = 0;
+        if (halo_ratelearn_parse(resp->body, resp->body ? resp->body_len : 0, &limit, &window_s))
+            s_say(msg, msglen,
+                  "HaloPSA's rate limit answered 429 Too Many Requests at %s: it allows %d requests per %g s. "
+                  "Another integration may be using that budget; wait a few minutes and run connect again "
+                  "(halo-sync paces this tenant by the limit HaloPSA states).",
+                  url, limit, window_s);
+        else
+            s_say(msg, msglen,
+                  "HaloPSA's rate limit answered 429 Too Many Requests at %s. Another integration may be using "
+                  "the budget (450 requests within 5 minutes); wait a few minutes and run connect again.",
+                  url);
         return CTL_EXIT_RATE_LIMITED;
     }
     if (resp->status >= 500) {

@@ -59,6 +59,9 @@ static void test_token_verdicts(void **state)
     assert_non_null(strstr(msg, "Could not resolve host"));
     r = s_resp(429, NULL);
     assert_int_equal(ctl_check_classify_token(-1, &r, "https://a/auth", msg, sizeof msg), CTL_EXIT_RATE_LIMITED);
+    r = s_resp(429, "Rate Limit Reached - 300 Requests per rolling 5 minute window");
+    assert_int_equal(ctl_check_classify_token(-1, &r, "https://a/auth", msg, sizeof msg), CTL_EXIT_RATE_LIMITED);
+    assert_non_null(strstr(msg, "it allows 300 requests per 300 s"));
     r = s_resp(503, NULL);
     assert_int_equal(ctl_check_classify_token(-1, &r, "https://a/auth", msg, sizeof msg), CTL_EXIT_HALO_ERROR);
 }
@@ -219,6 +222,13 @@ static void test_check_is_budgeted(void **state)
     assert_int_equal(s_int(pg, "SELECT throttled FROM halo.rate_limits WHERE tenant_id = 9"), 1);
     assert_int_equal(s_int(pg, "SELECT requests FROM halo.rate_limits WHERE tenant_id = 9"), out->requests);
     assert_int_equal(s_sim_requests(port), (size_t)out->requests);
+    /* halo-sim said "2 Requests per rolling 5 minute window": the tenant's
+     * effective limit is now Halo's, for the fetchers and the next check, and
+     * the pause of a lesson (a whole window) is longer than the check waits. */
+    assert_int_equal(s_int(pg, "SELECT learned_limit FROM halo.rate_limits WHERE tenant_id = 9"), 2);
+    assert_int_equal(halo_limiter_load(pg, "limited", &id, &params), 0);
+    assert_int_equal(params.budget, 1); /* floor(2 x 0.9), at least 1; was 405 */
+    assert_non_null(strstr(out->message, "API budget (1 requests per 300 s)"));
     halo_test_stop(sim, false);
 
     free(out);
