@@ -174,10 +174,11 @@ int halo_limiter_effective_params(const halo_ratelearn_t *st, double headroom, i
                                p);
 }
 
-int halo_limiter_state_load(halo_pg_t *pg, int64_t tenant_id, halo_ratelearn_t *st, double *headroom, int64_t *now_ms)
+/* Reads the tenant's configured rate, learned state, limit_gen and the
+ * database's clock: 0, 1 if there is no such tenant, -1 on a database error. */
+static int s_state_read(halo_pg_t *pg, const char *id, halo_ratelearn_t *st, double *headroom, int64_t *gen,
+                        int64_t *now_ms)
 {
-    char id[32];
-    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
     const char *params[] = {id};
     PGresult *res = halo_pg_exec(pg,
                                  "SELECT t.rate_limit, t.rate_window_s, t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
@@ -188,15 +189,22 @@ int halo_limiter_state_load(halo_pg_t *pg, int64_t tenant_id, halo_ratelearn_t *
         return -1;
     int found = PQntuples(res) == 1;
     if (found) {
-        int64_t gen;
         memset(st, 0, sizeof *st);
         st->configured_limit = atoi(PQgetvalue(res, 0, 0));
         st->configured_window_s = atof(PQgetvalue(res, 0, 1));
         *headroom = atof(PQgetvalue(res, 0, 2));
-        halo_limiter_state_parse(res, 0, 3, st, &gen, now_ms);
+        halo_limiter_state_parse(res, 0, 3, st, gen, now_ms);
     }
     PQclear(res);
     return found ? 0 : 1;
+}
+
+int halo_limiter_state_load(halo_pg_t *pg, int64_t tenant_id, halo_ratelearn_t *st, double *headroom, int64_t *now_ms)
+{
+    char id[32];
+    int64_t gen;
+    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
+    return s_state_read(pg, id, st, headroom, &gen, now_ms);
 }
 
 #define S_LEARN_ROUNDS 5 /* concurrent 429s of other fetchers: re-read and apply again */
@@ -235,33 +243,16 @@ int halo_limiter_learn_429(halo_pg_t *pg, int64_t tenant_id, const char *body, s
     for (int round = 0; round < S_LEARN_ROUNDS; round++) {
         halo_ratelearn_t st;
         int64_t now_ms = 0, gen = 0;
-        const char *sel[] = {id};
-        PGresult *res =
-            halo_pg_exec(pg,
-                         "SELECT t.rate_limit, t.rate_window_s, t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
-                         " FROM halo.tenants t JOIN halo.rate_limits r ON r.tenant_id = t.id"
-                         " WHERE t.id = $1::bigint",
-                         1, sel);
-        if (!res)
-            return -1;
-        if (PQntuples(res) != 1) {
-            PQclear(res);
-            return -1;
-        }
-        memset(&st, 0, sizeof st);
-        st.configured_limit = atoi(PQgetvalue(res, 0, 0));
-        st.configured_window_s = atof(PQgetvalue(res, 0, 1));
-        double headroom = atof(PQgetvalue(res, 0, 2));
-        halo_limiter_state_parse(res, 0, 3, &st, &gen, &now_ms);
-        PQclear(res);
+        double headroom = HALO_LIMITER_DEFAULT_HEADROOM;
+        if (s_state_read(pg, id, &st, &headroom, &gen, &now_ms) != 0)
+            return -1; /* a database error, or the tenant is gone */
         halo_ratelearn_verdict_t v = halo_ratelearn_on_429(&st, body, len, now_ms);
         int64_t pause = halo_ratelearn_pause_ms(&st, v, retry_after_s);
         halo_limiter_params_t p;
         if (halo_limiter_effective_params(&st, headroom, now_ms, &p) != 0)
             return -1;
-        double interval = p.interval_ms;
-        if (pause < (int64_t)interval)
-            pause = (int64_t)ceil(interval);
+        if (pause < (int64_t)p.interval_ms) /* never less than one interval, as halo_limiter_pause_ms */
+            pause = (int64_t)ceil(p.interval_ms);
         char genbuf[32], ll[32], lw[32], la[32], al[32], af[32], at[32], bump[8], push[64];
         snprintf(genbuf, sizeof genbuf, "%lld", (long long)gen);
         snprintf(bump, sizeof bump, "%d", v == HALO_RATELEARN_HELD ? 0 : 1);
@@ -276,7 +267,7 @@ int halo_limiter_learn_429(halo_pg_t *pg, int64_t tenant_id, const char *body, s
                                 s_param(at, sizeof at, 0, st.aimd_at_ms),
                                 bump,
                                 push};
-        res = halo_pg_exec(pg, s_learn_sql, 10, params);
+        PGresult *res = halo_pg_exec(pg, s_learn_sql, 10, params);
         if (!res)
             return -1;
         int updated = atoi(PQcmdTuples(res));
