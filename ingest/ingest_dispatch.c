@@ -314,11 +314,11 @@ static s_job_t *s_read_journal(ingest_dispatch_t *self)
             HALO_ERROR("journal record not a job, skipped", "seq=%" PRIu64 " error=\"%s\"", seq, err);
             continue;
         }
-        if (strcmp(self->msg->u.job.op, "upsert") != 0 && strcmp(self->msg->u.job.op, "delete") != 0) {
+        /* An event with nothing to fetch (no entity named) is counted here
+         * and still sent: the fetcher records it in the webhook statistics
+         * (an "other event" of the status) and fetches nothing. */
+        if (strcmp(self->msg->u.job.op, "upsert") != 0 && strcmp(self->msg->u.job.op, "delete") != 0)
             ingest_metrics_count(self->metrics, INGEST_COUNT_UNKNOWN_EVENTS, 1);
-            halo_msg_clear(self->msg);
-            continue; /* unknown event: journaled and counted, never fetched */
-        }
         s_job_t *job = calloc(1, sizeof *job);
         if (!job) {
             halo_msg_clear(self->msg);

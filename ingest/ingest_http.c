@@ -428,10 +428,12 @@ static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection 
     default:
         return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error", "journal error, retry later");
     }
-    size_t unknown = 0, first_unknown = 0;
+    size_t unknown = 0, first_unknown = 0, fetched = 0;
     for (size_t i = 0; i < batch->count; i++) {
         const ingest_event_t *ev = &batch->events[i];
         ingest_metrics_received(self->metrics, req->tenant, ev->known ? ev->event : "unknown", 1);
+        if (!ev->known && strcmp(ev->op, "unknown") != 0)
+            fetched++; /* an unknown name about an object: fetched all the same */
         if (!ev->known && unknown++ == 0)
             first_unknown = i;
         else if (ev->known && batch->count == 1)
@@ -440,9 +442,10 @@ static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection 
     }
     /* One line per request, however many events it held. */
     if (unknown > 0)
-        HALO_INFO("unknown webhook event journaled, not fetched",
-                  "tenant=%s event=\"%s\" seq=%" PRIu64 " unknown=%zu events=%zu", req->tenant,
-                  batch->events[first_unknown].raw_event, req->first_seq + first_unknown, unknown, batch->count);
+        HALO_INFO("unknown webhook event journaled",
+                  "tenant=%s event=\"%s\" seq=%" PRIu64 " unknown=%zu fetched=%zu events=%zu", req->tenant,
+                  batch->events[first_unknown].raw_event, req->first_seq + first_unknown, unknown, fetched,
+                  batch->count);
     if (batch->count > 1)
         HALO_DEBUG("webhooks accepted", "tenant=%s events=%zu unknown=%zu first_seq=%" PRIu64, req->tenant,
                    batch->count, unknown, req->first_seq);
