@@ -106,8 +106,7 @@ static void test_unknown_event_naming_an_object(void **state)
         {"{\"event\":\"Site Contact Changed\",\"object_id\":\"7\"}", "site", "upsert", 7},
         {"{\"event\":\"Invoice Voided\",\"object_id\":8}", "invoice", "upsert", 8},
         {"{\"event\":\"Invoice Removed\",\"object_id\":8}", "invoice", "delete", 8},
-        {"{\"event\":\"Action Added\",\"object_id\":9,\"message\":\"Action added to user 9\"}", "user", "upsert",
-         9},
+        {"{\"event\":\"Action Added\",\"object_id\":9,\"message\":\"Action added to user 9\"}", "user", "upsert", 9},
         /* nothing names an entity, or nothing to fetch: kept, never fetched */
         {"{\"event\":\"Quote Approved\",\"object_id\":10}", "unknown", "unknown", 10},
         {"{\"event\":\"Ticket Note Seen\"}", "unknown", "unknown", -1},
@@ -122,7 +121,8 @@ static void test_unknown_event_naming_an_object(void **state)
         assert_string_equal(b.events[0].op, cases[i].op);
         assert_string_equal(b.events[0].event, b.events[0].raw_event);
         assert_int_equal(b.events[0].object_id, cases[i].id);
-        assert_int_equal(ingest_webhook_parse_reference(cases[i].body, strlen(cases[i].body), &ref, err, sizeof err), 0);
+        assert_int_equal(ingest_webhook_parse_reference(cases[i].body, strlen(cases[i].body), &ref, err, sizeof err),
+                         0);
         s_assert_same(&b, &ref);
         ingest_batch_clear(&b);
         ingest_batch_clear(&ref);
