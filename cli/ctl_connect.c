@@ -409,6 +409,25 @@ fail:
     return -1;
 }
 
+/* Prints the recommended extra events that events (the expected ones) lacks. */
+static void s_print_recommended(json_t *events)
+{
+    size_t n = 0, printed = 0;
+    const char *const *extra = halo_events_recommended_extra(&n);
+    for (size_t k = 0; k < n; k++) {
+        bool listed = false;
+        size_t i;
+        json_t *v;
+        json_array_foreach(events, i, v) listed |= strcasecmp(json_string_value(v), extra[k]) == 0;
+        if (listed)
+            continue;
+        if (printed++ == 0)
+            printf("     Recommended, also add (not needed for the webhook status; a deleted ticket is then\n"
+                   "     marked deleted at once instead of at the next full sync):\n");
+        printf("       - %s\n", extra[k]);
+    }
+}
+
 /* Expected events of the tenant as saved (default or --events). */
 static json_t *s_saved_events(halo_pg_t *pg, const char *slug)
 {
@@ -469,6 +488,7 @@ static void s_print_result(const s_args_t *a, const ctl_check_output_t *check, b
     size_t i;
     json_t *v;
     json_array_foreach(events, i, v) printf("       - %s\n", json_string_value(v));
+    s_print_recommended(events);
     printf("  4. Click Save on the New Webhook screen.\n\nThen check the webhook status with: haloctl status %s\n",
            a->slug);
 }

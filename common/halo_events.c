@@ -168,6 +168,17 @@ const char *halo_events_entity_for_wrapper(const char *key)
     return entity ? entity->name : NULL;
 }
 
+/* Without it a deleted ticket is only found out by the next full sync (or a
+ * later webhook about it): deleted sites, users and invoices have events of
+ * their own among the seed's. */
+static const char *const s_recommended[] = {"Ticket Deleted"};
+
+const char *const *halo_events_recommended_extra(size_t *count)
+{
+    *count = sizeof s_recommended / sizeof s_recommended[0];
+    return s_recommended;
+}
+
 const char *const *halo_events_expected_default(size_t *count)
 {
     *count = sizeof s_expected / sizeof s_expected[0];

@@ -25,6 +25,10 @@ int halo_events_map(const char *raw_event, halo_event_map_t *out);
 int halo_events_infer(const char *raw_event, const char *wrapper_entity, const char *message, halo_event_map_t *out);
 /* Entity named by a webhook wrapper key ("ticket", "site", ...), or NULL. */
 const char *halo_events_entity_for_wrapper(const char *key);
+/* Events worth adding to a Halo webhook beyond the expected ones, canonical
+ * names (borrowed; "Ticket Deleted": the seed has no ticket deletion event);
+ * *count set. */
+const char *const *halo_events_recommended_extra(size_t *count);
 /* The seed's eleven events in its order (borrowed); *count set to 11. */
 const char *const *halo_events_expected_default(size_t *count);
 
