@@ -56,8 +56,8 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         return 0;
     PGresult *res = halo_pg_exec(pg,
                                  "SELECT id, slug, enabled, auth_url, resource_url, halo_tenant, client_id,"
-                                 " client_secret_enc, scope, time_zone, rate_limit, rate_window_s, rate_headroom"
-                                 " FROM halo.tenants ORDER BY id",
+                                 " client_secret_enc, scope, time_zone, rate_limit, rate_window_s, rate_headroom,"
+                                 " trust_payload AND basic_auth_hash IS NOT NULL FROM halo.tenants ORDER BY id",
                                  0, NULL);
     if (!res)
         return -1;
@@ -91,6 +91,7 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         }
         snprintf(t->scope, sizeof t->scope, "%s", PQgetvalue(res, i, 8));
         snprintf(t->time_zone, sizeof t->time_zone, "%s", PQgetvalue(res, i, 9));
+        t->trust_payload = strcmp(PQgetvalue(res, i, 13), "t") == 0;
         if (halo_limiter_params(atoi(PQgetvalue(res, i, 10)), atof(PQgetvalue(res, i, 11)),
                                 atof(PQgetvalue(res, i, 12)), &t->limits) != 0 &&
             halo_limiter_params(HALO_LIMITER_DEFAULT_LIMIT, HALO_LIMITER_DEFAULT_WINDOW_S,

@@ -27,6 +27,7 @@ typedef struct {
     char scope[256];
     char time_zone[64];
     halo_limiter_params_t limits;
+    bool trust_payload; /* store the objects its webhooks carry (only with Basic auth) */
 } fetch_tenant_t;
 
 typedef struct _fetch_tenants_t fetch_tenants_t;
