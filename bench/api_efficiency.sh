@@ -6,6 +6,7 @@
 #
 #   bench/api_efficiency.sh [--fetchers N] [--runs R] [--objects U] [--updates K]
 #                           [--duplicates P] [--senders S] [--settle-ms MS]
+#                           [--payload full|small|event] [--trust-payload]
 #
 # Each run: a fresh stack (N fetchers) and halo-sim with 2,000 tickets, 60
 # sites, 200 users, 300 invoices and its rate window scaled down from 450 per
@@ -17,12 +18,16 @@
 # the script counts the API requests made after the storm began.
 # stale = changed tickets whose row in PostgreSQL does not have halo-sim's
 # final last_update (must be 0: fewer requests must not mean stale data).
+# --payload sets the webhooks' payload type (default halo-sim's: full);
+# --trust-payload connects the tenant with webhook Basic authentication and
+# --trust-payload (full payloads stored without a Halo request, target 0
+# requests per object; docs/security.md), and implies --payload full.
 # Prints one line per run and a median line.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-fetchers=1 runs=3 objects=400 updates=10 dups=0.5 senders=4 settle=""
+fetchers=1 runs=3 objects=400 updates=10 dups=0.5 senders=4 settle="" payload="" trust=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --fetchers) fetchers=$2; shift 2 ;;
@@ -32,7 +37,9 @@ while [ $# -gt 0 ]; do
     --duplicates) dups=$2; shift 2 ;;
     --senders) senders=$2; shift 2 ;;
     --settle-ms) settle=$2; shift 2 ;;
-    *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --payload) payload=$2; shift 2 ;;
+    --trust-payload) trust=1; payload=full; shift ;;
+    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl
@@ -44,14 +51,21 @@ one_run() {
   local run=$1 env=() t_storm storm log stats bound full_req n429 obj_req uniq other stale drain_ms t_drain
   [ -n "$settle" ] && env=(--env "HALO_FETCH_SETTLE_MS=$settle")
   bench_stack_start --fetchers "$fetchers" ${env[@]+"${env[@]}"} "${SIM_ARGS[@]}"
-  bench_connect 450 3
+  if [ -n "$trust" ]; then
+    printf '%s' "bench-basic-$$" >"$BENCH_STACK_DIR/basic-pass"
+    bench_connect 450 3 --basic-auth bench --basic-password-file "$BENCH_STACK_DIR/basic-pass" --trust-payload
+    BENCH_HOOK_AUTH="bench:bench-basic-$$"
+  else
+    bench_connect 450 3
+    BENCH_HOOK_AUTH=""
+  fi
   bench_wait_full_sync 300
   bench_wait_webhook_ready
-  sim_post /_sim/config "{\"webhook_url\":\"$BENCH_HOOK\"}" >/dev/null
+  sim_post /_sim/config "{\"webhook_url\":\"$BENCH_HOOK\",\"webhook_user\":\"${BENCH_HOOK_AUTH%%:*}\",\"webhook_pass\":\"${BENCH_HOOK_AUTH#*:}\"}" >/dev/null
 
   bench_mark_deliveries
   t_storm=$(now_ms)
-  storm=$(bench_storm "$HALO_SIM_URL" "$objects" "$updates" "$dups" "$senders")
+  storm=$(bench_storm "$HALO_SIM_URL" "$objects" "$updates" "$dups" "$senders" "$payload")
   [ "$(jq .failed <<<"$storm")" = 0 ] || say "storm: some webhooks failed: $storm"
   # Every distinct delivery must reach the ledger (duplicates are the same delivery).
   bench_wait_drained "$(jq .deliveries <<<"$storm")" 300 || true
@@ -80,7 +94,7 @@ one_run() {
               WHERE id <= $objects AND deleted_at IS NULL" | tr '|' '\t' | sort >"$BENCH_STACK_DIR/db_last_update.tsv"
   stale=$(comm -23 "$BENCH_STACK_DIR/sim_last_update.tsv" "$BENCH_STACK_DIR/db_last_update.tsv" | wc -l)
 
-  echo "run=$run fetchers=$fetchers objects=$objects updates_each=$updates mutations=$(jq .mutations <<<"$storm")" \
+  echo "run=$run fetchers=$fetchers objects=$objects updates_each=$updates payload=${payload:-default} trust_payload=${trust:-no} mutations=$(jq .mutations <<<"$storm")" \
     "deliveries=$(jq .deliveries <<<"$storm") bodies=$(jq .bodies <<<"$storm") storm_ms=$(jq .ms <<<"$storm")" \
     "object_requests=$obj_req objects_fetched=$uniq" \
     "requests_per_object=$(awk -v r="$obj_req" -v u="$objects" 'BEGIN {printf "%.4f", r / u}')" \
@@ -92,7 +106,7 @@ one_run() {
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window 3 (headroom 0.9)\"" \
   "storm=\"objects=$objects updates=$updates duplicates=$dups batch=0.1 senders=$senders\"" \
-  "settle_ms=${settle:-default}"
+  "settle_ms=${settle:-default} payload=${payload:-default} trust_payload=${trust:-no}"
 out=""
 for r in $(seq 1 "$runs"); do
   line=$(one_run "$r")

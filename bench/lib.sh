@@ -105,6 +105,7 @@ bench_wait_webhook_ready() {
   local i code
   for i in $(seq 1 100); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      ${BENCH_HOOK_AUTH:+-u "$BENCH_HOOK_AUTH"} \
       -d "{\"id\":\"bench-probe-$i\",\"event\":\"bench probe\",\"object_id\":0}" "$BENCH_HOOK" || true)
     case "$code" in 2??) return 0 ;; esac
     sleep 0.1
@@ -155,13 +156,14 @@ bench_storm_ops() {
     '[range($first; $first + $n) as $id | range(0; $k) | {kind: "ticket_update", id: $id}]'
 }
 
-# bench_storm SIM_URL OBJECTS UPDATES DUPLICATES SENDERS: the storm through
+# bench_storm SIM_URL OBJECTS UPDATES DUPLICATES SENDERS [PAYLOAD]: the storm through
 # /_sim/mutate from SENDERS concurrent callers (disjoint objects), with
 # duplicate deliveries (same delivery id, probability DUPLICATES) and batches
-# (probability 0.1). Prints one JSON summary: objects, mutations, deliveries,
+# (probability 0.1), as PAYLOAD (full, small, event; default halo-sim's
+# --payload). Prints one JSON summary: objects, mutations, deliveries,
 # bodies, sent, failed, ms.
 bench_storm() {
-  local sim=$1 objects=$2 updates=$3 dups=$4 senders=$5 per i t0 dir
+  local sim=$1 objects=$2 updates=$3 dups=$4 senders=$5 payload=${6:-} per i t0 dir
   per=$(((objects + senders - 1) / senders))
   dir=$(mktemp -d)
   t0=$(now_ms)
@@ -169,8 +171,9 @@ bench_storm() {
     local first=$((1 + i * per)) n=$per
     [ $((first + n - 1)) -gt "$objects" ] && n=$((objects - first + 1))
     [ "$n" -le 0 ] && continue
-    jq -cn --argjson ops "$(bench_storm_ops "$n" "$updates" "$first")" --argjson d "$dups" \
-      '{ops: $ops, webhooks: true, duplicates: $d, batch: 0.1}' >"$dir/req.$i"
+    jq -cn --argjson ops "$(bench_storm_ops "$n" "$updates" "$first")" --argjson d "$dups" --arg p "$payload" \
+      '{ops: $ops, webhooks: true, duplicates: $d, batch: 0.1} + (if $p == "" then {} else {payload: $p} end)' \
+      >"$dir/req.$i"
     curl -fsS -X POST -H 'Content-Type: application/json' --data-binary "@$dir/req.$i" \
       "$sim/_sim/mutate" >"$dir/out.$i" &
   done

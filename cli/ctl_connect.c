@@ -40,14 +40,18 @@ static const char *const s_usage_text =
     "                       [--basic-auth USER [--basic-password-file FILE]] [--no-basic-auth]\n"
     "                       [--time-zone ZONE] [--rate-limit N --rate-window SECONDS --headroom H]\n"
     "                       [--events \"Ticket Changed,New Ticket Logged,...\"] [--scope SCOPE]\n"
-    "                       [--rotate-token [--grace-hours H]] [--allow-insecure-http]\n\n"
+    "                       [--rotate-token [--grace-hours H]] [--allow-insecure-http]\n"
+    "                       [--trust-payload | --no-trust-payload]\n\n"
     "Connects HaloPSA tenant TENANT (a name of your choice: a-z, 0-9, - and _) with the five fields of\n"
     "HaloPSA's API application (Auth URL, Resource URL, Tenant, Client ID, Client Secret): checks them\n"
     "against Halo, saves them (the secret encrypted), starts a full sync (\"Save And Sync\"), and prints the\n"
     "webhook callback URL and the events to add in HaloPSA. The secret is never taken from the command line.\n"
     "Running it again for an existing tenant updates it and keeps its webhook URL (--rotate-token makes a\n"
     "new one; the old one stays valid for --grace-hours, default 24). --basic-auth without a password file\n"
-    "generates a password. --halo-tenant is empty for self-hosted Halo.\n\n"
+    "generates a password. --halo-tenant is empty for self-hosted Halo.\n"
+    "--trust-payload stores the object a webhook with Halo's full payload carries without a Halo API request\n"
+    "(anyone holding the webhook URL and Basic credentials can then write data: docs/security.md); it needs\n"
+    "webhook Basic authentication. Off by default; --no-trust-payload turns it off again.\n\n"
     "Exit codes: 0 connected; 1 failure (database...); 2 usage or configuration; 3 Client ID, Client Secret\n"
     "or Tenant rejected; 4 Auth or Resource URL unreachable; 5 URL is not HaloPSA's; 6 missing permission\n"
     "(403 on a read); 7 rate limited (429); 8 Halo server error.\n";
@@ -56,6 +60,7 @@ typedef struct {
     const char *slug, *auth_url, *resource_url, *halo_tenant, *client_id, *scope, *time_zone;
     const char *secret_file, *secret_env, *basic_user, *basic_password_file, *events;
     bool secret_stdin, no_basic, rotate, allow_http;
+    int trust_payload; /* 1 --trust-payload, 0 --no-trust-payload, -1 keep */
     long rate_limit, rate_window;
     double headroom, grace_hours;
     char secret[CTL_SECRET_MAX];
@@ -82,6 +87,8 @@ enum {
     O_HEAD,
     O_EVENTS,
     O_SCOPE,
+    O_TRUST,
+    O_NOTRUST,
     O_ROTATE,
     O_GRACE,
     O_HELP
@@ -106,6 +113,8 @@ static const struct option s_options[] = {
     {"events", required_argument, NULL, O_EVENTS},
     {"scope", required_argument, NULL, O_SCOPE},
     {"rotate-token", no_argument, NULL, O_ROTATE},
+    {"trust-payload", no_argument, NULL, O_TRUST},
+    {"no-trust-payload", no_argument, NULL, O_NOTRUST},
     {"grace-hours", required_argument, NULL, O_GRACE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
@@ -208,6 +217,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     a->halo_tenant = "";
     a->scope = "all";
     a->grace_hours = 24;
+    a->trust_payload = -1;
     double v = 0;
     optind = 1;
     opterr = 0;
@@ -229,6 +239,8 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         case O_EVENTS: a->events = optarg; break;
         case O_SCOPE: a->scope = optarg; break;
         case O_ROTATE: a->rotate = true; break;
+        case O_TRUST: a->trust_payload = 1; break;
+        case O_NOTRUST: a->trust_payload = 0; break;
         case O_RATE:
             if (s_number("rate-limit", optarg, 1, 100000, &v) != 0)
                 return CTL_EXIT_USAGE;
@@ -268,6 +280,9 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         return s_usage_error("--basic-password-file needs --basic-auth USER");
     if (a->basic_user && (a->no_basic || !*a->basic_user || strchr(a->basic_user, ':')))
         return s_usage_error("--basic-auth needs a user name without ':' (and not with --no-basic-auth)");
+    if (a->trust_payload == 1 && a->no_basic)
+        return s_usage_error("--trust-payload needs webhook Basic authentication: anyone holding the webhook URL "
+                             "could write data (drop --no-basic-auth)");
     if (a->events && s_parse_events(a) != 0)
         return CTL_EXIT_USAGE;
     if (!a->allow_http && (s_plain_http_remote(a->auth_url) || s_plain_http_remote(a->resource_url)))
@@ -369,7 +384,7 @@ static int s_save(halo_pg_t *pg, const s_args_t *a, const char *sealed_secret, c
                          rate[0] ? rate : NULL,
                          window[0] ? window : NULL,
                          head[0] ? head : NULL,
-                         NULL};
+                         a->trust_payload < 0 ? NULL : (a->trust_payload ? "t" : "f")};
     if (halo_pg_command(
             pg,
             "UPDATE halo.tenants SET auth_url = $2, resource_url = $3, halo_tenant = $4, client_id = $5, "
@@ -378,9 +393,10 @@ static int s_save(halo_pg_t *pg, const s_args_t *a, const char *sealed_secret, c
             "expected_events = CASE WHEN $11::json IS NULL THEN expected_events "
             "ELSE ARRAY(SELECT json_array_elements_text($11::json)) END, rate_limit = coalesce($12::int, rate_limit), "
             "rate_window_s = coalesce($13::int, rate_window_s), "
-            "rate_headroom = coalesce($14::float8, rate_headroom), enabled = true, updated_at = now() "
+            "rate_headroom = coalesce($14::float8, rate_headroom), enabled = true, updated_at = now(), "
+            "trust_payload = CASE WHEN $10::bool THEN false ELSE coalesce($15::bool, trust_payload) END "
             "WHERE id = $1",
-            14, p) != 0)
+            15, p) != 0)
         goto fail;
     /* Under the tenant row lock (FOR NO KEY UPDATE above: it never blocks the
      * foreign-key checks of ledger writers, which hold ledger locks), the
@@ -407,6 +423,35 @@ fail:
     ctl_wipe(token, tokenlen);
     token[0] = '\0';
     return -1;
+}
+
+/* Prints the recommended extra events that events (the expected ones) lacks. */
+static void s_print_recommended(json_t *events)
+{
+    size_t n = 0, printed = 0;
+    const char *const *extra = halo_events_recommended_extra(&n);
+    for (size_t k = 0; k < n; k++) {
+        bool listed = false;
+        size_t i;
+        json_t *v;
+        json_array_foreach(events, i, v) listed |= strcasecmp(json_string_value(v), extra[k]) == 0;
+        if (listed)
+            continue;
+        if (printed++ == 0)
+            printf("     Recommended, also add (not needed for the webhook status; a deleted ticket is then\n"
+                   "     marked deleted at once instead of at the next full sync):\n");
+        printf("       - %s\n", extra[k]);
+    }
+}
+
+/* Whether the tenant exists with webhook Basic authentication. */
+static bool s_has_basic(halo_pg_t *pg, const char *slug)
+{
+    const char *p[1] = {slug};
+    PGresult *res = halo_pg_exec(pg, "SELECT basic_auth_hash IS NOT NULL FROM halo.tenants WHERE slug = $1", 1, p);
+    bool has = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return has;
 }
 
 /* Expected events of the tenant as saved (default or --events). */
@@ -459,6 +504,11 @@ static void s_print_result(const s_args_t *a, const ctl_check_output_t *check, b
     } else if (a->no_basic) {
         printf("\nWebhook authentication: None (Basic authentication removed)\n");
     }
+    if (a->trust_payload == 1)
+        printf("\nTrusted payloads: on. Webhooks with Halo's full payload are stored without a Halo API request\n"
+               "(docs/security.md). In HaloPSA, set the webhook's Payload to \"Full object with linked objects\".\n");
+    else if (a->trust_payload == 0)
+        printf("\nTrusted payloads: off (every webhook causes a fetch).\n");
     printf("\nNow configure the HaloPSA webhook:\n"
            "  1. Log in to HaloPSA and navigate to Configuration > Integrations > Webhooks.\n"
            "  2. Click New. Enter a unique Webhook Name, and the webhook callback URL above as the Payload URL.\n");
@@ -469,6 +519,7 @@ static void s_print_result(const s_args_t *a, const ctl_check_output_t *check, b
     size_t i;
     json_t *v;
     json_array_foreach(events, i, v) printf("       - %s\n", json_string_value(v));
+    s_print_recommended(events);
     printf("  4. Click Save on the New Webhook screen.\n\nThen check the webhook status with: haloctl status %s\n",
            a->slug);
 }
@@ -511,6 +562,12 @@ int ctl_connect_run(int argc, char **argv)
             goto done;
         }
         PQclear(res);
+    }
+    if (a.trust_payload == 1 && !a.basic_user && !s_has_basic(pg, a.slug)) {
+        fprintf(stderr, "haloctl connect: --trust-payload needs webhook Basic authentication (anyone holding the "
+                        "webhook URL could otherwise write data): add --basic-auth USER\nNothing was saved.\n");
+        rc = CTL_EXIT_USAGE;
+        goto done;
     }
     const char *ca = halo_config_str(cfg, "HALO_HALO_CA_FILE");
     ctl_check_input_t in = {a.auth_url,

@@ -11,6 +11,7 @@
 #include "halo_clock.h"
 #include "halo_entity.h"
 #include "halo_log.h"
+#include "halo_pace.h"
 
 #define S_BLOCKED_TEXT_MAX (HALO_LEDGER_BLOCKED_MAX * 24 + 4)
 #define S_ARRAY_MAX (1024 * 1024) /* cap of an array literal of lock keys */
@@ -126,17 +127,31 @@ static int s_job_sql(char *sql, size_t sqllen, const char *table)
         "        ON CONFLICT (tenant_id, event) DO UPDATE SET received = s.received + EXCLUDED.received,"
         "          duplicates = s.duplicates + EXCLUDED.duplicates, last_at = greatest(s.last_at, EXCLUDED.last_at)"
         "        RETURNING 1),"
-        " q AS (INSERT INTO halo.fetch_queue AS q (tenant_id, entity, object_id, due_at, first_webhook_at)"
-        "       SELECT $1::bigint, $4, $5::bigint, now() + make_interval(secs => $8::bigint / 1000.0), r.at"
+        " q AS (INSERT INTO halo.fetch_queue AS q (tenant_id, entity, object_id, due_at, first_webhook_at, payload,"
+        "                                           payload_last_update)"
+        "       SELECT $1::bigint, $4, $5::bigint, now() + make_interval(secs => $8::bigint / 1000.0), r.at, $11, $12"
         "       FROM dup, r WHERE NOT dup.is_dup AND $7::boolean"
         /* Already fetched after this webhook arrived (e.g. the job reached the
-         * ledger late): the stored data has the change, no fetch is needed. */
-        "       AND NOT EXISTS (SELECT 1 FROM halo.%s f WHERE f.tenant_id = $1::bigint AND f.id = $5::bigint"
-        "         AND f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0))"
+         * ledger late): the stored data has the change, no fetch is needed.
+         * Not so for a trusted object: what was stored is another payload. */
+        "       AND ($11::text IS NOT NULL OR NOT EXISTS (SELECT 1 FROM halo.%s f WHERE f.tenant_id = $1::bigint"
+        "         AND f.id = $5::bigint AND f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0)))"
         "       ON CONFLICT (tenant_id, entity, object_id) DO UPDATE SET"
         "         webhooks = q.webhooks + 1,"
-        "         dirty = q.dirty OR (q.state = 'leased' AND coalesce(EXCLUDED.first_webhook_at"
-        "                 >= q.leased_at - make_interval(secs => $9::bigint / 1000.0), true)),"
+        /* A trusted object replaces one with an older (or equal) last update;
+         * a webhook without one, or a row that must be fetched, fetches. */
+        "         payload = CASE WHEN q.payload IS NULL OR EXCLUDED.payload IS NULL THEN NULL"
+        "                   WHEN EXCLUDED.payload_last_update >= q.payload_last_update THEN EXCLUDED.payload"
+        "                   ELSE q.payload END,"
+        "         payload_last_update = CASE WHEN q.payload IS NULL OR EXCLUDED.payload IS NULL THEN NULL"
+        "                   WHEN EXCLUDED.payload_last_update >= q.payload_last_update THEN "
+        "EXCLUDED.payload_last_update"
+        "                   ELSE q.payload_last_update END,"
+        /* A trusted object always makes a leased row dirty: the lease may be
+         * storing an older one, read before this job reached the ledger. */
+        "         dirty = q.dirty OR (q.state = 'leased' AND (EXCLUDED.payload IS NOT NULL OR coalesce("
+        "                 EXCLUDED.first_webhook_at >= q.leased_at - make_interval(secs => $9::bigint / 1000.0), "
+        "true))),"
         "         state = CASE WHEN q.state = 'failed' THEN 'pending' ELSE q.state END,"
         "         attempts = CASE WHEN q.state = 'failed' THEN 0 ELSE q.attempts END,"
         "         due_at = CASE WHEN q.state = 'failed' THEN EXCLUDED.due_at"
@@ -150,43 +165,6 @@ static int s_job_sql(char *sql, size_t sqllen, const char *table)
         " SELECT dup.is_dup, (SELECT inserted FROM q), (SELECT count(*) FROM st) FROM dup",
         table);
     return len < 0 || (size_t)len >= sqllen ? -1 : 0;
-}
-
-/* The tenant's webhook pace (halo.webhook_pace, a GCRA over receive times):
- * $2 webhooks received by $3 (ms since the epoch) at $4 per second beyond a
- * burst of $5; over the rate, busy for $6 ms. A group that would exceed the
- * burst does not advance tat (as a refused GCRA request), so the tenant is
- * quiet again soon after a storm ends. Returns busy. */
-static const char *const s_pace_sql =
-    "WITH a AS (SELECT to_timestamp($3::bigint / 1000.0) AS at),"
-    " cur AS (SELECT greatest(coalesce(p.tat, a.at), a.at) AS t, coalesce(p.busy_until, a.at) AS b, a.at"
-    "         FROM a LEFT JOIN halo.webhook_pace p ON p.tenant_id = $1::bigint),"
-    " dec AS (SELECT t, b, at, t + make_interval(secs => $2::float8 / $4::float8) AS t2,"
-    "                t + make_interval(secs => $2::float8 / $4::float8) - at"
-    "                  > make_interval(secs => $5::float8 / $4::float8) AS over FROM cur)"
-    " INSERT INTO halo.webhook_pace AS p (tenant_id, tat, busy_until)"
-    " SELECT $1::bigint, CASE WHEN over THEN t ELSE t2 END,"
-    "        CASE WHEN over THEN greatest(b, at + make_interval(secs => $6::bigint / 1000.0)) ELSE b END FROM dec"
-    " ON CONFLICT (tenant_id) DO UPDATE SET tat = EXCLUDED.tat, busy_until = EXCLUDED.busy_until"
-    " RETURNING busy_until > to_timestamp($3::bigint / 1000.0)";
-
-/* Notes n webhooks of tenant, the last received at at_ms (0 = now); sets *busy. 0 or -1. */
-static int s_pace(halo_pg_t *pg, int64_t tenant_id, int n, int64_t at_ms, const halo_ledger_pace_t *p, bool *busy)
-{
-    char id[32], count[16], at[32], rate[32], burst[32], hold[32];
-    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    snprintf(count, sizeof count, "%d", n);
-    snprintf(at, sizeof at, "%lld", (long long)(at_ms > 0 ? at_ms : halo_clock_wall_ms()));
-    snprintf(rate, sizeof rate, "%.6f", p->busy_rate);
-    snprintf(burst, sizeof burst, "%d", p->busy_burst);
-    snprintf(hold, sizeof hold, "%lld", (long long)p->settle_ms);
-    const char *params[] = {id, count, at, rate, burst, hold};
-    PGresult *res = halo_pg_exec(pg, s_pace_sql, 6, params);
-    if (!res)
-        return -1;
-    *busy = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    return 0;
 }
 
 /* Runs one job's statement; 0 or -1. */
@@ -216,8 +194,10 @@ static int s_record_job(halo_pg_t *pg, const halo_ledger_job_t *lj, bool busy, c
                             fetchable ? "true" : "false",
                             settle,
                             skew,
-                            cap};
-    PGresult *res = halo_pg_exec(pg, sql, 10, params);
+                            cap,
+                            lj->payload && lj->payload_last_update ? lj->payload : NULL,
+                            lj->payload && lj->payload_last_update ? lj->payload_last_update : NULL};
+    PGresult *res = halo_pg_exec(pg, sql, 12, params);
     if (!res)
         return -1;
     bool dup = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -275,7 +255,7 @@ int halo_ledger_record_jobs(halo_pg_t *pg, const halo_ledger_job_t *jobs, int n,
             for (int k = i; k < n && jobs[k].tenant_id == lj->tenant_id; k++, group++)
                 if (jobs[k].job->received_at > at)
                     at = jobs[k].job->received_at;
-            if (s_pace(pg, lj->tenant_id, group, at, pace, &busy) != 0)
+            if (halo_pace_note(pg, lj->tenant_id, group, at, pace, &busy) != 0)
                 goto fail;
         }
         if (s_record_job(pg, lj, busy, pace, stats) != 0)
@@ -311,7 +291,7 @@ int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const i
         "       WHERE f.state = 'pending' AND f.due_at <= now() AND f.tenant_id <> ALL($3::bigint[])"
         "       ORDER BY f.due_at LIMIT 1 FOR UPDATE OF f SKIP LOCKED) c"
         " WHERE q.tenant_id = c.tenant_id AND q.entity = c.entity AND q.object_id = c.object_id"
-        " RETURNING q.tenant_id, q.entity, q.object_id, q.lease_id, q.attempts",
+        " RETURNING q.tenant_id, q.entity, q.object_id, q.lease_id, q.attempts, q.payload",
         3, params);
     if (!res)
         return -1;
@@ -323,6 +303,7 @@ int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const i
         out->object_id = atoll(PQgetvalue(res, 0, 2));
         out->lease_id = atoll(PQgetvalue(res, 0, 3));
         out->attempts = atoi(PQgetvalue(res, 0, 4));
+        out->payload = PQgetisnull(res, 0, 5) ? NULL : strdup(PQgetvalue(res, 0, 5));
     }
     PQclear(res);
     return found;

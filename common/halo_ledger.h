@@ -46,6 +46,10 @@ typedef struct {
     bool enabled;
     const char *slug; /* for logs */
     const halo_job_t *job;
+    /* A trusted full object to store instead of fetching (docs/security.md),
+     * with its last-update field as Halo wrote it; both NULL: fetch. */
+    const char *payload;
+    const char *payload_last_update;
 } halo_ledger_job_t;
 
 /* How a tenant's webhooks pace its fetches (docs/fetcher.md, quiet and busy tenants). */
@@ -72,7 +76,8 @@ typedef struct {
     char entity[HALO_NAME_MAX];
     int64_t object_id;
     int64_t lease_id;
-    int attempts; /* failed attempts so far */
+    int attempts;  /* failed attempts so far */
+    char *payload; /* owned (free it): the trusted object to store instead of fetching, or NULL */
 } halo_ledger_lease_t;
 
 /* Records jobs[0..n) in one transaction of its own: deliveries (dedup),

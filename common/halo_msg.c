@@ -55,6 +55,7 @@ typedef enum {
     S_SEQS,    /* halo_ack_t seqs/count; msgpack array of uint */
     S_RECORDS, /* halo_records_t records/count; msgpack array of record maps */
     S_LABELS,  /* halo_event_t labels/label_count; msgpack map str -> str */
+    S_OBJECT,  /* halo_job_t object/object_len; msgpack str, or nil for none */
 } s_kind_t;
 
 typedef struct {
@@ -94,6 +95,7 @@ static const s_field_t s_job_fields[] = {
     S_FIELD("raw_event", S_STR, false, u.job.raw_event),
     S_FIELD("object_id", S_I64, true, u.job.object_id),
     S_FIELD("received_at", S_I64, false, u.job.received_at),
+    S_FIELD("object", S_OBJECT, false, u.job),
 };
 static const s_field_t s_ack_fields[] = {
     S_TENANT,
@@ -168,6 +170,8 @@ void halo_msg_clear(halo_msg_t *msg)
 {
     if (msg == NULL)
         return;
+    if (msg->cmd == HALO_CMD_JOB)
+        free(msg->u.job.object);
     if (msg->cmd == HALO_CMD_RECORDS && msg->u.records.records != NULL) {
         for (uint32_t i = 0; i < msg->u.records.count; i++)
             free(msg->u.records.records[i].json);
@@ -382,6 +386,19 @@ static int s_encode_field(halo_mpack_enc_t *e, const halo_msg_t *msg, const s_fi
     }
     case S_RECORDS: return s_encode_records(e, &msg->u.records);
     case S_LABELS: return s_encode_labels(e, &msg->u.event);
+    case S_OBJECT: {
+        const halo_job_t *job = &msg->u.job;
+        if (!job->object) {
+            e->rc |= msgpack_pack_nil(&e->pk);
+            return 0;
+        }
+        if (job->object_len > HALO_MSG_JOB_OBJECT_MAX || memchr(job->object, '\0', job->object_len)) {
+            halo_mpack_set_err(e->err, e->errlen, "%s: field %s: too large or holds a NUL byte", e->cmd_name, f->key);
+            return -1;
+        }
+        halo_mpack_pack_str(e, job->object, job->object_len);
+        return 0;
+    }
     }
     return -1;
 }
@@ -550,6 +567,27 @@ static int s_decode_labels(halo_mpack_ctx_t *d, const msgpack_object *o, halo_ev
     return 0;
 }
 
+/* A JOB's object: nil (none) or a string of JSON text, copied (owned by job). */
+static int s_decode_object(halo_mpack_ctx_t *d, const s_field_t *f, const msgpack_object *o, halo_job_t *job)
+{
+    if (o->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_STR)
+        return halo_mpack_field_err(d, f->key, "expected str or nil, got %s", halo_mpack_type_name(o->type));
+    size_t len = o->via.str.size;
+    if (len > HALO_MSG_JOB_OBJECT_MAX || memchr(o->via.str.ptr, '\0', len))
+        return halo_mpack_field_err(d, f->key, "too large or holds a NUL byte");
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return halo_mpack_field_err(d, f->key, "out of memory");
+    memcpy(copy, o->via.str.ptr, len);
+    copy[len] = '\0';
+    free(job->object);
+    job->object = copy;
+    job->object_len = len;
+    return 0;
+}
+
 /* Converts one present field's value into msg. */
 static int s_decode_field(halo_mpack_ctx_t *d, const s_field_t *f, const msgpack_object *o, halo_msg_t *msg)
 {
@@ -596,6 +634,7 @@ static int s_decode_field(halo_mpack_ctx_t *d, const s_field_t *f, const msgpack
         return 0;
     }
     case S_SEQS: return s_decode_seqs(d, o, &msg->u.ack);
+    case S_OBJECT: return s_decode_object(d, f, o, &msg->u.job);
     case S_RECORDS: return s_decode_records(d, o, &msg->u.records);
     case S_LABELS: return s_decode_labels(d, o, &msg->u.event);
     }

@@ -21,6 +21,7 @@
 #define HALO_ACK_MAX 1024                           /* sequence numbers in one ACK */
 #define HALO_LABELS_MAX 4                           /* labels on one telemetry EVENT */
 #define HALO_MSG_RECORD_JSON_MAX (16 * 1024 * 1024) /* bytes of one record's JSON */
+#define HALO_MSG_JOB_OBJECT_MAX (48 * 1024)         /* bytes of a JOB's object (a journal record holds 64 KiB) */
 
 typedef enum {
     HALO_CMD_READY = 0, /* fetcher -> ingest: keep at most `credit` unacked jobs at me */
@@ -50,6 +51,12 @@ typedef struct {
     char raw_event[HALO_EVENT_MAX];  /* the event name as Halo sent it */
     int64_t object_id;               /* -1 if absent */
     int64_t received_at;             /* wall ms when ingest accepted it */
+    /* The full object the webhook carried, as JSON text, for a tenant that
+     * trusts payloads (docs/security.md); NULL otherwise. Owned by a decoded
+     * message (halo_msg_clear frees it); whoever copies the struct out takes
+     * it over and sets the message's pointer to NULL. */
+    char *object;
+    size_t object_len;
 } halo_job_t;
 
 typedef struct {

@@ -217,6 +217,8 @@ void fetch_app_destroy(fetch_app_t **self_p)
     fetch_wake_destroy(&self->wake);
     fetch_tenants_destroy(&self->tenants);
     halo_pg_destroy(&self->pg);
+    for (int i = 0; self->jobs && i < self->njobs; i++)
+        free(self->jobs[i].job.object);
     free(self->jobs);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
@@ -266,6 +268,8 @@ static void s_ledger_jobs(fetch_app_t *self, int64_t now)
         fetch_wake_signal(self->wake);
     HALO_DEBUG("jobs ledgered", "jobs=%u new=%u coalesced=%u duplicates=%u ignored=%u", stats.jobs, stats.new_rows,
                stats.coalesced, stats.duplicates, stats.ignored);
+    for (int i = 0; i < self->njobs; i++)
+        free(self->jobs[i].job.object);
     self->njobs = 0;
 }
 

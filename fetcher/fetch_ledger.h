@@ -41,7 +41,7 @@ int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, cons
                              const fetch_settings_t *s, fetch_ledger_stats_t *stats)
     __attribute__((warn_unused_result));
 /* Leases the oldest due pending row of an enabled tenant not in blocked[0..nblocked).
- * 1 with *out filled, 0 when nothing is due, -1 on error. */
+ * 1 with *out filled (free out->payload), 0 when nothing is due, -1 on error. */
 int fetch_ledger_claim(halo_pg_t *pg, const char *fetcher_id, int64_t lease_s, const int64_t *blocked, int nblocked,
                        fetch_lease_t *out) __attribute__((warn_unused_result));
 /* Ms until the next pending row (of a tenant not blocked) is due, capped at cap_ms; cap_ms on error. */

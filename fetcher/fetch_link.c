@@ -132,6 +132,7 @@ static void s_drain(fetch_link_t *self, int i, fetch_job_t *jobs, int max, int *
             fetch_job_t *fj = &jobs[(*njobs)++];
             snprintf(fj->tenant, sizeof fj->tenant, "%s", msg.tenant);
             fj->job = msg.u.job;
+            msg.u.job.object = NULL; /* the buffered job owns it now (fetch_app frees it) */
             fj->link = i;
             fj->generation = link->generation;
             link->outstanding++;

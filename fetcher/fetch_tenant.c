@@ -58,7 +58,7 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         halo_pg_exec(pg,
                      "SELECT t.id, t.slug, t.enabled, t.auth_url, t.resource_url, t.halo_tenant, t.client_id,"
                      " t.client_secret_enc, t.scope, t.time_zone, t.rate_limit, t.rate_window_s,"
-                     " t.rate_headroom, " HALO_LIMITER_STATE_COLUMNS
+                     " t.rate_headroom, t.trust_payload AND t.basic_auth_hash IS NOT NULL, " HALO_LIMITER_STATE_COLUMNS
                      " FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id ORDER BY t.id",
                      0, NULL);
     if (!res)
@@ -96,7 +96,8 @@ int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, 
         t->rate.configured_limit = atoi(PQgetvalue(res, i, 10));
         t->rate.configured_window_s = atof(PQgetvalue(res, i, 11));
         t->headroom = atof(PQgetvalue(res, i, 12));
-        halo_limiter_state_parse(res, i, 13, &t->rate, &t->limit_gen, &t->db_now_ms);
+        t->trust_payload = strcmp(PQgetvalue(res, i, 13), "t") == 0;
+        halo_limiter_state_parse(res, i, 14, &t->rate, &t->limit_gen, &t->db_now_ms);
         t->loaded_mono_ms = now_ms;
         if (halo_limiter_effective_params(&t->rate, t->headroom, t->db_now_ms, &t->limits) != 0)
             HALO_ERROR("bad rate limit", "tenant=%s", t->slug);

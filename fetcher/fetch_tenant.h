@@ -34,6 +34,7 @@ typedef struct {
     double headroom;
     int64_t db_now_ms;      /* PostgreSQL's clock when loaded (the rate state's clock) ... */
     int64_t loaded_mono_ms; /* ... and ours then */
+    bool trust_payload;     /* store the objects its webhooks carry (only with Basic auth) */
 } fetch_tenant_t;
 
 typedef struct _fetch_tenants_t fetch_tenants_t;

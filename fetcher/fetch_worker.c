@@ -399,6 +399,34 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
     halo_msg_clear(&msg);
 }
 
+/* Stores a leased row's trusted object without a Halo request: the RECORDS of
+ * a fetch, so store's ordering guard and ledger completion are the same
+ * (docs/fetcher.md, "Trusted payloads"). false when the row must be fetched
+ * (the tenant no longer trusts payloads, or it is gone). */
+static bool s_store_payload(fetch_worker_t *self, const fetch_lease_t *lease)
+{
+    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, lease->tenant_id);
+    if (!tenant || !tenant->trust_payload || !lease->payload)
+        return false;
+    halo_msg_t msg;
+    char err[WORKER_ERR_MAX] = "";
+    halo_msg_init(&msg, HALO_CMD_RECORDS);
+    snprintf(msg.tenant, sizeof msg.tenant, "%s", tenant->slug);
+    halo_records_t *rec = &msg.u.records;
+    snprintf(rec->entity, sizeof rec->entity, "%s", lease->entity);
+    snprintf(rec->source, sizeof rec->source, "webhook");
+    rec->fetched_at = halo_clock_wall_ms();
+    rec->queue_object_id = lease->object_id;
+    rec->lease_id = lease->lease_id;
+    if (halo_msg_records_add(&msg, lease->object_id, HALO_RECORD_UPSERT, lease->payload, strlen(lease->payload)) != 0)
+        s_row_failed(self, tenant, lease, "trusted object cannot be sent to store", true);
+    else if (s_send_store(self, &msg, err, sizeof err) == 0)
+        HALO_DEBUG("trusted object stored", "tenant=%s entity=%s id=%lld", tenant->slug, lease->entity,
+                   (long long)lease->object_id);
+    halo_msg_clear(&msg);
+    return true;
+}
+
 /* Claims and fetches one due ledger row. 1 if one was handled, 0 if none, -1 on error. */
 static int s_webhook_step(fetch_worker_t *self)
 {
@@ -408,7 +436,9 @@ static int s_webhook_step(fetch_worker_t *self)
     int rc = fetch_ledger_claim(self->pg, self->s->fetcher_id, self->s->lease_s, ids, n, &lease);
     if (rc <= 0)
         return rc;
-    s_fetch_row(self, &lease);
+    if (!s_store_payload(self, &lease))
+        s_fetch_row(self, &lease);
+    free(lease.payload);
     return 1;
 }
 

@@ -36,6 +36,7 @@ typedef struct {
     char prev_hash[S_HASH_MAX];
     int64_t prev_until_ms;
     char basic_hash[S_HASH_MAX]; /* "" = no Basic auth */
+    bool trust_payload;          /* journal the objects webhooks carry (docs/security.md) */
 } s_tenant_t;
 
 typedef struct {
@@ -162,9 +163,10 @@ static char *s_table_dump(const s_table_t *table)
     json_t *root = json_object(), *list = json_array();
     for (size_t i = 0; root && list && i < table->count; i++) {
         const s_tenant_t *t = &table->tenants[i];
-        json_array_append_new(list, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s}", "slug", t->slug, "enabled", t->enabled,
-                                              "token_hash", t->token_hash, "prev_hash", t->prev_hash, "prev_until_ms",
-                                              (json_int_t)t->prev_until_ms, "basic_hash", t->basic_hash));
+        json_array_append_new(list, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s, s:b}", "slug", t->slug, "enabled",
+                                              t->enabled, "token_hash", t->token_hash, "prev_hash", t->prev_hash,
+                                              "prev_until_ms", (json_int_t)t->prev_until_ms, "basic_hash",
+                                              t->basic_hash, "trust_payload", t->trust_payload));
     }
     char *text = NULL;
     if (root && list) {
@@ -207,6 +209,7 @@ static s_table_t *s_table_load(const char *text, size_t len)
         s_copy_hash(json_string_value(json_object_get(item, "prev_hash")), t->prev_hash);
         s_copy_hash(json_string_value(json_object_get(item, "basic_hash")), t->basic_hash);
         t->prev_until_ms = json_integer_value(json_object_get(item, "prev_until_ms"));
+        t->trust_payload = json_is_true(json_object_get(item, "trust_payload"));
     }
     json_decref(root);
     if (table && table->count > 1)
@@ -285,7 +288,7 @@ int ingest_auth_refresh(ingest_auth_t *self, char *err, size_t errlen)
     PGresult *res = halo_pg_exec(self->pg,
                                  "SELECT slug, enabled, webhook_token_hash, coalesce(webhook_token_prev_hash, ''), "
                                  "coalesce((extract(epoch FROM webhook_token_prev_until) * 1000)::bigint, 0), "
-                                 "coalesce(basic_auth_hash, '') FROM halo.tenants",
+                                 "coalesce(basic_auth_hash, ''), trust_payload FROM halo.tenants",
                                  0, NULL);
     if (!res) {
         snprintf(err, errlen, "%s", halo_pg_error(self->pg));
@@ -313,6 +316,7 @@ int ingest_auth_refresh(ingest_auth_t *self, char *err, size_t errlen)
         s_copy_hash(PQgetvalue(res, r, 3), t->prev_hash);
         t->prev_until_ms = strtoll(PQgetvalue(res, r, 4), NULL, 10);
         s_copy_hash(PQgetvalue(res, r, 5), t->basic_hash);
+        t->trust_payload = strcmp(PQgetvalue(res, r, 6), "t") == 0;
         table->count++;
     }
     PQclear(res);
@@ -479,6 +483,21 @@ ingest_auth_result_t ingest_auth_check(ingest_auth_t *self, const char *slug, co
     if (!tenant.enabled)
         return INGEST_AUTH_DISABLED;
     return INGEST_AUTH_OK;
+}
+
+bool ingest_auth_trusts_payload(ingest_auth_t *self, const char *slug)
+{
+    bool trust = false;
+    pthread_rwlock_rdlock(&self->lock);
+    if (self->table && slug && strlen(slug) < HALO_TENANT_MAX) {
+        s_tenant_t key;
+        snprintf(key.slug, sizeof key.slug, "%s", slug);
+        const s_tenant_t *t = bsearch(&key, self->table->tenants, self->table->count, sizeof key, s_cmp_tenant);
+        /* Never without Basic authentication, whatever the row says. */
+        trust = t && t->trust_payload && t->basic_hash[0];
+    }
+    pthread_rwlock_unlock(&self->lock);
+    return trust;
 }
 
 size_t ingest_auth_count(ingest_auth_t *self)

@@ -39,6 +39,9 @@ ingest_auth_result_t ingest_auth_check(ingest_auth_t *self, const char *slug, co
                                        const char *authorization, int64_t now_wall_ms);
 /* Tenants in the registry (0 before the first load). */
 size_t ingest_auth_count(ingest_auth_t *self);
+/* Whether the tenant trusts the objects its webhooks carry (trust_payload,
+ * and only with Basic authentication): ingest then journals them. */
+bool ingest_auth_trusts_payload(ingest_auth_t *self, const char *slug);
 /* Wall ms of the last successful read from PostgreSQL, 0 if never (this run). */
 int64_t ingest_auth_refreshed_at(ingest_auth_t *self);
 /* Short word of a result for logs and metrics ("unknown_tenant"...). */

@@ -98,6 +98,13 @@ fail:
     return NULL;
 }
 
+/* Frees a job and the object it may carry. */
+static void s_job_free(s_job_t *job)
+{
+    free(job->job.object);
+    free(job);
+}
+
 void ingest_dispatch_destroy(ingest_dispatch_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -107,12 +114,12 @@ void ingest_dispatch_destroy(ingest_dispatch_t **self_p)
     for (s_job_t *j = self->queue_head, *next; j; j = next) {
         next = j->qnext;
         if (j->acked)
-            free(j);
+            s_job_free(j);
     }
     for (size_t b = 0; b < S_BUCKETS; b++)
         for (s_job_t *j = self->buckets[b], *next; j; j = next) {
             next = j->hnext;
-            free(j);
+            s_job_free(j);
         }
     ingest_journal_cursor_close(&self->cursor);
     halo_zsock_destroy(&self->router);
@@ -159,7 +166,7 @@ static s_job_t *s_dequeue(ingest_dispatch_t *self)
         job->qnext = NULL;
         if (!job->acked)
             return job;
-        free(job);
+        s_job_free(job);
         self->allocated--;
     }
     return NULL;
@@ -233,7 +240,7 @@ static void s_ack(ingest_dispatch_t *self, uint64_t seq)
         s_fetcher_t *f = &self->fetchers[job->fetcher];
         if (f->inflight > 0)
             f->inflight--;
-        free(job);
+        s_job_free(job);
         self->allocated--;
     } else {
         job->acked = true; /* still on the resend queue: freed when dequeued */
@@ -314,11 +321,11 @@ static s_job_t *s_read_journal(ingest_dispatch_t *self)
             HALO_ERROR("journal record not a job, skipped", "seq=%" PRIu64 " error=\"%s\"", seq, err);
             continue;
         }
-        if (strcmp(self->msg->u.job.op, "upsert") != 0 && strcmp(self->msg->u.job.op, "delete") != 0) {
+        /* An event with nothing to fetch (no entity named) is counted here
+         * and still sent: the fetcher records it in the webhook statistics
+         * (an "other event" of the status) and fetches nothing. */
+        if (strcmp(self->msg->u.job.op, "upsert") != 0 && strcmp(self->msg->u.job.op, "delete") != 0)
             ingest_metrics_count(self->metrics, INGEST_COUNT_UNKNOWN_EVENTS, 1);
-            halo_msg_clear(self->msg);
-            continue; /* unknown event: journaled and counted, never fetched */
-        }
         s_job_t *job = calloc(1, sizeof *job);
         if (!job) {
             halo_msg_clear(self->msg);
@@ -329,10 +336,11 @@ static s_job_t *s_read_journal(ingest_dispatch_t *self)
         memcpy(job->tenant, self->msg->tenant, sizeof job->tenant);
         job->job = self->msg->u.job;
         job->job.seq = seq;
+        self->msg->u.job.object = NULL; /* the job owns it now */
         halo_msg_clear(self->msg);
         s_job_t **p = s_slot(self, seq);
         if (*p) { /* cannot happen: sequences are unique */
-            free(job);
+            s_job_free(job);
             continue;
         }
         *p = job;
@@ -385,6 +393,7 @@ static void s_pump(ingest_dispatch_t *self, int64_t now)
         msg->u.job = job->job;
         int rc = halo_zmq_send(self->router, f->identity, f->identity_len, msg, ZMQ_DONTWAIT, err, sizeof err);
         int e = zmq_errno();
+        msg->u.job.object = NULL; /* the job's, kept for a resend */
         halo_msg_clear(msg);
         if (rc != 0) {
             s_requeue_front(self, job);

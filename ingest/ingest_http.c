@@ -4,6 +4,7 @@
  * the body); otherwise after the body, which is buffered under a per-request
  * cap and a global memory budget. Every reply is one line of JSON. */
 #include "ingest_http.h"
+#include "ingest_payload.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -338,6 +339,15 @@ static void s_journaled(void *arg, ingest_journal_status_t status, uint64_t firs
     __atomic_sub_fetch(&self->suspended, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Frees the objects read for a trusting tenant (either array may be NULL). */
+static void s_free_objects(char **objects, size_t *lens, size_t count)
+{
+    for (size_t i = 0; objects && i < count; i++)
+        free(objects[i]);
+    free(objects);
+    free(lens);
+}
+
 /* Whole body received: parse, encode, and hand to the journal with the
  * connection suspended (the MHD thread goes on serving others meanwhile). */
 static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection *conn, s_request_t *req)
@@ -348,6 +358,16 @@ static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection 
     if (ingest_webhook_parse(req->body ? req->body : "", req->len, &req->batch, err, sizeof err) != 0)
         return s_reject(self, conn, req, MHD_HTTP_BAD_REQUEST, "bad_request", err);
     size_t count = req->batch.count;
+    /* A tenant that trusts payloads: the full objects go to the journal too. */
+    char **objects = NULL;
+    size_t *object_lens = NULL;
+    if (ingest_auth_trusts_payload(self->auth, req->tenant)) {
+        objects = calloc(count, sizeof *objects);
+        object_lens = calloc(count, sizeof *object_lens);
+        if (objects && object_lens &&
+            ingest_payload_objects(req->body ? req->body : "", req->len, &req->batch, objects, object_lens) != 0)
+            HALO_WARN("webhook objects not read again, fetched instead", "tenant=%s", req->tenant);
+    }
     /* The body is parsed: give its memory back; the parsed events stay until
      * the answer (metrics, logs) and are charged in its place. */
     if (req->cap)
@@ -356,6 +376,7 @@ static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection 
     req->body = NULL;
     req->len = req->cap = 0;
     if (!s_hold(self, req, count * sizeof(ingest_event_t))) {
+        s_free_objects(objects, object_lens, count);
         ingest_batch_clear(&req->batch);
         return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", "server busy, retry later");
     }
@@ -375,11 +396,15 @@ static enum MHD_Result s_finish_hook(ingest_http_t *self, struct MHD_Connection 
         memcpy(job->event, ev->event, sizeof job->event);
         memcpy(job->raw_event, ev->raw_event, sizeof job->raw_event);
         job->object_id = ev->object_id;
+        job->object = objects && object_lens ? objects[encoded] : NULL; /* borrowed: this JOB is never cleared */
+        job->object_len = job->object ? object_lens[encoded] : 0;
         char *data = NULL;
         size_t len = 0;
         ok = halo_msg_encode(&msg, &data, &len, err, sizeof err) == 0;
         items[encoded] = (ingest_journal_item_t){data, len};
     }
+    job->object = NULL;
+    s_free_objects(objects, object_lens, count);
     /* The journal copies the records (header + data + crc each) until they are written. */
     size_t journal_copy = 64;
     for (size_t i = 0; ok && i < encoded; i++)
@@ -428,10 +453,12 @@ static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection 
     default:
         return s_reject(self, conn, req, MHD_HTTP_SERVICE_UNAVAILABLE, "journal_error", "journal error, retry later");
     }
-    size_t unknown = 0, first_unknown = 0;
+    size_t unknown = 0, first_unknown = 0, fetched = 0;
     for (size_t i = 0; i < batch->count; i++) {
         const ingest_event_t *ev = &batch->events[i];
         ingest_metrics_received(self->metrics, req->tenant, ev->known ? ev->event : "unknown", 1);
+        if (!ev->known && strcmp(ev->op, "unknown") != 0)
+            fetched++; /* an unknown name about an object: fetched all the same */
         if (!ev->known && unknown++ == 0)
             first_unknown = i;
         else if (ev->known && batch->count == 1)
@@ -440,9 +467,10 @@ static enum MHD_Result s_answer_hook(ingest_http_t *self, struct MHD_Connection 
     }
     /* One line per request, however many events it held. */
     if (unknown > 0)
-        HALO_INFO("unknown webhook event journaled, not fetched",
-                  "tenant=%s event=\"%s\" seq=%" PRIu64 " unknown=%zu events=%zu", req->tenant,
-                  batch->events[first_unknown].raw_event, req->first_seq + first_unknown, unknown, batch->count);
+        HALO_INFO("unknown webhook event journaled",
+                  "tenant=%s event=\"%s\" seq=%" PRIu64 " unknown=%zu fetched=%zu events=%zu", req->tenant,
+                  batch->events[first_unknown].raw_event, req->first_seq + first_unknown, unknown, fetched,
+                  batch->count);
     if (batch->count > 1)
         HALO_DEBUG("webhooks accepted", "tenant=%s events=%zu unknown=%zu first_seq=%" PRIu64, req->tenant,
                    batch->count, unknown, req->first_seq);

@@ -15,7 +15,7 @@ typedef enum {
     INGEST_COUNT_JOBS_SENT = 0,  /* JOB messages sent (first time) */
     INGEST_COUNT_JOBS_RESENT,    /* JOBs sent again after a timeout or a dead fetcher */
     INGEST_COUNT_JOBS_ACKED,     /* jobs acknowledged */
-    INGEST_COUNT_UNKNOWN_EVENTS, /* journaled events never sent (unknown event name) */
+    INGEST_COUNT_UNKNOWN_EVENTS, /* events naming no entity: sent for the statistics, nothing fetched */
     INGEST_COUNT_BAD_MESSAGES,   /* malformed ZeroMQ messages dropped */
     INGEST_COUNT_MAX
 } ingest_counter_t;

@@ -3,14 +3,15 @@
  * objects; "event" is required (400 without it); a known event needs an
  * object id, taken from "object_id" (integer, integral double such as
  * 4242.0, or numeric string) or else from the wrapper object's "id" (400
- * without either); an unknown event is accepted with entity "unknown" and
- * never fetched.
+ * without either); an unknown event is accepted, and fetched like a known
+ * one when it has an object id and its wrapper key, name or "message"
+ * names an entity (halo_events_infer), else kept with entity "unknown".
  *
  * Two parsers give the same answer. jansson builds a tree of the whole body
  * (a few hundred allocations for a full ticket) and was half of ingest's
  * user CPU per webhook, so a scanner walks the text once first, without
  * allocating: it validates all of it the way jansson does and keeps only
- * "event", "id", "object_id" and the wrapper's "id". It accepts only what it
+ * "event", "id", "object_id", "message" and the wrapper's "id". It accepts only what it
  * is sure of; anything unusual (escapes in keys or in the values it keeps,
  * duplicate keys, exponents, \u0000 or surrogates, and every refusal) goes
  * to the reference parser, which writes the reasons. tests/fuzz/
@@ -110,15 +111,19 @@ static int64_t s_object_id(const json_t *value)
     return -1;
 }
 
-/* The entity object a webhook wraps ("ticket": {...}), borrowed, or NULL. */
-static json_t *s_wrapper(json_t *obj)
+/* The entity object a webhook wraps ("ticket": {...}), borrowed, or NULL;
+ * *entity is set to the entity its key names (or NULL). */
+static json_t *s_wrapper(json_t *obj, const char **entity)
 {
     const char *key;
     json_t *value;
+    *entity = NULL;
     json_object_foreach(obj, key, value)
     {
-        if (json_is_object(value) && halo_events_entity_for_wrapper(key))
+        if (json_is_object(value) && halo_events_entity_for_wrapper(key)) {
+            *entity = halo_events_entity_for_wrapper(key);
             return value;
+        }
     }
     return NULL;
 }
@@ -170,8 +175,11 @@ static void s_set_delivery_int(ingest_event_t *ev, long long id)
 }
 
 /* Maps ev's raw event (entity, op, canonical name); -1 with err when a known
- * event has no object id. */
-static int s_map_event(ingest_event_t *ev, char *err, size_t errlen)
+ * event has no object id. An unknown name with an object id is fetched when
+ * something names its entity (wrapper_entity: the entity of the wrapper key,
+ * or NULL; else a word of the name or of message, may be NULL): it keeps its
+ * raw name as event, so the status counts it as another event. */
+static int s_map_event(ingest_event_t *ev, const char *wrapper_entity, const char *message, char *err, size_t errlen)
 {
     halo_event_map_t map;
     if (halo_events_map(ev->raw_event, &map) == 0) {
@@ -183,6 +191,10 @@ static int s_map_event(ingest_event_t *ev, char *err, size_t errlen)
             snprintf(err, errlen, "missing object_id for event '%s'", map.canonical);
             return -1;
         }
+    } else if (ev->object_id > 0 && halo_events_infer(ev->raw_event, wrapper_entity, message, &map) == 0) {
+        snprintf(ev->entity, sizeof ev->entity, "%s", map.entity);
+        snprintf(ev->op, sizeof ev->op, "%s", map.op);
+        snprintf(ev->event, sizeof ev->event, "%s", ev->raw_event);
     } else {
         snprintf(ev->entity, sizeof ev->entity, "unknown");
         snprintf(ev->op, sizeof ev->op, "unknown");
@@ -214,13 +226,12 @@ static int s_parse_object(json_t *obj, ingest_event_t *ev, char *err, size_t err
     } else if (json_is_integer(id)) {
         s_set_delivery_int(ev, json_integer_value(id));
     }
+    const char *wrapper_entity = NULL;
+    json_t *wrapper = s_wrapper(obj, &wrapper_entity);
     ev->object_id = s_object_id(json_object_get(obj, "object_id"));
-    if (ev->object_id < 0) {
-        json_t *wrapper = s_wrapper(obj);
-        if (wrapper)
-            ev->object_id = s_object_id(json_object_get(wrapper, "id"));
-    }
-    return s_map_event(ev, err, errlen);
+    if (ev->object_id < 0 && wrapper)
+        ev->object_id = s_object_id(json_object_get(wrapper, "id"));
+    return s_map_event(ev, wrapper_entity, json_string_value(json_object_get(obj, "message")), err, errlen);
 }
 
 /* The fast scanner. Every function returns false when it is not sure the
@@ -250,8 +261,9 @@ typedef struct {
 
 /* What one webhook object says, collected while scanning it. */
 typedef struct {
-    s_val_t event, id, object_id, wrapper_id;
-    int wrappers; /* wrapper keys seen ("ticket", ...) */
+    s_val_t event, id, object_id, wrapper_id, message;
+    int wrappers;               /* wrapper keys seen ("ticket", ...) */
+    const char *wrapper_entity; /* entity of the wrapper key whose value is an object, or NULL */
 } s_obj_t;
 
 /* The events of a batch as they are scanned. */
@@ -531,17 +543,18 @@ static bool s_wrapper_member(void *ctx, const s_val_t *key, s_scan_t *sc, int de
     return s_skip_member(ctx, key, sc, depth);
 }
 
-static bool s_is_wrapper_key(const s_val_t *key)
+/* The entity a wrapper key names ("ticket", ...), or NULL. */
+static const char *s_wrapper_key_entity(const s_val_t *key)
 {
     char name[S_KEY_MAX];
     if (key->len >= sizeof name)
-        return false;
+        return NULL;
     memcpy(name, key->text, key->len);
     name[key->len] = '\0';
-    return halo_events_entity_for_wrapper(name) != NULL;
+    return halo_events_entity_for_wrapper(name);
 }
 
-/* A member of a webhook object: "event", "id", "object_id" and one wrapper are kept. */
+/* A member of a webhook object: "event", "id", "object_id", "message" and one wrapper are kept. */
 static bool s_event_member(void *ctx, const s_val_t *key, s_scan_t *sc, int depth)
 {
     s_obj_t *o = ctx;
@@ -550,17 +563,21 @@ static bool s_event_member(void *ctx, const s_val_t *key, s_scan_t *sc, int dept
     s_val_t *slot = s_key_is(key, "event")       ? &o->event
                     : s_key_is(key, "id")        ? &o->id
                     : s_key_is(key, "object_id") ? &o->object_id
+                    : s_key_is(key, "message")   ? &o->message
                                                  : NULL;
     if (slot) {
         if (slot->kind != S_ABSENT)
             return false; /* duplicate: left to jansson (the last one counts) */
         return s_scan_value(sc, depth + 1, slot);
     }
-    if (s_is_wrapper_key(key)) {
+    const char *entity = s_wrapper_key_entity(key);
+    if (entity) {
         if (o->wrappers++ > 0)
             return false; /* which one wraps is jansson's order: left to it */
-        if (s_at(sc, '{'))
+        if (s_at(sc, '{')) {
+            o->wrapper_entity = entity;
             return s_scan_object(sc, depth + 1, s_wrapper_member, o);
+        }
     }
     return s_skip_member(ctx, key, sc, depth);
 }
@@ -609,7 +626,11 @@ static bool s_scan_fill(const s_obj_t *o, ingest_event_t *ev)
         return false;
     if (ev->object_id < 0 && o->wrappers > 0 && !s_val_object_id(&o->wrapper_id, &ev->object_id))
         return false;
-    return s_map_event(ev, err, sizeof err) == 0;
+    /* "message" as jansson reads it: a string (kept only when unescaped), else absent. */
+    char message[S_TEXT_MAX];
+    if (o->message.kind == S_STRING && !s_val_text(&o->message, message, sizeof message))
+        return false;
+    return s_map_event(ev, o->wrapper_entity, o->message.kind == S_STRING ? message : NULL, err, sizeof err) == 0;
 }
 
 /* One element of a batch: a webhook object, scanned and filled. */

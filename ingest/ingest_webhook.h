@@ -24,7 +24,10 @@ typedef struct {
     char entity[HALO_NAME_MAX];      /* ticket|site|user|invoice, or "unknown" */
     char op[HALO_NAME_MAX];          /* upsert|delete, or "unknown" */
     int64_t object_id;               /* -1 if absent (only for unknown events) */
-    bool known;                      /* event found in the alias table: will be fetched */
+    bool known;                      /* event found in the alias table (entity and op then set) */
+    /* An unknown event gets an entity and op too (and is fetched) when it has
+     * an object id and its wrapper key, name or "message" names an entity;
+     * entity and op stay "unknown" only when nothing names one. */
 } ingest_event_t;
 
 typedef struct {

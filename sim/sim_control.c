@@ -5,6 +5,7 @@
  * reset and revocation. No authentication, no rate limit, not in the request
  * log. It owns the workload thread; everything else lives in sim_state. */
 #include "sim_control.h"
+#include "sim_rows.h"
 
 #include "halo_clock.h"
 #include "halo_log.h"
@@ -80,9 +81,70 @@ static void s_handle_dump(sim_control_t *self, const sim_http_req_t *req, sim_ht
     sim_http_json(r, 200, out);
 }
 
+/* How deliveries look: payload type, event names, custom template. */
+typedef struct {
+    sim_payload_t payload;
+    sim_names_t names;
+    char template[SIM_TEMPLATE_MAX];
+} s_shape_t;
+
+/* The shape in force (under state_lock), then overridden by body's "payload",
+ * "events" and "payload_template" when present. 0, or -1 with err. */
+static int s_shape(sim_control_t *self, json_t *body, s_shape_t *shape, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&self->st->state_lock);
+    shape->payload = self->st->payload;
+    shape->names = self->st->names;
+    snprintf(shape->template, sizeof(shape->template), "%s", self->st->opts.payload_template);
+    pthread_mutex_unlock(&self->st->state_lock);
+    const char *ptext = json_string_value(json_object_get(body, "payload"));
+    const char *ntext = json_string_value(json_object_get(body, "events"));
+    const char *ttext = json_string_value(json_object_get(body, "payload_template"));
+    if (ptext && !sim_payload_parse(ptext, &shape->payload)) {
+        snprintf(err, errlen, "payload must be full, small, event or custom");
+        return -1;
+    }
+    if (ntext && !sim_names_parse(ntext, &shape->names)) {
+        snprintf(err, errlen, "events must be seed, live, unlisted or anonymous");
+        return -1;
+    }
+    if (ttext && strlen(ttext) >= sizeof(shape->template)) {
+        snprintf(err, errlen, "payload_template too long");
+        return -1;
+    }
+    if (ttext)
+        snprintf(shape->template, sizeof(shape->template), "%s", ttext);
+    return 0;
+}
+
+/* The delivery of mutation m in shape (under the data lock); NULL with err. */
+static json_t *s_delivery(sim_control_t *self, sim_mutation_t *m, const s_shape_t *shape, int64_t now, char *err,
+                          size_t errlen)
+{
+    json_t *object = NULL;
+    if (shape->names == SIM_NAMES_LIVE && m->entity == SIM_ENTITY_TICKETS && m->op == SIM_OP_UPDATE) {
+        object = sim_data_get(self->st->data, m->entity, m->id, SIM_VIEW_ROW);
+        sim_webhook_rename(m, shape->names,
+                           json_integer_value(json_object_get(object, "status_id")) == SIM_STATUS_CLOSED);
+        json_decref(object);
+        object = NULL;
+    } else {
+        sim_webhook_rename(m, shape->names, false);
+    }
+    if (shape->payload != SIM_PAYLOAD_EVENT && m->op != SIM_OP_DELETE)
+        object = sim_data_get(self->st->data, m->entity, m->id,
+                              shape->payload == SIM_PAYLOAD_SMALL ? SIM_VIEW_ROW : SIM_VIEW_FULL);
+    if (shape->payload != SIM_PAYLOAD_CUSTOM)
+        return sim_webhook_delivery(m, object, self->st->webhook_id, shape->payload, &self->st->guid_rng, now);
+    json_t *d = sim_webhook_delivery_custom(m, object, self->st->webhook_id, shape->template, &self->st->guid_rng, now,
+                                            err, errlen);
+    json_decref(object);
+    return d;
+}
+
 /* Applies one mutation and appends its delivery (built under the data lock). */
 static int s_apply_one(sim_control_t *self, sim_entity_t e, sim_op_t op, int64_t id, bool random,
-                       const bool allowed[SIM_ENTITY_COUNT][SIM_OP_COUNT], sim_payload_t payload, json_t *applied,
+                       const bool allowed[SIM_ENTITY_COUNT][SIM_OP_COUNT], const s_shape_t *shape, json_t *applied,
                        json_t *deliveries, char *err, size_t errlen)
 {
     sim_mutation_t m;
@@ -94,17 +156,14 @@ static int s_apply_one(sim_control_t *self, sim_entity_t e, sim_op_t op, int64_t
             snprintf(err, errlen, "no applicable mutation");
         return -1;
     }
+    json_t *d = s_delivery(self, &m, shape, now, err, errlen);
     static const char *const ops[SIM_OP_COUNT] = {"new", "update", "delete", "restore"};
     char kind[32];
     snprintf(kind, sizeof(kind), "%s_%s", sim_entity_singular(m.entity), ops[m.op]);
     json_array_append_new(applied, json_pack("{s:s,s:I,s:s}", "kind", kind, "id", (json_int_t)m.id, "event", m.event));
-    json_t *object = NULL;
-    if (payload != SIM_PAYLOAD_EVENT && m.op != SIM_OP_DELETE)
-        object =
-            sim_data_get(self->st->data, m.entity, m.id, payload == SIM_PAYLOAD_FULL ? SIM_VIEW_FULL : SIM_VIEW_ROW);
-    json_t *d = sim_webhook_delivery(&m, object, self->st->webhook_id, payload, &self->st->guid_rng, now);
-    if (d)
-        json_array_append_new(deliveries, d);
+    if (!d)
+        return -1;
+    json_array_append_new(deliveries, d);
     return 0;
 }
 
@@ -159,14 +218,12 @@ static int s_mutate_exec(sim_control_t *self, json_t *body, json_t **out, char *
     json_t *wh = json_object_get(body, "webhooks");
     pthread_mutex_lock(&self->st->state_lock);
     sim_webhook_target_t target = self->st->webhook;
-    sim_payload_t payload = self->st->payload;
     pthread_mutex_unlock(&self->st->state_lock);
     bool send = wh ? json_is_true(wh) : target.url[0] != '\0';
-    const char *ptext = json_string_value(json_object_get(body, "payload"));
-    if (ptext && !sim_payload_parse(ptext, &payload)) {
-        snprintf(err, errlen, "payload must be full, small or event");
+    s_shape_t shape_in_force;
+    const s_shape_t *shape = &shape_in_force;
+    if (s_shape(self, body, &shape_in_force, err, errlen) != 0)
         return -1;
-    }
     if (count < 0 || count > S_MUTATE_MAX || (ops && !json_is_array(ops))) {
         snprintf(err, errlen, "count must be 0..%d and ops an array", S_MUTATE_MAX);
         return -1;
@@ -204,13 +261,13 @@ static int s_mutate_exec(sim_control_t *self, json_t *body, json_t **out, char *
         char one_err[S_ERR_MAX] = "unknown mutation kind";
         json_int_t id = json_integer_value(json_object_get(op_spec, "id"));
         if (!sim_mutation_kind_parse(json_string_value(json_object_get(op_spec, "kind")), &e, &op) ||
-            s_apply_one(self, e, op, id, false, NULL, payload, applied, deliveries, one_err, sizeof(one_err)) != 0)
+            s_apply_one(self, e, op, id, false, NULL, shape, applied, deliveries, one_err, sizeof(one_err)) != 0)
             json_array_append_new(errors, json_string(one_err));
     }
     for (json_int_t k = 0; k < count; k++) {
         char one_err[S_ERR_MAX];
         if (s_apply_one(self, SIM_ENTITY_NONE, SIM_OP_NEW, 0, true,
-                        any_kind ? (const bool(*)[SIM_OP_COUNT])allowed : NULL, payload, applied, deliveries, one_err,
+                        any_kind ? (const bool(*)[SIM_OP_COUNT])allowed : NULL, shape, applied, deliveries, one_err,
                         sizeof(one_err)) != 0) {
             json_array_append_new(errors, json_string(one_err));
             break;
@@ -367,9 +424,12 @@ static void s_handle_storm(sim_control_t *self, const sim_http_req_t *req, sim_h
     double rate = json_number_value(json_object_get(body, "rate"));
     double batch = json_number_value(json_object_get(body, "batch"));
     double dups = json_number_value(json_object_get(body, "duplicates"));
-    const char *ptext = json_string_value(json_object_get(body, "payload"));
     const char *entity_name = json_string_value(json_object_get(body, "entity"));
-    sim_payload_t payload = SIM_PAYLOAD_SMALL;
+    s_shape_t shape;
+    char shape_err[S_ERR_MAX];
+    bool shape_ok = s_shape(self, body, &shape, shape_err, sizeof(shape_err)) == 0;
+    if (!json_object_get(body, "payload"))
+        shape.payload = SIM_PAYLOAD_SMALL; /* a storm's own default */
     sim_entity_t only = entity_name ? sim_entity_parse(entity_name) : SIM_ENTITY_NONE;
     pthread_mutex_lock(&self->st->state_lock);
     sim_webhook_target_t target = self->st->webhook;
@@ -379,8 +439,8 @@ static void s_handle_storm(sim_control_t *self, const sim_http_req_t *req, sim_h
         err = "count must be 1..100000";
     else if (concurrency < 0 || concurrency > SIM_STORM_MAX_THREADS)
         err = "concurrency must be 1..64";
-    else if (ptext && !sim_payload_parse(ptext, &payload))
-        err = "payload must be full, small or event";
+    else if (!shape_ok)
+        err = shape_err;
     else if (entity_name && only == SIM_ENTITY_NONE)
         err = "entity must be tickets, sites, users or invoices";
     else if (!target.url[0])
@@ -403,12 +463,10 @@ static void s_handle_storm(sim_control_t *self, const sim_http_req_t *req, sim_h
         if (m.id <= 0)
             continue;
         sim_mutation_event(&m, false);
-        json_t *object = payload == SIM_PAYLOAD_EVENT
-                             ? NULL
-                             : sim_data_get(self->st->data, m.entity, m.id,
-                                            payload == SIM_PAYLOAD_FULL ? SIM_VIEW_FULL : SIM_VIEW_ROW);
-        json_array_append_new(deliveries, sim_webhook_delivery(&m, object, self->st->webhook_id, payload,
-                                                               &self->st->guid_rng, halo_clock_wall_ms()));
+        char one_err[S_ERR_MAX];
+        json_t *d = s_delivery(self, &m, &shape, halo_clock_wall_ms(), one_err, sizeof(one_err));
+        if (d)
+            json_array_append_new(deliveries, d);
     }
     json_t *bodies = sim_webhook_plan(deliveries, dups, batch, false, &self->st->guid_rng);
     pthread_mutex_unlock(&self->st->data_lock);
@@ -452,14 +510,15 @@ static void s_handle_faults(sim_control_t *self, const char *method, const sim_h
 /* The runtime settings (the webhook password never shown); caller owns. Under state_lock. */
 static json_t *s_config_json(sim_control_t *self)
 {
-    static const char *const payloads[] = {"full", "small", "event"};
-    return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I,s:b,s:b,s:I,s:i,s:s}", "tenant", self->st->opts.tenant, "webhook_url",
-                     self->st->webhook.url, "webhook_auth", self->st->webhook.user[0] != '\0', "webhook_timeout_ms",
-                     (json_int_t)self->st->webhook.timeout_ms, "rate_limit", sim_ratelimit_limit(self->st->limiter),
-                     "rate_window_ms", (json_int_t)sim_ratelimit_window_ms(self->st->limiter), "retry_after",
-                     self->st->opts.retry_after, "rate_limit_text", self->st->opts.rate_limit_text, "token_ttl",
+    return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I,s:b,s:b,s:I,s:i,s:s,s:s,s:s}", "tenant", self->st->opts.tenant,
+                     "webhook_url", self->st->webhook.url, "webhook_auth", self->st->webhook.user[0] != '\0',
+                     "webhook_timeout_ms", (json_int_t)self->st->webhook.timeout_ms, "rate_limit",
+                     sim_ratelimit_limit(self->st->limiter), "rate_window_ms",
+                     (json_int_t)sim_ratelimit_window_ms(self->st->limiter), "retry_after", self->st->opts.retry_after,
+                     "rate_limit_text", self->st->opts.rate_limit_text, "token_ttl",
                      (json_int_t)self->st->opts.token_ttl_s, "expired_status", self->st->opts.expired_status, "payload",
-                     payloads[self->st->payload]);
+                     sim_payload_text(self->st->payload), "events", sim_names_text(self->st->names), "payload_template",
+                     self->st->opts.payload_template);
 }
 
 /* Copies a string field of body into dst when present; -1 if not a string or too long. */
@@ -485,6 +544,7 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
         sim_webhook_target_t wt = self->st->webhook;
         sim_options_t o = self->st->opts;
         sim_payload_t payload = self->st->payload;
+        sim_names_t names = self->st->names;
         const char *err = NULL;
         json_t *v;
         if (s_cfg_str(body, "webhook_url", wt.url, sizeof(wt.url)) ||
@@ -494,7 +554,11 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
         if ((v = json_object_get(body, "webhook_timeout_ms")) && json_integer_value(v) > 0)
             wt.timeout_ms = (long)json_integer_value(v);
         if ((v = json_object_get(body, "payload")) && !sim_payload_parse(json_string_value(v), &payload))
-            err = "payload must be full, small or event";
+            err = "payload must be full, small, event or custom";
+        if ((v = json_object_get(body, "events")) && !sim_names_parse(json_string_value(v), &names))
+            err = "events must be seed, live, unlisted or anonymous";
+        if (s_cfg_str(body, "payload_template", o.payload_template, sizeof(o.payload_template)))
+            err = "payload_template must be a string of at most 4095 bytes";
         if ((v = json_object_get(body, "rate_limit")))
             o.rate_limit = (int)json_integer_value(v);
         if ((v = json_object_get(body, "rate_window_ms")))
@@ -528,6 +592,8 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
             self->st->opts.token_ttl_s = o.token_ttl_s;
             self->st->opts.expired_status = o.expired_status;
             self->st->payload = payload;
+            self->st->names = names;
+            memcpy(self->st->opts.payload_template, o.payload_template, sizeof(o.payload_template));
         }
         pthread_mutex_unlock(&self->st->state_lock);
         json_decref(body);

@@ -38,6 +38,8 @@ enum {
     O_WEBHOOK_PASS,
     O_WEBHOOK_TIMEOUT,
     O_PAYLOAD,
+    O_PAYLOAD_TEMPLATE,
+    O_EVENTS,
     O_LOG_LEVEL,
     O_HELP,
     O_VERSION
@@ -101,7 +103,15 @@ static const struct {
     {{"webhook-timeout-ms", required_argument, NULL, O_WEBHOOK_TIMEOUT},
      "MS",
      "timeout of one webhook POST (default 10000)"},
-    {{"payload", required_argument, NULL, O_PAYLOAD}, "full|small|event", "default webhook payload (default full)"},
+    {{"payload", required_argument, NULL, O_PAYLOAD},
+     "full|small|event|custom",
+     "default webhook payload (default full)"},
+    {{"payload-template", required_argument, NULL, O_PAYLOAD_TEMPLATE},
+     "JSON",
+     "template of the custom payload ($event, $object_id, ...; default in docs/sim.md)"},
+    {{"events", required_argument, NULL, O_EVENTS},
+     "seed|live|unlisted|anonymous",
+     "event names of webhooks (default seed)"},
     {{"log-level", required_argument, NULL, O_LOG_LEVEL},
      "LEVEL",
      "debug|info|warn|error (default HALO_LOG_LEVEL or info)"},
@@ -135,6 +145,7 @@ void sim_options_defaults(sim_options_t *o)
     o->request_log_max = 200000;
     o->webhook.timeout_ms = SIM_WEBHOOK_TIMEOUT_MS;
     snprintf(o->payload, sizeof(o->payload), "full");
+    snprintf(o->events, sizeof(o->events), "seed");
     const char *level = getenv("HALO_LOG_LEVEL");
     snprintf(o->log_level, sizeof(o->log_level), "%s", level && *level ? level : "info");
 }
@@ -265,10 +276,19 @@ static int s_apply(sim_options_t *o, int code, const char *name, const char *arg
     case O_PAYLOAD: {
         sim_payload_t p;
         if (!sim_payload_parse(arg, &p)) {
-            snprintf(err, errlen, "--payload: expected full, small or event");
+            snprintf(err, errlen, "--payload: expected full, small, event or custom");
             return -1;
         }
         return s_copy(name, arg, o->payload, sizeof(o->payload), err, errlen);
+    }
+    case O_PAYLOAD_TEMPLATE: return s_copy(name, arg, o->payload_template, sizeof(o->payload_template), err, errlen);
+    case O_EVENTS: {
+        sim_names_t n;
+        if (!sim_names_parse(arg, &n)) {
+            snprintf(err, errlen, "--events: expected seed, live, unlisted or anonymous");
+            return -1;
+        }
+        return s_copy(name, arg, o->events, sizeof(o->events), err, errlen);
     }
     case O_LOG_LEVEL: return s_copy(name, arg, o->log_level, sizeof(o->log_level), err, errlen);
     default: snprintf(err, errlen, "unknown option"); return -1;

@@ -35,7 +35,9 @@ typedef struct {
     char request_log[SIM_OPT_PATH_MAX];
     size_t request_log_max;
     sim_webhook_target_t webhook;
-    char payload[16]; /* full | small | event */
+    char payload[16];                        /* full | small | event | custom */
+    char payload_template[SIM_TEMPLATE_MAX]; /* custom payload template, "" = the default */
+    char events[16];                         /* seed | live | unlisted | anonymous */
     char log_level[16];
 } sim_options_t;
 

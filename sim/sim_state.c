@@ -20,6 +20,8 @@ sim_state_t *sim_state_new(const sim_options_t *opts, char *err, size_t errlen)
     self->webhook = opts->webhook;
     if (!sim_payload_parse(opts->payload, &self->payload))
         self->payload = SIM_PAYLOAD_FULL;
+    if (!sim_names_parse(opts->events, &self->names))
+        self->names = SIM_NAMES_SEED;
     pthread_mutex_init(&self->data_lock, NULL);
     pthread_mutex_init(&self->state_lock, NULL);
     sim_rng_seed_stream(&self->guid_rng, opts->seed, S_GUID_STREAM, 0, 0);

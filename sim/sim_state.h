@@ -41,6 +41,7 @@ typedef struct {
     sim_reqlog_t *reqlog;
     sim_webhook_target_t webhook;
     sim_payload_t payload;
+    sim_names_t names; /* event names of deliveries (the template is opts.payload_template) */
     uint64_t api_requests, token_requests, limited, unauthorized, webhooks_sent, webhooks_failed;
 } sim_state_t;
 

@@ -26,9 +26,135 @@ bool sim_payload_parse(const char *text, sim_payload_t *out)
         *out = SIM_PAYLOAD_SMALL;
     else if (!strcasecmp(text, "event") || !strcasecmp(text, "none"))
         *out = SIM_PAYLOAD_EVENT;
+    else if (!strcasecmp(text, "custom"))
+        *out = SIM_PAYLOAD_CUSTOM;
     else
         return false;
     return true;
+}
+
+const char *sim_payload_text(sim_payload_t payload)
+{
+    static const char *const words[] = {"full", "small", "event", "custom"};
+    return payload <= SIM_PAYLOAD_CUSTOM ? words[payload] : "full";
+}
+
+static const char *const s_names_words[] = {"seed", "live", "unlisted", "anonymous"};
+
+bool sim_names_parse(const char *text, sim_names_t *out)
+{
+    for (int i = 0; text && i <= SIM_NAMES_ANONYMOUS; i++)
+        if (!strcasecmp(text, s_names_words[i])) {
+            *out = (sim_names_t)i;
+            return true;
+        }
+    return false;
+}
+
+const char *sim_names_text(sim_names_t names)
+{
+    return names <= SIM_NAMES_ANONYMOUS ? s_names_words[names] : "seed";
+}
+
+void sim_webhook_rename(sim_mutation_t *m, sim_names_t names, bool closed)
+{
+    /* Notification ids beyond the seed's are made up, in a range of their own. */
+    static const char *const unlisted[SIM_ENTITY_COUNT][2] = {{"Ticket Amended", "Ticket Purged"},
+                                                              {"Site Amended", "Site Purged"},
+                                                              {"User Amended", "User Purged"},
+                                                              {"Invoice Amended", "Invoice Purged"}};
+    bool status_changed = !strcmp(m->event, "ticket status changed");
+    switch (names) {
+    case SIM_NAMES_SEED: return;
+    case SIM_NAMES_LIVE:
+        if (m->entity != SIM_ENTITY_TICKETS || m->op == SIM_OP_NEW)
+            return;
+        if (m->op == SIM_OP_DELETE) {
+            m->event = "Ticket Deleted";
+            m->notification_id = 3;
+        } else if (status_changed && closed) {
+            m->event = "Closed";
+            m->notification_id = 4;
+        } else if (status_changed) {
+            m->event = "Ticket Status Changed";
+            m->notification_id = 41;
+        } else {
+            m->event = "Ticket Updated by User";
+            m->notification_id = 5;
+        }
+        return;
+    case SIM_NAMES_UNLISTED:
+        m->event = unlisted[m->entity][m->op == SIM_OP_DELETE];
+        m->notification_id = 90 + (int)m->entity * 2 + (m->op == SIM_OP_DELETE);
+        return;
+    case SIM_NAMES_ANONYMOUS:
+        m->event = "Action Added";
+        m->notification_id = 99;
+        return;
+    }
+}
+
+/* Appends text to out (cap bytes, NUL-terminated); false when it does not fit. */
+static bool s_append(char *out, size_t cap, size_t *used, const char *text, size_t len)
+{
+    if (*used + len >= cap)
+        return false;
+    memcpy(out + *used, text, len);
+    *used += len;
+    out[*used] = '\0';
+    return true;
+}
+
+json_t *sim_webhook_delivery_custom(const sim_mutation_t *m, const json_t *object, const char *webhook_id,
+                                    const char *template, sim_rng_t *rng, int64_t wall_ms, char *err, size_t errlen)
+{
+    static const char *const default_template =
+        "{\"id\":$id,\"event\":$event,\"object_id\":$object_id,\"message\":$message}";
+    char guid[SIM_GUID_LEN + 1], ts[SIM_DATE_MAX], message[128];
+    sim_format_guid(rng, guid, sizeof(guid));
+    sim_format_timestamp(wall_ms, ts, sizeof(ts));
+    snprintf(message, sizeof(message), "%s %lld: %s", sim_entity_singular(m->entity), (long long)m->id, m->event);
+    json_t *values = json_pack("{s:s,s:s,s:i,s:s,s:s,s:I,s:s,s:s,s:O}", "id", guid, "webhook_id", webhook_id,
+                               "notification_id", m->notification_id, "event", m->event, "entity",
+                               sim_entity_singular(m->entity), "object_id", (json_int_t)m->id, "timestamp", ts,
+                               "message", message, "object", object ? (json_t *)object : json_null());
+    size_t cap = SIM_TEMPLATE_MAX * 4 + 1024 * 1024, used = 0;
+    char *text = malloc(cap);
+    json_t *out = NULL;
+    if (!values || !text) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    text[0] = '\0';
+    const char *p = template && *template ? template : default_template;
+    while (*p) {
+        if (*p != '$') {
+            if (!s_append(text, cap, &used, p, 1))
+                break;
+            p++;
+            continue;
+        }
+        size_t n = 1;
+        while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z'))
+            n++;
+        char name[32];
+        snprintf(name, sizeof(name), "%.*s", (int)(n - 1), p + 1);
+        json_t *v = n > 1 && n - 1 < sizeof(name) ? json_object_get(values, name) : NULL;
+        char *dumped = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        bool ok = dumped ? s_append(text, cap, &used, dumped, strlen(dumped)) : s_append(text, cap, &used, p, n);
+        free(dumped);
+        if (!ok)
+            break;
+        p += n;
+    }
+    json_error_t jerr;
+    out = *p ? NULL : json_loads(text, 0, &jerr);
+    if (!out)
+        snprintf(err, errlen, "%s", *p ? "custom payload too large" : "custom payload template does not render JSON");
+done:
+    free(text);
+    json_decref(values);
+    return out;
 }
 
 json_t *sim_webhook_delivery(const sim_mutation_t *m, json_t *object, const char *webhook_id, sim_payload_t payload,

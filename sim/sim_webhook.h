@@ -21,8 +21,18 @@
 #define SIM_WEBHOOK_TIMEOUT_MS 10000
 #define SIM_STORM_MAX_THREADS 64
 
-/* What the wrapper object carries: the full object, a list-row sized object, or nothing. */
-typedef enum { SIM_PAYLOAD_FULL = 0, SIM_PAYLOAD_SMALL, SIM_PAYLOAD_EVENT } sim_payload_t;
+#define SIM_TEMPLATE_MAX 4096 /* bytes of a custom payload template */
+
+/* The four payload types of Halo's webhook guide: the wrapper object carries
+ * the full object, a list-row sized one, or nothing (event information only:
+ * ids, event name, object id, timestamp); or a user template (custom). */
+typedef enum { SIM_PAYLOAD_FULL = 0, SIM_PAYLOAD_SMALL, SIM_PAYLOAD_EVENT, SIM_PAYLOAD_CUSTOM } sim_payload_t;
+
+/* Which event names deliveries carry: the seed's; those live tenants send
+ * ("Ticket Updated by User", "Closed", "Ticket Status Changed", "Ticket
+ * Deleted"); names in no alias table that still say the entity ("Ticket
+ * Amended", "Site Purged"); or one name that says nothing ("Action Added"). */
+typedef enum { SIM_NAMES_SEED = 0, SIM_NAMES_LIVE, SIM_NAMES_UNLISTED, SIM_NAMES_ANONYMOUS } sim_names_t;
 
 typedef struct {
     char url[SIM_WEBHOOK_URL_MAX];   /* empty: webhooks disabled */
@@ -33,8 +43,24 @@ typedef struct {
 
 typedef struct _sim_webhook_client_t sim_webhook_client_t;
 
-/* Parses "full", "small" or "event"; false if unknown. */
+/* Parses "full", "small", "event" or "custom"; false if unknown. */
 bool sim_payload_parse(const char *text, sim_payload_t *out);
+/* The word of a payload type ("full"...). */
+const char *sim_payload_text(sim_payload_t payload);
+/* Parses "seed", "live", "unlisted" or "anonymous"; false if unknown. */
+bool sim_names_parse(const char *text, sim_names_t *out);
+/* The word of a name set ("seed"...). */
+const char *sim_names_text(sim_names_t names);
+/* Gives m the event name (and notification id) of names; closed: the ticket
+ * is closed after m (live names then say "Closed"). */
+void sim_webhook_rename(sim_mutation_t *m, sim_names_t names, bool closed);
+/* Builds one custom delivery for m from template (NULL or "": the default
+ * one of docs/sim.md): each $id, $webhook_id, $notification_id, $event,
+ * $entity, $object_id, $timestamp, $message and $object (object: borrowed,
+ * may be NULL) becomes its JSON value. Caller owns the result; NULL with err
+ * when the rendered text is not JSON. */
+json_t *sim_webhook_delivery_custom(const sim_mutation_t *m, const json_t *object, const char *webhook_id,
+                                    const char *template, sim_rng_t *rng, int64_t wall_ms, char *err, size_t errlen);
 /* Builds one delivery for mutation m; object (stolen, may be NULL) becomes the
  * wrapper object named after the entity unless payload is SIM_PAYLOAD_EVENT.
  * Caller owns the result. */

@@ -378,6 +378,40 @@ static void test_job_round_trip(void **state)
     s_round_trip_plain(&msg);
 }
 
+/* A trusted webhook's object travels with its JOB; the decoded message owns a copy. */
+static void test_job_object_round_trip(void **state)
+{
+    (void)state;
+    static halo_msg_t in, out;
+    halo_msg_init(&in, HALO_CMD_JOB);
+    SET_STR(in.tenant, "acme");
+    SET_STR(in.u.job.entity, "ticket");
+    SET_STR(in.u.job.op, "upsert");
+    SET_STR(in.u.job.event, "Ticket Changed");
+    in.u.job.object_id = 42;
+    char object[] = "{\"id\":42,\"summary\":\"Caf\xc3\xa9\",\"last_update\":\"2026-09-01T08:00:00\"}";
+    in.u.job.object = object;
+    in.u.job.object_len = strlen(object);
+    s_round_trip(&in, &out);
+    assert_non_null(out.u.job.object);
+    assert_ptr_not_equal(out.u.job.object, object);
+    assert_int_equal(out.u.job.object_len, strlen(object));
+    assert_string_equal(out.u.job.object, object);
+    halo_msg_clear(&out);
+    assert_null(out.u.job.object);
+    /* Too large for a journal record: refused by the encoder. */
+    char *big = malloc(HALO_MSG_JOB_OBJECT_MAX + 2);
+    memset(big, 'x', HALO_MSG_JOB_OBJECT_MAX + 1);
+    big[HALO_MSG_JOB_OBJECT_MAX + 1] = '\0';
+    in.u.job.object = big;
+    in.u.job.object_len = HALO_MSG_JOB_OBJECT_MAX + 1;
+    char *data = NULL, err[256];
+    size_t len = 0;
+    assert_int_equal(halo_msg_encode(&in, &data, &len, err, sizeof err), -1);
+    assert_null(data);
+    free(big);
+}
+
 static void test_ack_round_trip(void **state)
 {
     (void)state;
@@ -1301,6 +1335,7 @@ int main(void)
         cmocka_unit_test(test_ready_round_trip),
         cmocka_unit_test(test_heartbeat_round_trip),
         cmocka_unit_test(test_job_round_trip),
+        cmocka_unit_test(test_job_object_round_trip),
         cmocka_unit_test(test_ack_round_trip),
         cmocka_unit_test(test_records_round_trip),
         cmocka_unit_test(test_records_round_trip_max),

@@ -185,6 +185,11 @@ static void test_connect_saves_tenant_and_prints_url_and_events(void **state)
                             "Invoice created", "Invoice updated",   "Invoice deleted"};
     for (size_t i = 0; i < 11; i++)
         assert_non_null(strstr(r->out, events[i]));
+    /* "Ticket Deleted" is recommended beyond the expected events, after them. */
+    const char *recommended = strstr(r->out, "Recommended, also add");
+    assert_non_null(recommended);
+    assert_true(recommended > strstr(r->out, "Invoice deleted"));
+    assert_non_null(strstr(recommended, "- Ticket Deleted"));
     assert_non_null(strstr(r->out, "tickets (30)"));
 
     /* The row: secret sealed (not the plaintext, opens with the key), token hashed. */

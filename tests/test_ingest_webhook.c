@@ -92,6 +92,43 @@ static void test_unknown_event_accepted(void **state)
     ingest_batch_clear(&b);
 }
 
+static void s_assert_same(const ingest_batch_t *a, const ingest_batch_t *b);
+
+/* An unknown name about an object is fetched like a known one; it keeps its raw name. */
+static void test_unknown_event_naming_an_object(void **state)
+{
+    static const struct {
+        const char *body, *entity, *op;
+        int64_t id;
+    } cases[] = {
+        {"{\"event\":\"Action Added\",\"object_id\":5,\"ticket\":{\"id\":5}}", "ticket", "upsert", 5},
+        {"{\"event\":\"Action Added\",\"faults\":{\"id\":6.0}}", "ticket", "upsert", 6},
+        {"{\"event\":\"Site Contact Changed\",\"object_id\":\"7\"}", "site", "upsert", 7},
+        {"{\"event\":\"Invoice Voided\",\"object_id\":8}", "invoice", "upsert", 8},
+        {"{\"event\":\"Invoice Removed\",\"object_id\":8}", "invoice", "delete", 8},
+        {"{\"event\":\"Action Added\",\"object_id\":9,\"message\":\"Action added to user 9\"}", "user", "upsert", 9},
+        /* nothing names an entity, or nothing to fetch: kept, never fetched */
+        {"{\"event\":\"Quote Approved\",\"object_id\":10}", "unknown", "unknown", 10},
+        {"{\"event\":\"Ticket Note Seen\"}", "unknown", "unknown", -1},
+        {"{\"event\":\"Action Added\",\"object_id\":11,\"message\":7}", "unknown", "unknown", 11},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ingest_batch_t b, ref;
+        char err[256];
+        assert_int_equal(s_parse(cases[i].body, &b, err, sizeof err), 0);
+        assert_false(b.events[0].known);
+        assert_string_equal(b.events[0].entity, cases[i].entity);
+        assert_string_equal(b.events[0].op, cases[i].op);
+        assert_string_equal(b.events[0].event, b.events[0].raw_event);
+        assert_int_equal(b.events[0].object_id, cases[i].id);
+        assert_int_equal(ingest_webhook_parse_reference(cases[i].body, strlen(cases[i].body), &ref, err, sizeof err),
+                         0);
+        s_assert_same(&b, &ref);
+        ingest_batch_clear(&b);
+        ingest_batch_clear(&ref);
+    }
+}
+
 static void test_refusals(void **state)
 {
     static const struct {
@@ -224,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_array_batch),
         cmocka_unit_test(test_object_id_shapes),
         cmocka_unit_test(test_unknown_event_accepted),
+        cmocka_unit_test(test_unknown_event_naming_an_object),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_depth_bound),
         cmocka_unit_test(test_scanner_reads_what_halo_sends),
