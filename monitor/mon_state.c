@@ -136,7 +136,7 @@ void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_m
     if (msg->cmd == HALO_CMD_EVENT) {
         if (mon_counters_apply(self->counters, msg->tenant, &msg->u.event) != 0)
             HALO_DEBUG("telemetry event dropped", "tenant=%s name=%s", msg->tenant, msg->u.event.name);
-        if (strcmp(msg->u.event.name, "api_request") == 0 && msg->tenant[0]) {
+        if (strcmp(msg->u.event.name, "api_requests") == 0 && msg->tenant[0]) {
             mon_history_t *h = s_history(self, msg->tenant, now_ms / 60000);
             if (h)
                 h->api_calls[MON_MINUTES - 1] += msg->u.event.value;

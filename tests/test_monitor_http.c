@@ -286,16 +286,15 @@ static void test_metrics(void **state)
     (void)state;
     char *body = s_wait_for("/metrics", "halo_webhook_status{tenant=\"t-quiet\"");
     assert_non_null(body);
-    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"Webhook Successful\"} 1"));
-    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"Webhook received no data\"} 0"));
-    assert_non_null(
-        strstr(body, "halo_webhook_status{tenant=\"t-quiet\",status=\"Webhook received no data within 4 days\"} 1"));
+    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"successful\"} 1"));
+    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"no_data\"} 0"));
+    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-quiet\",status=\"no_data_4_days\"} 1"));
     assert_non_null(strstr(body, "halo_dead_letters{tenant=\"t-some\"} 1"));
     assert_non_null(strstr(body, "halo_fetch_queue_depth{tenant=\"t-some\",state=\"pending\"} 2"));
-    assert_non_null(strstr(body, "halo_api_429_total{tenant=\"t-ok\"} 5"));
+    assert_non_null(strstr(body, "halo_api_throttled_total{tenant=\"t-ok\"} 5"));
     assert_non_null(
         strstr(body, "halo_webhook_event_last_received_age_seconds{tenant=\"t-ok\",event=\"Ticket Changed\"}"));
-    assert_non_null(strstr(body, "halo_sync_full_total{tenant=\"t-ok\",entity=\"ticket\"} 100"));
+    assert_non_null(strstr(body, "halo_sync_full_expected{tenant=\"t-ok\",entity=\"ticket\"} 100"));
     assert_non_null(strstr(body, "# TYPE halo_webhook_status gauge"));
     free(body);
 }
@@ -378,11 +377,11 @@ static void test_telemetry_counters(void **state)
     halo_msg_t msg;
     halo_msg_init(&msg, HALO_CMD_EVENT);
     snprintf(msg.tenant, sizeof msg.tenant, "t-ok");
-    snprintf(msg.u.event.name, sizeof msg.u.event.name, "webhook_received");
+    snprintf(msg.u.event.name, sizeof msg.u.event.name, "webhook_rejected");
     msg.u.event.value = 1;
     msg.u.event.label_count = 1;
-    snprintf(msg.u.event.labels[0].key, sizeof msg.u.event.labels[0].key, "event");
-    snprintf(msg.u.event.labels[0].value, sizeof msg.u.event.labels[0].value, "Ticket Changed");
+    snprintf(msg.u.event.labels[0].key, sizeof msg.u.event.labels[0].key, "reason");
+    snprintf(msg.u.event.labels[0].value, sizeof msg.u.event.labels[0].value, "bad_token");
     halo_msg_t gauge;
     halo_msg_init(&gauge, HALO_CMD_EVENT);
     snprintf(gauge.u.event.name, sizeof gauge.u.event.name, "journal_unacked");
@@ -395,15 +394,19 @@ static void test_telemetry_counters(void **state)
         assert_int_equal(halo_zmq_send(pub, NULL, 0, &gauge, ZMQ_DONTWAIT, err, sizeof err), 0);
         halo_clock_sleep_ms(100);
         if (s_get("/metrics", &body) == 200 &&
-            strstr(body, "halo_webhook_received_total{tenant=\"t-ok\",event=\"Ticket Changed\"}") &&
+            strstr(body, "halo_webhook_rejected_total{tenant=\"t-ok\",reason=\"bad_token\"}") &&
             strstr(body, "halo_journal_unacked{tenant=\"\"} 42"))
             break;
         free(body);
         body = NULL;
     }
     assert_non_null(body);
-    assert_non_null(strstr(body, "# TYPE halo_webhook_received_total counter"));
+    assert_non_null(strstr(body, "# HELP halo_webhook_rejected_total "));
+    assert_non_null(strstr(body, "# TYPE halo_webhook_rejected_total counter"));
+    assert_non_null(strstr(body, "# HELP halo_journal_unacked "));
     assert_non_null(strstr(body, "# TYPE halo_journal_unacked gauge"));
+    assert_non_null(strstr(body, "# TYPE halo_build_info gauge\nhalo_build_info{process=\"halo-monitor\",version=\""));
+    assert_non_null(strstr(body, "\nprocess_start_time_seconds "));
     free(body);
     /* A malformed message is counted and dropped; the monitor keeps serving. */
     zmq_send(pub, "HALO1", 5, ZMQ_SNDMORE);
