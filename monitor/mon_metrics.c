@@ -169,7 +169,8 @@ static void s_sync_families(FILE *out, const mon_view_t *v)
         const char *help;
     } fams[] = {
         {"halo_sync_full_seen", "Records stored by the current or last full sync."},
-        {"halo_sync_full_expected", "record_count Halo reported for the current or last full sync (absent if unknown)."},
+        {"halo_sync_full_expected",
+         "record_count Halo reported for the current or last full sync (absent if unknown)."},
         {"halo_sync_full_requested", "1 while a full sync is requested and not finished."},
         {"halo_sync_full_running", "1 while a full sync runs."},
         {"halo_sync_full_failed", "1 when the last full sync failed."},
