@@ -26,12 +26,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The alerting hook's receiver: a tiny HTTP server that keeps every body. */
+/* The alerting hook's receiver: a tiny HTTP server that answers 503 to its
+ * first S_ALERT_FAILURES requests (the monitor must retry them) and keeps
+ * every body it answers 200. */
+#define S_ALERT_FAILURES 3
 static struct {
     int fd, port;
     pthread_t thread;
     pthread_mutex_t lock;
-    char bodies[16384];
+    int requests;
+    char bodies[65536];
 } s_alerts = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *s_alert_server(void *arg)
@@ -55,12 +59,14 @@ static void *s_alert_server(void *arg)
         req[got] = '\0';
         const char *body = strstr(req, "\r\n\r\n");
         pthread_mutex_lock(&s_alerts.lock);
-        if (body && strlen(s_alerts.bodies) + strlen(body + 4) + 2 < sizeof s_alerts.bodies) {
+        bool refuse = ++s_alerts.requests <= S_ALERT_FAILURES;
+        if (!refuse && body && strlen(s_alerts.bodies) + strlen(body + 4) + 2 < sizeof s_alerts.bodies) {
             strcat(s_alerts.bodies, body + 4);
             strcat(s_alerts.bodies, "\n");
         }
         pthread_mutex_unlock(&s_alerts.lock);
-        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const char *ok = refuse ? "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         if (write(c, ok, strlen(ok)) < 0)
             perror("alert receiver");
         close(c);
@@ -161,7 +167,14 @@ static void s_start_monitor(void)
     if (!s_alerts.port)
         s_alert_start();
     snprintf(alert, sizeof alert, "HALO_MONITOR_ALERT_URL=http://127.0.0.1:%d/alerts", s_alerts.port);
-    char *env[] = {listen, bind, url, alert, "HALO_MONITOR_REFRESH_MS=200", "HALO_LOG_LEVEL=info", NULL};
+    char *env[] = {listen,
+                   bind,
+                   url,
+                   alert,
+                   "HALO_MONITOR_REFRESH_MS=200",
+                   "HALO_MONITOR_ALERT_BACKOFF_MS=100",
+                   "HALO_LOG_LEVEL=info",
+                   NULL};
     s_env.monitor = halo_test_spawn(argv, env, log);
     assert_true(s_env.monitor > 0);
     assert_int_equal(halo_test_wait_port(s_env.http_port, DEADLINE_MS), 0);
@@ -347,9 +360,10 @@ static void test_status_changes_recorded_once(void **state)
         halo_clock_sleep_ms(100);
     }
     assert_string_equal(count, "1");
-    /* The alerting hook got a JSON notice of that change. */
-    const char *want = "\"tenant\":\"t-none\",\"status\":\"Webhook received no data for some events\","
-                       "\"previous\":\"Webhook received no data\"";
+    /* The alerting hook got a JSON notice of that change, although it refused
+     * the first S_ALERT_FAILURES requests: the monitor retried. */
+    const char *want = "\"details\":{\"status\":\"Webhook received no data for some events\","
+                       "\"status_code\":\"some_events\",\"previous\":\"Webhook received no data\"";
     bool alerted = false;
     deadline = halo_clock_mono_ms() + DEADLINE_MS;
     while (!alerted && halo_clock_mono_ms() < deadline) {
@@ -362,7 +376,16 @@ static void test_status_changes_recorded_once(void **state)
     if (!alerted)
         fail_msg("no alert for t-none; received: %s", s_alerts.bodies);
     pthread_mutex_lock(&s_alerts.lock);
+    assert_true(s_alerts.requests > S_ALERT_FAILURES);
     assert_non_null(strstr(s_alerts.bodies, "\"missing_events\":["));
+    assert_non_null(strstr(s_alerts.bodies, "\"kind\":\"status_changed\",\"state\":\"firing\","
+                                            "\"key\":\"status_changed:t-none\",\"tenant\":\"t-none\""));
+    /* t-some's dead letter: one firing alert, however many refreshes saw it. */
+    const char *dead = "\"key\":\"dead_letters:t-some\"";
+    const char *first = strstr(s_alerts.bodies, dead);
+    if (!first)
+        fail_msg("no dead_letters alert for t-some; received: %s", s_alerts.bodies);
+    assert_null(strstr(first + 1, dead));
     pthread_mutex_unlock(&s_alerts.lock);
 }
 
