@@ -56,6 +56,9 @@ static const char *const s_gauge_names[INGEST_GAUGE_MAX][2] = {
     [INGEST_GAUGE_REGISTRY_TENANTS] = {"halo_ingest_registry_tenants", "Tenants in ingest's copy of the registry."},
     [INGEST_GAUGE_REGISTRY_AGE_S] = {"halo_ingest_registry_age_seconds",
                                      "Seconds since the tenant registry was read from PostgreSQL."},
+    [INGEST_GAUGE_OLDEST_UNACKED_S] =
+        {"halo_ingest_journal_oldest_unacked_seconds",
+         "Age of the oldest journal record no fetcher acknowledged (a lower bound; 0 if none)."},
 };
 
 ingest_metrics_t *ingest_metrics_new(void)
@@ -283,7 +286,8 @@ void ingest_metrics_publish(ingest_metrics_t *self, void *pub, int64_t wall_ms)
             deltas[n++].delta = s->total - s->published;
             s->published = s->total;
         }
-        double unacked = self->gauges[INGEST_GAUGE_UNACKED];
+        double unacked = self->gauges[INGEST_GAUGE_UNACKED], fetchers = self->gauges[INGEST_GAUGE_FETCHERS],
+               bytes = self->gauges[INGEST_GAUGE_JOURNAL_BYTES], oldest = self->gauges[INGEST_GAUGE_OLDEST_UNACKED_S];
         bool send_gauge = n == 0; /* once, after the counters */
         pthread_mutex_unlock(&self->lock);
         for (size_t i = 0; i < n; i++) {
@@ -293,6 +297,10 @@ void ingest_metrics_publish(ingest_metrics_t *self, void *pub, int64_t wall_ms)
         }
         if (send_gauge) {
             s_send_event(pub, "", "journal_unacked", unacked, NULL, NULL, wall_ms);
+            /* Component health on the monitor's status page. */
+            s_send_event(pub, "", "ingest_fetchers", fetchers, "kind", "gauge", wall_ms);
+            s_send_event(pub, "", "journal_bytes", bytes, "kind", "gauge", wall_ms);
+            s_send_event(pub, "", "journal_oldest_unacked_seconds", oldest, "kind", "gauge", wall_ms);
             return;
         }
     }

@@ -55,6 +55,9 @@ static const struct {
     {"records_rejected", "Records store refused (invalid), by entity."},
     {"store_batches_dropped", "RECORDS batches store dropped after an error, by entity."},
     {"store_pending_batches", "RECORDS batches waiting in store's queue."},
+    {"ingest_fetchers", "Fetchers connected to ingest (ingest telemetry)."},
+    {"journal_bytes", "Bytes of ingest's on-disk journal (ingest telemetry)."},
+    {"journal_oldest_unacked_seconds", "Age of ingest's oldest journal record no fetcher acknowledged (at least)."},
 };
 
 /* The kind of an EVENT: kind=histogram observes, gauges take, counters add. */

@@ -154,6 +154,41 @@ static size_t s_load_learned(mon_refresh_t *self, mon_alert_learned_t **out)
     return n;
 }
 
+/* Reads a recent list (tenant, what, detail, epoch ms; newest first) with sql into state. */
+static void s_load_list(mon_refresh_t *self, mon_state_t *state, mon_list_t list, const char *sql)
+{
+    PGresult *res = halo_pg_exec(self->pg, sql, 0, NULL);
+    if (!res) {
+        HALO_WARN("cannot read a recent list", "list=%d error=\"%s\"", (int)list, halo_pg_error(self->pg));
+        return;
+    }
+    mon_row_t rows[MON_RECENT_MAX];
+    size_t n = 0;
+    for (int row = 0; row < PQntuples(res) && n < MON_RECENT_MAX; row++, n++) {
+        memset(&rows[n], 0, sizeof rows[n]);
+        snprintf(rows[n].tenant, sizeof rows[n].tenant, "%s", PQgetvalue(res, row, 0));
+        snprintf(rows[n].what, sizeof rows[n].what, "%s", PQgetvalue(res, row, 1));
+        snprintf(rows[n].detail, sizeof rows[n].detail, "%s", PQgetvalue(res, row, 2));
+        rows[n].at_ms = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+        rows[n].count = 1;
+    }
+    PQclear(res);
+    mon_state_set_list(state, list, rows, n);
+}
+
+/* The status changes and store rejects of the status page's history. */
+static void s_load_lists(mon_refresh_t *self, mon_state_t *state)
+{
+    s_load_list(self, state, MON_LIST_STATUS_CHANGES,
+                "SELECT t.slug, c.status, coalesce(c.previous, ''), "
+                "(extract(epoch FROM c.changed_at) * 1000)::bigint FROM halo.webhook_status_changes c "
+                "JOIN halo.tenants t ON t.id = c.tenant_id ORDER BY c.changed_at DESC, c.id DESC LIMIT 30");
+    s_load_list(self, state, MON_LIST_STORE_REJECTS,
+                "SELECT coalesce(t.slug, ''), r.entity || coalesce(' #' || r.object_id, ''), r.reason, "
+                "(extract(epoch FROM r.rejected_at) * 1000)::bigint FROM halo.store_rejects r "
+                "LEFT JOIN halo.tenants t ON t.id = r.tenant_id ORDER BY r.rejected_at DESC, r.id DESC LIMIT 30");
+}
+
 int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
 {
     char err[512];
@@ -183,6 +218,7 @@ int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
         free(learned);
     }
     s_load_history(self, state, now_ms);
+    s_load_lists(self, state);
     mon_state_publish(state, reports, count, now_ms);
     return 0;
 }

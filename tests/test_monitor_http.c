@@ -216,6 +216,8 @@ static int s_setup(void **state)
            "FROM halo.tenants t, generate_series(1, 3) n WHERE t.slug = 't-some'");
     s_exec("INSERT INTO halo.rate_limits (tenant_id, tat, requests, throttled) "
            "SELECT id, now() + interval '100 seconds', 1234, 5 FROM halo.tenants WHERE slug = 't-ok'");
+    s_exec("INSERT INTO halo.store_rejects (tenant_id, entity, object_id, reason, payload) "
+           "SELECT id, 'ticket', 4242, 'id is not a number', 'SECRET-PAYLOAD' FROM halo.tenants WHERE slug = 't-some'");
     s_start_monitor();
     return 0;
 }
@@ -312,6 +314,15 @@ static void test_metrics(void **state)
     free(body);
 }
 
+/* Occurrences of needle in text. */
+static int s_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
 static void test_status_page(void **state)
 {
     (void)state;
@@ -326,6 +337,39 @@ static void test_status_page(void **state)
     assert_non_null(strstr(body, "<svg"));
     assert_non_null(strstr(body, "haloctl retry t-some"));
     assert_null(strstr(body, "<script"));
+    /* The overview table comes first, one row per tenant; then the cards. */
+    const char *overview = strstr(body, "id=\"overview\"");
+    assert_non_null(overview);
+    assert_true(overview < strstr(body, "id=\"tenant-"));
+    assert_int_equal(s_count(overview, "<tr><td><a href=\"#tenant-"), 4);
+    /* Chart axes with times; components; history with the store reject (never its payload). */
+    assert_non_null(strstr(body, "/min</text>"));
+    assert_non_null(strstr(body, " UTC</text>"));
+    assert_non_null(strstr(body, "id=\"components\""));
+    assert_non_null(strstr(body, "Fetchers connected to ingest"));
+    assert_non_null(strstr(body, "Webhook status changes"));
+    free(body);
+    body = s_wait_for("/", "id is not a number");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "ticket #4242"));
+    assert_null(strstr(body, "SECRET-PAYLOAD"));
+    free(body);
+    /* Filtered: a name, a status; the page shows only those rows and cards. */
+    body = s_wait_for("/?q=T-OK", "id=\"overview\"");
+    assert_non_null(body);
+    assert_int_equal(s_count(body, "<tr><td><a href=\"#tenant-"), 1);
+    assert_non_null(strstr(body, "href=\"#tenant-t-ok\""));
+    assert_null(strstr(body, "id=\"tenant-t-quiet\""));
+    free(body);
+    body = s_wait_for("/?status=no_data_4_days", "id=\"overview\"");
+    assert_non_null(body);
+    assert_int_equal(s_count(body, "<tr><td><a href=\"#tenant-"), 1);
+    assert_non_null(strstr(body, "id=\"tenant-t-quiet\""));
+    free(body);
+    body = s_wait_for("/?q=%3Cscript%3E&status=bogus&page=-3", "id=\"overview\"");
+    assert_non_null(body);
+    assert_null(strstr(body, "<script"));
+    assert_int_equal(s_count(body, "<tr><td><a href=\"#tenant-"), 0); /* "script" names no tenant */
     free(body);
 }
 
