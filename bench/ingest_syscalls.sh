@@ -27,7 +27,7 @@ bench_connect 450 3
 bench_wait_webhook_ready
 bench_static_webhook "$work"
 pid=$(stack_pid ingest)
-count() { curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_ingest_webhooks_received_total/ {s += $NF} END {print s + 0}'; }
+count() { curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_webhook_received_total/ {s += $NF} END {print s + 0}'; }
 wrk -t2 -c"$conns" -d10s -s "$work/post.lua" "$BENCH_HOOK" >"$work/wrk.txt" &
 wrk_pid=$!
 sleep 2

@@ -42,7 +42,7 @@ snap() {
       "$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "$t/status")"
   done | sort
 }
-count() { curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_ingest_webhooks_received_total/ {s += $NF} END {print s + 0}'; }
+count() { curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_webhook_received_total/ {s += $NF} END {print s + 0}'; }
 bench_machine
 echo "config: runs=$runs connections=$conns body_bytes=$(wc -c <"$work/body.json") window_s=5 env=\"${extra_env[*]+${extra_env[*]}}\""
 for r in $(seq 1 "$runs"); do

@@ -157,7 +157,7 @@ for r in $(seq 1 "$runs"); do
     out+="$line"$'\n'
   done
 done
-accepted=$(curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_ingest_webhooks_received_total/ {s += $NF} END {print s + 0}')
+accepted=$(curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_webhook_received_total/ {s += $NF} END {print s + 0}')
 echo "ingest: webhooks_received_total=$accepted journal_bytes=$(curl -fsS "$HALO_INGEST_ADMIN_URL/metrics" | awk '/^halo_ingest_journal_bytes/ {print $2}')"
 for target in nginx ingest; do
   for c in "$conns" 1; do

@@ -42,7 +42,7 @@ bench_build() {
   for b in halo-sim halo-ingest halo-fetcher halo-store halo-monitor haloctl; do
     [ -x "$HALO_BIN_DIR/$b" ] || missing=1
   done
-  for b in journal_append store_feed store_bench; do
+  for b in journal_append store_feed store_bench status_render; do
     [ -x "$BENCH_BIN_DIR/$b" ] || missing=1
   done
   [ "$missing" = 0 ] && [ -z "${BENCH_REBUILD:-}" ] && return 0

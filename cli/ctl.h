@@ -35,5 +35,12 @@ int ctl_sync_run(int argc, char **argv);
 int ctl_retry_run(int argc, char **argv);
 /* `haloctl rotate-webhook-token TENANT [--grace-hours H]`: new webhook URL, old one valid for the grace period. */
 int ctl_rotate_run(int argc, char **argv);
+/* `haloctl disable TENANT`: stops the tenant, keeps everything. */
+int ctl_disable_run(int argc, char **argv);
+/* `haloctl enable TENANT`: resumes a disabled tenant. */
+int ctl_enable_run(int argc, char **argv);
+/* `haloctl remove TENANT --keep-data|--delete-data`: ends the connection; the flag (required) says what happens to the
+ * rows. */
+int ctl_remove_run(int argc, char **argv);
 
 #endif

@@ -178,7 +178,7 @@ static int s_parse_events(s_args_t *a)
         if (halo_events_map(item, &map) != 0) {
             size_t n = 0;
             const char *const *known = halo_events_expected_default(&n);
-            fprintf(stderr, "haloctl connect: unknown webhook event \"%s\"; the seed's events are:", item);
+            fprintf(stderr, "haloctl connect: unknown webhook event \"%s\"; HaloPSA's webhook events are:", item);
             for (size_t i = 0; i < n; i++)
                 fprintf(stderr, "%s %s", i ? "," : "", known[i]);
             fputc('\n', stderr);

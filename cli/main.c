@@ -9,11 +9,14 @@
 static const ctl_command_t s_commands[] = {
     {"connect", "connect a HaloPSA tenant (the five fields), check it, start the full sync, print the webhook URL",
      ctl_connect_run},
-    {"status", "webhook status in the seed's words, events, sync, queue, dead letters, API budget", ctl_status_run},
+    {"status", "HaloPSA webhook status, events, sync, queue, dead letters, API budget", ctl_status_run},
     {"tenants", "list the connected tenants", ctl_tenants_run},
     {"sync", "request a full or incremental sync, optionally following its progress", ctl_sync_run},
     {"retry", "put a tenant's dead letters back in the queue", ctl_retry_run},
     {"rotate-webhook-token", "new webhook callback URL (the old one stays valid for a grace period)", ctl_rotate_run},
+    {"disable", "stop a tenant (webhooks refused, no fetching), keeping everything", ctl_disable_run},
+    {"enable", "resume a disabled tenant", ctl_enable_run},
+    {"remove", "remove a tenant: --keep-data or --delete-data (required) for its mirrored rows", ctl_remove_run},
     {"db", "db migrate: apply pending database migrations", ctl_db_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])

@@ -226,11 +226,14 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
             fetch_telemetry_send(self->telemetry, tenant->slug, "limiter_wait", 1, NULL, NULL);
             return REQ_WAIT;
         }
+        int64_t started_ms = halo_clock_mono_ms();
         int rc = halo_api_get(self->api, url, token, resp);
         memset(token, 0, sizeof token);
-        char status[16];
-        snprintf(status, sizeof status, "%ld", resp->status);
-        fetch_telemetry_send(self->telemetry, tenant->slug, "api_request", 1, "status", status);
+        char code[16];
+        snprintf(code, sizeof code, "%ld", resp->status);
+        fetch_telemetry_send(self->telemetry, tenant->slug, "api_requests", 1, "code", code);
+        fetch_telemetry_send(self->telemetry, tenant->slug, "api_request_duration_seconds",
+                             (double)(halo_clock_mono_ms() - started_ms) / 1000.0, "kind", "histogram");
         if (rc != 0) {
             snprintf(err, errlen, "%s: %s", resp->timed_out ? "timeout" : "transport", resp->error);
             halo_api_response_clear(resp);

@@ -83,7 +83,9 @@ struct _ingest_app_t {
     ingest_admin_t *admin; /* NULL when HALO_INGEST_ADMIN_LISTEN is off */
     int64_t next_checkpoint;
     int64_t next_telemetry;
-    bool journal_failed; /* seen by the last checkpoint: the process must end */
+    bool journal_failed;  /* seen by the last checkpoint: the process must end */
+    uint64_t low_seq;     /* lowest unacknowledged sequence at the last checkpoint */
+    int64_t low_since_ms; /* wall ms since it has been the lowest */
 };
 
 const halo_config_var_t *ingest_app_config_table(size_t *count)
@@ -180,7 +182,14 @@ static void s_checkpoint(ingest_app_t *self)
     ingest_metrics_gauge(m, INGEST_GAUGE_JOURNAL_SEGMENTS, (double)st.segments);
     ingest_metrics_gauge(m, INGEST_GAUGE_JOURNAL_OK, st.failed ? 0 : 1);
     self->journal_failed = st.failed;
-    ingest_metrics_gauge(m, INGEST_GAUGE_UNACKED, (double)ingest_dispatch_unacked(self->dispatch));
+    uint64_t unacked = ingest_dispatch_unacked(self->dispatch), low = ingest_dispatch_low_seq(self->dispatch);
+    int64_t wall = halo_clock_wall_ms();
+    if (low != self->low_seq || !self->low_since_ms) {
+        self->low_seq = low;
+        self->low_since_ms = wall;
+    }
+    ingest_metrics_gauge(m, INGEST_GAUGE_UNACKED, (double)unacked);
+    ingest_metrics_gauge(m, INGEST_GAUGE_OLDEST_UNACKED_S, unacked ? (double)(wall - self->low_since_ms) / 1000.0 : 0);
     ingest_metrics_gauge(m, INGEST_GAUGE_INFLIGHT, (double)ingest_dispatch_inflight(self->dispatch));
     ingest_metrics_gauge(m, INGEST_GAUGE_FETCHERS, (double)ingest_dispatch_fetchers(self->dispatch));
     ingest_metrics_gauge(m, INGEST_GAUGE_REGISTRY_TENANTS, (double)ingest_auth_count(self->auth));

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "halo_msg.h"
+#include "halo_version.h"
 #include "halo_zmq.h"
 
 #define S_OTHER_TENANT "_other"
@@ -35,23 +36,29 @@ struct _ingest_metrics_t {
     double gauges[INGEST_GAUGE_MAX];
 };
 
-static const char *const s_counter_names[INGEST_COUNT_MAX] = {
-    [INGEST_COUNT_JOBS_SENT] = "halo_ingest_jobs_sent_total",
-    [INGEST_COUNT_JOBS_RESENT] = "halo_ingest_jobs_resent_total",
-    [INGEST_COUNT_JOBS_ACKED] = "halo_ingest_jobs_acked_total",
-    [INGEST_COUNT_UNKNOWN_EVENTS] = "halo_ingest_unknown_events_total",
-    [INGEST_COUNT_BAD_MESSAGES] = "halo_ingest_bad_messages_total",
+static const char *const s_counter_names[INGEST_COUNT_MAX][2] = {
+    [INGEST_COUNT_JOBS_SENT] = {"halo_ingest_jobs_sent_total", "Jobs handed to a fetcher."},
+    [INGEST_COUNT_JOBS_RESENT] = {"halo_ingest_jobs_resent_total", "Jobs sent again (fetcher gone or silent)."},
+    [INGEST_COUNT_JOBS_ACKED] = {"halo_ingest_jobs_acked_total", "Jobs a fetcher acknowledged (in the ledger)."},
+    [INGEST_COUNT_UNKNOWN_EVENTS] = {"halo_ingest_unknown_events_total",
+                                     "Accepted webhook events whose name maps to no entity (not fetched)."},
+    [INGEST_COUNT_BAD_MESSAGES] = {"halo_ingest_bad_messages_total", "Malformed ZeroMQ messages dropped."},
 };
 
-static const char *const s_gauge_names[INGEST_GAUGE_MAX] = {
-    [INGEST_GAUGE_JOURNAL_BYTES] = "halo_ingest_journal_bytes",
-    [INGEST_GAUGE_JOURNAL_SEGMENTS] = "halo_ingest_journal_segments",
-    [INGEST_GAUGE_JOURNAL_OK] = "halo_ingest_journal_ok",
-    [INGEST_GAUGE_UNACKED] = "halo_ingest_journal_unacked",
-    [INGEST_GAUGE_INFLIGHT] = "halo_ingest_jobs_inflight",
-    [INGEST_GAUGE_FETCHERS] = "halo_ingest_fetchers",
-    [INGEST_GAUGE_REGISTRY_TENANTS] = "halo_ingest_registry_tenants",
-    [INGEST_GAUGE_REGISTRY_AGE_S] = "halo_ingest_registry_age_seconds",
+/* Gauges: name, help. The registry age is absent until the registry was read. */
+static const char *const s_gauge_names[INGEST_GAUGE_MAX][2] = {
+    [INGEST_GAUGE_JOURNAL_BYTES] = {"halo_ingest_journal_bytes", "Bytes of the on-disk journal."},
+    [INGEST_GAUGE_JOURNAL_SEGMENTS] = {"halo_ingest_journal_segments", "Segment files of the journal."},
+    [INGEST_GAUGE_JOURNAL_OK] = {"halo_ingest_journal_ok", "1 while the journal accepts writes (0: answering 503)."},
+    [INGEST_GAUGE_UNACKED] = {"halo_ingest_journal_unacked", "Journal records not yet acknowledged by a fetcher."},
+    [INGEST_GAUGE_INFLIGHT] = {"halo_ingest_jobs_inflight", "Jobs sent to fetchers and not yet acknowledged."},
+    [INGEST_GAUGE_FETCHERS] = {"halo_ingest_fetchers", "Fetchers connected (heard from within 3 s)."},
+    [INGEST_GAUGE_REGISTRY_TENANTS] = {"halo_ingest_registry_tenants", "Tenants in ingest's copy of the registry."},
+    [INGEST_GAUGE_REGISTRY_AGE_S] = {"halo_ingest_registry_age_seconds",
+                                     "Seconds since the tenant registry was read from PostgreSQL."},
+    [INGEST_GAUGE_OLDEST_UNACKED_S] =
+        {"halo_ingest_journal_oldest_unacked_seconds",
+         "Age of the oldest journal record no fetcher acknowledged (a lower bound; 0 if none)."},
 };
 
 ingest_metrics_t *ingest_metrics_new(void)
@@ -212,9 +219,13 @@ char *ingest_metrics_render(ingest_metrics_t *self)
     char tenant[2 * HALO_TENANT_MAX], label[2 * HALO_EVENT_MAX];
     pthread_mutex_lock(&self->lock);
     static const char *const kinds[2][3] = {
-        {"halo_ingest_webhooks_received_total", "event", "webhook events accepted and journaled"},
-        {"halo_ingest_webhooks_rejected_total", "reason", "webhook requests refused"},
+        {"halo_webhook_received_total", "event",
+         "Webhook events accepted and journaled by this ingest, by event name."},
+        {"halo_webhook_rejected_total", "reason", "Webhook requests refused by this ingest, by reason."},
     };
+    char identity[1024];
+    if (halo_version_metrics(identity, sizeof identity, "halo-ingest") > 0)
+        s_printf(&b, "%s", identity);
     for (int k = 0; k < 2; k++) {
         s_printf(&b, "# HELP %s %s\n# TYPE %s counter\n", kinds[k][0], kinds[k][2], kinds[k][0]);
         for (size_t i = 0; i < self->nseries; i++) {
@@ -228,9 +239,13 @@ char *ingest_metrics_render(ingest_metrics_t *self)
         }
     }
     for (int i = 0; i < INGEST_COUNT_MAX; i++)
-        s_printf(&b, "# TYPE %s counter\n%s %" PRIu64 "\n", s_counter_names[i], s_counter_names[i], self->counters[i]);
-    for (int i = 0; i < INGEST_GAUGE_MAX; i++)
-        s_printf(&b, "# TYPE %s gauge\n%s %.17g\n", s_gauge_names[i], s_gauge_names[i], self->gauges[i]);
+        s_printf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", s_counter_names[i][0], s_counter_names[i][1],
+                 s_counter_names[i][0], s_counter_names[i][0], self->counters[i]);
+    for (int i = 0; i < INGEST_GAUGE_MAX; i++) {
+        s_printf(&b, "# HELP %s %s\n# TYPE %s gauge\n", s_gauge_names[i][0], s_gauge_names[i][1], s_gauge_names[i][0]);
+        if (self->gauges[i] >= 0 || i != INGEST_GAUGE_REGISTRY_AGE_S)
+            s_printf(&b, "%s %.17g\n", s_gauge_names[i][0], self->gauges[i]);
+    }
     pthread_mutex_unlock(&self->lock);
     if (b.failed) {
         free(b.data);
@@ -271,7 +286,8 @@ void ingest_metrics_publish(ingest_metrics_t *self, void *pub, int64_t wall_ms)
             deltas[n++].delta = s->total - s->published;
             s->published = s->total;
         }
-        double unacked = self->gauges[INGEST_GAUGE_UNACKED];
+        double unacked = self->gauges[INGEST_GAUGE_UNACKED], fetchers = self->gauges[INGEST_GAUGE_FETCHERS],
+               bytes = self->gauges[INGEST_GAUGE_JOURNAL_BYTES], oldest = self->gauges[INGEST_GAUGE_OLDEST_UNACKED_S];
         bool send_gauge = n == 0; /* once, after the counters */
         pthread_mutex_unlock(&self->lock);
         for (size_t i = 0; i < n; i++) {
@@ -281,6 +297,10 @@ void ingest_metrics_publish(ingest_metrics_t *self, void *pub, int64_t wall_ms)
         }
         if (send_gauge) {
             s_send_event(pub, "", "journal_unacked", unacked, NULL, NULL, wall_ms);
+            /* Component health on the monitor's status page. */
+            s_send_event(pub, "", "ingest_fetchers", fetchers, "kind", "gauge", wall_ms);
+            s_send_event(pub, "", "journal_bytes", bytes, "kind", "gauge", wall_ms);
+            s_send_event(pub, "", "journal_oldest_unacked_seconds", oldest, "kind", "gauge", wall_ms);
             return;
         }
     }

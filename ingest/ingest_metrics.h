@@ -29,6 +29,7 @@ typedef enum {
     INGEST_GAUGE_FETCHERS,         /* fetchers alive */
     INGEST_GAUGE_REGISTRY_TENANTS, /* tenants in the registry cache */
     INGEST_GAUGE_REGISTRY_AGE_S,   /* seconds since the registry was read from PostgreSQL (-1 never) */
+    INGEST_GAUGE_OLDEST_UNACKED_S, /* age of the oldest unacknowledged journal record (at least), 0 if none */
     INGEST_GAUGE_MAX
 } ingest_gauge_t;
 

@@ -4,11 +4,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "halo_clock.h"
 #include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_status.h"
+#include "mon_alert_rules.h"
+#include "mon_alerter.h"
 #include "mon_http.h"
 #include "mon_refresh.h"
 #include "mon_state.h"
@@ -22,7 +25,14 @@ static const halo_config_var_t s_config[] = {
     {"HALO_TELEMETRY_BIND", HALO_CFG_STRING, HALO_ENDPOINT_TELEMETRY, 0, 0, NULL, false,
      "ZeroMQ SUB endpoint bound for telemetry EVENTs from every process"},
     {"HALO_MONITOR_ALERT_URL", HALO_CFG_STRING, "-", 0, 0, NULL, false,
-     "URL that gets a JSON POST on every webhook status change (alerting hook; - for none)"},
+     "URL that gets a JSON POST per alert: status change, dead letters, failed full sync, stalled queue, ... "
+     "(- for none)"},
+    {"HALO_MONITOR_ALERT_BACKOFF_MS", HALO_CFG_INT, "1000", 1, 600000, NULL, false,
+     "first retry of an undelivered alert after this long, doubling up to 60 s"},
+    {"HALO_MONITOR_ALERT_ATTEMPTS", HALO_CFG_INT, "8", 1, 100, NULL, false,
+     "attempts per alert before it is dropped (logged)"},
+    {"HALO_MONITOR_ALERT_STALL_S", HALO_CFG_INT, "900", 1, 86400, NULL, false,
+     "a fetch queue with work and no progress for this long has stopped draining (alert)"},
     {"HALO_MONITOR_REFRESH_MS", HALO_CFG_INT, "2000", 100, 600000, NULL, false,
      "how often the status is re-read from PostgreSQL"},
     {"HALO_MONITOR_MAX_SERIES", HALO_CFG_INT, "10000", 10, 1000000, NULL, false,
@@ -33,6 +43,8 @@ static const halo_config_var_t s_config[] = {
 struct _mon_app_t {
     mon_state_t *state;
     mon_refresh_t *refresh;
+    mon_alerter_t *alerter; /* NULL without HALO_MONITOR_ALERT_URL */
+    mon_alert_rules_t *rules;
     mon_telemetry_t *telemetry;
     mon_http_t *http;
     int64_t refresh_ms;
@@ -54,9 +66,14 @@ mon_app_t *mon_app_new(const halo_config_t *config, char *err, size_t errlen)
     }
     self->refresh_ms = halo_config_int(config, "HALO_MONITOR_REFRESH_MS");
     self->state = mon_state_new(self->refresh_ms, (size_t)halo_config_int(config, "HALO_MONITOR_MAX_SERIES"));
-    self->refresh = mon_refresh_new(halo_config_str(config, "HALO_DATABASE_URL"),
-                                    halo_config_str(config, "HALO_MONITOR_ALERT_URL"));
-    if (!self->state || !self->refresh) {
+    const char *alert_url = halo_config_str(config, "HALO_MONITOR_ALERT_URL");
+    if (strcmp(alert_url, "-") != 0 && *alert_url)
+        self->alerter = mon_alerter_new(alert_url, halo_config_int(config, "HALO_MONITOR_ALERT_BACKOFF_MS"),
+                                        (int)halo_config_int(config, "HALO_MONITOR_ALERT_ATTEMPTS"));
+    self->rules = mon_alert_rules_new(self->alerter, halo_config_int(config, "HALO_MONITOR_ALERT_STALL_S") * 1000);
+    self->refresh = mon_refresh_new(halo_config_str(config, "HALO_DATABASE_URL"), self->rules);
+    if (!self->state || !self->refresh || !self->rules ||
+        (strcmp(alert_url, "-") != 0 && *alert_url && !self->alerter)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -103,6 +120,8 @@ void mon_app_destroy(mon_app_t **self_p)
     mon_http_destroy(&self->http);
     mon_telemetry_destroy(&self->telemetry);
     mon_refresh_destroy(&self->refresh);
+    mon_alert_rules_destroy(&self->rules);
+    mon_alerter_destroy(&self->alerter);
     mon_state_destroy(&self->state);
     free(self);
     *self_p = NULL;

@@ -1,7 +1,8 @@
 /* mon_html: see mon_html.h. Every dynamic string goes through mon_html_escape. */
 #include "mon_html.h"
 
-#include "halo_clock.h"
+#include "mon_fmt.h"
+#include "mon_overview.h"
 
 #include <string.h>
 
@@ -22,57 +23,13 @@ static const char *const s_css =
     ".bar{display:inline-block;width:160px;height:10px;background:#e5e7eb;border-radius:5px;overflow:hidden;"
     "vertical-align:middle}.bar span{display:block;height:100%;background:#2563eb}"
     ".warn{background:#fff4e5;border-left:4px solid #d97706;padding:8px 12px}"
-    ".err{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}";
+    ".err{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}"
+    "header a{color:#c5cad3}.filter{margin:4px 0 8px}.overview .status{font-size:12px;padding:2px 6px}"
+    ".axis{font-size:10px;fill:#6b7280}";
 
 void mon_html_escape(FILE *out, const char *text)
 {
-    for (const char *p = text; p && *p; p++) {
-        switch (*p) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&#39;", out); break;
-        default: fputc(*p, out); break;
-        }
-    }
-}
-
-/* "2026-11-27 08:00:00 UTC (3 min ago)" or "never". */
-static void s_when(FILE *out, int64_t at_ms, int64_t now_ms)
-{
-    if (at_ms < 0) {
-        fputs("<span class=\"muted\">never</span>", out);
-        return;
-    }
-    char iso[40];
-    halo_clock_format_iso(at_ms, iso, sizeof iso);
-    iso[19] = '\0'; /* drop milliseconds and Z */
-    iso[10] = ' ';
-    int64_t age_s = (now_ms - at_ms) / 1000;
-    fprintf(out, "%s UTC <span class=\"muted\">(", iso);
-    if (age_s < 0)
-        fputs("in the future", out);
-    else if (age_s < 120)
-        fprintf(out, "%lld s ago", (long long)age_s);
-    else if (age_s < 7200)
-        fprintf(out, "%lld min ago", (long long)(age_s / 60));
-    else if (age_s < 2 * 86400)
-        fprintf(out, "%lld h ago", (long long)(age_s / 3600));
-    else
-        fprintf(out, "%.1f days ago", (double)age_s / 86400.0);
-    fputs(")</span>", out);
-}
-
-static void s_duration(FILE *out, int64_t ms)
-{
-    int64_t s = ms / 1000;
-    if (s < 120)
-        fprintf(out, "%lld s", (long long)s);
-    else if (s < 7200)
-        fprintf(out, "%lld min", (long long)(s / 60));
-    else
-        fprintf(out, "%.1f h", (double)s / 3600.0);
+    mon_fmt_escape(out, text);
 }
 
 static void s_events_table(FILE *out, const halo_status_report_t *r)
@@ -89,7 +46,7 @@ static void s_events_table(FILE *out, const halo_status_report_t *r)
         if (missing)
             fputs("<span class=\"miss\">no data yet</span>", out);
         else
-            s_when(out, ev->last_at_ms, r->now_ms);
+            mon_fmt_when(out, ev->last_at_ms, r->now_ms);
         fputs("</td></tr>", out);
     }
     fputs("</table>", out);
@@ -122,9 +79,9 @@ static void s_sync_table(FILE *out, const halo_status_report_t *r)
             fprintf(out, "%lld records", (long long)s->full_seen);
         }
         fputs("</td><td>", out);
-        s_when(out, s->full_finished_at_ms, r->now_ms);
+        mon_fmt_when(out, s->full_finished_at_ms, r->now_ms);
         fputs("</td><td>", out);
-        s_when(out, s->incr_last_at_ms, r->now_ms);
+        mon_fmt_when(out, s->incr_last_at_ms, r->now_ms);
         fputs("</td><td>", out);
         mon_html_escape(out, s->last_error);
         fputs("</td></tr>", out);
@@ -132,19 +89,51 @@ static void s_sync_table(FILE *out, const halo_status_report_t *r)
     fputs("</table>", out);
 }
 
-/* A polyline of values scaled to the chart (y grows downwards). */
+#define S_LEFT 48   /* room for the y axis labels */
+#define S_BOTTOM 20 /* room for the time labels */
+
+/* A polyline of values scaled to the plot area (y grows downwards). */
 static void s_polyline(FILE *out, const double *values, double max, const char *color)
 {
     fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color);
     for (size_t m = 0; m < MON_MINUTES; m++) {
-        double x = (double)m * (S_CHART_W - 1) / (MON_MINUTES - 1);
+        double x = S_LEFT + (double)m * (S_CHART_W - S_LEFT - 1) / (MON_MINUTES - 1);
         double y = S_CHART_H - 1 - values[m] / max * (S_CHART_H - 10);
         fprintf(out, "%.1f,%.1f ", x, y);
     }
     fputs("\"/>", out);
 }
 
-/* Webhooks and API calls per minute over the last hours, with the budget line. */
+/* The axes: per-minute values on the left (0, half, max), UTC times every hour below. */
+static void s_axes(FILE *out, double max, int64_t last_minute)
+{
+    fprintf(out, "<line x1=\"%d\" y1=\"0\" x2=\"%d\" y2=\"%d\" stroke=\"#9ca3af\"/>", S_LEFT, S_LEFT, S_CHART_H);
+    fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#9ca3af\"/>", S_LEFT, S_CHART_H - 1, S_CHART_W,
+            S_CHART_H - 1);
+    for (int i = 0; i <= 2; i++) {
+        double v = max * i / 2.0, y = S_CHART_H - 1 - v / max * (S_CHART_H - 10);
+        fprintf(out, "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.*f/min</text>", S_LEFT - 4,
+                y + (i == 0 ? -2 : 9), v < 10 ? 1 : 0, v);
+    }
+    for (int h = 0; h <= MON_MINUTES / 60; h++) {
+        int64_t minute = last_minute - (MON_MINUTES - 1) + h * 60;
+        if (h == MON_MINUTES / 60)
+            minute = last_minute;
+        double x = S_LEFT +
+                   (double)(minute - (last_minute - (MON_MINUTES - 1))) * (S_CHART_W - S_LEFT - 1) / (MON_MINUTES - 1);
+        int64_t of_day = ((minute % 1440) + 1440) % 1440;
+        fprintf(out,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#9ca3af\"/>"
+                "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">%02lld:%02lld%s</text>",
+                x, S_CHART_H - 1, x, S_CHART_H + 3, x, S_CHART_H + S_BOTTOM - 6,
+                h == 0                  ? "start"
+                : h == MON_MINUTES / 60 ? "end"
+                                        : "middle",
+                (long long)(of_day / 60), (long long)(of_day % 60), h == MON_MINUTES / 60 ? " UTC" : "");
+    }
+}
+
+/* Webhooks and API calls per minute over the last hours, with the budget line and axes. */
 static void s_chart(FILE *out, const halo_status_report_t *r, const mon_history_t *h)
 {
     double budget_per_min = r->rate_window_s > 0 ? r->budget_limit * 60.0 / (double)r->rate_window_s : 0;
@@ -168,10 +157,11 @@ static void s_chart(FILE *out, const halo_status_report_t *r, const mon_history_
     fprintf(out,
             "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"webhooks and API calls "
             "per minute\" style=\"background:#fafafa;border:1px solid #e5e7eb\">",
-            S_CHART_W, S_CHART_H, S_CHART_W, S_CHART_H);
+            S_CHART_W, S_CHART_H + S_BOTTOM, S_CHART_W, S_CHART_H + S_BOTTOM);
+    s_axes(out, max, h->last_minute > 0 ? h->last_minute : r->now_ms / 60000);
     double by = S_CHART_H - 1 - budget_per_min / max * (S_CHART_H - 10);
-    fprintf(out, "<line x1=\"0\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c62828\" stroke-dasharray=\"4 3\"/>", by,
-            S_CHART_W, by);
+    fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c62828\" stroke-dasharray=\"4 3\"/>",
+            S_LEFT, by, S_CHART_W, by);
     s_polyline(out, h->api_calls, max, "#059669");
     s_polyline(out, h->webhooks, max, "#2563eb");
     fputs("</svg>", out);
@@ -196,9 +186,9 @@ static void s_card(FILE *out, const halo_status_report_t *r, const mon_history_t
     fprintf(out, "</p><p class=\"%s\"><b>What to do:</b> ", r->result.status == HALO_STATUS_SUCCESSFUL ? "" : "warn");
     mon_html_escape(out, r->result.suggestion);
     fputs("</p><p>Last webhook: ", out);
-    s_when(out, r->result.last_any_ms, r->now_ms);
+    mon_fmt_when(out, r->result.last_any_ms, r->now_ms);
     fputs(" &middot; connected ", out);
-    s_when(out, r->connected_at_ms, r->now_ms);
+    mon_fmt_when(out, r->connected_at_ms, r->now_ms);
     fputs("</p>", out);
     if (h)
         s_chart(out, r, h);
@@ -213,7 +203,7 @@ static void s_card(FILE *out, const halo_status_report_t *r, const mon_history_t
     if (r->oldest_pending_ms < 0)
         fputs("<span class=\"ok\">up to date</span>", out);
     else
-        s_duration(out, r->oldest_pending_ms);
+        mon_fmt_duration(out, r->oldest_pending_ms);
     fprintf(out, "</td></tr><tr><th>Dead letters</th><td class=\"%s\">%lld", r->dead_letters ? "miss" : "ok",
             (long long)r->dead_letters);
     if (r->dead_letters) {
@@ -235,14 +225,16 @@ static void s_card(FILE *out, const halo_status_report_t *r, const mon_history_t
             (long long)r->api_throttled);
     if (r->last_429_at_ms >= 0) {
         fputs(" (last 429 ", out);
-        s_when(out, r->last_429_at_ms, r->now_ms);
+        mon_fmt_when(out, r->last_429_at_ms, r->now_ms);
         fputs(")", out);
     }
     fputs("</td></tr></table></div></div></section>\n", out);
 }
 
-int mon_html_write(FILE *out, const mon_view_t *v)
+int mon_html_write(FILE *out, const mon_view_t *v, const mon_query_t *query)
 {
+    mon_query_t all = {.page = 1};
+    const mon_query_t *q = query ? query : &all;
     int64_t refresh_s = v->refresh_ms / 1000 > 5 ? v->refresh_ms / 1000 : 5;
     size_t healthy = 0;
     for (size_t i = 0; i < v->count; i++)
@@ -253,8 +245,11 @@ int mon_html_write(FILE *out, const mon_view_t *v)
             "<title>halo-sync status</title><style>%s</style></head><body><header><h1>halo-sync status</h1><p>",
             (long long)refresh_s, s_css);
     fprintf(out, "%zu tenant%s, %zu healthy &middot; updated ", v->count, v->count == 1 ? "" : "s", healthy);
-    s_when(out, v->refreshed_at_ms, v->now_ms);
-    fprintf(out, " &middot; refreshes every %lld s</p></header><main>", (long long)refresh_s);
+    mon_fmt_when(out, v->refreshed_at_ms, v->now_ms);
+    fprintf(out,
+            " &middot; refreshes every %lld s &middot; <a href=\"#components\">components</a> &middot; "
+            "<a href=\"#history\">history</a></p></header><main>",
+            (long long)refresh_s);
     if (!v->db_ok && v->db_error[0]) {
         fputs("<div class=\"err\">Cannot read PostgreSQL: ", out);
         mon_html_escape(out, v->db_error);
@@ -265,8 +260,14 @@ int mon_html_write(FILE *out, const mon_view_t *v)
               "<code>haloctl connect TENANT --auth-url ... --resource-url ... --halo-tenant ... --client-id ... "
               "--client-secret-file ...</code></p></section>",
               out);
-    for (size_t i = 0; i < v->count; i++)
-        s_card(out, &v->reports[i], v->history ? &v->history[i] : NULL);
+    size_t idx[MON_OVERVIEW_PAGE], matching = 0;
+    size_t n = mon_overview_select(v, q, idx, &matching);
+    if (v->count > 0)
+        mon_overview_table(out, v, q, idx, n, matching);
+    for (size_t k = 0; k < n; k++)
+        s_card(out, &v->reports[idx[k]], v->history ? &v->history[idx[k]] : NULL);
+    mon_overview_components(out, v);
+    mon_overview_history(out, v);
     fputs("</main></body></html>\n", out);
     return 200;
 }

@@ -42,6 +42,29 @@ static enum MHD_Result s_text(struct MHD_Connection *conn, int status, const cha
     return s_reply(conn, status, "text/plain; charset=utf-8", body, strlen(body));
 }
 
+/* Reads the status page's ?q=, ?status= and ?page= into q: the filter keeps
+ * only tenant-name characters, the status only known keys, the page 1..100000. */
+static void s_query(struct MHD_Connection *conn, mon_query_t *q)
+{
+    const char *text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "q");
+    size_t n = 0;
+    for (const char *p = text; p && *p && n + 1 < sizeof q->filter; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
+            q->filter[n++] = *p;
+        else if (*p >= 'A' && *p <= 'Z')
+            q->filter[n++] = (char)(*p - 'A' + 'a');
+    q->filter[n] = '\0';
+    static const char *const keys[] = {"successful",     "some_events", "no_data",
+                                       "no_data_4_days", "unhealthy",   "disabled"};
+    const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status");
+    for (size_t i = 0; status && i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(status, keys[i]) == 0)
+            snprintf(q->status, sizeof q->status, "%s", keys[i]);
+    const char *page = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "page");
+    long p = page ? strtol(page, NULL, 10) : 1;
+    q->page = p >= 1 && p <= 100000 ? (int)p : 1;
+}
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                 const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
@@ -59,10 +82,12 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         page = MON_PAGE_HEALTHZ;
     else
         return s_text(conn, 404, "not found: try /, /api/status, /metrics or /healthz\n");
+    mon_query_t query = {.page = 1};
+    s_query(conn, &query);
     size_t len = 0;
     int status = 500;
     const char *ctype = "text/plain";
-    char *body = mon_pages_render(self->state, page, mon_state_now_ms(self->state), &len, &status, &ctype);
+    char *body = mon_pages_render(self->state, page, &query, mon_state_now_ms(self->state), &len, &status, &ctype);
     if (!body)
         return s_text(conn, 500, "cannot render the page\n");
     return s_reply(conn, status, ctype, body, len);

@@ -2,17 +2,21 @@
  * and TYPE lines, then one sample per tenant (and event or entity). */
 #include "mon_metrics.h"
 
+#include "halo_version.h"
+
 #include <string.h>
 
 /* Every family written below from PostgreSQL or the monitor itself: telemetry
  * that would print under one of these names is refused (mon_counters). Kept
  * in step with the s_family calls (test_monitor_counters checks it). */
 static const char *const s_owned[] = {
+    "halo_build_info",
+    "process_start_time_seconds",
     "halo_webhook_status",
     "halo_tenant_healthy",
     "halo_tenant_enabled",
     "halo_webhook_missing_events",
-    "halo_webhook_event_received_total",
+    "halo_webhook_received_total",
     "halo_webhook_event_last_received_timestamp_seconds",
     "halo_webhook_event_last_received_age_seconds",
     "halo_webhook_last_received_timestamp_seconds",
@@ -24,9 +28,9 @@ static const char *const s_owned[] = {
     "halo_api_budget_used",
     "halo_api_budget_used_ratio",
     "halo_api_granted_total",
-    "halo_api_429_total",
+    "halo_api_throttled_total",
     "halo_sync_full_seen",
-    "halo_sync_full_total",
+    "halo_sync_full_expected",
     "halo_sync_full_requested",
     "halo_sync_full_running",
     "halo_sync_full_failed",
@@ -75,10 +79,11 @@ static void s_sample(FILE *out, const char *name, const char *tenant, const char
 static void s_webhook_families(FILE *out, const mon_view_t *v)
 {
     s_family(out, "halo_webhook_status", "gauge",
-             "Webhook status of a tenant in the seed's words: 1 for the current status, 0 for the others.");
+             "Webhook status of a tenant: 1 for the current status, 0 for the others (status = "
+             "successful, some_events, no_data, no_data_4_days).");
     for (size_t i = 0; i < v->count; i++)
         for (int s = 0; s < HALO_STATUS_COUNT; s++)
-            s_sample(out, "halo_webhook_status", v->reports[i].slug, "status", halo_status_message((halo_status_t)s),
+            s_sample(out, "halo_webhook_status", v->reports[i].slug, "status", halo_status_key((halo_status_t)s),
                      v->reports[i].result.status == (halo_status_t)s ? 1 : 0);
     s_family(out, "halo_tenant_healthy", "gauge",
              "1 when the tenant is Webhook Successful with no dead letters and no failed sync (or disabled).");
@@ -91,12 +96,12 @@ static void s_webhook_families(FILE *out, const mon_view_t *v)
     for (size_t i = 0; i < v->count; i++)
         s_sample(out, "halo_webhook_missing_events", v->reports[i].slug, NULL, NULL,
                  (double)v->reports[i].result.missing_count);
-    s_family(out, "halo_webhook_event_received_total", "counter",
+    s_family(out, "halo_webhook_received_total", "counter",
              "Webhook deliveries recorded per event (from webhook_event_stats; expected events appear at 0).");
     for (size_t i = 0; i < v->count; i++)
         for (size_t e = 0; e < v->reports[i].event_count; e++)
-            s_sample(out, "halo_webhook_event_received_total", v->reports[i].slug, "event",
-                     v->reports[i].events[e].event, (double)v->reports[i].events[e].received);
+            s_sample(out, "halo_webhook_received_total", v->reports[i].slug, "event", v->reports[i].events[e].event,
+                     (double)v->reports[i].events[e].received);
     s_family(out, "halo_webhook_event_last_received_timestamp_seconds", "gauge",
              "Unix time of the last delivery per event (absent if never).");
     for (size_t i = 0; i < v->count; i++)
@@ -188,9 +193,9 @@ static void s_budget_families(FILE *out, const mon_view_t *v)
     s_family(out, "halo_api_granted_total", "counter", "Halo API requests granted by the shared limiter, ever.");
     for (size_t i = 0; i < v->count; i++)
         s_sample(out, "halo_api_granted_total", v->reports[i].slug, NULL, NULL, (double)v->reports[i].api_requests);
-    s_family(out, "halo_api_429_total", "counter", "HTTP 429 answers received from Halo, ever.");
+    s_family(out, "halo_api_throttled_total", "counter", "HTTP 429 answers received from Halo, ever.");
     for (size_t i = 0; i < v->count; i++)
-        s_sample(out, "halo_api_429_total", v->reports[i].slug, NULL, NULL, (double)v->reports[i].api_throttled);
+        s_sample(out, "halo_api_throttled_total", v->reports[i].slug, NULL, NULL, (double)v->reports[i].api_throttled);
     s_rate_families(out, v);
 }
 
@@ -201,7 +206,8 @@ static void s_sync_families(FILE *out, const mon_view_t *v)
         const char *help;
     } fams[] = {
         {"halo_sync_full_seen", "Records stored by the current or last full sync."},
-        {"halo_sync_full_total", "record_count Halo reported for the current or last full sync (absent if unknown)."},
+        {"halo_sync_full_expected",
+         "record_count Halo reported for the current or last full sync (absent if unknown)."},
         {"halo_sync_full_requested", "1 while a full sync is requested and not finished."},
         {"halo_sync_full_running", "1 while a full sync runs."},
         {"halo_sync_full_failed", "1 when the last full sync failed."},
@@ -236,8 +242,8 @@ static void s_monitor_families(FILE *out, const mon_view_t *v)
     fprintf(out, "halo_monitor_db_up %d\n", v->db_ok ? 1 : 0);
     s_family(out, "halo_monitor_refresh_age_seconds", "gauge",
              "Seconds since the status was last read from PostgreSQL.");
-    fprintf(out, "halo_monitor_refresh_age_seconds %.3f\n",
-            v->refreshed_at_ms < 0 ? -1.0 : (double)(v->now_ms - v->refreshed_at_ms) / 1000.0);
+    if (v->refreshed_at_ms >= 0) /* absent until PostgreSQL was read once */
+        fprintf(out, "halo_monitor_refresh_age_seconds %.3f\n", (double)(v->now_ms - v->refreshed_at_ms) / 1000.0);
     s_family(out, "halo_monitor_telemetry_messages_total", "counter", "Telemetry messages received.");
     fprintf(out, "halo_monitor_telemetry_messages_total %llu\n", (unsigned long long)v->telemetry_received);
     s_family(out, "halo_monitor_telemetry_malformed_total", "counter", "Telemetry messages dropped as malformed.");
@@ -254,6 +260,9 @@ static void s_monitor_families(FILE *out, const mon_view_t *v)
 
 int mon_metrics_write(FILE *out, const mon_view_t *v)
 {
+    char identity[1024];
+    if (halo_version_metrics(identity, sizeof identity, "halo-monitor") > 0)
+        fputs(identity, out);
     s_webhook_families(out, v);
     s_queue_families(out, v);
     s_budget_families(out, v);

@@ -14,6 +14,7 @@
 typedef struct {
     FILE *out;
     mon_page_t page;
+    const mon_query_t *query;
     int http_status;
     const char *content_type;
 } s_render_t;
@@ -67,7 +68,7 @@ static void s_render_view(const mon_view_t *view, void *arg)
     switch (r->page) {
     case MON_PAGE_HTML:
         r->content_type = "text/html; charset=utf-8";
-        r->http_status = mon_html_write(r->out, view);
+        r->http_status = mon_html_write(r->out, view, r->query);
         break;
     case MON_PAGE_JSON:
         r->content_type = "application/json";
@@ -84,12 +85,12 @@ static void s_render_view(const mon_view_t *view, void *arg)
     }
 }
 
-char *mon_pages_render(mon_state_t *state, mon_page_t page, int64_t now_ms, size_t *len, int *http_status,
-                       const char **content_type)
+char *mon_pages_render(mon_state_t *state, mon_page_t page, const mon_query_t *query, int64_t now_ms, size_t *len,
+                       int *http_status, const char **content_type)
 {
     char *buf = NULL;
     size_t size = 0;
-    s_render_t r = {.page = page};
+    s_render_t r = {.page = page, .query = query};
     r.out = open_memstream(&buf, &size);
     if (!r.out)
         return NULL;

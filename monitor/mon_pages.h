@@ -5,6 +5,7 @@
 #ifndef MON_PAGES_H
 #define MON_PAGES_H
 
+#include "mon_overview.h"
 #include "mon_state.h"
 
 #include <stddef.h>
@@ -14,9 +15,10 @@
 
 typedef enum { MON_PAGE_HTML = 0, MON_PAGE_JSON, MON_PAGE_METRICS, MON_PAGE_HEALTHZ } mon_page_t;
 
-/* Renders page of state at now_ms into a malloc'd buffer (caller frees) of *len
- * bytes, setting the HTTP status and content type (borrowed). NULL on failure. */
-char *mon_pages_render(mon_state_t *state, mon_page_t page, int64_t now_ms, size_t *len, int *http_status,
-                       const char **content_type);
+/* Renders page of state at now_ms (the status page for query, NULL: all,
+ * page 1) into a malloc'd buffer (caller frees) of *len bytes, setting the
+ * HTTP status and content type (borrowed). NULL on failure. */
+char *mon_pages_render(mon_state_t *state, mon_page_t page, const mon_query_t *query, int64_t now_ms, size_t *len,
+                       int *http_status, const char **content_type);
 
 #endif

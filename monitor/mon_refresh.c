@@ -1,7 +1,6 @@
 /* mon_refresh: see mon_refresh.h. */
 #include "mon_refresh.h"
 
-#include "halo_api.h"
 #include "halo_log.h"
 #include "halo_pg.h"
 
@@ -18,24 +17,23 @@ typedef struct {
     halo_status_t status;
 } s_known_t;
 
-#define S_ALERT_TIMEOUT_MS 5000
+#define S_LEARNED_MAX 4096
 
 struct _mon_refresh_t {
     char *conninfo;
-    char *alert_url; /* NULL: no alerting hook */
+    mon_alert_rules_t *rules; /* borrowed; NULL: no alerting */
     halo_pg_t *pg;
     s_known_t *known; /* last status recorded per tenant */
     size_t known_count;
 };
 
-mon_refresh_t *mon_refresh_new(const char *conninfo, const char *alert_url)
+mon_refresh_t *mon_refresh_new(const char *conninfo, mon_alert_rules_t *rules)
 {
     mon_refresh_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->conninfo = strdup(conninfo);
-    if (alert_url && *alert_url && strcmp(alert_url, "-") != 0)
-        self->alert_url = strdup(alert_url);
+    self->rules = rules;
     self->known = calloc(S_KNOWN_MAX, sizeof *self->known);
     if (!self->conninfo || !self->known)
         mon_refresh_destroy(&self);
@@ -48,7 +46,6 @@ void mon_refresh_destroy(mon_refresh_t **self_p)
         return;
     halo_pg_destroy(&(*self_p)->pg);
     free((*self_p)->conninfo);
-    free((*self_p)->alert_url);
     free((*self_p)->known);
     free(*self_p);
     *self_p = NULL;
@@ -60,36 +57,6 @@ static s_known_t *s_known(mon_refresh_t *self, int64_t tenant_id)
         if (self->known[i].tenant_id == tenant_id)
             return &self->known[i];
     return NULL;
-}
-
-/* POSTs a JSON notice of a status change to the alerting hook; failures are
- * logged, never retried (the change stays in webhook_status_changes). */
-static void s_alert(mon_refresh_t *self, const halo_status_report_t *r, const char *previous, const char *missing_json)
-{
-    json_t *notice =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "tenant", r->slug, "status", halo_status_message(r->result.status),
-                  "previous", previous, "meaning", halo_status_meaning(r->result.status), "suggestion",
-                  r->result.suggestion, "changed_at_ms", (json_int_t)r->now_ms);
-    json_t *missing = json_loads(missing_json, 0, NULL);
-    if (notice && missing)
-        json_object_set_new(notice, "missing_events", missing);
-    else
-        json_decref(missing);
-    char *body = notice ? json_dumps(notice, JSON_COMPACT) : NULL;
-    json_decref(notice);
-    halo_api_t *api = body ? halo_api_new(NULL, S_ALERT_TIMEOUT_MS, S_ALERT_TIMEOUT_MS) : NULL;
-    if (api) {
-        halo_api_response_t resp;
-        int rc = halo_api_post_json(api, self->alert_url, body, &resp);
-        if (rc != 0 || resp.status < 200 || resp.status > 299)
-            HALO_WARN("status alert not delivered", "tenant=%s http_status=%ld error=\"%s\"", r->slug, resp.status,
-                      resp.error);
-        else
-            HALO_INFO("status alert delivered", "tenant=%s http_status=%ld", r->slug, resp.status);
-        halo_api_response_clear(&resp);
-        halo_api_destroy(&api);
-    }
-    free(body);
 }
 
 /* Records r's status if it differs from the last one recorded (in memory, then in PostgreSQL). */
@@ -122,8 +89,8 @@ static void s_record_status(mon_refresh_t *self, const halo_status_report_t *r)
     if (PQntuples(res) == 1) {
         HALO_INFO("webhook status changed", "tenant=%s from=\"%s\" to=\"%s\" missing=%zu", r->slug,
                   PQgetvalue(res, 0, 0), halo_status_message(r->result.status), r->result.missing_count);
-        if (self->alert_url)
-            s_alert(self, r, PQgetvalue(res, 0, 0), missing_text ? missing_text : "[]");
+        if (self->rules)
+            mon_alert_rules_status_changed(self->rules, r, PQgetvalue(res, 0, 0), missing_text ? missing_text : "[]");
     }
     free(missing_text);
     PQclear(res);
@@ -156,6 +123,72 @@ static void s_load_history(mon_refresh_t *self, mon_state_t *state, int64_t now_
     PQclear(res);
 }
 
+/* The limits Halo stated in 429s (halo.rate_limits.learned_limit, when a
+ * migration added it) into *out (malloc'd, caller frees); the count, 0 if none. */
+static size_t s_load_learned(mon_refresh_t *self, mon_alert_learned_t **out)
+{
+    *out = NULL;
+    PGresult *res = halo_pg_exec(self->pg,
+                                 "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'halo' "
+                                 "AND table_name = 'rate_limits' AND column_name IN ('learned_limit', "
+                                 "'learned_window_s')",
+                                 0, NULL);
+    bool present = res && strcmp(PQgetvalue(res, 0, 0), "2") == 0;
+    PQclear(res);
+    if (!present)
+        return 0;
+    res = halo_pg_exec(self->pg,
+                       "SELECT tenant_id, learned_limit, learned_window_s FROM halo.rate_limits "
+                       "WHERE learned_limit IS NOT NULL AND learned_window_s IS NOT NULL LIMIT 4096",
+                       0, NULL);
+    size_t n = res ? (size_t)PQntuples(res) : 0;
+    *out = n ? calloc(n, sizeof **out) : NULL;
+    if (!*out)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].tenant_id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+        (*out)[i].limit = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
+        (*out)[i].window_s = strtod(PQgetvalue(res, (int)i, 2), NULL);
+    }
+    PQclear(res);
+    return n;
+}
+
+/* Reads a recent list (tenant, what, detail, epoch ms; newest first) with sql into state. */
+static void s_load_list(mon_refresh_t *self, mon_state_t *state, mon_list_t list, const char *sql)
+{
+    PGresult *res = halo_pg_exec(self->pg, sql, 0, NULL);
+    if (!res) {
+        HALO_WARN("cannot read a recent list", "list=%d error=\"%s\"", (int)list, halo_pg_error(self->pg));
+        return;
+    }
+    mon_row_t rows[MON_RECENT_MAX];
+    size_t n = 0;
+    for (int row = 0; row < PQntuples(res) && n < MON_RECENT_MAX; row++, n++) {
+        memset(&rows[n], 0, sizeof rows[n]);
+        snprintf(rows[n].tenant, sizeof rows[n].tenant, "%s", PQgetvalue(res, row, 0));
+        snprintf(rows[n].what, sizeof rows[n].what, "%s", PQgetvalue(res, row, 1));
+        snprintf(rows[n].detail, sizeof rows[n].detail, "%s", PQgetvalue(res, row, 2));
+        rows[n].at_ms = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+        rows[n].count = 1;
+    }
+    PQclear(res);
+    mon_state_set_list(state, list, rows, n);
+}
+
+/* The status changes and store rejects of the status page's history. */
+static void s_load_lists(mon_refresh_t *self, mon_state_t *state)
+{
+    s_load_list(self, state, MON_LIST_STATUS_CHANGES,
+                "SELECT t.slug, c.status, coalesce(c.previous, ''), "
+                "(extract(epoch FROM c.changed_at) * 1000)::bigint FROM halo.webhook_status_changes c "
+                "JOIN halo.tenants t ON t.id = c.tenant_id ORDER BY c.changed_at DESC, c.id DESC LIMIT 30");
+    s_load_list(self, state, MON_LIST_STORE_REJECTS,
+                "SELECT coalesce(t.slug, ''), r.entity || coalesce(' #' || r.object_id, ''), r.reason, "
+                "(extract(epoch FROM r.rejected_at) * 1000)::bigint FROM halo.store_rejects r "
+                "LEFT JOIN halo.tenants t ON t.id = r.tenant_id ORDER BY r.rejected_at DESC, r.id DESC LIMIT 30");
+}
+
 int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
 {
     char err[512];
@@ -178,7 +211,14 @@ int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
     }
     for (size_t i = 0; i < count; i++)
         s_record_status(self, &reports[i]);
+    if (self->rules) {
+        mon_alert_learned_t *learned = NULL;
+        size_t nlearned = s_load_learned(self, &learned);
+        mon_alert_rules_evaluate(self->rules, reports, count, learned, nlearned, now_ms);
+        free(learned);
+    }
     s_load_history(self, state, now_ms);
+    s_load_lists(self, state);
     mon_state_publish(state, reports, count, now_ms);
     return 0;
 }

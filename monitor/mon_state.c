@@ -25,6 +25,8 @@ struct _mon_state_t {
     mon_history_t *history; /* by tenant, unordered */
     size_t history_count;
     mon_history_t *view_history; /* scratch: history in report order for a view */
+    mon_row_t lists[MON_LIST_COUNT][MON_RECENT_MAX];
+    size_t list_count[MON_LIST_COUNT];
 };
 
 mon_state_t *mon_state_new(int64_t refresh_ms, size_t max_series)
@@ -129,6 +131,24 @@ void mon_state_db_failed(mon_state_t *self, const char *reason)
     pthread_mutex_unlock(&self->lock);
 }
 
+/* Puts a webhook_rejected EVENT first in its list (lock held): reason and count, never the token. */
+static void s_push_rejected(mon_state_t *self, const halo_msg_t *msg, int64_t now_ms)
+{
+    mon_row_t *rows = self->lists[MON_LIST_REJECTED_WEBHOOKS];
+    size_t *n = &self->list_count[MON_LIST_REJECTED_WEBHOOKS];
+    if (*n == MON_RECENT_MAX)
+        (*n)--;
+    memmove(rows + 1, rows, *n * sizeof *rows);
+    (*n)++;
+    memset(rows, 0, sizeof *rows);
+    snprintf(rows->tenant, sizeof rows->tenant, "%s", msg->tenant);
+    for (uint32_t i = 0; i < msg->u.event.label_count && i < HALO_LABELS_MAX; i++)
+        if (strcmp(msg->u.event.labels[i].key, "reason") == 0)
+            snprintf(rows->what, sizeof rows->what, "%s", msg->u.event.labels[i].value);
+    rows->count = msg->u.event.value;
+    rows->at_ms = msg->u.event.at > 0 ? msg->u.event.at : now_ms;
+}
+
 void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_ms)
 {
     pthread_mutex_lock(&self->lock);
@@ -136,12 +156,24 @@ void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_m
     if (msg->cmd == HALO_CMD_EVENT) {
         if (mon_counters_apply(self->counters, msg->tenant, &msg->u.event) != 0)
             HALO_DEBUG("telemetry event dropped", "tenant=%s name=%s", msg->tenant, msg->u.event.name);
-        if (strcmp(msg->u.event.name, "api_request") == 0 && msg->tenant[0]) {
+        if (strcmp(msg->u.event.name, "api_requests") == 0 && msg->tenant[0]) {
             mon_history_t *h = s_history(self, msg->tenant, now_ms / 60000);
             if (h)
                 h->api_calls[MON_MINUTES - 1] += msg->u.event.value;
         }
+        if (strcmp(msg->u.event.name, "webhook_rejected") == 0 && msg->u.event.value > 0)
+            s_push_rejected(self, msg, now_ms);
     }
+    pthread_mutex_unlock(&self->lock);
+}
+
+void mon_state_set_list(mon_state_t *self, mon_list_t list, const mon_row_t *rows, size_t count)
+{
+    if (list >= MON_LIST_COUNT)
+        return;
+    pthread_mutex_lock(&self->lock);
+    self->list_count[list] = count < MON_RECENT_MAX ? count : MON_RECENT_MAX;
+    memcpy(self->lists[list], rows, self->list_count[list] * sizeof *rows);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -185,6 +217,10 @@ static void s_view(mon_state_t *self, int64_t now_ms, mon_view_t *view)
     view->telemetry_received = self->telemetry_received;
     view->telemetry_malformed = self->telemetry_malformed;
     view->counters = self->counters;
+    for (int l = 0; l < MON_LIST_COUNT; l++) {
+        view->lists[l] = self->lists[l];
+        view->list_count[l] = self->list_count[l];
+    }
 }
 
 void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon_view_t *view, void *arg), void *arg)

@@ -24,6 +24,25 @@ typedef struct {
     double api_calls[MON_MINUTES];
 } mon_history_t;
 
+#define MON_RECENT_MAX 30 /* rows kept per recent list */
+
+/* The recent lists of the status page, newest first. */
+typedef enum {
+    MON_LIST_REJECTED_WEBHOOKS = 0, /* from ingest's webhook_rejected telemetry: what = reason, count */
+    MON_LIST_STORE_REJECTS,         /* halo.store_rejects: what = entity #id, detail = reason */
+    MON_LIST_STATUS_CHANGES,        /* halo.webhook_status_changes: what = status, detail = previous */
+    MON_LIST_COUNT
+} mon_list_t;
+
+/* One row of a recent list (never a secret: no token, no payload). */
+typedef struct {
+    char tenant[64];
+    char what[128];
+    char detail[256];
+    double count;
+    int64_t at_ms;
+} mon_row_t;
+
 /* A consistent read-only view handed to the renderers (everything borrowed). */
 typedef struct {
     const halo_status_report_t *reports;
@@ -36,6 +55,8 @@ typedef struct {
     int64_t refresh_ms;
     uint64_t telemetry_received, telemetry_malformed;
     const mon_counters_t *counters;
+    const mon_row_t *lists[MON_LIST_COUNT]; /* newest first */
+    size_t list_count[MON_LIST_COUNT];
 } mon_view_t;
 
 typedef struct _mon_state_t mon_state_t;
@@ -53,12 +74,15 @@ int64_t mon_state_now_ms(const mon_state_t *self);
 void mon_state_publish(mon_state_t *self, halo_status_report_t *reports, size_t count, int64_t now_ms);
 /* Records that reading PostgreSQL failed (reason copied); the last reports stay shown. */
 void mon_state_db_failed(mon_state_t *self, const char *reason);
-/* Counts one telemetry message (EVENT feeds the counters and the api-call history). */
+/* Counts one telemetry message (EVENT feeds the counters, the api-call history
+ * and the list of rejected webhooks). */
 void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_ms);
 /* Counts one malformed telemetry message. */
 void mon_state_telemetry_malformed(mon_state_t *self);
 /* Adds n webhooks of tenant in the unix minute (history from webhook_deliveries). */
 void mon_state_set_webhook_minute(mon_state_t *self, const char *tenant, int64_t minute, double n);
+/* Replaces a recent list read from PostgreSQL (rows copied, at most MON_RECENT_MAX, newest first). */
+void mon_state_set_list(mon_state_t *self, mon_list_t list, const mon_row_t *rows, size_t count);
 /* Runs fn with a consistent view, under the lock (the renderers of mon_pages, tests). */
 void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon_view_t *view, void *arg), void *arg);
 

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config git curl ca-certificates
   libzmq3-dev libmsgpack-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
   libmicrohttpd-dev libjansson-dev libssl-dev
-  postgresql postgresql-contrib postgresql-client clang libclang-rt-14-dev clang-format valgrind docker-compose jq)
+  postgresql postgresql-contrib postgresql-client clang libclang-rt-14-dev clang-format valgrind docker-compose jq
+  prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Takes docs/status-page.png: halo-monitor's status page in headless Chromium
-# with four tenants, one in each webhook status of the seed (issue 7). Not part
+# with four tenants, one in each webhook status (issue 7), the overview table,
+# components and history (issue 20). Not part
 # of the test run (it needs Chromium and a minute or two); run it by hand
 # after changing the page:
 #   scripts/screenshot-status.sh [OUTPUT.png]     (default docs/status-page.png)
@@ -14,11 +15,12 @@
 #   dunder      nothing                                    -> Webhook received no data
 # Installs Chromium (Debian package `chromium`) with apt-get when missing.
 # HALO_BIN_DIR (default build/bin) are the binaries; HALO_SCREENSHOT_SIZE
-# (default 1280,4700: the four cards, each about 1150 px tall) the window.
+# (default 1280,6400: the overview, the four cards of about 1150 px each,
+# components and history) the window.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 png=$(realpath -m "${1:-$top/docs/status-page.png}")
-size=${HALO_SCREENSHOT_SIZE:-1280,4700}
+size=${HALO_SCREENSHOT_SIZE:-1280,6400}
 export HALO_BIN_DIR=${HALO_BIN_DIR:-$top/build/bin}
 export HALO_STACK_DIR=/tmp/halo-screenshot-$$
 export HALO_STACK_PORT_BASE=${HALO_STACK_PORT_BASE:-$((26000 + ($$ % 200) * 10))}

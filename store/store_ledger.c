@@ -22,6 +22,26 @@ static int s_complete(halo_pg_t *pg, const store_ledger_batch_t *bt, const char 
     const halo_records_t *r = bt->records;
     if (r->queue_object_id < 0 || r->lease_id <= 0)
         return 0;
+    /* The age of the row's first webhook, read before completion deletes it (none for sync rows). */
+    char tenant[32], object[32], lease[32];
+    snprintf(tenant, sizeof tenant, "%" PRId64, bt->tenant_id);
+    snprintf(object, sizeof object, "%" PRId64, r->queue_object_id);
+    snprintf(lease, sizeof lease, "%" PRId64, r->lease_id);
+    const char *params[4] = {tenant, store_entity_name(bt->entity), object, lease};
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT extract(epoch FROM clock_timestamp() - first_webhook_at) FROM "
+                                 "halo.fetch_queue WHERE tenant_id = $1::bigint AND entity = $2 AND object_id = "
+                                 "$3::bigint AND lease_id = $4::bigint AND first_webhook_at IS NOT NULL",
+                                 4, params);
+    if (!res) {
+        *what = "ledger completion";
+        return -1;
+    }
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        bt->stats->webhook_timed = true;
+        bt->stats->webhook_age_s = strtod(PQgetvalue(res, 0, 0), NULL);
+    }
+    PQclear(res);
     bool completed = false;
     if (halo_ledger_complete(pg, bt->tenant_id, store_entity_name(bt->entity), r->queue_object_id, r->lease_id,
                              &completed) != 0) {
@@ -29,6 +49,7 @@ static int s_complete(halo_pg_t *pg, const store_ledger_batch_t *bt, const char 
         return -1;
     }
     bt->stats->ledger_completed = completed;
+    bt->stats->webhook_timed = bt->stats->webhook_timed && completed;
     if (!completed)
         HALO_INFO("ledger row not completed: lease changed",
                   "tenant=%s entity=%s object_id=%" PRId64 " lease_id=%" PRId64, bt->tenant_slug, r->entity,

@@ -123,6 +123,9 @@ static void s_report(store_server_t *self, const halo_msg_t *msg, const store_ou
     s_event(self, msg->tenant, "records_written", st->upserts + st->tombstones, "entity", r->entity);
     if (st->rejected)
         s_event(self, msg->tenant, "records_rejected", st->rejected, "entity", r->entity);
+    if (st->webhook_timed) /* committed by now: webhook received -> row committed */
+        s_event(self, msg->tenant, "webhook_commit_seconds", st->webhook_age_s > 0 ? st->webhook_age_s : 0, "kind",
+                "histogram");
 }
 
 /* Writes the batches at the head of the queue (as many as are queued, up to

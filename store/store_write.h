@@ -30,6 +30,8 @@ typedef struct {
     uint32_t tombstones;       /* records written as tombstones */
     uint32_t rejected;         /* records kept in halo.store_rejects instead */
     bool ledger_completed;     /* the batch's fetch_queue row was deleted or set back to pending */
+    bool webhook_timed;        /* webhook_age_s holds the age of the completed row's first webhook */
+    double webhook_age_s;      /* seconds from the first webhook of the completed row to its commit */
     bool checkpoint;           /* a sync_state checkpoint moved */
     int64_t unseen_queued;     /* end of a full sync: rows it did not list, queued for a check (GET; 404 = tombstone) */
     bool unseen_guard_tripped; /* end of a full sync: more than half the rows unseen, none queued (sanity guard) */

@@ -503,11 +503,69 @@ static void test_sync_retry_and_rotate(void **state)
     free(r);
 }
 
+/* disable/enable keep everything; remove needs --keep-data or --delete-data
+ * (no default): keep erases the credentials and tokens and keeps the rows,
+ * delete removes the tenant and its rows. */
+static void test_disable_enable_remove(void **state)
+{
+    (void)state;
+    s_result_t *r = calloc(1, sizeof *r);
+    s_connect(r, "life", s_env.secret_file);
+    assert_int_equal(r->code, 0);
+    s_connect(r, "gone", s_env.secret_file);
+    assert_int_equal(r->code, 0);
+    s_exec("INSERT INTO halo.sites (tenant_id, id, name, raw, fetched_at) SELECT id, 77, 'kept', '{}', now() FROM "
+           "halo.tenants "
+           "WHERE slug IN ('life', 'gone')");
+    s_run(r, NULL, "disable", "life", NULL);
+    assert_int_equal(r->code, 0);
+    char *v = s_query("SELECT enabled::text || '/' || (client_secret_enc <> '')::text FROM halo.tenants "
+                      "WHERE slug = 'life'");
+    assert_string_equal(v, "false/true");
+    free(v);
+    s_run(r, NULL, "enable", "life", NULL);
+    assert_int_equal(r->code, 0);
+    v = s_query("SELECT enabled::text FROM halo.tenants WHERE slug = 'life'");
+    assert_string_equal(v, "true");
+    free(v);
+    /* remove without saying what happens to the rows: usage error, nothing touched. */
+    s_run(r, NULL, "remove", "life", NULL);
+    assert_int_equal(r->code, 2);
+    assert_non_null(strstr(r->err, "--keep-data"));
+    assert_non_null(strstr(r->err, "--delete-data"));
+    s_run(r, NULL, "remove", "life", "--keep-data", "--delete-data", NULL);
+    assert_int_equal(r->code, 2);
+    v = s_query("SELECT enabled::text FROM halo.tenants WHERE slug = 'life'");
+    assert_string_equal(v, "true");
+    free(v);
+    s_run(r, NULL, "remove", "life", "--keep-data", NULL);
+    assert_int_equal(r->code, 0);
+    v = s_query("SELECT t.enabled::text || '/' || t.client_secret_enc || '/' || t.webhook_token_hash || '/' || "
+                "(SELECT count(*) FROM halo.sites s WHERE s.tenant_id = t.id) FROM halo.tenants t WHERE slug = 'life'");
+    assert_string_equal(v, "false//removed/1");
+    free(v);
+    s_run(r, NULL, "enable", "life", NULL);
+    assert_int_equal(r->code, 1);
+    assert_non_null(strstr(r->err, "--keep-data"));
+    s_run(r, NULL, "remove", "gone", "--delete-data", NULL);
+    assert_int_equal(r->code, 0);
+    v = s_query("SELECT count(*) FROM halo.tenants WHERE slug = 'gone'");
+    assert_string_equal(v, "0");
+    free(v);
+    v = s_query("SELECT count(*) FROM halo.sites WHERE id = 77");
+    assert_string_equal(v, "1");
+    free(v);
+    s_run(r, NULL, "disable", "nosuch", NULL);
+    assert_int_equal(r->code, 1);
+    free(r);
+}
+
 static void test_help_everywhere(void **state)
 {
     (void)state;
     s_result_t *r = calloc(1, sizeof *r);
-    const char *cmds[] = {"connect", "status", "tenants", "sync", "retry", "rotate-webhook-token", "db"};
+    const char *cmds[] = {"connect", "status",  "tenants", "sync",  "retry", "rotate-webhook-token",
+                          "db",      "disable", "enable",  "remove"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         s_run(r, NULL, cmds[i], "--help", NULL);
         assert_int_equal(r->code, 0);
@@ -532,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_connect_refuses_http_public_url),
         cmocka_unit_test(test_status_reflects_event_stats),
         cmocka_unit_test(test_sync_retry_and_rotate),
+        cmocka_unit_test(test_disable_enable_remove),
         cmocka_unit_test(test_help_everywhere),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -532,8 +532,8 @@ static void test_refusals_and_credentials(void **state)
 
     s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "halo_ingest_webhooks_rejected_total{tenant=\"acme\",reason=\"bad_token\"}"));
-    assert_non_null(strstr(r.body, "halo_ingest_webhooks_received_total{tenant=\"acme\",event=\"Site deleted\"}"));
+    assert_non_null(strstr(r.body, "halo_webhook_rejected_total{tenant=\"acme\",reason=\"bad_token\"}"));
+    assert_non_null(strstr(r.body, "halo_webhook_received_total{tenant=\"acme\",event=\"Site deleted\"}"));
     s_stop(&in, false);
     s_cleanup(&in);
 }
@@ -552,7 +552,7 @@ static void test_metrics_only_on_admin_listener(void **state)
     s_resp_t r;
     s_http("GET", in.admin_port, "/metrics", NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "halo_ingest_webhooks_received_total{tenant=\"acme\",event=\"Ticket Changed\"} 1"));
+    assert_non_null(strstr(r.body, "halo_webhook_received_total{tenant=\"acme\",event=\"Ticket Changed\"} 1"));
     s_http("GET", in.admin_port, "/healthz", NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"journal_ok\":true"));

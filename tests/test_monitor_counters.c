@@ -107,10 +107,61 @@ static void test_label_values_are_escaped(void **state)
 {
     (void)state;
     mon_counters_t *c = mon_counters_new(10);
-    halo_event_t e = s_event("webhook_received", 1, "event", "say \"hi\"\\\n", NULL, NULL);
+    halo_event_t e = s_event("webhook_rejected", 1, "reason", "say \"hi\"\\\n", NULL, NULL);
     assert_int_equal(mon_counters_apply(c, "t", &e), 0);
     char *text = s_prometheus(c);
-    assert_non_null(strstr(text, "event=\"say \\\"hi\\\"\\\\\\n\""));
+    assert_non_null(strstr(text, "reason=\"say \\\"hi\\\"\\\\\\n\""));
+    free(text);
+    mon_counters_destroy(&c);
+}
+
+/* An event labelled kind=histogram is observed: cumulative buckets, +Inf,
+ * _sum and _count per tenant, with HELP and TYPE histogram; the kind label is
+ * not a label of the series; a gauge named x_count cannot join histogram x,
+ * and webhook_received (the monitor's own durable family) is refused. */
+static void test_histogram(void **state)
+{
+    (void)state;
+    mon_counters_t *c = mon_counters_new(100);
+    halo_event_t fast = s_event("api_request_duration_seconds", 0.02, "kind", "histogram", NULL, NULL);
+    halo_event_t slow = s_event("api_request_duration_seconds", 3, "kind", "histogram", NULL, NULL);
+    halo_event_t huge = s_event("api_request_duration_seconds", 5000, "kind", "histogram", NULL, NULL);
+    halo_event_t clash = s_event("api_request_duration_seconds_count", 1, "kind", "gauge", NULL, NULL);
+    halo_event_t negative = s_event("api_request_duration_seconds", -1, "kind", "histogram", NULL, NULL);
+    halo_event_t received = s_event("webhook_received", 1, "event", "Ticket Changed", NULL, NULL);
+    assert_int_equal(mon_counters_apply(c, "acme", &fast), 0);
+    assert_int_equal(mon_counters_apply(c, "acme", &slow), 0);
+    assert_int_equal(mon_counters_apply(c, "acme", &huge), 0);
+    assert_int_equal(mon_counters_apply(c, "beta", &fast), 0);
+    assert_int_equal(mon_counters_apply(c, "acme", &clash), -1);
+    assert_int_equal(mon_counters_apply(c, "acme", &negative), -1);
+    assert_int_equal(mon_counters_apply(c, "acme", &received), -1);
+    assert_int_equal(mon_counters_refused(c), 1);
+    assert_int_equal(mon_counters_dropped(c), 2);
+    char *text = s_prometheus(c);
+    const char *h = "halo_api_request_duration_seconds";
+    char want[256];
+    snprintf(want, sizeof want, "# TYPE %s histogram\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "# HELP %s ", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_bucket{tenant=\"acme\",le=\"0.01\"} 0\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_bucket{tenant=\"acme\",le=\"0.025\"} 1\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_bucket{tenant=\"acme\",le=\"5\"} 2\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_bucket{tenant=\"acme\",le=\"600\"} 2\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_bucket{tenant=\"acme\",le=\"+Inf\"} 3\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_sum{tenant=\"acme\"} 5003.02", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_count{tenant=\"acme\"} 3\n", h);
+    assert_non_null(strstr(text, want));
+    snprintf(want, sizeof want, "%s_count{tenant=\"beta\"} 1\n", h);
+    assert_non_null(strstr(text, want));
+    assert_null(strstr(text, "kind="));
     free(text);
     mon_counters_destroy(&c);
 }
@@ -178,9 +229,13 @@ static void test_html_escape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counters_add_and_gauges_set), cmocka_unit_test(test_label_order_does_not_matter),
-        cmocka_unit_test(test_bad_input_is_dropped),        cmocka_unit_test(test_label_values_are_escaped),
-        cmocka_unit_test(test_one_family_per_name),         cmocka_unit_test(test_html_escape),
+        cmocka_unit_test(test_counters_add_and_gauges_set),
+        cmocka_unit_test(test_label_order_does_not_matter),
+        cmocka_unit_test(test_bad_input_is_dropped),
+        cmocka_unit_test(test_label_values_are_escaped),
+        cmocka_unit_test(test_one_family_per_name),
+        cmocka_unit_test(test_html_escape),
+        cmocka_unit_test(test_histogram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

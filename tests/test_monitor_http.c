@@ -26,12 +26,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The alerting hook's receiver: a tiny HTTP server that keeps every body. */
+/* The alerting hook's receiver: a tiny HTTP server that answers 503 to its
+ * first S_ALERT_FAILURES requests (the monitor must retry them) and keeps
+ * every body it answers 200. */
+#define S_ALERT_FAILURES 3
 static struct {
     int fd, port;
     pthread_t thread;
     pthread_mutex_t lock;
-    char bodies[16384];
+    int requests;
+    char bodies[65536];
 } s_alerts = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *s_alert_server(void *arg)
@@ -55,12 +59,14 @@ static void *s_alert_server(void *arg)
         req[got] = '\0';
         const char *body = strstr(req, "\r\n\r\n");
         pthread_mutex_lock(&s_alerts.lock);
-        if (body && strlen(s_alerts.bodies) + strlen(body + 4) + 2 < sizeof s_alerts.bodies) {
+        bool refuse = ++s_alerts.requests <= S_ALERT_FAILURES;
+        if (!refuse && body && strlen(s_alerts.bodies) + strlen(body + 4) + 2 < sizeof s_alerts.bodies) {
             strcat(s_alerts.bodies, body + 4);
             strcat(s_alerts.bodies, "\n");
         }
         pthread_mutex_unlock(&s_alerts.lock);
-        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const char *ok = refuse ? "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         if (write(c, ok, strlen(ok)) < 0)
             perror("alert receiver");
         close(c);
@@ -161,7 +167,14 @@ static void s_start_monitor(void)
     if (!s_alerts.port)
         s_alert_start();
     snprintf(alert, sizeof alert, "HALO_MONITOR_ALERT_URL=http://127.0.0.1:%d/alerts", s_alerts.port);
-    char *env[] = {listen, bind, url, alert, "HALO_MONITOR_REFRESH_MS=200", "HALO_LOG_LEVEL=info", NULL};
+    char *env[] = {listen,
+                   bind,
+                   url,
+                   alert,
+                   "HALO_MONITOR_REFRESH_MS=200",
+                   "HALO_MONITOR_ALERT_BACKOFF_MS=100",
+                   "HALO_LOG_LEVEL=info",
+                   NULL};
     s_env.monitor = halo_test_spawn(argv, env, log);
     assert_true(s_env.monitor > 0);
     assert_int_equal(halo_test_wait_port(s_env.http_port, DEADLINE_MS), 0);
@@ -203,6 +216,8 @@ static int s_setup(void **state)
            "FROM halo.tenants t, generate_series(1, 3) n WHERE t.slug = 't-some'");
     s_exec("INSERT INTO halo.rate_limits (tenant_id, tat, requests, throttled) "
            "SELECT id, now() + interval '100 seconds', 1234, 5 FROM halo.tenants WHERE slug = 't-ok'");
+    s_exec("INSERT INTO halo.store_rejects (tenant_id, entity, object_id, reason, payload) "
+           "SELECT id, 'ticket', 4242, 'id is not a number', 'SECRET-PAYLOAD' FROM halo.tenants WHERE slug = 't-some'");
     s_start_monitor();
     return 0;
 }
@@ -286,18 +301,26 @@ static void test_metrics(void **state)
     (void)state;
     char *body = s_wait_for("/metrics", "halo_webhook_status{tenant=\"t-quiet\"");
     assert_non_null(body);
-    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"Webhook Successful\"} 1"));
-    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"Webhook received no data\"} 0"));
-    assert_non_null(
-        strstr(body, "halo_webhook_status{tenant=\"t-quiet\",status=\"Webhook received no data within 4 days\"} 1"));
+    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"successful\"} 1"));
+    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-ok\",status=\"no_data\"} 0"));
+    assert_non_null(strstr(body, "halo_webhook_status{tenant=\"t-quiet\",status=\"no_data_4_days\"} 1"));
     assert_non_null(strstr(body, "halo_dead_letters{tenant=\"t-some\"} 1"));
     assert_non_null(strstr(body, "halo_fetch_queue_depth{tenant=\"t-some\",state=\"pending\"} 2"));
-    assert_non_null(strstr(body, "halo_api_429_total{tenant=\"t-ok\"} 5"));
+    assert_non_null(strstr(body, "halo_api_throttled_total{tenant=\"t-ok\"} 5"));
     assert_non_null(
         strstr(body, "halo_webhook_event_last_received_age_seconds{tenant=\"t-ok\",event=\"Ticket Changed\"}"));
-    assert_non_null(strstr(body, "halo_sync_full_total{tenant=\"t-ok\",entity=\"ticket\"} 100"));
+    assert_non_null(strstr(body, "halo_sync_full_expected{tenant=\"t-ok\",entity=\"ticket\"} 100"));
     assert_non_null(strstr(body, "# TYPE halo_webhook_status gauge"));
     free(body);
+}
+
+/* Occurrences of needle in text. */
+static int s_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
 }
 
 static void test_status_page(void **state)
@@ -314,6 +337,39 @@ static void test_status_page(void **state)
     assert_non_null(strstr(body, "<svg"));
     assert_non_null(strstr(body, "haloctl retry t-some"));
     assert_null(strstr(body, "<script"));
+    /* The overview table comes first, one row per tenant; then the cards. */
+    const char *overview = strstr(body, "id=\"overview\"");
+    assert_non_null(overview);
+    assert_true(overview < strstr(body, "id=\"tenant-"));
+    assert_int_equal(s_count(overview, "<tr><td><a href=\"#tenant-"), 4);
+    /* Chart axes with times; components; history with the store reject (never its payload). */
+    assert_non_null(strstr(body, "/min</text>"));
+    assert_non_null(strstr(body, " UTC</text>"));
+    assert_non_null(strstr(body, "id=\"components\""));
+    assert_non_null(strstr(body, "Fetchers connected to ingest"));
+    assert_non_null(strstr(body, "Webhook status changes"));
+    free(body);
+    body = s_wait_for("/", "id is not a number");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "ticket #4242"));
+    assert_null(strstr(body, "SECRET-PAYLOAD"));
+    free(body);
+    /* Filtered: a name, a status; the page shows only those rows and cards. */
+    body = s_wait_for("/?q=T-OK", "id=\"overview\"");
+    assert_non_null(body);
+    assert_int_equal(s_count(body, "<tr><td><a href=\"#tenant-"), 1);
+    assert_non_null(strstr(body, "href=\"#tenant-t-ok\""));
+    assert_null(strstr(body, "id=\"tenant-t-quiet\""));
+    free(body);
+    body = s_wait_for("/?status=no_data_4_days", "id=\"overview\"");
+    assert_non_null(body);
+    assert_int_equal(s_count(body, "<tr><td><a href=\"#tenant-"), 1);
+    assert_non_null(strstr(body, "id=\"tenant-t-quiet\""));
+    free(body);
+    body = s_wait_for("/?q=%3Cscript%3E&status=bogus&page=-3", "id=\"overview\"");
+    assert_non_null(body);
+    assert_null(strstr(body, "<script"));
+    assert_int_equal(s_count(body, "<tr><td><a href=\"#tenant-"), 0); /* "script" names no tenant */
     free(body);
 }
 
@@ -348,9 +404,10 @@ static void test_status_changes_recorded_once(void **state)
         halo_clock_sleep_ms(100);
     }
     assert_string_equal(count, "1");
-    /* The alerting hook got a JSON notice of that change. */
-    const char *want = "\"tenant\":\"t-none\",\"status\":\"Webhook received no data for some events\","
-                       "\"previous\":\"Webhook received no data\"";
+    /* The alerting hook got a JSON notice of that change, although it refused
+     * the first S_ALERT_FAILURES requests: the monitor retried. */
+    const char *want = "\"details\":{\"status\":\"Webhook received no data for some events\","
+                       "\"status_code\":\"some_events\",\"previous\":\"Webhook received no data\"";
     bool alerted = false;
     deadline = halo_clock_mono_ms() + DEADLINE_MS;
     while (!alerted && halo_clock_mono_ms() < deadline) {
@@ -363,7 +420,16 @@ static void test_status_changes_recorded_once(void **state)
     if (!alerted)
         fail_msg("no alert for t-none; received: %s", s_alerts.bodies);
     pthread_mutex_lock(&s_alerts.lock);
+    assert_true(s_alerts.requests > S_ALERT_FAILURES);
     assert_non_null(strstr(s_alerts.bodies, "\"missing_events\":["));
+    assert_non_null(strstr(s_alerts.bodies, "\"kind\":\"status_changed\",\"state\":\"firing\","
+                                            "\"key\":\"status_changed:t-none\",\"tenant\":\"t-none\""));
+    /* t-some's dead letter: one firing alert, however many refreshes saw it. */
+    const char *dead = "\"key\":\"dead_letters:t-some\"";
+    const char *first = strstr(s_alerts.bodies, dead);
+    if (!first)
+        fail_msg("no dead_letters alert for t-some; received: %s", s_alerts.bodies);
+    assert_null(strstr(first + 1, dead));
     pthread_mutex_unlock(&s_alerts.lock);
 }
 
@@ -378,11 +444,11 @@ static void test_telemetry_counters(void **state)
     halo_msg_t msg;
     halo_msg_init(&msg, HALO_CMD_EVENT);
     snprintf(msg.tenant, sizeof msg.tenant, "t-ok");
-    snprintf(msg.u.event.name, sizeof msg.u.event.name, "webhook_received");
+    snprintf(msg.u.event.name, sizeof msg.u.event.name, "webhook_rejected");
     msg.u.event.value = 1;
     msg.u.event.label_count = 1;
-    snprintf(msg.u.event.labels[0].key, sizeof msg.u.event.labels[0].key, "event");
-    snprintf(msg.u.event.labels[0].value, sizeof msg.u.event.labels[0].value, "Ticket Changed");
+    snprintf(msg.u.event.labels[0].key, sizeof msg.u.event.labels[0].key, "reason");
+    snprintf(msg.u.event.labels[0].value, sizeof msg.u.event.labels[0].value, "bad_token");
     halo_msg_t gauge;
     halo_msg_init(&gauge, HALO_CMD_EVENT);
     snprintf(gauge.u.event.name, sizeof gauge.u.event.name, "journal_unacked");
@@ -395,15 +461,19 @@ static void test_telemetry_counters(void **state)
         assert_int_equal(halo_zmq_send(pub, NULL, 0, &gauge, ZMQ_DONTWAIT, err, sizeof err), 0);
         halo_clock_sleep_ms(100);
         if (s_get("/metrics", &body) == 200 &&
-            strstr(body, "halo_webhook_received_total{tenant=\"t-ok\",event=\"Ticket Changed\"}") &&
+            strstr(body, "halo_webhook_rejected_total{tenant=\"t-ok\",reason=\"bad_token\"}") &&
             strstr(body, "halo_journal_unacked{tenant=\"\"} 42"))
             break;
         free(body);
         body = NULL;
     }
     assert_non_null(body);
-    assert_non_null(strstr(body, "# TYPE halo_webhook_received_total counter"));
+    assert_non_null(strstr(body, "# HELP halo_webhook_rejected_total "));
+    assert_non_null(strstr(body, "# TYPE halo_webhook_rejected_total counter"));
+    assert_non_null(strstr(body, "# HELP halo_journal_unacked "));
     assert_non_null(strstr(body, "# TYPE halo_journal_unacked gauge"));
+    assert_non_null(strstr(body, "# TYPE halo_build_info gauge\nhalo_build_info{process=\"halo-monitor\",version=\""));
+    assert_non_null(strstr(body, "\nprocess_start_time_seconds "));
     free(body);
     /* A malformed message is counted and dropped; the monitor keeps serving. */
     zmq_send(pub, "HALO1", 5, ZMQ_SNDMORE);

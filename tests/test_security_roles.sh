@@ -91,6 +91,8 @@ as halo_monitor OK "records a status change" "INSERT INTO halo.webhook_status_ch
 as halo_monitor DENIED "reads client secrets" "SELECT client_secret_enc FROM halo.tenants"
 as halo_monitor DENIED "reads token hashes" "SELECT webhook_token_hash FROM halo.tenants"
 as halo_monitor DENIED "reads tokens" "SELECT * FROM halo.tenant_tokens"
+as halo_monitor OK "reads why records were rejected (014_monitor_rejects.sql)" "SELECT id, tenant_id, entity, object_id, reason, rejected_at FROM halo.store_rejects"
+as halo_monitor DENIED "reads a rejected record's payload" "SELECT payload FROM halo.store_rejects"
 as halo_monitor DENIED "writes the ledger" "DELETE FROM halo.fetch_queue"
 
 for r in halo_ingest halo_fetcher halo_store halo_monitor; do

@@ -53,6 +53,8 @@ store/store_write.c	store_sql_values(e, s_chunks[c])	builder checked above
 store/store_write.c	store_sql_tombstone(e)	builder checked above
 store/store_write.c	store_sql_copy_merge(e)	builder checked above
 store/store_tenants.c	sql	s_query wrapper parameter; every s_query call is checked below
+cli/ctl_tenant.c	sql	s_exec wrapper parameter; every s_exec call is checked below
+monitor/mon_refresh.c	sql	s_load_list wrapper parameter; every s_load_list call is checked below
 common/halo_ledger.c	sql	a buffer built by snprintf from an allowed identifier (checked above)'
 
 FILES=$files SQL_ARGS_ALLOWED=$SQL_ARGS_ALLOWED SQL_SINK_ALLOWED=$SQL_SINK_ALLOWED perl -e '
@@ -103,7 +105,9 @@ my %sink_index = (halo_pg_exec => 1, halo_pg_command => 1, halo_pg_exec_script =
                   PQexecParams => 1, PQsendQuery => 1, PQsendQueryParams => 1, PQprepare => 2, PQsendPrepare => 2);
 my %local_sinks = ("store/store_write.c" => { s_exec => 2, s_cmd => 1, s_prepare => 2 },
                    "store/store_tenants.c" => { s_query => 1 },
-                   "common/halo_status.c" => { s_query => 1 });
+                   "common/halo_status.c" => { s_query => 1 },
+                   "cli/ctl_tenant.c" => { s_exec => 2 },
+                   "monitor/mon_refresh.c" => { s_load_list => 3 });
 my $sqlword = qr/\b(?:SELECT|INSERT|UPDATE|DELETE|COPY|CREATE|DROP|ALTER|GRANT|REVOKE|TRUNCATE|VALUES|WHERE|FROM|INTO|TABLE|JOIN|RETURNING|CASE|WHEN|THEN|ARRAY|EXCLUDED|ON CONFLICT)\b|\$\d|\$%|::[a-z]/;
 
 for my $file (split /\s+/, $ENV{FILES}) {

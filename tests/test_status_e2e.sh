@@ -240,7 +240,7 @@ shifted_pid=$!
 expect "monitor (clock +4 days +1 min) /api/status" "$want" api_json "http://$mon2"
 check_missing "$doc" tickets "$not_tickets"
 metrics=$(curl -fsS --max-time 10 "http://$mon2/metrics")
-grep -qF "halo_webhook_status{tenant=\"full\",status=\"$S_QUIET\"} 1" <<<"$metrics" \
+grep -qF "halo_webhook_status{tenant=\"full\",status=\"no_data_4_days\"} 1" <<<"$metrics" \
   || fail "/metrics of the shifted monitor: no silent-source gauge for full"
 grep -qF "$S_QUIET" <(curl -fsS --max-time 10 "http://$mon2/") || fail "the shifted status page does not show \"$S_QUIET\""
 grep -q "clock shifted for testing.*offset_s=$offset" "$HALO_STACK_DIR/log/monitor-shifted.log" \
