@@ -77,6 +77,15 @@ CREATE TABLE halo.clients (
     PRIMARY KEY (tenant_id, id)
 );
 
+-- The ledger and sync state name these entities too (001_core's CHECKs
+-- listed the first four).
+ALTER TABLE halo.sync_state DROP CONSTRAINT sync_state_entity_check;
+ALTER TABLE halo.sync_state ADD CONSTRAINT sync_state_entity_check CHECK (entity IN ('ticket', 'site', 'user',
+    'invoice', 'status', 'agent', 'team', 'priority', 'tickettype', 'sla', 'client'));
+ALTER TABLE halo.fetch_queue DROP CONSTRAINT fetch_queue_entity_check;
+ALTER TABLE halo.fetch_queue ADD CONSTRAINT fetch_queue_entity_check CHECK (entity IN ('ticket', 'site', 'user',
+    'invoice', 'status', 'agent', 'team', 'priority', 'tickettype', 'sla', 'client'));
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'halo_store') THEN
