@@ -270,20 +270,30 @@ CREATE VIEW halo_bi.sla_compliance AS
 CREATE VIEW halo_bi.invoices AS
     SELECT t.slug AS tenant, i.id, i.invoicenumber, i.client_id, coalesce(cl.name, i.client_name) AS client_name,
            i.site_id, s.name AS site_name, i.invoice_date, i.due_date, i.total, i.tax_total, i.amountpaid,
-           i.amountdue, i.posted, (i.total < 0) AS is_credit_note, i.last_update, i.synced_at, i.deleted_at,
-           t.time_zone
+           i.amountdue, i.posted,
+           (i.total < 0 OR coalesce(i.raw->>'creditlinkedtoinvoiceid' ~ '^[1-9][0-9]*(\.0*)?$', false))
+               AS is_credit_note,
+           i.last_update, i.synced_at, i.deleted_at, t.time_zone
     FROM halo.invoices i JOIN halo.tenants t ON t.id = i.tenant_id
     LEFT JOIN halo.clients cl ON cl.tenant_id = i.tenant_id AND cl.id = i.client_id
     LEFT JOIN halo.sites s ON s.tenant_id = i.tenant_id AND s.id = i.site_id;
 
--- Posted invoices only (drafts are not owed); credit notes count negative.
+-- Posted invoices only (drafts are not owed). A credit note (Halo links it
+-- to the invoice it credits, creditlinkedtoinvoiceid) counts negative
+-- whichever sign Halo gives its amounts.
+CREATE VIEW halo_bi.posted_invoices AS
+    SELECT tenant, id, invoicenumber, client_id, client_name, site_id, site_name, invoice_date, due_date,
+           is_credit_note, s * total AS total, s * tax_total AS tax_total, s * amountpaid AS amountpaid,
+           s * amountdue AS amountdue, synced_at, time_zone
+    FROM (SELECT *, CASE WHEN is_credit_note AND total > 0 THEN -1 ELSE 1 END AS s FROM halo_bi.invoices
+          WHERE deleted_at IS NULL AND posted IS TRUE) i;
+
 CREATE VIEW halo_bi.invoice_totals AS
     SELECT tenant, client_id, max(client_name) AS client_name,
            date_trunc('month', invoice_date AT TIME ZONE time_zone)::date AS month,
            count(*) AS invoices, sum(total) AS total, sum(tax_total) AS tax_total,
            sum(amountpaid) AS paid, sum(amountdue) AS due, max(synced_at) AS synced_at
-    FROM halo_bi.invoices
-    WHERE deleted_at IS NULL AND posted IS TRUE
+    FROM halo_bi.posted_invoices
     GROUP BY tenant, client_id, date_trunc('month', invoice_date AT TIME ZONE time_zone);
 
 CREATE VIEW halo_bi.invoice_aging AS
@@ -296,8 +306,7 @@ CREATE VIEW halo_bi.invoice_aging AS
            coalesce(sum(amountdue) FILTER (WHERE due_date < now() - interval '60 days' AND due_date >= now() - interval '90 days'), 0) AS overdue_61_90,
            coalesce(sum(amountdue) FILTER (WHERE due_date < now() - interval '90 days'), 0) AS overdue_90_plus,
            max(synced_at) AS synced_at
-    FROM halo_bi.invoices
-    WHERE deleted_at IS NULL AND posted IS TRUE
+    FROM halo_bi.posted_invoices
     GROUP BY tenant, client_id;
 
 CREATE VIEW halo_bi.sites AS
@@ -330,6 +339,8 @@ CREATE VIEW halo_bi.client_footprint AS
 -- mirror, last finished full sync and incremental pass, and how many live
 -- tickets carry detail-only fields (responsedate known or a closed date).
 CREATE VIEW halo_bi.mirror_freshness AS
+  SELECT f.*, greatest(f.tickets_synced_at, f.invoices_synced_at, f.reference_synced_at) AS synced_at
+  FROM (
     SELECT t.slug AS tenant,
            (SELECT max(d.received_at) FROM halo.webhook_deliveries d WHERE d.tenant_id = t.id) AS last_webhook,
            (SELECT max(s.full_finished_at) FROM halo.sync_state s WHERE s.tenant_id = t.id) AS last_full_sync,
@@ -340,7 +351,7 @@ CREATE VIEW halo_bi.mirror_freshness AS
            (SELECT count(*) FROM halo.tickets k WHERE k.tenant_id = t.id AND k.deleted_at IS NULL) AS tickets,
            (SELECT count(*) FROM halo.tickets k WHERE k.tenant_id = t.id AND k.deleted_at IS NULL
               AND k.raw ? 'respondbydate') AS tickets_with_detail
-    FROM halo.tenants t;
+    FROM halo.tenants t) f;
 
 GRANT USAGE ON SCHEMA halo_bi TO halo_bi_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA halo_bi TO halo_bi_reader;
