@@ -230,4 +230,19 @@ obs=$(e2e_psql "SELECT count(*) FILTER (WHERE observed AND NOT (valid_from <= (S
   WHERE k.id = ticket_id) + interval '1 minute')) || ' ' || count(*) FILTER (WHERE terminal AND current AND time_in_status IS NOT NULL)
   FROM halo_bi.ticket_time_in_status")
 [ "$obs" = "0 0" ] || e2e_fail "time in status: observed-but-first-seen and accumulating-closed intervals: $obs"
-e2e_log "twelve questions answered as halo-sim's data says; lookups complete; Closed never open"
+# Reference data costs no request between its periodic full syncs: an
+# incremental pass of every entity (haloctl sync) lists the four mirrored ones
+# and marks the seven reference ones done without asking Halo.
+reqlog=$HALO_STACK_DIR/log/sim-requests.jsonl
+from=$(wc -l <"$reqlog")
+t_incr=$(e2e_psql "SELECT now()")
+"$E2E_BIN/haloctl" sync demo >/dev/null || e2e_fail "haloctl sync demo failed"
+deadline=$(($(date +%s) + 120))
+until [ "$(e2e_psql "SELECT count(*) FROM halo.sync_state WHERE incr_last_at > '$t_incr'")" = 11 ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "incremental passes not done after 120 s"
+  sleep 1
+done
+ref_req=$(tail -n +"$((from + 1))" "$reqlog" | jq -r '.path | split("?")[0] | ascii_downcase' |
+  grep -cE '^/api/(status|agent|team|priority|tickettype|sla|client)$' || true)
+[ "$ref_req" = 0 ] || e2e_fail "$ref_req reference list requests during an incremental pass"
+e2e_log "twelve questions answered as halo-sim's data says; lookups complete; Closed never open; no reference request in an incremental pass"
