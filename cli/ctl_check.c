@@ -157,7 +157,9 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
     json_error_t jerr;
     json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, &jerr) : NULL;
     const char *key = row ? row->list_key : NULL;
-    json_t *list = root && key ? json_object_get(root, key) : NULL;
+    json_t *list = root && key && !key[0] && json_is_array(root) ? root
+                   : root && key                                 ? json_object_get(root, key)
+                                                                 : NULL;
     int verdict = CTL_EXIT_OK;
     if (!json_is_array(list)) {
         s_say(msg, msglen,
@@ -167,7 +169,9 @@ int ctl_check_classify_read(int rc, const halo_api_response_t *resp, const char 
         verdict = CTL_EXIT_WRONG_URL;
     } else {
         json_t *rc_json = json_object_get(root, "record_count");
-        *count = json_is_number(rc_json) ? (int64_t)json_number_value(rc_json) : -1;
+        *count = json_is_number(rc_json) ? (int64_t)json_number_value(rc_json)
+                 : list == root          ? (int64_t)json_array_size(list)
+                                         : -1;
     }
     json_decref(root);
     return verdict;
@@ -275,6 +279,8 @@ int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
         base--;
     for (size_t i = 0; i < halo_entity_count() && verdict == CTL_EXIT_OK; i++) {
         const halo_entity_t *entity = halo_entity_at(i);
+        if (entity->reference)
+            continue; /* lookups: read by the first sync, not probed at connect */
         char url[2048];
         snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
                  entity->resource);

@@ -473,6 +473,8 @@ static void s_print_result(const s_args_t *a, const ctl_check_output_t *check, b
            created ? "Connected" : "Updated", a->slug, a->resource_url);
     printf("Read access checked:");
     for (size_t i = 0; i < HALO_ENTITY_COUNT; i++) {
+        if (halo_entity_at(i)->reference)
+            continue;
         const char *name = halo_entity_at(i)->table;
         if (check->record_count[i] >= 0)
             printf("%s %s (%lld)", i ? "," : "", name, (long long)check->record_count[i]);

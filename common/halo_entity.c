@@ -14,6 +14,9 @@ static const char *const s_ticket_wrappers[] = {"ticket", "tickets", "faults", N
 static const char *const s_site_wrappers[] = {"site", "sites", NULL};
 static const char *const s_user_wrappers[] = {"user", "users", NULL};
 static const char *const s_invoice_wrappers[] = {"invoice", "invoices", "invoiceheader", NULL};
+static const char *const s_no_keys[] = {NULL}; /* reference data: no webhook wrapper */
+/* Reference lists document no last-update field; these are read if Halo sends one. */
+static const char *const s_ref_last_update[] = {"last_modified", "last_update", NULL};
 
 /* The spellings DESIGN.md 2.4 records per entity. Halo has also been seen to
  * use the others of `last_update`, `lastupdate`, `slastupdate`,
@@ -40,6 +43,15 @@ static const char *const s_user_list_columns[] = {
     "name", "emailaddress", "client_id", "client_name", "site_id", "site_name", "inactive", NULL,
 };
 
+/* Reference lists: the columns each list schema carries (every one but a last update). */
+static const char *const s_status_list_columns[] = {"name", "shortname", "type", "sequence", "colour", NULL};
+static const char *const s_agent_list_columns[] = {"name", "email", "team", "isdisabled", NULL};
+static const char *const s_team_list_columns[] = {"name", "department_name", "inactive", NULL};
+static const char *const s_priority_list_columns[] = {
+    "name", "sla_id", "response_time", "response_units", "fix_time", "fix_units", NULL};
+static const char *const s_tickettype_list_columns[] = {"name", "group_name", NULL};
+static const char *const s_sla_list_columns[] = {"name", "track_response", "track_fix", NULL};
+
 /* list_query, incremental_param and periodic_full_sync say what halo-fetcher
  * does today: sites and users are listed with inactive ones, invoices are
  * filtered by startdate (not a last-update filter) and fully re-listed every
@@ -56,6 +68,30 @@ static const halo_entity_t s_entities[HALO_ENTITY_COUNT] = {
                           s_user_list_columns},
     [HALO_ENTITY_INVOICE] = {HALO_ENTITY_INVOICE, "invoice", "invoices", "/Invoice", "invoices", "read:invoices",
                              s_invoice_wrappers, s_invoice_last_update, "", "startdate", true, NULL, NULL},
+    /* Reference data (issue 18): the lookups the BI views name ids with. The
+     * spec publishes these lists as bare arrays (TStatus, Uname_List,
+     * SectionDetail_List, Policy, RequestType_List, SlaHead) except /Client,
+     * paginated under "clients" (Area). No last-update filter: listed in full
+     * at connect and every HALO_SYNC_INVOICE_FULL_S (one page each, clients one per
+     * 100). Halo
+     * has no read:agents-like scope; the ticket lookups come with
+     * read:tickets, clients with read:customers. */
+    [HALO_ENTITY_STATUS] = {HALO_ENTITY_STATUS, "status", "statuses", "/Status", "", "read:tickets", s_no_keys,
+                            s_ref_last_update, "", NULL, true, "TStatus", s_status_list_columns, true},
+    [HALO_ENTITY_AGENT] = {HALO_ENTITY_AGENT, "agent", "agents", "/Agent", "", "read:tickets", s_no_keys,
+                           s_ref_last_update, "includedisabled=true", NULL, true, "Uname_List", s_agent_list_columns,
+                           true},
+    [HALO_ENTITY_TEAM] = {HALO_ENTITY_TEAM, "team", "teams", "/Team", "", "read:tickets", s_no_keys, s_ref_last_update,
+                          "includedisabled=true", NULL, true, "SectionDetail_List", s_team_list_columns, true},
+    [HALO_ENTITY_PRIORITY] = {HALO_ENTITY_PRIORITY, "priority", "priorities", "/Priority", "", "read:tickets",
+                              s_no_keys, s_ref_last_update, "", NULL, true, "Policy", s_priority_list_columns, true},
+    [HALO_ENTITY_TICKETTYPE] = {HALO_ENTITY_TICKETTYPE, "tickettype", "tickettypes", "/TicketType", "", "read:tickets",
+                                s_no_keys, s_ref_last_update, "showinactive=true", NULL, true, "RequestType_List",
+                                s_tickettype_list_columns, true},
+    [HALO_ENTITY_SLA] = {HALO_ENTITY_SLA, "sla", "slas", "/SLA", "", "read:tickets", s_no_keys, s_ref_last_update, "",
+                         NULL, true, "SlaHead", s_sla_list_columns, true},
+    [HALO_ENTITY_CLIENT] = {HALO_ENTITY_CLIENT, "client", "clients", "/Client", "clients", "read:customers", s_no_keys,
+                            s_ref_last_update, "includeinactive=true", NULL, true, NULL, NULL, true},
 };
 
 size_t halo_entity_count(void)
@@ -102,7 +138,7 @@ const halo_entity_t *halo_entity_parse(const char *text)
         return by_resource;
     for (size_t i = 0; text && i < HALO_ENTITY_COUNT; i++)
         if (strcasecmp(text, s_entities[i].name) == 0 || strcasecmp(text, s_entities[i].table) == 0 ||
-            strcasecmp(text, s_entities[i].list_key) == 0)
+            (s_entities[i].list_key[0] && strcasecmp(text, s_entities[i].list_key) == 0))
             return &s_entities[i];
     return NULL;
 }

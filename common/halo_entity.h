@@ -20,6 +20,13 @@ typedef enum {
     HALO_ENTITY_SITE,
     HALO_ENTITY_USER,
     HALO_ENTITY_INVOICE,
+    HALO_ENTITY_STATUS, /* reference data from here on (reference = true) */
+    HALO_ENTITY_AGENT,
+    HALO_ENTITY_TEAM,
+    HALO_ENTITY_PRIORITY,
+    HALO_ENTITY_TICKETTYPE,
+    HALO_ENTITY_SLA,
+    HALO_ENTITY_CLIENT,
     HALO_ENTITY_COUNT
 } halo_entity_id_t;
 
@@ -38,6 +45,9 @@ typedef struct {
     const char *list_schema;             /* the spec's list schema ("Faults_List"), NULL if none is published */
     const char *const *list_columns;     /* mirror columns a list row fills per list_schema (NULL-terminated);
                                             NULL when no list schema is published: assume none */
+    bool reference;                      /* reference data (statuses, agents, clients, ...): no webhook, no
+                                            incremental pass, re-listed in full with the periodic syncs; a
+                                            list_key of "" means Halo answers with a bare JSON array */
 } halo_entity_t;
 
 /* Number of rows. */

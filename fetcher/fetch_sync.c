@@ -39,6 +39,13 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
     int found = halo_ledger_sync_claim(pg, run->owner, &ls, blocked, nblocked, &claimed);
     if (found != 1)
         return found;
+    const halo_entity_t *entity = halo_entity_by_name(claimed.entity);
+    if (!claimed.full && entity && entity->reference) {
+        /* Reference data has no incremental filter: the pass is done without a
+         * request (the periodic full sync re-lists it); its lease just expires. */
+        bool moved = false;
+        return halo_ledger_cursor(pg, claimed.tenant_id, claimed.entity, claimed.cursor, &moved) == 0 ? 0 : -1;
+    }
     s_run_reset(run);
     run->active = true;
     run->full = claimed.full;
@@ -91,7 +98,10 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
     const char *key = entity ? entity->list_key : NULL;
     json_error_t jerr;
     json_t *root = body ? json_loadb(body, len, 0, &jerr) : NULL;
-    json_t *rows = root ? json_object_get(root, key ? key : "") : NULL;
+    /* Reference lists with no list key are bare arrays (halo_entity.h). */
+    json_t *rows = root && key && !key[0] && json_is_array(root) ? root
+                   : root                                        ? json_object_get(root, key ? key : "")
+                                                                 : NULL;
     if (!json_is_array(rows)) {
         snprintf(err, errlen, "malformed list page: %s", root ? "no list" : "invalid JSON");
         json_decref(root);

@@ -120,11 +120,15 @@ q() {
   echo "-- $1"
   psql "$bi" -X -P pager=off -c "$2"
 }
-q "open tickets by status and team" \
-  "SELECT status_id, team, sum(open_tickets) AS open, min(oldest_occurred)::date AS oldest FROM halo_bi.open_tickets GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8"
-q "time in status, from the ticket history (status changes seen through webhooks)" \
-  "SELECT status_id, tickets, intervals, justify_interval(date_trunc('minute', avg_time)) AS avg_time FROM halo_bi.status_durations ORDER BY status_id"
-q "invoice aging by client" \
+q "open tickets by status and team (Halo's Closed status is never open)" \
+  "SELECT status_name AS status, team, sum(open_tickets) AS open, min(oldest_occurred)::date AS oldest FROM halo_bi.open_tickets GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8"
+q "open tickets by agent" \
+  "SELECT coalesce(agent_name, '(unassigned)') AS agent, sum(open_tickets) AS open FROM halo_bi.open_tickets GROUP BY 1 ORDER BY 2 DESC LIMIT 8"
+q "time in status, observed changes only (status changes seen through webhooks; first-seen intervals left out)" \
+  "SELECT status_name AS status, tickets, intervals, unobserved_intervals AS not_observed, justify_interval(date_trunc('minute', avg_time)) AS avg_time FROM halo_bi.status_durations WHERE NOT terminal ORDER BY status_id"
+q "SLA compliance by client" \
+  "SELECT client_name, sum(fix_targets) AS tickets, sum(fix_met) AS met, sum(fix_breached) AS breached, sum(fix_at_risk) AS at_risk FROM halo_bi.sla_compliance GROUP BY 1 ORDER BY 4 DESC LIMIT 5"
+q "invoice aging by client (posted invoices)" \
   "SELECT client_name, invoices, invoiced, paid, due, overdue_90_plus FROM halo_bi.invoice_aging ORDER BY due DESC NULLS LAST LIMIT 5"
 
 echo

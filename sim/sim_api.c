@@ -4,6 +4,7 @@
  * rolling budget, maybe given a fault, then served from the dataset, in that
  * order, as Halo does (docs/sim.md). */
 #include "sim_api.h"
+#include "sim_ref.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,22 @@ static void s_handle_resource(sim_state_t *self, const char *rest, const sim_htt
     }
     memcpy(entity_name, rest, len);
     entity_name[len] = '\0';
+    const char *ref_id = slash ? slash + 1 : NULL;
+    json_t *ref = NULL;
+    int64_t page_arg[2] = {0, 0};
+    sim_parse_int(sim_http_arg(req, "page_size"), 1, 1000000, &page_arg[0]);
+    sim_parse_int(sim_http_arg(req, "page_no"), 1, 100000000, &page_arg[1]);
+    pthread_mutex_lock(&self->data_lock);
+    int is_ref = sim_ref_get(self->data, entity_name, ref_id, sim_parse_bool(sim_http_arg(req, "pageinate"), false),
+                             (int)page_arg[0], (int)page_arg[1], &ref);
+    pthread_mutex_unlock(&self->data_lock);
+    if (is_ref) { /* reference data (sim_ref.h): statuses, agents, teams, ... clients */
+        if (ref)
+            sim_http_json(r, 200, ref);
+        else
+            sim_http_error(r, 404, "not_found", NULL);
+        return;
+    }
     sim_entity_t e = sim_entity_parse(entity_name);
     /* Halo names: /Tickets, /Site, /Users, /Invoice (also accept the plural forms). */
     if (e == SIM_ENTITY_NONE) {

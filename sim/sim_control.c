@@ -5,6 +5,7 @@
  * reset and revocation. No authentication, no rate limit, not in the request
  * log. It owns the workload thread; everything else lives in sim_state. */
 #include "sim_control.h"
+#include "sim_ref.h"
 #include "sim_rows.h"
 
 #include "halo_clock.h"
@@ -72,6 +73,7 @@ static void s_handle_dump(sim_control_t *self, const sim_http_req_t *req, sim_ht
         out = json_object();
         for (int e = 0; e < SIM_ENTITY_COUNT; e++)
             json_object_set_new(out, sim_entity_key((sim_entity_t)e), sim_data_dump(self->st->data, (sim_entity_t)e));
+        json_object_set_new(out, "reference", sim_ref_dump(self->st->data)); /* sim_ref.h */
     }
     pthread_mutex_unlock(&self->st->data_lock);
     if (!out) {

@@ -6,6 +6,7 @@
  * each of Halo's quirks (sim_rows.h). New objects and random changes come
  * from here too, so every value halo-sim invents is drawn in one place. */
 #include "sim_gen.h"
+#include "sim_ref.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #define S_HOUR_MS (3600LL * 1000)
 #define S_MIN_MS (60LL * 1000)
 #define S_SITES_PER_CLIENT 3
-#define S_AGENTS 12
+#define S_AGENTS SIM_REF_AGENTS /* the agents /Agent lists */
 #define S_TAX_PERCENT 20
 #define S_INVOICE_LINES_MAX 5
 

@@ -73,6 +73,62 @@ static const store_column_t s_invoice_cols[] = {
     {"last_update", STORE_COL_TIME, {"last_modified"}},
 };
 
+/* ---- Reference data (issue 18): the lookups the BI views name ids with,
+ * from the spec's list schemas (TStatus, Uname_List, SectionDetail_List,
+ * Policy, RequestType_List, SlaHead, Area). None has a documented last-update
+ * field in its list; last_update stays NULL unless Halo sends one, and the
+ * fetch time orders writes. */
+static const store_column_t s_status_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},     {"shortname", STORE_COL_TEXT, {"shortname"}},
+    {"type", STORE_COL_INT, {"type"}},      {"sequence", STORE_COL_INT, {"sequence"}},
+    {"colour", STORE_COL_TEXT, {"colour"}}, {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+static const store_column_t s_agent_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"email", STORE_COL_TEXT, {"email"}},
+    {"team", STORE_COL_TEXT, {"team"}},
+    {"isdisabled", STORE_COL_BOOL, {"isdisabled"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+static const store_column_t s_team_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"department_name", STORE_COL_TEXT, {"department_name"}},
+    {"inactive", STORE_COL_BOOL, {"inactive"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+static const store_column_t s_priority_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"sla_id", STORE_COL_INT, {"slaid"}},
+    {"response_time", STORE_COL_MONEY, {"responsetime"}},
+    {"response_units", STORE_COL_TEXT, {"responseunits"}},
+    {"fix_time", STORE_COL_MONEY, {"fixtime"}},
+    {"fix_units", STORE_COL_TEXT, {"fixunits"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+static const store_column_t s_tickettype_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"group_name", STORE_COL_TEXT, {"group_name"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+static const store_column_t s_sla_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"track_response", STORE_COL_BOOL, {"trackslaresponsetime"}},
+    {"track_fix", STORE_COL_BOOL, {"trackslafixbytime"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+static const store_column_t s_client_cols[] = {
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"toplevel_name", STORE_COL_TEXT, {"toplevel_name"}},
+    {"inactive", STORE_COL_BOOL, {"inactive"}},
+    {"is_vip", STORE_COL_BOOL, {"is_vip"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+};
+
+#define S_COLS(a)                                                                                                      \
+    {                                                                                                                  \
+        a, sizeof a / sizeof a[0]                                                                                      \
+    }
+
 /* Names and tables come from halo_entity; this file holds the columns. */
 static const struct {
     const store_column_t *cols;
@@ -82,6 +138,13 @@ static const struct {
     [STORE_SITE] = {s_site_cols, sizeof s_site_cols / sizeof s_site_cols[0]},
     [STORE_USER] = {s_user_cols, sizeof s_user_cols / sizeof s_user_cols[0]},
     [STORE_INVOICE] = {s_invoice_cols, sizeof s_invoice_cols / sizeof s_invoice_cols[0]},
+    [STORE_STATUS] = S_COLS(s_status_cols),
+    [STORE_AGENT] = S_COLS(s_agent_cols),
+    [STORE_TEAM] = S_COLS(s_team_cols),
+    [STORE_PRIORITY] = S_COLS(s_priority_cols),
+    [STORE_TICKETTYPE] = S_COLS(s_tickettype_cols),
+    [STORE_SLA] = S_COLS(s_sla_cols),
+    [STORE_CLIENT] = S_COLS(s_client_cols),
 };
 
 int store_entity_parse(const char *name)

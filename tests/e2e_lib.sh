@@ -142,7 +142,7 @@ e2e_wait_full_sync() {
     state=$(e2e_psql "SELECT count(*) FILTER (WHERE full_status = 'done' AND NOT full_requested) || '/' || count(*)
                         || ' failed=' || count(*) FILTER (WHERE full_status = 'failed')
                         || ' seen=' || coalesce(sum(full_seen), 0) FROM halo.sync_state" 2>/dev/null || echo "?")
-    case "$state" in 4/4*) break ;; esac
+    case "$state" in 11/11*) break ;; esac # 4 entities and 7 reference lists (halo_entity)
     [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "full sync not done after $1 s ($state)"
     sleep 1
   done

@@ -246,7 +246,7 @@ wait_full_sync() {
   local deadline=$(($(date +%s) + $1)) st
   while :; do
     st=$(admin_sql "SELECT count(*) FILTER (WHERE full_status = 'done' AND NOT full_requested) || '/' || count(*) FROM halo.sync_state" 2>/dev/null || echo "?")
-    [ "$st" = 4/4 ] && return 0
+    [ "$st" = 11/11 ] && return 0 # 4 entities and 7 reference lists
     [ "$(date +%s)" -lt "$deadline" ] || fail "full sync not done after $1 s ($st)"
     sleep 1
   done

@@ -205,7 +205,7 @@ static void test_connect_saves_tenant_and_prints_url_and_events(void **state)
     assert_string_equal(stored, hash);
     char *syncs = s_query("SELECT count(*) FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
                           "WHERE t.slug = 'acme' AND s.full_requested");
-    assert_string_equal(syncs, "4");
+    assert_string_equal(syncs, "11"); /* 4 entities and 7 reference lists */
     char *tz = s_query("SELECT halo_tenant || '/' || client_id FROM halo.tenants WHERE slug = 'acme'");
     assert_string_equal(tz, "demo/halo-sim-client");
     free(sealed);
@@ -453,13 +453,15 @@ static void test_sync_retry_and_rotate(void **state)
     char *v = s_query("SELECT string_agg(entity || '=' || (incr_last_at = 'epoch')::text || '/' || "
                       "full_requested::text, ',' ORDER BY entity) FROM halo.sync_state "
                       "WHERE tenant_id = (SELECT id FROM halo.tenants WHERE slug = 'ops')");
-    assert_string_equal(v, "invoice=false/false,site=true/false,ticket=false/false,user=false/false");
+    assert_string_equal(v, "agent=false/false,client=false/false,invoice=false/false,priority=false/false,"
+                           "site=true/false,sla=false/false,status=false/false,team=false/false,"
+                           "ticket=false/false,tickettype=false/false,user=false/false");
     free(v);
     s_run(r, NULL, "sync", "ops", "--full", NULL);
     assert_int_equal(r->code, 0);
     v = s_query("SELECT count(*) FROM halo.sync_state WHERE full_requested "
                 "AND tenant_id = (SELECT id FROM halo.tenants WHERE slug = 'ops')");
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "11");
     free(v);
     /* --wait ends when the store marks the run done (simulated here), plain lines off a terminal. */
     s_exec("UPDATE halo.sync_state SET full_requested = false, full_status = 'done', full_seen = 30, "

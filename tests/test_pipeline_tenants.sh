@@ -36,7 +36,7 @@ sync_state() { # TENANT: "done/total seen=N"
 }
 wait_sync() { # TENANT SECONDS
   local deadline=$(($(date +%s) + $2))
-  until [[ $(sync_state "$1") == 4/4* ]]; do
+  until [[ $(sync_state "$1") == 11/11* ]]; do
     [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "$1: full sync not done after $2 s ($(sync_state "$1"))"
     sleep 1
   done
@@ -61,7 +61,7 @@ n=0 i=0 big_done_ms=0
 deadline=$(($(date +%s) + 240))
 while :; do
   phase=during
-  if [ "$big_done_ms" = 0 ] && [ $((i % 4)) = 0 ] && [[ $(sync_state big) == 4/4* ]]; then
+  if [ "$big_done_ms" = 0 ] && [ $((i % 4)) = 0 ] && [[ $(sync_state big) == 11/11* ]]; then
     big_done_ms=$(e2e_now_ms)
     e2e_log "big: full sync done $(((big_done_ms - t_big) / 1000)) s after connect ($(sync_state big)); $n changes sent to small so far"
   fi

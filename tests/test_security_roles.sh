@@ -95,6 +95,21 @@ as halo_monitor OK "reads why records were rejected (014_monitor_rejects.sql)" "
 as halo_monitor DENIED "reads a rejected record's payload" "SELECT payload FROM halo.store_rejects"
 as halo_monitor DENIED "writes the ledger" "DELETE FROM halo.fetch_queue"
 
+# store writes the reference data (issue 18); the BI role reads every halo_bi
+# view (the names beside the ids) and none of the tables behind them.
+as halo_store OK "writes the reference data" "INSERT INTO halo.statuses (tenant_id, id, name, raw, fetched_at)
+  VALUES ($T, 9, 'Closed', '{}', now()); INSERT INTO halo.clients (tenant_id, id, name, raw, fetched_at)
+  VALUES ($T, 1, 'C', '{}', now()); SELECT count(*) FROM halo.agents, halo.teams, halo.priorities, halo.tickettypes, halo.slas"
+as halo_fetcher OK "reads the reference data" "SELECT count(*) FROM halo.statuses, halo.clients"
+for v in $(sql "SELECT viewname FROM pg_views WHERE schemaname = 'halo_bi' ORDER BY 1"); do
+  as halo_bi_reader OK "reads halo_bi.$v" "SELECT * FROM halo_bi.$v LIMIT 1"
+done
+for t in statuses agents teams priorities tickettypes slas clients tickets tenants; do
+  as halo_bi_reader DENIED "reads halo.$t" "SELECT * FROM halo.$t LIMIT 1"
+done
+[ "$(sql "SELECT count(*) FROM pg_views WHERE schemaname = 'halo_bi'")" -ge 23 ] && passed=$((passed + 1)) ||
+  { echo "FAIL: fewer than the 23 halo_bi views of docs/bi.md"; failed=$((failed + 1)); }
+
 for r in halo_ingest halo_fetcher halo_store halo_monitor; do
   as "$r" DENIED "creates a table in halo" "CREATE TABLE halo.evil (x int)"
   as "$r" DENIED "creates a function in public" "CREATE FUNCTION public.evil() RETURNS int LANGUAGE sql AS 'SELECT 1'"

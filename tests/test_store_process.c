@@ -103,8 +103,8 @@ static char *s_db(const char *base, const char *name, halo_pg_t **pg_out)
     char err[512];
     halo_pg_t *pg = halo_pg_new(url, 10000, err, sizeof err);
     assert_non_null(pg);
-    if (base)
-        assert_true(halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err) >= 0);
+    if (base && halo_migrate_run(pg, halo_migrate_default_dir(), err, sizeof err) < 0)
+        fail_msg("migrations: %s", err);
     assert_int_equal(halo_pg_command(pg,
                                      "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, "
                                      "client_secret_enc, webhook_token_hash) VALUES ('acme', 'a', 'r', 'c', 's', 'h') "

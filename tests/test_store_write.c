@@ -825,15 +825,37 @@ static void test_bi_views(void **state)
           "{\"id\":3,\"status_id\":9,\"client_id\":12,\"client_name\":\"C\","
           "\"dateoccurred\":\"2026-09-01T08:00:00\",\"dateclosed\":\"2026-09-02T08:00:00\","
           "\"fixbydate\":\"2026-09-01T10:00:00\"}");
+    /* Closed by its status although its close date is not known (a list row). */
+    s_add(&m, 4,
+          "{\"id\":4,\"status_id\":9,\"agent_id\":4,\"team\":\"SD\",\"client_id\":12,\"client_name\":\"C\","
+          "\"dateoccurred\":\"2026-09-01T12:00:00\"}");
     s_write(&m);
     halo_msg_clear(&m);
+    /* A change the mirror sees: ticket 1 goes to status 2 (an observed interval). */
+    s_one("ticket", "object", T0 + 86400000, 1, "{\"id\":1,\"status_id\":2,\"last_update\":\"2026-09-22T10:00:00\"}");
+    s_batch(&m, "t1", "status", "list", T0);
+    s_add(&m, 1, "{\"id\":1,\"name\":\"New\",\"type\":0}");
+    s_add(&m, 2, "{\"id\":2,\"name\":\"In Progress\",\"type\":0}");
+    s_add(&m, 9, "{\"id\":9,\"name\":\"Closed\",\"type\":1}");
+    s_write(&m);
+    halo_msg_clear(&m);
+    s_one("agent", "list", T0, 4, "{\"id\":4,\"name\":\"Ann Agent\",\"isdisabled\":false}");
+    s_one("client", "list", T0, 12, "{\"id\":12,\"name\":\"Client Twelve\",\"inactive\":false}");
     s_batch(&m, "t1", "invoice", "list", T0);
     s_add(&m, 1001,
-          "{\"id\":1001,\"client_id\":12,\"client_name\":\"C\",\"total\":100,\"amountpaid\":40,"
+          "{\"id\":1001,\"client_id\":12,\"client_name\":\"C\",\"total\":100,\"amountpaid\":40,\"posted\":true,"
           "\"amountdue\":60,\"invoice_date\":\"2020-01-01T00:00:00\",\"duedate\":\"2020-01-31T00:00:00\"}");
     s_add(&m, 1002,
-          "{\"id\":1002,\"client_id\":12,\"client_name\":\"C\",\"total\":50,\"amountpaid\":0,"
+          "{\"id\":1002,\"client_id\":12,\"client_name\":\"C\",\"total\":50,\"amountpaid\":0,\"posted\":true,"
           "\"amountdue\":50,\"invoice_date\":\"2099-01-01T00:00:00\",\"duedate\":\"2099-01-31T00:00:00\"}");
+    /* A draft (not owed: left out) and a credit note of 1001 (counts negative). */
+    s_add(&m, 1003,
+          "{\"id\":1003,\"client_id\":12,\"total\":999,\"amountpaid\":0,\"posted\":false,"
+          "\"amountdue\":999,\"invoice_date\":\"2020-01-01T00:00:00\",\"duedate\":\"2020-01-31T00:00:00\"}");
+    s_add(&m, 1004,
+          "{\"id\":1004,\"client_id\":12,\"total\":10,\"amountpaid\":0,\"posted\":true,"
+          "\"creditlinkedtoinvoiceid\":1001,\"amountdue\":10,\"invoice_date\":\"2099-01-05T00:00:00\","
+          "\"duedate\":\"2099-02-05T00:00:00\"}");
     s_write(&m);
     halo_msg_clear(&m);
     s_one("site", "list", T0, 18, "{\"id\":18,\"client_id\":12,\"client_name\":\"C\",\"inactive\":false}");
@@ -849,17 +871,31 @@ static void test_bi_views(void **state)
         const char *sql, *want;
     } checks[] = {
         {"SELECT sum(open_tickets) FROM halo_bi.open_tickets WHERE tenant = 't1' AND agent_id = 4", "2"},
+        {"SELECT string_agg(DISTINCT status_name || '/' || agent_name || '/' || client_name, ',') "
+         "FROM halo_bi.open_tickets",
+         "In Progress/Ann Agent/Client Twelve,New/Ann Agent/Client Twelve"},
+        {"SELECT string_agg(id || ':' || is_closed, ' ' ORDER BY id) FROM halo_bi.tickets",
+         "1:false 2:false 3:true 4:true"},
         {"SELECT string_agg(day || ':' || opened || '/' || closed, ' ' ORDER BY day) FROM halo_bi.tickets_per_day",
-         "2026-09-01:3/0 2026-09-02:0/1"},
+         "2026-09-01:4/0 2026-09-02:0/1"},
         {"SELECT string_agg(id || ':' || response_breached || fix_breached, ' ' ORDER BY id) FROM halo_bi.sla_breaches",
          "1:truefalse 3:falsetrue"},
         {"SELECT invoiced || ' ' || paid || ' ' || due || ' ' || not_yet_due || ' ' || overdue_90_plus "
          "FROM halo_bi.invoice_aging",
-         "150.00 40.00 110.00 50.00 60.00"},
-        {"SELECT count(*) FROM halo_bi.invoice_totals", "2"},
+         "140.00 40.00 100.00 40.00 60.00"},
+        {"SELECT string_agg(month || ':' || invoices || '/' || total, ' ' ORDER BY month) FROM halo_bi.invoice_totals",
+         "2020-01-01:1/100.00 2099-01-01:2/40.00"},
         {"SELECT sites || ' ' || active_sites || ' ' || users FROM halo_bi.client_footprint", "2 1 1"},
-        {"SELECT count(*) FROM halo_bi.ticket_time_in_status", "3"},
-        {"SELECT sum(tickets) FROM halo_bi.status_durations", "3"},
+        {"SELECT count(*) FROM halo_bi.ticket_time_in_status", "5"},
+        /* First-seen intervals are not observed; the current Closed ones do not accumulate. */
+        {"SELECT string_agg(status_id || ':' || tickets || '/' || unobserved_intervals, ' ' ORDER BY status_id) "
+         "FROM halo_bi.status_durations",
+         "1:0/2 2:1/0 9:0/2"},
+        {"SELECT count(*) FROM halo_bi.ticket_time_in_status WHERE terminal AND current AND time_in_status IS NULL",
+         "2"},
+        {"SELECT string_agg(id || ':' || coalesce(fix_state, '-'), ' ' ORDER BY id) FROM halo_bi.ticket_sla",
+         "1:- 3:breached"},
+        {"SELECT count(*) FROM halo_bi.mirror_freshness WHERE tenant = 't1' AND synced_at IS NULL", "0"},
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
         PGresult *res = halo_pg_exec(bi, checks[i].sql, 0, NULL);
