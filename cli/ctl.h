@@ -35,5 +35,7 @@ int ctl_sync_run(int argc, char **argv);
 int ctl_retry_run(int argc, char **argv);
 /* `haloctl rotate-webhook-token TENANT [--grace-hours H]`: new webhook URL, old one valid for the grace period. */
 int ctl_rotate_run(int argc, char **argv);
+/* `haloctl curve-keypair SECRET_FILE PUBLIC_FILE`: a new ZeroMQ CURVE key pair in two new files. */
+int ctl_keypair_run(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const ctl_command_t s_commands[] = {
     {"retry", "put a tenant's dead letters back in the queue", ctl_retry_run},
     {"rotate-webhook-token", "new webhook callback URL (the old one stays valid for a grace period)", ctl_rotate_run},
     {"db", "db migrate: apply pending database migrations", ctl_db_run},
+    {"curve-keypair", "make a ZeroMQ CURVE key pair (the links between processes, docs/operations.md)",
+     ctl_keypair_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
