@@ -10,6 +10,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "halo_log.h"
+
 #define S_KEY_BYTES 32
 #define S_TEXT_MAX (HALO_CURVE_CLIENTS_MAX * (HALO_CURVE_KEY_Z85 + 2) + 64)
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01" /* fixed by ZMTP's ZAP (RFC 27) */
@@ -147,10 +149,17 @@ int halo_curve_configure(const halo_config_t *cfg, bool server, bool client, cha
         snprintf(err, errlen, "this libzmq was built without CURVE");
         return -1;
     }
-    return halo_curve_set(server ? halo_config_str(cfg, "HALO_CURVE_SERVER_SECRET") : NULL,
-                          server ? halo_config_str(cfg, "HALO_CURVE_CLIENTS") : NULL,
-                          client ? halo_config_str(cfg, "HALO_CURVE_SERVER_PUBLIC") : NULL,
-                          client ? halo_config_str(cfg, "HALO_CURVE_CLIENT_SECRET") : NULL, err, errlen);
+    if (halo_curve_set(server ? halo_config_str(cfg, "HALO_CURVE_SERVER_SECRET") : NULL,
+                       server ? halo_config_str(cfg, "HALO_CURVE_CLIENTS") : NULL,
+                       client ? halo_config_str(cfg, "HALO_CURVE_SERVER_PUBLIC") : NULL,
+                       client ? halo_config_str(cfg, "HALO_CURVE_CLIENT_SECRET") : NULL, err, errlen) != 0)
+        return -1;
+    if (s_curve.server || s_curve.client)
+        HALO_INFO("zeromq curve on", "bound=%s connecting=%s allowed_clients=%d", s_curve.server ? "yes" : "no",
+                  s_curve.client ? "yes" : "no", s_curve.nclients);
+    else
+        HALO_INFO("zeromq curve off", "links=plaintext");
+    return 0;
 }
 
 void halo_curve_reset(void)
