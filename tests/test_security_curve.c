@@ -5,7 +5,8 @@
  * RECORDS from an allowed client and nothing from a plaintext peer, from a
  * client whose key is not on the list, or from one that trusts another server
  * key; and a real halo-store configured with CURVE writes what an allowed
- * fetcher sends and never what a peer without the key sends. */
+ * fetcher sends and never what a peer without the key sends; the compose
+ * stack's keys (scripts/compose-secrets.sh, openssl) are valid libzmq pairs. */
 // clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
@@ -217,12 +218,51 @@ static void test_store_refuses_records_without_the_key(void **state)
     free(url);
 }
 
+/* Reads the first line of path into buf (newline dropped). */
+static void s_read_line(const char *path, char *buf, size_t buflen)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, (int)buflen, f));
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* scripts/compose-secrets.sh makes the compose stack's key pairs with openssl
+ * (the host has no haloctl): each must be a key pair as libzmq sees it. */
+static void test_compose_secrets_keys_fit_libzmq(void **state)
+{
+    (void)state;
+    const char *src = getenv("HALO_SRC_DIR");
+    assert_non_null(src);
+    char *dir = halo_test_tmpdir("curve_keys");
+    assert_non_null(dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s/scripts/compose-secrets.sh' '%s/s' >/dev/null", src, dir);
+    assert_int_equal(system(cmd), 0);
+    const char *names[] = {"curve_server", "curve_client"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[512], secret[128], public[128], derived[HALO_CURVE_KEY_Z85 + 1];
+        snprintf(path, sizeof path, "%s/s/%s_secret", dir, names[i]);
+        s_read_line(path, secret, sizeof secret);
+        snprintf(path, sizeof path, "%s/s/%s_public", dir, names[i]);
+        s_read_line(path, public, sizeof public);
+        assert_int_equal(strlen(secret), HALO_CURVE_KEY_Z85);
+        assert_int_equal(halo_curve_public(secret, derived), 0);
+        assert_string_equal(derived, public);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_settings_checked),
         cmocka_unit_test(test_records_need_an_allowed_key),
         cmocka_unit_test(test_store_refuses_records_without_the_key),
+        cmocka_unit_test(test_compose_secrets_keys_fit_libzmq),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
 }
