@@ -1,7 +1,7 @@
 /* halo_ledger: every write of halo.fetch_queue and halo.sync_state (see the
  * header for the lock order). Statements are parameterized; the operations
  * that take several locks outside a caller's transaction are the SQL
- * functions of db/migrations/007_ledger.sql. */
+ * functions of db/migrations/007_ledger.sql and 013_ledger_late.sql. */
 #include "halo_ledger.h"
 
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* halo_ledger: the one owner of the shared tables halo.fetch_queue (the
  * fetch ledger) and halo.sync_state (full and incremental syncs). Every
  * INSERT, UPDATE and DELETE of those tables, in every process, is in
- * halo_ledger.c or in the SQL functions of db/migrations/007_ledger.sql that
- * it calls: fetchers record jobs, claim, release and fail rows and drive
+ * halo_ledger.c or in the SQL functions of db/migrations/007_ledger.sql (and
+ * 013_ledger_late.sql) that it calls: fetchers record jobs, claim, release and fail rows and drive
  * sync runs; store completes rows, checkpoints and finishes syncs (inside
  * its own transaction); haloctl requests syncs and retries dead letters.
  *
