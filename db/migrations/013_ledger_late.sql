@@ -15,8 +15,9 @@
 ALTER TABLE halo.fetch_queue ADD COLUMN last_webhook_at timestamptz; -- latest webhook coalesced into the row
 
 -- Completes a ledger row with fetched data (the store, in its transaction,
--- after the tenant lock): with the lease that fetched it, as the 4-argument
--- function does; after that lease expired (a late delivery), the row is
+-- after the tenant lock): with the lease that fetched it, as 007's 4-argument
+-- function does (deleted, or pending again when dirty); after that lease
+-- expired (a late delivery), the row is
 -- deleted when it is pending or failed, not dirty, and its latest webhook came
 -- p_margin_ms or more before p_fetched_at (the data holds that change).
 -- Returns whether the row was completed.
@@ -33,14 +34,17 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    IF q.lease_id = p_lease THEN
-        RETURN halo.ledger_complete(p_tenant, p_entity, p_object, p_lease);
+    IF q.lease_id IS DISTINCT FROM p_lease AND (q.state = 'leased' OR q.dirty OR p_fetched_at IS NULL
+       OR q.webhook_at + make_interval(secs => p_margin_ms / 1000.0) >= p_fetched_at) THEN
+        RETURN false; -- leased again, or changed since the fetch: its own fetch completes it
     END IF;
-    IF q.state = 'leased' OR q.dirty OR p_fetched_at IS NULL
-       OR q.webhook_at + make_interval(secs => p_margin_ms / 1000.0) >= p_fetched_at THEN
-        RETURN false;
+    IF q.lease_id = p_lease AND q.dirty THEN -- a webhook came during the lease: once more
+        UPDATE halo.fetch_queue SET state = 'pending', dirty = false, lease_id = NULL, leased_by = NULL,
+            lease_until = NULL, due_at = now(), attempts = 0, last_error = NULL, updated_at = now()
+        WHERE tenant_id = p_tenant AND entity = p_entity AND object_id = p_object;
+    ELSE
+        DELETE FROM halo.fetch_queue WHERE tenant_id = p_tenant AND entity = p_entity AND object_id = p_object;
     END IF;
-    DELETE FROM halo.fetch_queue WHERE tenant_id = p_tenant AND entity = p_entity AND object_id = p_object;
     RETURN true;
 END $$;
 
