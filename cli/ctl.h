@@ -42,5 +42,7 @@ int ctl_enable_run(int argc, char **argv);
 /* `haloctl remove TENANT --keep-data|--delete-data`: ends the connection; the flag (required) says what happens to the
  * rows. */
 int ctl_remove_run(int argc, char **argv);
+/* `haloctl curve-keypair SECRET_FILE PUBLIC_FILE`: a new ZeroMQ CURVE key pair in two new files. */
+int ctl_keypair_run(int argc, char **argv);
 
 #endif

@@ -1,16 +1,21 @@
-/* ctl_admin: `haloctl retry` (dead letters back to the queue) and
+/* ctl_admin: `haloctl retry` (dead letters back to the queue),
  * `haloctl rotate-webhook-token` (a new webhook callback URL; the old token
- * stays valid for a grace period so HaloPSA can be updated without loss). */
+ * stays valid for a grace period so HaloPSA can be updated without loss) and
+ * `haloctl curve-keypair` (a ZeroMQ CURVE key pair in two files). */
 #include "ctl.h"
 #include "ctl_util.h"
 #include "halo_crypto.h"
+#include "halo_curve.h"
 #include "halo_ledger.h"
 #include "halo_log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const halo_config_var_t s_retry_vars[] = {
     HALO_CONFIG_VAR_DATABASE_URL,
@@ -146,5 +151,58 @@ int ctl_rotate_run(int argc, char **argv)
     ctl_wipe(token, sizeof token);
     halo_pg_destroy(&pg);
     halo_config_destroy(&cfg);
+    return rc;
+}
+
+static const char *const s_keypair_usage =
+    "usage: haloctl curve-keypair SECRET_FILE PUBLIC_FILE\n\n"
+    "Makes a ZeroMQ CURVE key pair (zmq_curve_keypair): the secret key goes to SECRET_FILE (mode 0600, never\n"
+    "printed), the public key to PUBLIC_FILE and stdout, each as 40 Z85 characters. Neither file may exist.\n"
+    "Give the server pair's secret to ingest, store and monitor (HALO_CURVE_SERVER_SECRET_FILE), its public key\n"
+    "to every process that connects (HALO_CURVE_SERVER_PUBLIC); see docs/operations.md, \"ZeroMQ keys\".\n";
+
+/* Writes text and a newline to a new file path of mode mode (refusing an existing one). 0 or -1. */
+static int s_write_new(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) {
+        fprintf(stderr, "haloctl curve-keypair: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(text);
+    bool ok = write(fd, text, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (close(fd) != 0 || !ok) {
+        fprintf(stderr, "haloctl curve-keypair: %s: write failed\n", path);
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+int ctl_keypair_run(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(s_keypair_usage, stdout);
+        return CTL_EXIT_OK;
+    }
+    if (argc != 3) {
+        fputs(s_keypair_usage, stderr);
+        return CTL_EXIT_USAGE;
+    }
+    char public[HALO_CURVE_KEY_Z85 + 1], secret[HALO_CURVE_KEY_Z85 + 1];
+    if (halo_curve_keypair(public, secret) != 0) {
+        fprintf(stderr, "haloctl curve-keypair: this libzmq cannot make CURVE keys\n");
+        return CTL_EXIT_FAIL;
+    }
+    int rc = CTL_EXIT_FAIL;
+    if (s_write_new(argv[1], secret, 0600) == 0) {
+        if (s_write_new(argv[2], public, 0644) == 0) {
+            printf("%s\n", public);
+            rc = CTL_EXIT_OK;
+        } else {
+            unlink(argv[1]);
+        }
+    }
+    ctl_wipe(secret, sizeof secret);
     return rc;
 }

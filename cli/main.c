@@ -18,6 +18,8 @@ static const ctl_command_t s_commands[] = {
     {"enable", "resume a disabled tenant", ctl_enable_run},
     {"remove", "remove a tenant: --keep-data or --delete-data (required) for its mirrored rows", ctl_remove_run},
     {"db", "db migrate: apply pending database migrations", ctl_db_run},
+    {"curve-keypair", "make a ZeroMQ CURVE key pair (the links between processes, docs/operations.md)",
+     ctl_keypair_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 

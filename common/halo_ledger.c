@@ -1,7 +1,7 @@
 /* halo_ledger: every write of halo.fetch_queue and halo.sync_state (see the
  * header for the lock order). Statements are parameterized; the operations
  * that take several locks outside a caller's transaction are the SQL
- * functions of db/migrations/007_ledger.sql. */
+ * functions of db/migrations/007_ledger.sql and 013_ledger_late.sql. */
 #include "halo_ledger.h"
 
 #include <stdio.h>
@@ -137,7 +137,7 @@ static int s_job_sql(char *sql, size_t sqllen, const char *table)
         "       AND ($11::text IS NOT NULL OR NOT EXISTS (SELECT 1 FROM halo.%s f WHERE f.tenant_id = $1::bigint"
         "         AND f.id = $5::bigint AND f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0)))"
         "       ON CONFLICT (tenant_id, entity, object_id) DO UPDATE SET"
-        "         webhooks = q.webhooks + 1,"
+        "         webhooks = q.webhooks + 1, last_webhook_at = EXCLUDED.first_webhook_at,"
         /* A trusted object replaces one with an older (or equal) last update;
          * a webhook without one, or a row that must be fetched, fetches. */
         "         payload = CASE WHEN q.payload IS NULL OR EXCLUDED.payload IS NULL THEN NULL"
@@ -394,22 +394,10 @@ int halo_ledger_reclaim_expired(halo_pg_t *pg, int max_attempts)
     char max[32];
     snprintf(max, sizeof max, "%d", max_attempts);
     const char *params[] = {max};
-    /* Many rows of many tenants without a tenant lock: rows locked right now
-     * (a store completing them) are skipped, so this statement never waits. */
-    PGresult *res = halo_pg_exec(
-        pg,
-        "UPDATE halo.fetch_queue q SET attempts = q.attempts + 1,"
-        " state = CASE WHEN q.attempts + 1 >= $1::int THEN 'failed' ELSE 'pending' END,"
-        " last_error = 'lease expired (fetcher died or stalled)', due_at = now(),"
-        " lease_id = NULL, leased_by = NULL, leased_at = NULL, lease_until = NULL, dirty = false, updated_at = now()"
-        " FROM (SELECT tenant_id, entity, object_id FROM halo.fetch_queue"
-        "       WHERE state = 'leased' AND lease_until < now()"
-        "       ORDER BY tenant_id, entity, object_id FOR UPDATE SKIP LOCKED) c"
-        " WHERE q.tenant_id = c.tenant_id AND q.entity = c.entity AND q.object_id = c.object_id",
-        1, params);
+    PGresult *res = halo_pg_exec(pg, "SELECT halo.ledger_reclaim_expired($1::int)", 1, params);
     if (!res)
         return -1;
-    int n = atoi(PQcmdTuples(res));
+    int n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     return n;
 }
@@ -467,20 +455,20 @@ static const char *const s_full_claim_sql =
     " full_total = CASE WHEN c.resume THEN s.full_total ELSE NULL END,"
     " full_started_at = CASE WHEN c.resume THEN s.full_started_at ELSE now() END,"
     " full_finished_at = CASE WHEN c.resume THEN s.full_finished_at ELSE NULL END,"
-    " sync_leased_by = $1, sync_lease_until = now() + make_interval(secs => $2::int), sync_attempts = 0,"
-    " updated_at = now()"
+    " sync_leased_by = $1, sync_lease_until = now() + make_interval(secs => $2::int),"
+    " sync_attempts = CASE WHEN c.resume THEN s.sync_attempts ELSE 0 END, updated_at = now()"
     " FROM (SELECT x.tenant_id, x.entity,"
-    "              (x.full_status IN ('running', 'failed') AND x.full_run_id IS NOT NULL) AS resume"
+    "              (x.full_status = 'running' AND x.full_run_id IS NOT NULL) AS resume"
     "       FROM halo.sync_state x JOIN halo.tenants t ON t.id = x.tenant_id AND t.enabled"
-    "       WHERE x.full_requested AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now())"
-    "         AND x.tenant_id <> ALL($3::bigint[])"
+    "       WHERE x.full_requested AND x.full_status <> 'failed'" /* gave up: a dead letter until requested again */
+    "         AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now()) AND x.tenant_id <> ALL($3::bigint[])"
     "       ORDER BY x.updated_at LIMIT 1 FOR UPDATE OF x SKIP LOCKED) c"
     " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity"
-    " RETURNING s.tenant_id, s.entity, s.full_run_id, s.full_page_no";
+    " RETURNING s.tenant_id, s.entity, s.full_run_id, s.full_page_no, s.sync_attempts";
 
 static const char *const s_incr_claim_sql =
     "UPDATE halo.sync_state s SET sync_leased_by = $1, sync_lease_until = now() + make_interval(secs => $2::int),"
-    " sync_attempts = 0, updated_at = now()"
+    " updated_at = now()" /* attempts carried: a page that always fails is given up at once each pass */
     " FROM (SELECT x.tenant_id, x.entity, t.time_zone, coalesce(x.incr_cursor, x.full_started_at) AS base"
     "       FROM halo.sync_state x JOIN halo.tenants t ON t.id = x.tenant_id AND t.enabled"
     "       WHERE NOT x.full_requested AND x.full_status = 'done'"
@@ -495,7 +483,7 @@ static const char *const s_incr_claim_sql =
     "   to_char((coalesce(c.base, now() - interval '1 day') - make_interval(secs => $5::int))"
     "           AT TIME ZONE c.time_zone, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
     "   to_char((now() - make_interval(days => $6::int)) AT TIME ZONE c.time_zone, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
-    "   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+    "   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), s.sync_attempts";
 
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
@@ -534,6 +522,7 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
         snprintf(run->entity, sizeof run->entity, "%s", PQgetvalue(res, 0, 1));
         run->run_id = atoll(PQgetvalue(res, 0, 2));
         run->page_no = atoi(PQgetvalue(res, 0, 3));
+        run->attempts = atoi(PQgetvalue(res, 0, 4));
         PQclear(res);
         return 1;
     }
@@ -554,6 +543,7 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
         else
             snprintf(run->lastupdate_from, sizeof run->lastupdate_from, "%s", PQgetvalue(res, 0, 2));
         snprintf(run->cursor, sizeof run->cursor, "%s", PQgetvalue(res, 0, 4));
+        run->attempts = atoi(PQgetvalue(res, 0, 5));
     }
     PQclear(res);
     return found;
@@ -656,15 +646,19 @@ done:
 }
 
 int halo_ledger_complete(halo_pg_t *pg, int64_t tenant_id, const char *entity, int64_t object_id, int64_t lease_id,
-                         bool *completed)
+                         int64_t fetched_at_ms, bool *completed)
 {
-    char tenant[32], object[32], lease[32];
+    char tenant[32], object[32], lease[32], fetched[32], margin[32];
     snprintf(tenant, sizeof tenant, "%lld", (long long)tenant_id);
     snprintf(object, sizeof object, "%lld", (long long)object_id);
     snprintf(lease, sizeof lease, "%lld", (long long)lease_id);
-    const char *params[4] = {tenant, entity, object, lease};
-    PGresult *res =
-        halo_pg_exec(pg, "SELECT halo.ledger_complete($1::bigint, $2::text, $3::bigint, $4::bigint)", 4, params);
+    snprintf(fetched, sizeof fetched, "%lld", (long long)fetched_at_ms);
+    snprintf(margin, sizeof margin, "%d", HALO_LEDGER_LATE_MARGIN_MS);
+    const char *params[6] = {tenant, entity, object, lease, fetched_at_ms > 0 ? fetched : NULL, margin};
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT halo.ledger_complete($1::bigint, $2::text, $3::bigint, $4::bigint,"
+                                 " to_timestamp($5::bigint / 1000.0), $6::bigint)",
+                                 6, params);
     if (!res)
         return -1;
     *completed = strcmp(PQgetvalue(res, 0, 0), "t") == 0;

@@ -1,8 +1,8 @@
 /* halo_ledger: the one owner of the shared tables halo.fetch_queue (the
  * fetch ledger) and halo.sync_state (full and incremental syncs). Every
  * INSERT, UPDATE and DELETE of those tables, in every process, is in
- * halo_ledger.c or in the SQL functions of db/migrations/007_ledger.sql that
- * it calls: fetchers record jobs, claim, release and fail rows and drive
+ * halo_ledger.c or in the SQL functions of db/migrations/007_ledger.sql (and
+ * 013_ledger_late.sql) that it calls: fetchers record jobs, claim, release and fail rows and drive
  * sync runs; store completes rows, checkpoints and finishes syncs (inside
  * its own transaction); haloctl requests syncs and retries dead letters.
  *
@@ -36,6 +36,7 @@
 #define HALO_LEDGER_LOCK_CLASS 7243018 /* first key of the tenant ledger advisory lock */
 #define HALO_LEDGER_BLOCKED_MAX 64     /* tenants a claim can skip */
 #define HALO_LEDGER_DATE_MAX 40
+#define HALO_LEDGER_LATE_MARGIN_MS 1000 /* a late delivery completes its row only this long after the last webhook */
 
 /* ------------------------------------------------------------- fetch ledger */
 
@@ -99,7 +100,9 @@ int halo_ledger_release(halo_pg_t *pg, const halo_ledger_lease_t *lease, int64_t
 int halo_ledger_fail(halo_pg_t *pg, const halo_ledger_lease_t *lease, const char *error, int max_attempts,
                      int64_t delay_ms, bool *dead) __attribute__((warn_unused_result));
 /* Returns rows whose lease expired to pending (an attempt counted; dead
- * letter at max_attempts), skipping rows locked right now. Rows changed, or -1. */
+ * letter at max_attempts), skipping rows locked right now. Rows changed, or
+ * -1. (Data that reaches the store after its lease expired still completes
+ * the row: halo_ledger_complete.) */
 int halo_ledger_reclaim_expired(halo_pg_t *pg, int max_attempts);
 /* Rows pending or leased, and the age in seconds of the oldest. 0 or -1. */
 int halo_ledger_depth(halo_pg_t *pg, int64_t *depth, double *oldest_s) __attribute__((warn_unused_result));
@@ -134,11 +137,14 @@ typedef struct {
     char lastupdate_from[HALO_LEDGER_DATE_MAX]; /* incremental tickets/sites/users, tenant's zone */
     char date_from[HALO_LEDGER_DATE_MAX];       /* incremental invoices */
     char cursor[HALO_NAME_MAX];                 /* incremental: cursor to save with the last page */
+    int attempts;                               /* failed page requests so far (kept across claims) */
 } halo_ledger_sync_run_t;
 
 /* Requests the periodic invoice full syncs, then claims for owner a requested
- * full sync (new or resumed) of a tenant not in blocked[], else a due
- * incremental one. 1 with *run, 0 none, -1 error. */
+ * full sync (new or resumed; a run that gave up stays failed until requested
+ * again) of a tenant not in blocked[], else a due incremental one. The run's
+ * failed attempts are carried, never reset by the claim. 1 with *run, 0 none,
+ * -1 error. */
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
     __attribute__((warn_unused_result));
@@ -165,9 +171,12 @@ typedef struct {
  * halo_ledger_complete / _checkpoint / _cursor / _finish_sync. 0 or -1. */
 int halo_ledger_lock(halo_pg_t *pg, const halo_ledger_key_t *keys, size_t n) __attribute__((warn_unused_result));
 /* Completes a fetched row if lease_id still holds it (deleted, or pending at
- * once if dirty); *completed says whether it did. 0 or -1. */
+ * once if dirty), or, when that lease expired before the data arrived, if the
+ * row is pending or failed and its last webhook came HALO_LEDGER_LATE_MARGIN_MS
+ * before fetched_at_ms (the data holds it: deleted); *completed says whether
+ * it did. 0 or -1. */
 int halo_ledger_complete(halo_pg_t *pg, int64_t tenant_id, const char *entity, int64_t object_id, int64_t lease_id,
-                         bool *completed) __attribute__((warn_unused_result));
+                         int64_t fetched_at_ms, bool *completed) __attribute__((warn_unused_result));
 /* Checkpoints page page_no (count records; total as Halo reported, < 0
  * unknown) of full run run_id; *moved says whether the row changed. 0 or -1. */
 int halo_ledger_checkpoint(halo_pg_t *pg, int64_t tenant_id, const char *entity, int64_t run_id, int page_no,

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "halo_curve.h"
+
 #define ZMQ_MAX_FRAMES 8
 
 void *halo_zsock_new(void *ctx, int type, const char *endpoint, bool bind, int hwm, char *err, size_t errlen)
@@ -40,6 +42,10 @@ void *halo_zsock_new_hwm(void *ctx, int type, const char *endpoint, bool bind, i
     }
     if (type == ZMQ_SUB)
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
+    if (halo_curve_apply(ctx, sock, bind, err, errlen) != 0) { /* CURVE when configured (halo_curve) */
+        zmq_close(sock);
+        return NULL;
+    }
     int rc = bind ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint);
     if (rc != 0) {
         snprintf(err, errlen, "%s %s: %s", bind ? "bind" : "connect", endpoint, zmq_strerror(zmq_errno()));

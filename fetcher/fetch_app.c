@@ -17,6 +17,7 @@
 #include "fetch_wake.h"
 #include "fetch_worker.h"
 #include "halo_clock.h"
+#include "halo_curve.h"
 #include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_pg.h"
@@ -80,6 +81,7 @@ static const halo_config_var_t s_config[] = {
      "incremental invoice sync re-reads invoices dated within this many days"},
     {"HALO_SYNC_SHARE", HALO_CFG_DOUBLE, "0.25", 0.01, 1, NULL, false,
      "share of a worker's requests kept for sync pages when webhook fetches are also due"},
+    HALO_CURVE_VARS_CLIENT,
 };
 
 struct _fetch_app_t {
@@ -151,6 +153,8 @@ fetch_app_t *fetch_app_new(const halo_config_t *config, char *err, size_t errlen
     }
     const fetch_settings_t *s = &self->s;
     s_settings(config, &self->s);
+    if (halo_curve_configure(config, false, true, err, errlen) != 0)
+        goto fail;
     snprintf(err, errlen, "out of memory"); /* the reason unless a step below gives its own */
     self->ctx = zmq_ctx_new();
     if (!self->ctx) {

@@ -56,6 +56,7 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
     snprintf(run->lastupdate_from, sizeof run->lastupdate_from, "%s", claimed.lastupdate_from);
     snprintf(run->date_from, sizeof run->date_from, "%s", claimed.date_from);
     snprintf(run->cursor, sizeof run->cursor, "%s", claimed.cursor);
+    run->attempts = claimed.attempts;
     return 1;
 }
 
@@ -195,4 +196,14 @@ int fetch_sync_fail(halo_pg_t *pg, const fetch_settings_t *s, fetch_sync_run_t *
         run->retry_at_mono = halo_clock_mono_ms() + delay;
     }
     return rc;
+}
+
+int fetch_sync_give_up(halo_pg_t *pg, const fetch_settings_t *s, fetch_sync_run_t *run, const char *error)
+{
+    /* The retry numbers of s (not its text: it holds the secret key), with max_attempts reached now. */
+    fetch_settings_t once = {.max_attempts = run->attempts + 1,
+                             .lease_s = s->lease_s,
+                             .backoff_base_ms = s->backoff_base_ms,
+                             .backoff_max_ms = s->backoff_max_ms};
+    return fetch_sync_fail(pg, &once, run, error);
 }

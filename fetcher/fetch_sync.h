@@ -39,7 +39,7 @@ typedef struct {
     char cursor[HALO_NAME_MAX];                /* incremental: cursor saved with the last page */
     int64_t prev_first_id, prev_last_id;       /* previous page, to detect a repeated page */
     int prev_count;
-    int attempts;          /* consecutive failed requests of this page */
+    int attempts;          /* consecutive failed page requests of the run, carried across claims */
     int64_t retry_at_mono; /* backoff: not before */
 } fetch_sync_run_t;
 
@@ -60,9 +60,14 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
 /* Extends the run's lease after a page; 1 if still ours, 0 if lost, -1 on error. */
 int fetch_sync_renew(halo_pg_t *pg, const fetch_settings_t *s, const fetch_sync_run_t *run, int64_t extra_ms)
     __attribute__((warn_unused_result));
-/* Records a failed page request; at max_attempts gives the run up (full: status failed, retried from its
- * checkpoint after the backoff cap) and clears run->active. 0 or -1. */
+/* Records a failed page request; at max_attempts gives the run up (full:
+ * status failed, a dead letter until a full sync is requested again;
+ * incremental: tried again after the backoff cap) and clears run->active. 0 or -1. */
 int fetch_sync_fail(halo_pg_t *pg, const fetch_settings_t *s, fetch_sync_run_t *run, const char *error)
+    __attribute__((warn_unused_result));
+/* Gives the run up at once, one attempt counted: a page that can never be
+ * sent (it cannot be encoded) would fail the same way on every retry. 0 or -1. */
+int fetch_sync_give_up(halo_pg_t *pg, const fetch_settings_t *s, fetch_sync_run_t *run, const char *error)
     __attribute__((warn_unused_result));
 
 #endif

@@ -399,6 +399,8 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
                    (long long)lease->object_id, op == HALO_RECORD_UPSERT ? "upsert" : "tombstone");
     else if (sent == -2) /* the same object would fail the same way every time: a dead letter, not a loop */
         s_row_failed(self, tenant, lease, err, true);
+    else /* store away, nothing queued: not the row's fault, so no attempt is counted (issue 19 row 4) */
+        s_row_release(self, lease, self->s->lease_s * 1000 / 2);
     halo_msg_clear(&msg);
 }
 
@@ -504,9 +506,7 @@ static int s_sync_step(fetch_worker_t *self)
         /* Resuming from the checkpoint would fetch and fail the same page
          * for ever: give the run up now (full: status failed, error kept). */
         *run = before;
-        fetch_settings_t once;
-        s_settings_final(self->s, run->attempts + 1, &once);
-        return fetch_sync_fail(self->pg, &once, run, err) == 0 ? 1 : -1;
+        return fetch_sync_give_up(self->pg, self->s, run, err) == 0 ? 1 : -1;
     }
     if (sent != 0) {
         run->active = false; /* store is away: the lease expires and the run resumes from its checkpoint */

@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "halo_clock.h"
+#include "halo_curve.h"
 #include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_zmq.h"
@@ -70,6 +71,8 @@ static const halo_config_var_t s_config[] = {
      "jobs held in memory waiting for an ACK, all fetchers"},
     {"HALO_INGEST_IMPLICIT_CREDIT", HALO_CFG_INT, "16", 0, 100000, NULL, false,
      "window of a fetcher heard from before its READY (e.g. after an ingest restart)"},
+    HALO_CURVE_VARS_SERVER,
+    HALO_CURVE_VARS_CLIENT,
 };
 
 struct _ingest_app_t {
@@ -124,6 +127,8 @@ ingest_app_t *ingest_app_new(const halo_config_t *config, char *err, size_t errl
         snprintf(err, errlen, "registry: cannot start");
         goto fail;
     }
+    if (halo_curve_configure(config, true, true, err, errlen) != 0)
+        goto fail;
     self->zctx = zmq_ctx_new();
     if (!self->zctx) {
         snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));

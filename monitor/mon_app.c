@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "halo_clock.h"
+#include "halo_curve.h"
 #include "halo_endpoints.h"
 #include "halo_log.h"
 #include "halo_status.h"
@@ -38,6 +39,7 @@ static const halo_config_var_t s_config[] = {
     {"HALO_MONITOR_MAX_SERIES", HALO_CFG_INT, "10000", 10, 1000000, NULL, false,
      "cap on live telemetry series kept in memory (more are dropped and counted)"},
     HALO_STATUS_VAR_CLOCK_OFFSET,
+    HALO_CURVE_VARS_SERVER,
 };
 
 struct _mon_app_t {
@@ -64,6 +66,8 @@ mon_app_t *mon_app_new(const halo_config_t *config, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    if (halo_curve_configure(config, true, false, err, errlen) != 0)
+        goto fail;
     self->refresh_ms = halo_config_int(config, "HALO_MONITOR_REFRESH_MS");
     self->state = mon_state_new(self->refresh_ms, (size_t)halo_config_int(config, "HALO_MONITOR_MAX_SERIES"));
     const char *alert_url = halo_config_str(config, "HALO_MONITOR_ALERT_URL");

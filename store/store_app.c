@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "halo_curve.h"
 #include "halo_endpoints.h"
 #include "halo_log.h"
 #include "store_server.h"
@@ -17,6 +18,8 @@ static const halo_config_var_t s_config[] = {
     {"HALO_STORE_MAX_PENDING", HALO_CFG_INT, "64", 1, 100000, NULL, false,
      "batches held in memory while PostgreSQL is unavailable before the socket stops being read"},
     HALO_CONFIG_VAR_LOG_LEVEL,
+    HALO_CURVE_VARS_SERVER,
+    HALO_CURVE_VARS_CLIENT,
 };
 
 struct _store_app_t {
@@ -34,6 +37,10 @@ store_app_t *store_app_new(const halo_config_t *config, char *err, size_t errlen
     store_app_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (halo_curve_configure(config, true, true, err, errlen) != 0) {
+        store_app_destroy(&self);
         return NULL;
     }
     store_options_t options = {

@@ -16,7 +16,8 @@ static bool s_has_ledger_work(const store_ledger_batch_t *bt)
     return (r->queue_object_id >= 0 && r->lease_id > 0) || r->sync_run_id > 0 || r->cursor[0];
 }
 
-/* Completes the batch's fetch_queue row if it still holds our lease. */
+/* Completes the batch's fetch_queue row if it still holds our lease, or if
+ * the data arrived after the lease expired and no webhook came since. */
 static int s_complete(halo_pg_t *pg, const store_ledger_batch_t *bt, const char **what)
 {
     const halo_records_t *r = bt->records;
@@ -44,14 +45,14 @@ static int s_complete(halo_pg_t *pg, const store_ledger_batch_t *bt, const char 
     PQclear(res);
     bool completed = false;
     if (halo_ledger_complete(pg, bt->tenant_id, store_entity_name(bt->entity), r->queue_object_id, r->lease_id,
-                             &completed) != 0) {
+                             r->fetched_at, &completed) != 0) {
         *what = "ledger completion";
         return -1;
     }
     bt->stats->ledger_completed = completed;
     bt->stats->webhook_timed = bt->stats->webhook_timed && completed;
     if (!completed)
-        HALO_INFO("ledger row not completed: lease changed",
+        HALO_INFO("ledger row not completed: leased again or changed since",
                   "tenant=%s entity=%s object_id=%" PRId64 " lease_id=%" PRId64, bt->tenant_slug, r->entity,
                   r->queue_object_id, r->lease_id);
     return 0;

@@ -18,6 +18,7 @@
 
 #include "fake_pipeline.h"
 #include "halo_clock.h"
+#include "halo_ledger.h"
 #include "sim_rig.h"
 #include "testutil.h"
 
@@ -330,6 +331,41 @@ static void test_full_sync_pages(void **state)
     s_fixture_end(f);
 }
 
+/* Issue 19 row 3: a full sync whose page always fails ends as a counted
+ * dead letter (status failed, its attempts kept) instead of being resumed with
+ * its attempts reset after every give-up; a new full request revives it. */
+static void test_failing_full_sync_is_a_dead_letter(void **state)
+{
+    (void)state;
+    s_fix_t *f = s_fixture(s_default_sim);
+    long st = 0;
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"rates\":{\"503\":1.0}}", &st));
+    assert_int_equal(st, 200);
+    char id[32];
+    snprintf(id, sizeof id, "%lld", f->tenant_id);
+    const char *p[] = {id};
+    assert_int_equal(halo_pg_command(f->pg,
+                                     "INSERT INTO halo.sync_state (tenant_id, entity, full_requested)"
+                                     " VALUES ($1::bigint, 'ticket', true)",
+                                     1, p),
+                     0);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'failed'", 1, 60000);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 503), 3);
+    assert_int_equal(tfs_scalar(f->pg, "SELECT sync_attempts FROM halo.sync_state"), 3);
+    /* Well past the hold (the backoff cap, 1 s) and the sync checks: no more requests. */
+    halo_clock_sleep_ms(4000);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 0), 3);
+    assert_int_equal(tfs_scalar(f->pg, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'failed'"
+                                       " AND last_error = 'HTTP 503'"),
+                     1);
+    /* haloctl sync --full: attempts back to 0, done once Halo is well. */
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"clear\":true}", &st));
+    assert_int_equal(halo_ledger_request_sync(f->pg, f->tenant_id, "ticket", true, NULL), 0);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 200), 1);
+    s_fixture_end(f);
+}
+
 static void test_incremental_sync(void **state)
 {
     (void)state;
@@ -409,6 +445,7 @@ int main(void)
         cmocka_unit_test_teardown(test_token_refresh_on_401, s_teardown),
         cmocka_unit_test_teardown(test_retries_then_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_full_sync_pages, s_teardown),
+        cmocka_unit_test_teardown(test_failing_full_sync_is_a_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_incremental_sync, s_teardown),
         cmocka_unit_test_teardown(test_quiet_and_busy_settle, s_teardown),
     };

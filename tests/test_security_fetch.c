@@ -2,7 +2,9 @@
  * tenants share. Response bodies are capped while they arrive, before any
  * parser sees them (a local HTTP server sends a large body with and without
  * Content-Length, and a page that fits); a Retry-After and an OAuth
- * expires_in are clamped to sane bounds (pure functions, values passed in).
+ * expires_in are clamped to sane bounds (pure functions, values passed in);
+ * a page that cannot be encoded gives its sync run up as a counted dead
+ * letter that no later claim resumes (real PostgreSQL, a fake oversized page).
  * See docs/security.md (issue 19, row 3). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,9 +20,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <zmq.h>
+
 #include "fetch_backoff.h"
+#include "fetch_config.h"
+#include "fetch_sync.h"
 #include "fetch_token.h"
 #include "halo_api.h"
+#include "halo_pg.h"
+#include "halo_zmq.h"
+#include "testutil.h"
 
 #define S_MIB (1024 * 1024)
 
@@ -184,12 +194,94 @@ static void test_token_lifetime_clamped(void **state)
     assert_true(FETCH_TOKEN_LIFETIME_MAX_S <= 86400 && FETCH_TOKEN_LIFETIME_MIN_S >= 30);
 }
 
+/* One integer from sql (-1 on error). */
+static long long s_scalar(halo_pg_t *pg, const char *sql)
+{
+    PGresult *res = halo_pg_exec(pg, sql, 0, NULL);
+    long long v = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    return v;
+}
+
+/* A page whose RECORDS message is over HALO_MSG_MAX_BODY (three records of
+ * 12 MiB: halo-sim cannot serve one, the fetcher's 8 MiB cap comes first) is
+ * refused by the encoder with EMSGSIZE; the worker then gives the run up with
+ * fetch_sync_give_up: status failed, one attempt counted, and no claim resumes
+ * it after its hold (it used to, with its attempts reset: a loop). */
+static void test_unencodable_page_is_a_dead_letter(void **state)
+{
+    (void)state;
+    char err[256];
+    void *ctx = zmq_ctx_new();
+    void *pull = halo_zsock_new(ctx, ZMQ_PULL, "inproc://records", true, 10, err, sizeof err);
+    void *push = halo_zsock_new(ctx, ZMQ_PUSH, "inproc://records", false, 10, err, sizeof err);
+    assert_non_null(pull);
+    assert_non_null(push);
+    halo_msg_t msg;
+    halo_msg_init(&msg, HALO_CMD_RECORDS);
+    snprintf(msg.tenant, sizeof msg.tenant, "acme");
+    snprintf(msg.u.records.entity, sizeof msg.u.records.entity, "ticket");
+    snprintf(msg.u.records.source, sizeof msg.u.records.source, "list");
+    size_t big = 12 * (size_t)S_MIB;
+    char *json = malloc(big + 1);
+    assert_non_null(json);
+    memset(json, 'x', big);
+    memcpy(json, "{\"id\":1,\"s\":\"", 13);
+    memcpy(json + big - 2, "\"}", 2);
+    json[big] = '\0';
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(halo_msg_records_add(&msg, i, HALO_RECORD_UPSERT, json, big), 0);
+    free(json);
+    errno = 0;
+    assert_int_not_equal(halo_zmq_send(push, NULL, 0, &msg, ZMQ_DONTWAIT, err, sizeof err), 0);
+    assert_int_equal(errno, EMSGSIZE);
+    halo_msg_clear(&msg);
+    halo_zsock_destroy(&push);
+    halo_zsock_destroy(&pull);
+    zmq_ctx_term(ctx);
+
+    char *url = halo_test_migrated_db("sec_fetch_unencodable");
+    assert_non_null(url);
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    assert_non_null(pg);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id,"
+                                     " client_secret_enc, webhook_token_hash) VALUES ('acme', 'a', 'r', 'c', 's', 'h')",
+                                     0, NULL),
+                     0);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.sync_state (tenant_id, entity, full_requested)"
+                                     " SELECT id, 'ticket', true FROM halo.tenants",
+                                     0, NULL),
+                     0);
+    fetch_settings_t s;
+    fetch_config_defaults(&s, url, "0123456789abcdef0123456789abcdef");
+    s.backoff_max_ms = 1; /* the hold after giving up: over at once */
+    fetch_sync_run_t run;
+    memset(&run, 0, sizeof run);
+    snprintf(run.owner, sizeof run.owner, "test/0");
+    assert_int_equal(fetch_sync_claim(pg, &s, NULL, 0, &run), 1);
+    assert_true(run.full);
+    assert_int_equal(fetch_sync_give_up(pg, &s, &run, "records cannot be encoded"), 0);
+    assert_false(run.active);
+    assert_int_equal(s_scalar(pg, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'failed'"
+                                  " AND sync_attempts = 1 AND last_error = 'records cannot be encoded'"),
+                     1);
+    usleep(50 * 1000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fetch_sync_claim(pg, &s, NULL, 0, &run), 0);
+    assert_int_equal(s_scalar(pg, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'failed'"), 1);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_capped_before_parsing),
         cmocka_unit_test(test_retry_after_clamped),
         cmocka_unit_test(test_token_lifetime_clamped),
+        cmocka_unit_test(test_unencodable_page_is_a_dead_letter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

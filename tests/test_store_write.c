@@ -292,6 +292,43 @@ static void test_ledger(void **state)
     assert_string_equal(q("SELECT count(*) FROM halo.tickets"), "3");
 }
 
+/* Issue 19 row 4: data that reaches the store after its lease expired (the
+ * store was down longer than a lease) completes the row it was fetched for,
+ * pending or dead letter, unless the row is leased again or a webhook came
+ * after the fetch. Before the fix every such row stayed (dead letters). */
+static void test_late_delivery_completes_its_row(void **state)
+{
+    (void)state;
+    s_fresh("late");
+    x("INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, state, attempts, first_webhook_at,"
+      " last_webhook_at, lease_id, leased_by, lease_until) "
+      "SELECT id, 'ticket', o, CASE o WHEN 1 THEN 'pending' WHEN 2 THEN 'failed' WHEN 3 THEN 'pending' ELSE 'leased' "
+      "END,"
+      " CASE o WHEN 2 THEN 8 ELSE 1 END, to_timestamp(1789999990), CASE o WHEN 3 THEN to_timestamp(1790000005) END,"
+      " CASE o WHEN 4 THEN 40 END, CASE o WHEN 4 THEN 'f2' END, CASE o WHEN 4 THEN now() + interval '1 minute' END "
+      "FROM halo.tenants, generate_series(1, 4) o WHERE slug = 't1'");
+    bool want[5] = {false, true, true, false, false};
+    for (int o = 1; o <= 4; o++) {
+        halo_msg_t m;
+        s_batch(&m, "t1", "ticket", "object", T0); /* fetched 10 s after the webhook, lease 11 long expired */
+        m.u.records.queue_object_id = o;
+        m.u.records.lease_id = 11;
+        char json[64];
+        snprintf(json, sizeof json, "{\"id\":%d,\"summary\":\"late\"}", o);
+        s_add(&m, o, json);
+        if (want[o])
+            assert_true(s_write(&m).ledger_completed);
+        else
+            assert_false(s_write(&m).ledger_completed);
+        halo_msg_clear(&m);
+    }
+    /* 1 (pending again) and 2 (the dead letter) are done; 3 had a webhook
+     * after the fetch and 4 is leased again: both wait for their own fetch. */
+    assert_string_equal(q("SELECT string_agg(object_id || state, ',' ORDER BY object_id) FROM halo.fetch_queue"),
+                        "3pending,4leased");
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets"), "4");
+}
+
 typedef struct {
     halo_msg_t *m;
     store_stats_t st;
@@ -934,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_tombstone_and_restore),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_ledger),
+        cmocka_unit_test(test_late_delivery_completes_its_row),
         cmocka_unit_test(test_ledger_completion_meets_a_webhook),
         cmocka_unit_test(test_full_sync),
         cmocka_unit_test(test_rejects_keep_neighbours),

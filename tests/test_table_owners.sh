@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One owner per shared table (issue 23): halo.fetch_queue and halo.sync_state
 # are written only by common/halo_ledger.c and the SQL functions of the
-# migration it calls (db/migrations/007_ledger.sql). Greps the production tree
+# migrations it calls (db/migrations/007_ledger.sql, 013_ledger_late.sql). Greps the production tree
 # (not tests/, not sim/) for INSERT INTO / UPDATE / DELETE FROM of either
 # table, SQL split across C string literals included, and fails on any hit
 # elsewhere. A self-check first proves the grep finds such a write.
@@ -11,6 +11,7 @@ cd "$top"
 
 owner_c=common/halo_ledger.c
 owner_sql=db/migrations/007_ledger.sql
+owner_sql2=db/migrations/013_ledger_late.sql
 command -v perl >/dev/null || { echo 'table owners: perl is not installed' >&2; exit 1; }
 
 # Prints "file: statement" for every write of the two tables in the files
@@ -43,14 +44,14 @@ if [ "$found" -ne 3 ]; then
 fi
 
 # The two owners must exist and hold writes (else this test proves nothing).
-for f in "$owner_c" "$owner_sql"; do
+for f in "$owner_c" "$owner_sql" "$owner_sql2"; do
   [ -f "$f" ] || { echo "table owners: $f is missing" >&2; exit 1; }
 done
 [ -n "$(writes_in "$owner_c")" ] || { echo "table owners: no write found in $owner_c" >&2; exit 1; }
 
 files=()
 while IFS= read -r -d '' f; do
-  case "$f" in "$owner_c" | "$owner_sql") ;; *) files+=("$f") ;; esac
+  case "$f" in "$owner_c" | "$owner_sql" | "$owner_sql2") ;; *) files+=("$f") ;; esac
 done < <(find common ingest fetcher store monitor cli db -type f \( -name '*.c' -o -name '*.h' -o -name '*.sql' \) -print0)
 checked=${#files[@]}
 hits=$(writes_in "${files[@]}")
@@ -65,7 +66,7 @@ if [ "$checked" -lt 20 ]; then
   exit 1
 fi
 if [ "$bad" -ne 0 ]; then
-  echo "table owners: halo.fetch_queue / halo.sync_state written outside $owner_c and $owner_sql (issue 23)" >&2
+  echo "table owners: halo.fetch_queue / halo.sync_state written outside $owner_c, $owner_sql and $owner_sql2 (issue 23)" >&2
   exit 1
 fi
-echo "table owners: $checked files, fetch_queue and sync_state written only by $owner_c and $owner_sql"
+echo "table owners: $checked files, fetch_queue and sync_state written only by $owner_c, $owner_sql and $owner_sql2"
