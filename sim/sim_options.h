@@ -34,7 +34,8 @@ typedef struct {
     char request_log[SIM_OPT_PATH_MAX];
     size_t request_log_max;
     sim_webhook_target_t webhook;
-    char payload[16]; /* full | small | event */
+    char payload[16];      /* full | small | event */
+    sim_profile_t profile; /* --list-fields, --ticket-list, --last-update-spelling, --invoice-date-filter */
     char log_level[16];
 } sim_options_t;
 
