@@ -352,8 +352,8 @@ static void test_incremental_sync(void **state)
                               "/api/Site?pageinate=true&page_size=100&page_no=1&order=id"
                               "&includeinactive=true&lastupdatefromdate=",
                               200) >= 1);
-    assert_true(
-        tfs_sim_count(&f->sim, "/api/Invoice?pageinate=true&page_size=100&page_no=1&order=id&startdate=", 200) >= 1);
+    assert_true(tfs_sim_count(&f->sim, "/api/Invoice?pageinate=true&page_size=100&page_no=1&order=id&invoicedatestart=",
+                              200) >= 1);
     /* No full sync was started, and the cursor moved to about now. */
     assert_int_equal(tfs_scalar(f->pg, "SELECT count(*) FROM halo.sync_state WHERE full_status <> 'done'"), 0);
     assert_int_equal(tfs_scalar(f->pg, "SELECT count(*) FROM halo.sync_state"
