@@ -80,6 +80,8 @@ static const halo_config_var_t s_config[] = {
      "incremental invoice sync re-reads invoices dated within this many days"},
     {"HALO_SYNC_SHARE", HALO_CFG_DOUBLE, "0.25", 0.01, 1, NULL, false,
      "share of a worker's requests kept for sync pages when webhook fetches are also due"},
+    {"HALO_FETCH_BACKFILL", HALO_CFG_BOOL, "on", 0, 0, NULL, false,
+     "GET rows whose detail a list page could not fill, with budget nothing else uses (lowest priority)"},
 };
 
 struct _fetch_app_t {
@@ -140,6 +142,7 @@ static void s_settings(const halo_config_t *cfg, fetch_settings_t *s)
     s->sync_invoice_full_s = halo_config_int(cfg, "HALO_SYNC_INVOICE_FULL_S");
     s->sync_invoice_window_d = halo_config_int(cfg, "HALO_SYNC_INVOICE_WINDOW_D");
     s->sync_share = halo_config_double(cfg, "HALO_SYNC_SHARE");
+    s->backfill = halo_config_bool(cfg, "HALO_FETCH_BACKFILL");
 }
 
 fetch_app_t *fetch_app_new(const halo_config_t *config, char *err, size_t errlen)

@@ -47,4 +47,5 @@ void fetch_config_defaults(fetch_settings_t *s, const char *database_url, const 
     s->sync_invoice_full_s = 3600;
     s->sync_invoice_window_d = 45;
     s->sync_share = 0.25;
+    s->backfill = true;
 }

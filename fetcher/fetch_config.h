@@ -5,6 +5,7 @@
 #define FETCH_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define FETCH_ID_MAX 64
@@ -38,6 +39,7 @@ typedef struct {
     int64_t sync_invoice_full_s;
     int64_t sync_invoice_window_d;
     double sync_share;
+    bool backfill; /* GET rows wanting a detail with spare budget (fetch_backfill.h) */
 } fetch_settings_t;
 
 /* Settings with every default (tests), database_url and secret_key given. */

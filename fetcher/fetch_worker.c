@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fetch_backfill.h"
 #include "fetch_backoff.h"
 #include "fetch_ledger.h"
 #include "fetch_sync.h"
@@ -33,6 +34,7 @@
 #define WORKER_SYNC_CHECK_MS 1000
 #define WORKER_DB_RETRY_MS 1000
 #define WORKER_PG_CONNECT_WAIT_MS 30000
+#define WORKER_BACKFILL_IDLE_MS 2000 /* next look for backfill work after finding none or a busy budget */
 
 typedef enum { REQ_OK = 0, REQ_WAIT, REQ_FAIL } s_req_t;
 
@@ -56,6 +58,8 @@ struct _fetch_worker_t {
     int nblocked;
     fetch_sync_run_t run;
     int64_t next_sync_check_mono;
+    fetch_backfill_t *backfill;
+    int64_t next_backfill_mono;
     uint64_t units;      /* requests made */
     uint64_t sync_units; /* of which sync pages */
 };
@@ -86,6 +90,11 @@ fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index
         HALO_ERROR("cannot create store socket", "reason=\"%s\"", err);
         goto fail;
     }
+    if (s->backfill) {
+        self->backfill = fetch_backfill_new();
+        if (!self->backfill)
+            goto fail;
+    }
     int timeout = WORKER_SEND_TIMEOUT_MS;
     zmq_setsockopt(self->store, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
     self->telemetry = fetch_telemetry_new(ctx, s->telemetry_endpoint, err, sizeof err);
@@ -102,6 +111,7 @@ void fetch_worker_destroy(fetch_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     fetch_worker_t *self = *self_p;
+    fetch_backfill_destroy(&self->backfill);
     fetch_telemetry_destroy(&self->telemetry);
     halo_zsock_destroy(&self->store);
     fetch_token_destroy(&self->tokens);
@@ -163,12 +173,13 @@ static bool s_says_token_expired(const halo_api_response_t *resp)
     return resp->status == 400 && resp->body && strcasestr(resp->body, "expired") && strcasestr(resp->body, "token");
 }
 
-/* GETs url for tenant. REQ_OK: a response is in resp (any status but 401/429).
+/* GETs url for tenant under the limiter parameters limits (the tenant's, or
+ * the backfill's lowest priority). REQ_OK: a response is in resp (any status but 401/429).
  * REQ_WAIT: the tenant's budget says wait *wait_ms (limiter, or a 429 that
  * pushed it for everyone): nothing was spent on this work. REQ_FAIL: err
  * says why (transport, timeout, token refused, database). */
-static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, const char *url, halo_api_response_t *resp,
-                         int64_t *wait_ms, char *err, size_t errlen)
+static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, const halo_limiter_params_t *limits,
+                         const char *url, halo_api_response_t *resp, int64_t *wait_ms, char *err, size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -179,7 +190,7 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
         if (trc == 1)
             fetch_telemetry_send(self->telemetry, tenant->slug, "token_refresh", 1, NULL, NULL);
         /* The slot is taken after the token so the request leaves right after its grant. */
-        int64_t wait = halo_limiter_take(self->pg, tenant->id, &tenant->limits);
+        int64_t wait = halo_limiter_take(self->pg, tenant->id, limits);
         if (wait < 0) {
             snprintf(err, errlen, "limiter: %s", halo_pg_error(self->pg));
             return REQ_FAIL;
@@ -311,7 +322,7 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
              (long long)lease->object_id);
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, &tenant->limits, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         s_row_release(self, lease, 0);
         s_block(self, tenant->id, wait);
@@ -399,7 +410,7 @@ static int s_sync_step(fetch_worker_t *self)
     }
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, &tenant->limits, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         s_block(self, tenant->id, wait);
         /* Waiting for the budget is not being gone: the lease must outlast
@@ -459,6 +470,58 @@ static int s_sync_step(fetch_worker_t *self)
     return ours < 0 ? -1 : 1;
 }
 
+/* ---------------------------------------------------------------- backfill */
+
+/* GETs the row wanting a detail longest, if the budget is idle (lowest
+ * priority: fetch_backfill.h). 1 if a request was made, 0 if none, -1 on a db error. */
+static int s_backfill_step(fetch_worker_t *self, int64_t now)
+{
+    if (!self->backfill || now < self->next_backfill_mono)
+        return 0;
+    int64_t ids[WORKER_BLOCKED_MAX];
+    int n = s_blocked_ids(self, ids);
+    fetch_backfill_item_t item;
+    int rc = fetch_backfill_next(self->backfill, self->pg, ids, n, now, &item);
+    if (rc <= 0) {
+        self->next_backfill_mono = now + WORKER_BACKFILL_IDLE_MS;
+        return rc;
+    }
+    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, item.tenant_id);
+    const halo_entity_t *entity = halo_entity_by_name(item.entity);
+    if (!tenant || !tenant->enabled || !entity) {
+        fetch_backfill_sent(self->backfill, &item, now); /* not now: the tenant cache catches up */
+        return 0;
+    }
+    halo_limiter_params_t low;
+    fetch_backfill_limits(&tenant->limits, &low);
+    char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
+    snprintf(url, sizeof url, "%s%s/%lld?includedetails=true", tenant->resource_url, entity->resource,
+             (long long)item.id);
+    halo_api_response_t resp;
+    int64_t wait = 0;
+    s_req_t r = s_request(self, tenant, &low, url, &resp, &wait, err, sizeof err);
+    if (r == REQ_WAIT) {
+        self->next_backfill_mono = now + (wait < WORKER_BACKFILL_IDLE_MS ? wait : WORKER_BACKFILL_IDLE_MS);
+        return 0;
+    }
+    self->units++;
+    fetch_backfill_sent(self->backfill, &item, now);
+    halo_msg_t msg;
+    if (r == REQ_OK && fetch_backfill_records(tenant->slug, &item, resp.status, resp.body, resp.body_len,
+                                              halo_clock_wall_ms(), &msg, err, sizeof err) == 0) {
+        if (s_send_store(self, &msg, err, sizeof err) == 0)
+            HALO_DEBUG("detail backfilled", "tenant=%s entity=%s id=%lld", tenant->slug, item.entity,
+                       (long long)item.id);
+        halo_msg_clear(&msg);
+    } else {
+        HALO_INFO("backfill fetch failed", "tenant=%s entity=%s id=%lld error=\"%s\"", tenant->slug, item.entity,
+                  (long long)item.id, err);
+    }
+    if (r == REQ_OK)
+        halo_api_response_clear(&resp);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- the step */
 
 int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
@@ -493,7 +556,11 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         return rc;
     if (sync_ready)
         return s_sync_step(self);
-    /* Idle: sleep until the next due row, block end, sync retry or sync check. */
+    /* Nothing else to do: the backfill may use what the budget has spare. */
+    rc = s_backfill_step(self, now);
+    if (rc != 0)
+        return rc;
+    /* Idle: sleep until the next due row, block end, sync retry, sync check or backfill look. */
     int64_t ids[WORKER_BLOCKED_MAX];
     int n = s_blocked_ids(self, ids);
     int64_t sleep = fetch_ledger_next_due_ms(self->pg, ids, n, self->s->idle_ms);
@@ -504,6 +571,8 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         sleep = run->retry_at_mono - now;
     if (!run->active && self->next_sync_check_mono - now < sleep)
         sleep = self->next_sync_check_mono - now;
+    if (self->backfill && self->next_backfill_mono - now < sleep)
+        sleep = self->next_backfill_mono - now;
     *sleep_ms = sleep < 1 ? 1 : sleep;
     return 0;
 }
