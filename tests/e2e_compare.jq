@@ -5,8 +5,10 @@
 # Every field of every live halo-sim object must equal the stored raw field
 # (numbers compare by value: 21.0 == 21). Two differences are explained, not
 # errors, and are counted apart:
-#   partial  no longer excused (issue 16): a field that only single objects carry
-#            must reach the mirror by the backfill, so its absence is stale;
+#   partial  a ticket's "deleted" (not in Faults_List, not a column: a ticket's
+#            list row fills every column, so no detail is wanted) absent from a
+#            ticket the test never touched. Every other field only single objects
+#            carry must reach the mirror by the backfill (issue 16): its absence is stale;
 #   derived  a name copied from another object (a ticket's site_name...) differs:
 #            renaming a site changes its tickets' and users' site_name in Halo
 #            without a webhook or a last-update for them (docs/demo.md); halo-sim
@@ -15,7 +17,7 @@
 # Errors: lost (live in halo-sim, missing or deleted in PostgreSQL), stale (a
 # field differs or is missing), phantom (live in PostgreSQL, deleted or unknown
 # in halo-sim). Prints the counts and up to 5 examples.
-def detail_only: {};
+def detail_only: {tickets: ["deleted"]};
 # Ticket details with the site name left out (halo-sim renders it from the site's current name).
 def without_site_name: if type == "string" then sub(" at [^<]*? \\(rev "; " at (rev ") else . end;
 def derived: {
