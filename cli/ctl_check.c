@@ -250,8 +250,9 @@ int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
     for (size_t i = 0; i < halo_entity_count() && verdict == CTL_EXIT_OK; i++) {
         const halo_entity_t *entity = halo_entity_at(i);
         char url[2048];
-        snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
-                 entity->resource);
+        /* The sync's own list parameters, so the count is what a full sync will read (closed tickets too). */
+        snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1%s%s", (int)base, in->resource_url,
+                 entity->resource, entity->list_query[0] ? "&" : "", entity->list_query);
         verdict = s_budget_take(in, &budget, out);
         if (verdict != CTL_EXIT_OK)
             break;

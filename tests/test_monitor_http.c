@@ -203,6 +203,10 @@ static int s_setup(void **state)
            "FROM halo.tenants t, generate_series(1, 3) n WHERE t.slug = 't-some'");
     s_exec("INSERT INTO halo.rate_limits (tenant_id, tat, requests, throttled) "
            "SELECT id, now() + interval '100 seconds', 1234, 5 FROM halo.tenants WHERE slug = 't-ok'");
+    /* Four sites of t-ok, one of which a list page left wanting its detail: 75 % coverage. */
+    s_exec("INSERT INTO halo.sites (tenant_id, id, raw, fetched_at, detail_wanted_since) "
+           "SELECT t.id, n, '{}', now(), CASE WHEN n = 1 THEN now() END "
+           "FROM halo.tenants t, generate_series(1, 4) n WHERE t.slug = 't-ok'");
     s_start_monitor();
     return 0;
 }
@@ -296,6 +300,9 @@ static void test_metrics(void **state)
     assert_non_null(
         strstr(body, "halo_webhook_event_last_received_age_seconds{tenant=\"t-ok\",event=\"Ticket Changed\"}"));
     assert_non_null(strstr(body, "halo_sync_full_total{tenant=\"t-ok\",entity=\"ticket\"} 100"));
+    assert_non_null(strstr(body, "halo_detail_wanting{tenant=\"t-ok\",entity=\"site\"} 1"));
+    assert_non_null(strstr(body, "halo_detail_coverage_ratio{tenant=\"t-ok\",entity=\"site\"} 0.75"));
+    assert_non_null(strstr(body, "halo_detail_coverage_ratio{tenant=\"t-ok\",entity=\"ticket\"} 1"));
     assert_non_null(strstr(body, "# TYPE halo_webhook_status gauge"));
     free(body);
 }
@@ -313,6 +320,7 @@ static void test_status_page(void **state)
     assert_non_null(strstr(body, "This means that all the data was received successfully."));
     assert_non_null(strstr(body, "<svg"));
     assert_non_null(strstr(body, "haloctl retry t-some"));
+    assert_non_null(strstr(body, "75.0% <span class=\"muted\">(1 of 4 wanting)</span>"));
     assert_null(strstr(body, "<script"));
     free(body);
 }
