@@ -34,6 +34,8 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
         .lookback_s = s->sync_lookback_s,
         .invoice_window_d = s->sync_invoice_window_d,
         .invoice_full_s = s->sync_invoice_full_s,
+        .reconcile_min_s = s->sync_reconcile_min_s,
+        .reconcile_share = s->sync_reconcile_share,
     };
     halo_ledger_sync_run_t claimed;
     int found = halo_ledger_sync_claim(pg, run->owner, &ls, blocked, nblocked, &claimed);
