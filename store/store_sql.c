@@ -230,9 +230,10 @@ static void s_put_provenance(store_buf_t *b, store_entity_t e, int raw)
 /* Appends detail_fetched_at and detail_wanted_since of ON CONFLICT. A single
  * object at least as recent as the wish fulfils it. A list row lacking some
  * column's field wants a detail when it shows a change: a newer last update,
- * a listed column that differs, a row that was gone, or (entities whose
- * increments filter by last update) being listed by an incremental pass
- * ($3 NULL) after a list write newer than the last detail. */
+ * a listed column that differs, a row that was gone, being listed by an
+ * incremental pass ($3 NULL) after a list write newer than the last detail
+ * (entities whose increments filter by last update), or by a periodic full
+ * sync ($3 set) of an entity whose list has no last update at all. */
 static void s_put_provenance_update(store_buf_t *b, store_entity_t e)
 {
     size_t n;
@@ -248,6 +249,8 @@ static void s_put_provenance_update(store_buf_t *b, store_entity_t e)
     store_buf_printf(b, " AND (t.deleted_at IS NOT NULL OR EXCLUDED.last_update > t.last_update");
     if (by_last_update)
         store_buf_printf(b, " OR ($3::bigint IS NULL AND t.detail_fetched_at IS DISTINCT FROM t.fetched_at)");
+    else /* no last update on its list rows: each periodic full sync re-reads the details (docs/fetcher.md) */
+        store_buf_printf(b, " OR $3::bigint IS NOT NULL");
     for (size_t i = 0; i < n; i++) {
         store_buf_printf(b, " OR (EXCLUDED.raw ?| ");
         s_put_fields(b, cols, i);

@@ -6,8 +6,7 @@
 # (numbers compare by value: 21.0 == 21). Two differences are explained, not
 # errors, and are counted apart:
 #   partial  a ticket's "deleted" (not in Faults_List, not a column: a ticket's
-#            list row fills every column, so no detail is wanted) absent from a
-#            ticket the test never touched. Every other field only single objects
+#            list row fills every column, so no detail is wanted) absent. Every other field only single objects
 #            carry must reach the mirror by the backfill (issue 16): its absence is stale;
 #   derived  a name copied from another object (a ticket's site_name...) differs:
 #            renaming a site changes its tickets' and users' site_name in Halo
@@ -45,7 +44,7 @@ def derived: {
                 {kind: "derived", id: $o.id, field: $f.key}
               else {kind: "stale", id: $o.id, field: $f.key, sim: $f.value, pg: $r.raw[$f.key]}
               end
-            elif (($detail | index($f.key)) and ($was_touched[($o.id | tostring)] | not)) then
+            elif ($detail | index($f.key)) then
               {kind: "partial", id: $o.id, field: $f.key}
             else {kind: "stale", id: $o.id, field: $f.key, sim: $f.value, pg: "(absent)"}
             end ]
