@@ -442,6 +442,10 @@ static int s_sync_step(fetch_worker_t *self)
                   run->page_no, err);
         return fetch_sync_fail(self->pg, self->s, run, err) == 0 ? 1 : -1;
     }
+    if (r == REQ_OK && fetch_sync_end_if_filter_ignored(self->pg, run, &msg, &last) < 0) {
+        halo_msg_clear(&msg);
+        return -1;
+    }
     int sent = s_send_store(self, &msg, err, sizeof err);
     HALO_DEBUG("sync page", "tenant=%s entity=%s full=%d page=%d records=%u last=%d", tenant->slug, run->entity,
                run->full, msg.u.records.page_no, msg.u.records.count, last);

@@ -64,5 +64,5 @@ CREATE VIEW halo.detail_coverage AS
     UNION ALL
     SELECT tenant_id, 'invoice', count(*), count(*) FILTER (WHERE detail_wanted_since IS NOT NULL)
       FROM halo.invoices WHERE deleted_at IS NULL GROUP BY tenant_id;
-GRANT SELECT ON halo.detail_coverage TO halo_monitor;
+GRANT SELECT ON halo.detail_coverage TO halo_monitor, halo_fetcher;
 
