@@ -282,8 +282,9 @@ int ctl_check_run(const ctl_check_input_t *in, ctl_check_output_t *out)
         if (entity->reference)
             continue; /* lookups: read by the first sync, not probed at connect */
         char url[2048];
-        snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1", (int)base, in->resource_url,
-                 entity->resource);
+        /* The sync's own list parameters, so the count is what a full sync will read (closed tickets too). */
+        snprintf(url, sizeof url, "%.*s%s?pageinate=true&page_size=1&page_no=1%s%s", (int)base, in->resource_url,
+                 entity->resource, entity->list_query[0] ? "&" : "", entity->list_query);
         for (int tries = 0; tries < CTL_CHECK_TRIES && (verdict = s_budget_take(in, &budget, out)) == CTL_EXIT_OK;
              tries++) {
             int rc = halo_api_get(api, url, out->token, &resp);

@@ -92,7 +92,8 @@ static int s_print_json(const halo_status_report_t *reports, size_t count, bool 
 static void s_print_sync(const halo_status_report_t *r)
 {
     char when[64];
-    printf("  %-9s %-22s %-24s %s\n", "Entity", "Full sync", "Progress", "Last incremental pass");
+    printf("  %-9s %-22s %-24s %-24s %s\n", "Entity", "Full sync", "Progress", "Last incremental pass",
+           "Detail coverage");
     for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
         const halo_status_sync_t *s = &r->sync[k];
         if (!s->present) {
@@ -107,7 +108,8 @@ static void s_print_sync(const halo_status_report_t *r)
         else
             snprintf(progress, sizeof progress, "%lld records", (long long)s->full_seen);
         ctl_format_when(s->incr_last_at_ms, r->now_ms, when, sizeof when);
-        printf("  %-9s %-22s %-24s %s\n", s->entity, state, progress, when);
+        printf("  %-9s %-22s %-24s %-24s %.1f%% (%lld of %lld wanting a detail)\n", s->entity, state, progress, when,
+               halo_status_detail_coverage(s), (long long)s->detail_wanting, (long long)s->detail_live);
         if (s->last_error[0])
             printf("  %-9s last error: %s\n", "", s->last_error);
     }

@@ -18,14 +18,18 @@ static const char *const s_no_keys[] = {NULL}; /* reference data: no webhook wra
 /* Reference lists document no last-update field; these are read if Halo sends one. */
 static const char *const s_ref_last_update[] = {"last_modified", "last_update", NULL};
 
-/* The spellings DESIGN.md 2.4 records per entity. Halo has also been seen to
- * use the others of `last_update`, `lastupdate`, `slastupdate`,
- * `ulastupdate`, `last_modified` elsewhere; a spelling is listed here once it
- * is known for that entity. */
-static const char *const s_ticket_last_update[] = {"last_update", "lastupdate", NULL};
-static const char *const s_site_last_update[] = {"slastupdate", NULL};
-static const char *const s_user_last_update[] = {"ulastupdate", NULL};
-static const char *const s_invoice_last_update[] = {"last_modified", NULL};
+/* Every spelling of a last update Halo is known to use (`last_update`,
+ * `lastupdate`, `slastupdate`, `ulastupdate`, `last_modified`, depending on
+ * entity, endpoint and version: issue 16), for every entity: its schema's own
+ * first (first found wins), then the others. */
+static const char *const s_ticket_last_update[] = {"last_update", "lastupdate",    "slastupdate",
+                                                   "ulastupdate", "last_modified", NULL};
+static const char *const s_site_last_update[] = {"slastupdate", "last_update",   "lastupdate",
+                                                 "ulastupdate", "last_modified", NULL};
+static const char *const s_user_last_update[] = {"ulastupdate", "last_update",   "lastupdate",
+                                                 "slastupdate", "last_modified", NULL};
+static const char *const s_invoice_last_update[] = {"last_modified", "last_update", "lastupdate",
+                                                    "slastupdate",   "ulastupdate", NULL};
 
 /* Mirror columns whose Halo field is a property of the spec's list schema.
  * Faults_List has every field the tickets table reads; Site_List and
@@ -53,13 +57,16 @@ static const char *const s_tickettype_list_columns[] = {"name", "group_name", NU
 static const char *const s_sla_list_columns[] = {"name", "track_response", "track_fix", NULL};
 
 /* list_query, incremental_param and periodic_full_sync say what halo-fetcher
- * does today: sites and users are listed with inactive ones, invoices are
- * filtered by startdate (not a last-update filter) and fully re-listed every
+ * does: tickets are listed with includeclosed=true (the spec gives /Tickets
+ * no default between open and closed: a tenant listing open ones only would
+ * never mirror its closed tickets), sites and users with inactive ones;
+ * invoices are filtered by the spec's invoicedatestart (an invoice-date
+ * window, not a last-update filter) and fully re-listed every
  * HALO_SYNC_INVOICE_FULL_S (docs/fetcher.md). */
 static const halo_entity_t s_entities[HALO_ENTITY_COUNT] = {
     [HALO_ENTITY_TICKET] = {HALO_ENTITY_TICKET, "ticket", "tickets", "/Tickets", "tickets", "read:tickets",
-                            s_ticket_wrappers, s_ticket_last_update, "", "lastupdatefromdate", false, "Faults_List",
-                            s_ticket_list_columns},
+                            s_ticket_wrappers, s_ticket_last_update, "includeclosed=true", "lastupdatefromdate", false,
+                            "Faults_List", s_ticket_list_columns},
     [HALO_ENTITY_SITE] = {HALO_ENTITY_SITE, "site", "sites", "/Site", "sites", "read:customers", s_site_wrappers,
                           s_site_last_update, "includeinactive=true", "lastupdatefromdate", false, "Site_List",
                           s_site_list_columns},
@@ -67,7 +74,7 @@ static const halo_entity_t s_entities[HALO_ENTITY_COUNT] = {
                           s_user_last_update, "includeinactive=true", "lastupdatefromdate", false, "Users_List",
                           s_user_list_columns},
     [HALO_ENTITY_INVOICE] = {HALO_ENTITY_INVOICE, "invoice", "invoices", "/Invoice", "invoices", "read:invoices",
-                             s_invoice_wrappers, s_invoice_last_update, "", "startdate", true, NULL, NULL},
+                             s_invoice_wrappers, s_invoice_last_update, "", "invoicedatestart", true, NULL, NULL},
     /* Reference data (issue 18): the lookups the BI views name ids with. The
      * spec publishes these lists as bare arrays (TStatus, Uname_List,
      * SectionDetail_List, Policy, RequestType_List, SlaHead) except /Client,

@@ -489,26 +489,27 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
 {
     char lease[32], blocked_text[S_BLOCKED_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
-        periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX];
+        periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX], rec_min[32], rec_share[32];
     snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
     snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
     snprintf(lookback, sizeof lookback, "%lld", (long long)s->lookback_s);
     snprintf(window, sizeof window, "%lld", (long long)s->invoice_window_d);
     snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
+    snprintf(rec_min, sizeof rec_min, "%lld", (long long)s->reconcile_min_s);
+    snprintf(rec_share, sizeof rec_share, "%.6f", s->reconcile_share);
     s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     halo_entity_names_array(NULL, true, periodic, sizeof periodic);
-
-    /* Entities without a last-update filter (periodic_full_sync, invoices): a periodic full sync catches
-     * every change. Many tenants' rows, no tenant lock: locked ones are skipped (later), never waits. */
-    const char *inv_params[] = {invoice_full, periodic};
+    /* Periodic full syncs: invoices every $1 s, reconciliations (docs/fetcher.md); locked rows: next time. */
+    const char *inv_params[] = {invoice_full, periodic, rec_min, rec_share};
     if (halo_pg_command(pg,
-                        "UPDATE halo.sync_state s SET full_requested = true, updated_at = now()"
-                        " FROM (SELECT tenant_id, entity FROM halo.sync_state"
-                        "       WHERE entity = ANY($2::text[]) AND NOT full_requested AND full_status = 'done'"
-                        "       AND full_finished_at < now() - make_interval(secs => $1::int)"
-                        "       ORDER BY tenant_id, entity FOR UPDATE SKIP LOCKED) c"
+                        "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
+                        " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
+                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs => CASE WHEN"
+                        " entity = ANY($2::text[]) THEN $1::int WHEN $4::float8 > 0 THEN greatest($3::float8, ceil("
+                        "greatest(full_seen, 1) / 100.0) * rate_window_s / greatest(rate_limit * rate_headroom *"
+                        " $4::float8, 0.001)) END) ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
                         " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
-                        2, inv_params) != 0)
+                        4, inv_params) != 0)
         return -1;
 
     memset(run, 0, sizeof *run);

@@ -125,6 +125,8 @@ typedef struct {
     int64_t lookback_s;       /* incremental: from the cursor minus this */
     int64_t invoice_window_d; /* incremental invoices: dated within this many days */
     int64_t invoice_full_s;   /* invoices: a full sync this long after the last */
+    int64_t reconcile_min_s;  /* other entities: a reconciling full sync at least this long after the last ... */
+    double reconcile_share;   /* ... and when its pages fit this share of the budget since (0: never) */
 } halo_ledger_sync_settings_t;
 
 /* A claimed sync run. */
@@ -140,11 +142,14 @@ typedef struct {
     int attempts;                               /* failed page requests so far (kept across claims) */
 } halo_ledger_sync_run_t;
 
-/* Requests the periodic invoice full syncs, then claims for owner a requested
- * full sync (new or resumed; a run that gave up stays failed until requested
- * again) of a tenant not in blocked[], else a due incremental one. The run's
- * failed attempts are carried, never reset by the claim. 1 with *run, 0 none,
- * -1 error. */
+/* Requests the periodic full syncs (invoices every invoice_full_s; every
+ * other entity as a reconciliation: deletions and changes no webhook told,
+ * every max(reconcile_min_s, ceil(rows / 100) x window / (budget x
+ * reconcile_share)) seconds, docs/fetcher.md), then claims for owner a
+ * requested full sync (new or resumed; a run that gave up stays failed until
+ * requested again) of a tenant not in blocked[], else a due incremental one.
+ * The run's failed attempts are carried, never reset by the claim. 1 with
+ * *run, 0 none, -1 error. */
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
     __attribute__((warn_unused_result));

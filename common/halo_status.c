@@ -336,6 +336,9 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
                                                                           "ON t.id = q.tenant_id "
                                                                           "WHERE $1::text IS NULL OR t.slug = $1 GROUP "
                                                                           "BY q.tenant_id";
+    static const char *const coverage_sql =
+        "SELECT c.tenant_id, c.entity, c.live, c.wanting FROM halo.detail_coverage c JOIN halo.tenants t "
+        "ON t.id = c.tenant_id WHERE $1::text IS NULL OR t.slug = $1";
     halo_status_report_t *out = NULL;
     PGresult *res = NULL;
     size_t n = 0;
@@ -419,6 +422,19 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
     }
     PQclear(res);
 
+    res = s_query(pg, coverage_sql, slug, err, errlen);
+    if (!res)
+        goto fail;
+    for (int row = 0; row < PQntuples(res); row++) {
+        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        for (size_t k = 0; r && k < HALO_STATUS_ENTITY_COUNT; k++)
+            if (strcmp(PQgetvalue(res, row, 1), r->sync[k].entity) == 0) {
+                r->sync[k].detail_live = s_i64(res, row, 2, 0);
+                r->sync[k].detail_wanting = s_i64(res, row, 3, 0);
+            }
+    }
+    PQclear(res);
+
     res = s_query(pg, queue_sql, slug, err, errlen);
     if (!res)
         goto fail;
@@ -462,17 +478,30 @@ static json_t *s_time(int64_t ms)
     return json_string(buf);
 }
 
+double halo_status_detail_coverage(const halo_status_sync_t *sync)
+{
+    if (sync->detail_live <= 0)
+        return 100.0;
+    return 100.0 * (double)(sync->detail_live - sync->detail_wanting) / (double)sync->detail_live;
+}
+
 static json_t *s_sync_json(const halo_status_sync_t *s)
 {
     if (!s->present)
         return json_null();
-    return json_pack(
+    json_t *o = json_pack(
         "{s:b, s:s, s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "full_requested", s->full_requested, "full_status",
         s->full_status, "full_run_id", s->full_run_id < 0 ? json_null() : json_integer(s->full_run_id), "full_page_no",
         (json_int_t)s->full_page_no, "full_total", s->full_total < 0 ? json_null() : json_integer(s->full_total),
         "full_seen", (json_int_t)s->full_seen, "full_started_at", s_time(s->full_started_at_ms), "full_finished_at",
         s_time(s->full_finished_at_ms), "incr_last_at", s_time(s->incr_last_at_ms), "incr_cursor",
         s_time(s->incr_cursor_ms), "last_error", s->last_error[0] ? json_string(s->last_error) : json_null());
+    if (o) {
+        json_object_set_new(o, "detail_live", json_integer((json_int_t)s->detail_live));
+        json_object_set_new(o, "detail_wanting", json_integer((json_int_t)s->detail_wanting));
+        json_object_set_new(o, "detail_coverage_pct", json_real(halo_status_detail_coverage(s)));
+    }
+    return o;
 }
 
 json_t *halo_status_report_to_json(const halo_status_report_t *r)

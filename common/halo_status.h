@@ -96,6 +96,8 @@ typedef struct {
     int64_t incr_last_at_ms, incr_cursor_ms;         /* -1 if none */
     int64_t updated_at_ms;
     char last_error[256];
+    int64_t detail_live;    /* live mirrored rows (halo.detail_coverage) */
+    int64_t detail_wanting; /* of which a list page left wanting a detail (backfill pending) */
 } halo_status_sync_t;
 
 /* Everything shown about one tenant. Plain data: safe to copy. */
@@ -137,5 +139,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
                             size_t *count, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The report as JSON (caller owns the reference); NULL on allocation failure. */
 json_t *halo_status_report_to_json(const halo_status_report_t *report);
+/* Detail coverage of a sync entry in percent: rows not wanting a detail / live rows (100 when none). */
+double halo_status_detail_coverage(const halo_status_sync_t *sync);
 
 #endif

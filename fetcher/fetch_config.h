@@ -5,6 +5,7 @@
 #define FETCH_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define FETCH_ID_MAX 64
@@ -38,6 +39,9 @@ typedef struct {
     int64_t sync_invoice_full_s;
     int64_t sync_invoice_window_d;
     double sync_share;
+    int64_t sync_reconcile_min_s; /* reconciliation: at least this long between full syncs ... */
+    double sync_reconcile_share;  /* ... and at most this share of the budget (0: off) */
+    bool backfill;                /* GET rows wanting a detail with spare budget (fetch_backfill.h) */
 } fetch_settings_t;
 
 /* Settings with every default (tests), database_url and secret_key given. */

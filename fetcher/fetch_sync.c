@@ -34,6 +34,8 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
         .lookback_s = s->sync_lookback_s,
         .invoice_window_d = s->sync_invoice_window_d,
         .invoice_full_s = s->sync_invoice_full_s,
+        .reconcile_min_s = s->sync_reconcile_min_s,
+        .reconcile_share = s->sync_reconcile_share,
     };
     halo_ledger_sync_run_t claimed;
     int found = halo_ledger_sync_claim(pg, run->owner, &ls, blocked, nblocked, &claimed);
@@ -169,6 +171,29 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
     run->retry_at_mono = 0;
     json_decref(root);
     return 0;
+}
+
+int fetch_sync_end_if_filter_ignored(halo_pg_t *pg, fetch_sync_run_t *run, halo_msg_t *msg, bool *last)
+{
+    halo_records_t *r = &msg->u.records;
+    if (run->full || !run->date_from[0] || *last || r->page_no != 1 || r->total <= FETCH_SYNC_PAGE_SIZE)
+        return 0;
+    char tenant[32];
+    snprintf(tenant, sizeof tenant, "%lld", (long long)run->tenant_id);
+    const char *params[] = {tenant, run->entity};
+    PGresult *res = halo_pg_exec(
+        pg, "SELECT live FROM halo.detail_coverage WHERE tenant_id = $1::bigint AND entity = $2", 2, params);
+    if (!res)
+        return -1;
+    int64_t live = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    PQclear(res);
+    if (live < 0 || r->total < live)
+        return 0;
+    HALO_WARN("list filter ignored by halo", "tenant_id=%lld entity=%s record_count=%lld live=%lld",
+              (long long)run->tenant_id, run->entity, (long long)r->total, (long long)live);
+    *last = true;
+    snprintf(r->cursor, sizeof r->cursor, "%s", run->cursor);
+    return 1;
 }
 
 int fetch_sync_renew(halo_pg_t *pg, const fetch_settings_t *s, const fetch_sync_run_t *run, int64_t extra_ms)

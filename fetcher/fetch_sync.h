@@ -58,6 +58,12 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
                           int64_t fetched_at_ms, halo_msg_t *msg, bool *last, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Extends the run's lease after a page; 1 if still ours, 0 if lost, -1 on error. */
+/* After the first page of a dated incremental pass (invoices, the spec's
+ * invoicedatestart): if Halo ignored the filter (record_count at least the
+ * mirror's live rows, more than one page), ends the pass with this page as
+ * its last (the periodic full syncs read everything anyway) so it costs one
+ * request, not a full listing. 1 if it did, 0 if not, -1 on a db error. */
+int fetch_sync_end_if_filter_ignored(halo_pg_t *pg, fetch_sync_run_t *run, halo_msg_t *msg, bool *last);
 int fetch_sync_renew(halo_pg_t *pg, const fetch_settings_t *s, const fetch_sync_run_t *run, int64_t extra_ms)
     __attribute__((warn_unused_result));
 /* Records a failed page request; at max_attempts gives the run up (full:

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "fetch_backfill.h"
 #include "fetch_backoff.h"
 #include "fetch_ledger.h"
 #include "fetch_sync.h"
@@ -34,6 +35,7 @@
 #define WORKER_SYNC_CHECK_MS 1000
 #define WORKER_DB_RETRY_MS 1000
 #define WORKER_PG_CONNECT_WAIT_MS 30000
+#define WORKER_BACKFILL_IDLE_MS 2000 /* next look for backfill work after finding none or a busy budget */
 
 typedef enum { REQ_OK = 0, REQ_WAIT, REQ_FAIL } s_req_t;
 
@@ -57,6 +59,8 @@ struct _fetch_worker_t {
     int nblocked;
     fetch_sync_run_t run;
     int64_t next_sync_check_mono;
+    fetch_backfill_t *backfill;
+    int64_t next_backfill_mono;
     uint64_t units;      /* requests made */
     uint64_t sync_units; /* of which sync pages */
     bool reload_tenants; /* the tenant's limit changed (limit_gen): reload at the next step */
@@ -88,6 +92,11 @@ fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index
         HALO_ERROR("cannot create store socket", "reason=\"%s\"", err);
         goto fail;
     }
+    if (s->backfill) {
+        self->backfill = fetch_backfill_new();
+        if (!self->backfill)
+            goto fail;
+    }
     int timeout = WORKER_SEND_TIMEOUT_MS;
     zmq_setsockopt(self->store, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
     self->telemetry = fetch_telemetry_new(ctx, s->telemetry_endpoint, err, sizeof err);
@@ -104,6 +113,7 @@ void fetch_worker_destroy(fetch_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     fetch_worker_t *self = *self_p;
+    fetch_backfill_destroy(&self->backfill);
     fetch_telemetry_destroy(&self->telemetry);
     halo_zsock_destroy(&self->store);
     fetch_token_destroy(&self->tokens);
@@ -195,12 +205,13 @@ static void s_throttled(fetch_worker_t *self, const fetch_tenant_t *tenant, cons
     *wait_ms = pause;
 }
 
-/* GETs url for tenant. REQ_OK: a response is in resp (any status but 401/429).
+/* GETs url for tenant, at the lowest priority (no burst tolerance: backfill)
+ * when lowest. REQ_OK: a response is in resp (any status but 401/429).
  * REQ_WAIT: the tenant's budget says wait *wait_ms (limiter, or a 429 that
  * pushed it for everyone): nothing was spent on this work. REQ_FAIL: err
  * says why (transport, timeout, token refused, database). */
-static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, const char *url, halo_api_response_t *resp,
-                         int64_t *wait_ms, char *err, size_t errlen)
+static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, bool lowest, const char *url,
+                         halo_api_response_t *resp, int64_t *wait_ms, char *err, size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -214,6 +225,8 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, con
         int64_t gen = tenant->limit_gen;
         halo_limiter_params_t limits;
         fetch_tenant_params(tenant, halo_clock_mono_ms(), &limits);
+        if (lowest)
+            fetch_backfill_limits(&limits, &limits);
         int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &limits, &gen);
         if (gen != tenant->limit_gen)
             self->reload_tenants = true; /* another fetcher learned a limit: ours is stale */
@@ -346,7 +359,7 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
              (long long)lease->object_id);
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, false, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         s_row_release(self, lease, 0);
         s_block(self, tenant->id, wait);
@@ -466,7 +479,7 @@ static int s_sync_step(fetch_worker_t *self)
     }
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, false, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         s_block(self, tenant->id, wait);
         /* Waiting for the budget is not being gone: the lease must outlast
@@ -498,6 +511,10 @@ static int s_sync_step(fetch_worker_t *self)
                   run->page_no, err);
         return fetch_sync_fail(self->pg, self->s, run, err) == 0 ? 1 : -1;
     }
+    if (r == REQ_OK && fetch_sync_end_if_filter_ignored(self->pg, run, &msg, &last) < 0) {
+        halo_msg_clear(&msg);
+        return -1;
+    }
     int sent = s_send_store(self, &msg, err, sizeof err);
     HALO_DEBUG("sync page", "tenant=%s entity=%s full=%d page=%d records=%u last=%d", tenant->slug, run->entity,
                run->full, msg.u.records.page_no, msg.u.records.count, last);
@@ -522,6 +539,56 @@ static int s_sync_step(fetch_worker_t *self)
         run->active = false;
     }
     return ours < 0 ? -1 : 1;
+}
+
+/* ---------------------------------------------------------------- backfill */
+
+/* GETs the row wanting a detail longest, if the budget is idle (lowest
+ * priority: fetch_backfill.h). 1 if a request was made, 0 if none, -1 on a db error. */
+static int s_backfill_step(fetch_worker_t *self, int64_t now)
+{
+    if (!self->backfill || now < self->next_backfill_mono)
+        return 0;
+    int64_t ids[WORKER_BLOCKED_MAX];
+    int n = s_blocked_ids(self, ids);
+    fetch_backfill_item_t item;
+    int rc = fetch_backfill_next(self->backfill, self->pg, ids, n, now, &item);
+    if (rc <= 0) {
+        self->next_backfill_mono = now + WORKER_BACKFILL_IDLE_MS;
+        return rc;
+    }
+    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, item.tenant_id);
+    const halo_entity_t *entity = halo_entity_by_name(item.entity);
+    if (!tenant || !tenant->enabled || !entity) {
+        fetch_backfill_sent(self->backfill, &item, now); /* not now: the tenant cache catches up */
+        return 0;
+    }
+    char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
+    snprintf(url, sizeof url, "%s%s/%lld?includedetails=true", tenant->resource_url, entity->resource,
+             (long long)item.id);
+    halo_api_response_t resp;
+    int64_t wait = 0;
+    s_req_t r = s_request(self, tenant, true, url, &resp, &wait, err, sizeof err);
+    if (r == REQ_WAIT) {
+        self->next_backfill_mono = now + (wait < WORKER_BACKFILL_IDLE_MS ? wait : WORKER_BACKFILL_IDLE_MS);
+        return 0;
+    }
+    self->units++;
+    fetch_backfill_sent(self->backfill, &item, now);
+    halo_msg_t msg;
+    if (r == REQ_OK && fetch_backfill_records(tenant->slug, &item, resp.status, resp.body, resp.body_len,
+                                              halo_clock_wall_ms(), &msg, err, sizeof err) == 0) {
+        if (s_send_store(self, &msg, err, sizeof err) == 0)
+            HALO_DEBUG("detail backfilled", "tenant=%s entity=%s id=%lld", tenant->slug, item.entity,
+                       (long long)item.id);
+        halo_msg_clear(&msg);
+    } else {
+        HALO_INFO("backfill fetch failed", "tenant=%s entity=%s id=%lld error=\"%s\"", tenant->slug, item.entity,
+                  (long long)item.id, err);
+    }
+    if (r == REQ_OK)
+        halo_api_response_clear(&resp);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- the step */
@@ -559,7 +626,11 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         return rc;
     if (sync_ready)
         return s_sync_step(self);
-    /* Idle: sleep until the next due row, block end, sync retry or sync check. */
+    /* Nothing else to do: the backfill may use what the budget has spare. */
+    rc = s_backfill_step(self, now);
+    if (rc != 0)
+        return rc;
+    /* Idle: sleep until the next due row, block end, sync retry, sync check or backfill look. */
     int64_t ids[WORKER_BLOCKED_MAX];
     int n = s_blocked_ids(self, ids);
     int64_t sleep = fetch_ledger_next_due_ms(self->pg, ids, n, self->s->idle_ms);
@@ -570,6 +641,8 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         sleep = run->retry_at_mono - now;
     if (!run->active && self->next_sync_check_mono - now < sleep)
         sleep = self->next_sync_check_mono - now;
+    if (self->backfill && self->next_backfill_mono - now < sleep)
+        sleep = self->next_backfill_mono - now;
     *sleep_ms = sleep < 1 ? 1 : sleep;
     return 0;
 }

@@ -55,13 +55,13 @@ static void s_events_table(FILE *out, const halo_status_report_t *r)
 static void s_sync_table(FILE *out, const halo_status_report_t *r)
 {
     fputs("<table><tr><th>Entity</th><th>Full sync</th><th>Progress</th><th>Finished</th>"
-          "<th>Last incremental pass</th><th>Error</th></tr>",
+          "<th>Last incremental pass</th><th>Detail coverage</th><th>Error</th></tr>",
           out);
     for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
         const halo_status_sync_t *s = &r->sync[k];
         fprintf(out, "<tr><td>%s</td>", s->entity);
         if (!s->present) {
-            fputs("<td colspan=\"5\" class=\"muted\">no sync state (run haloctl sync)</td></tr>", out);
+            fputs("<td colspan=\"6\" class=\"muted\">no sync state (run haloctl sync)</td></tr>", out);
             continue;
         }
         fputs("<td>", out);
@@ -82,7 +82,9 @@ static void s_sync_table(FILE *out, const halo_status_report_t *r)
         mon_fmt_when(out, s->full_finished_at_ms, r->now_ms);
         fputs("</td><td>", out);
         mon_fmt_when(out, s->incr_last_at_ms, r->now_ms);
-        fputs("</td><td>", out);
+        /* Rows whose detail (fields only a single object has) is in the mirror; the backfill fills the rest. */
+        fprintf(out, "</td><td>%.1f%% <span class=\"muted\">(%lld of %lld wanting)</span></td><td>",
+                halo_status_detail_coverage(s), (long long)s->detail_wanting, (long long)s->detail_live);
         mon_html_escape(out, s->last_error);
         fputs("</td></tr>", out);
     }

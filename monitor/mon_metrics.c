@@ -35,6 +35,9 @@ static const char *const s_owned[] = {
     "halo_sync_full_running",
     "halo_sync_full_failed",
     "halo_sync_incremental_last_timestamp_seconds",
+    "halo_detail_rows",
+    "halo_detail_wanting",
+    "halo_detail_coverage_ratio",
     "halo_monitor_db_up",
     "halo_monitor_refresh_age_seconds",
     "halo_monitor_telemetry_messages_total",
@@ -212,6 +215,9 @@ static void s_sync_families(FILE *out, const mon_view_t *v)
         {"halo_sync_full_running", "1 while a full sync runs."},
         {"halo_sync_full_failed", "1 when the last full sync failed."},
         {"halo_sync_incremental_last_timestamp_seconds", "Unix time of the last incremental pass (absent if none)."},
+        {"halo_detail_rows", "Live mirrored rows."},
+        {"halo_detail_wanting", "Live rows a list page left wanting a detail (the backfill's queue)."},
+        {"halo_detail_coverage_ratio", "Share of live rows whose detail is in the mirror (1 when there are none)."},
     };
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
         s_family(out, fams[f].name, "gauge", fams[f].help);
@@ -227,7 +233,10 @@ static void s_sync_families(FILE *out, const mon_view_t *v)
                 case 2: value = s->full_requested; break;
                 case 3: value = strcmp(s->full_status, "running") == 0; break;
                 case 4: value = strcmp(s->full_status, "failed") == 0; break;
-                default: value = (double)s->incr_last_at_ms / 1000.0; break;
+                case 5: value = (double)s->incr_last_at_ms / 1000.0; break;
+                case 6: value = (double)s->detail_live; break;
+                case 7: value = (double)s->detail_wanting; break;
+                default: value = halo_status_detail_coverage(s) / 100.0; break;
                 }
                 if ((f == 1 && s->full_total < 0) || (f == 5 && s->incr_last_at_ms < 0))
                     continue;

@@ -124,12 +124,14 @@ static void s_handle_resource(sim_state_t *self, const char *rest, const sim_htt
     q.orderdesc = sim_parse_bool(sim_http_arg(req, "orderdesc"), false);
     q.lastupdate_from = s_date_arg(req, "lastupdatefromdate");
     q.lastupdate_to = s_date_arg(req, "lastupdatetodate");
-    q.date_from = s_date_arg(req, "startdate");
-    q.date_to = s_date_arg(req, "enddate");
+    q.date_from = s_date_arg(req, "invoicedatestart"); /* the spec's /Invoice date filter; startdate is not one */
+    q.date_to = s_date_arg(req, "invoicedateend");
     q.include_inactive = sim_parse_bool(sim_http_arg(req, "includeinactive"), false);
     q.include_active = sim_parse_bool(sim_http_arg(req, "includeactive"), true);
     q.open_only = sim_parse_bool(sim_http_arg(req, "open_only"), false);
     q.closed_only = sim_parse_bool(sim_http_arg(req, "closed_only"), false);
+    if (sim_http_arg(req, "includeclosed"))
+        q.include_closed = sim_parse_bool(sim_http_arg(req, "includeclosed"), false) ? 1 : 0;
     pthread_mutex_lock(&self->data_lock);
     json_t *list = sim_data_list(self->data, e, &q);
     pthread_mutex_unlock(&self->data_lock);

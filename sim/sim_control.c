@@ -625,6 +625,7 @@ static void s_handle_reset(sim_control_t *self, const sim_http_req_t *req, sim_h
     p.users = self->st->opts.users;
     p.invoices = self->st->opts.invoices;
     p.epoch_ms = self->st->opts.epoch_ms;
+    p.profile = self->st->opts.profile;
     json_t *v;
     if ((v = json_object_get(body, "seed")))
         p.seed = (uint64_t)json_integer_value(v);

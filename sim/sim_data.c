@@ -85,6 +85,7 @@ void sim_query_init(sim_query_t *q)
     q->lastupdate_from = q->lastupdate_to = -1;
     q->date_from = q->date_to = -1;
     q->include_active = true;
+    q->include_closed = -1;
 }
 
 /* A query's filters as a test on the filter columns: a row passes when
@@ -96,7 +97,7 @@ typedef struct {
 } s_filter_t;
 
 /* Turns a query into a test on the filter columns of entity e. */
-static void s_filter_init(s_filter_t *flt, sim_entity_t e, const sim_query_t *q)
+static void s_filter_init(const sim_data_t *self, s_filter_t *flt, sim_entity_t e, const sim_query_t *q)
 {
     flt->mask = SIM_ROW_DELETED;
     flt->want = 0;
@@ -104,7 +105,9 @@ static void s_filter_init(s_filter_t *flt, sim_entity_t e, const sim_query_t *q)
     int64_t from = q->lastupdate_from, to = q->lastupdate_to;
     switch (e) {
     case SIM_ENTITY_TICKETS:
-        if (q->open_only || q->closed_only)
+        /* Without a filter, the tenant's default (--ticket-list): open only, or all. */
+        if (q->open_only || q->closed_only || q->include_closed == 0 ||
+            (q->include_closed < 0 && self->params.profile.ticket_list == SIM_TICKETS_OPEN))
             flt->mask |= SIM_ROW_CLOSED;
         if (q->closed_only)
             flt->want |= SIM_ROW_CLOSED;
@@ -119,9 +122,11 @@ static void s_filter_init(s_filter_t *flt, sim_entity_t e, const sim_query_t *q)
         flt->none = !q->include_inactive && !q->include_active;
         break;
     default:
-        /* Invoices have no last-update filter in Halo: lastupdatefromdate is ignored. */
-        from = q->date_from;
-        to = q->date_to;
+        /* Invoices have no last-update filter in Halo: lastupdatefromdate is
+         * ignored; the spec's invoicedatestart/invoicedateend filter the
+         * invoice date unless the profile says this Halo ignores them. */
+        from = self->params.profile.invoice_filter == SIM_INVOICE_FILTER_SPEC ? q->date_from : -1;
+        to = self->params.profile.invoice_filter == SIM_INVOICE_FILTER_SPEC ? q->date_to : -1;
         break;
     }
     /* -1 (and anything negative) means no bound. */
@@ -147,7 +152,7 @@ json_t *sim_data_list(sim_data_t *self, sim_entity_t e, const sim_query_t *q)
             return NULL;
     }
     s_filter_t flt;
-    s_filter_init(&flt, e, q);
+    s_filter_init(self, &flt, e, q);
     size_t first = 0, size = SIZE_MAX;
     if (q->paginate) {
         size = (size_t)(q->page_size > 0 ? q->page_size : SIM_PAGE_SIZE_DEFAULT);
@@ -168,7 +173,7 @@ json_t *sim_data_list(sim_data_t *self, sim_entity_t e, const sim_query_t *q)
         if (!s_filter_pass(&flt, t, i))
             continue;
         if (matched >= first && matched - first < size &&
-            json_array_append_new(rows, sim_render_row(self, e, i, SIM_VIEW_ROW)) != 0)
+            json_array_append_new(rows, sim_render_row(self, e, i, SIM_VIEW_LIST)) != 0)
             goto fail;
         matched++;
     }

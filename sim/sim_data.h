@@ -29,13 +29,36 @@ typedef enum {
 
 typedef enum { SIM_OP_NEW = 0, SIM_OP_UPDATE, SIM_OP_DELETE, SIM_OP_RESTORE, SIM_OP_COUNT } sim_op_t;
 
-/* How an object is rendered: a list row, a single GET, or a single GET with includedetails. */
-typedef enum { SIM_VIEW_ROW = 0, SIM_VIEW_SINGLE, SIM_VIEW_FULL } sim_view_t;
+/* How an object is rendered: the small webhook payload, a single GET, a
+ * single GET with includedetails, or a row of a list page (its fields per
+ * the profile's --list-fields). */
+typedef enum { SIM_VIEW_ROW = 0, SIM_VIEW_SINGLE, SIM_VIEW_FULL, SIM_VIEW_LIST } sim_view_t;
+
+/* Which fields a list row carries: the spec's list schema (Faults_List,
+ * Site_List, Users_List; invoices: no published schema, see docs/sim.md), or
+ * every field of the single object. */
+typedef enum { SIM_LIST_SPEC = 0, SIM_LIST_RICH } sim_list_fields_t;
+/* Which tickets /Tickets lists without open_only, closed_only or includeclosed. */
+typedef enum { SIM_TICKETS_OPEN = 0, SIM_TICKETS_ALL } sim_ticket_list_t;
+/* Last-update spellings: tickets mixing last_update and lastupdate (seen
+ * live), each schema's own (spec), or any of the five per object (any). */
+typedef enum { SIM_SPELL_MIXED = 0, SIM_SPELL_SPEC, SIM_SPELL_ANY } sim_spelling_t;
+/* /Invoice date filters: invoicedatestart/invoicedateend honoured (spec), or ignored. */
+typedef enum { SIM_INVOICE_FILTER_SPEC = 0, SIM_INVOICE_FILTER_IGNORED } sim_invoice_filter_t;
+
+/* The Halo behaviours the spec leaves open (zero: the defaults). */
+typedef struct {
+    sim_list_fields_t list_fields;
+    sim_ticket_list_t ticket_list;
+    sim_spelling_t spelling;
+    sim_invoice_filter_t invoice_filter;
+} sim_profile_t;
 
 typedef struct {
     uint64_t seed;
     int tickets, sites, users, invoices;
     int64_t epoch_ms; /* generated dates fall in the year before this instant */
+    sim_profile_t profile;
 } sim_data_params_t;
 
 typedef struct {
@@ -52,6 +75,7 @@ typedef struct {
     bool include_active;   /* sites, users: default true */
     bool open_only;        /* tickets */
     bool closed_only;
+    int include_closed; /* tickets: includeclosed, -1 when absent */
 } sim_query_t;
 
 typedef struct {

@@ -40,6 +40,10 @@ enum {
     O_PAYLOAD,
     O_PAYLOAD_TEMPLATE,
     O_EVENTS,
+    O_LIST_FIELDS,
+    O_TICKET_LIST,
+    O_SPELLING,
+    O_INVOICE_FILTER,
     O_LOG_LEVEL,
     O_HELP,
     O_VERSION
@@ -112,6 +116,18 @@ static const struct {
     {{"events", required_argument, NULL, O_EVENTS},
      "seed|live|unlisted|anonymous",
      "event names of webhooks (default seed)"},
+    {{"list-fields", required_argument, NULL, O_LIST_FIELDS},
+     "spec|rich",
+     "fields of list rows: the spec's list schema, or the whole object (default spec)"},
+    {{"ticket-list", required_argument, NULL, O_TICKET_LIST},
+     "open|all",
+     "tickets /Tickets lists without open_only/closed_only/includeclosed (default open)"},
+    {{"last-update-spelling", required_argument, NULL, O_SPELLING},
+     "mixed|spec|any",
+     "last-update field names: tickets mix two (mixed), each schema's, or any of five (default mixed)"},
+    {{"invoice-date-filter", required_argument, NULL, O_INVOICE_FILTER},
+     "spec|ignored",
+     "whether /Invoice honours invoicedatestart/invoicedateend (default spec)"},
     {{"log-level", required_argument, NULL, O_LOG_LEVEL},
      "LEVEL",
      "debug|info|warn|error (default HALO_LOG_LEVEL or info)"},
@@ -182,6 +198,23 @@ static int s_copy(const char *name, const char *text, char *dst, size_t len, cha
     memcpy(dst, text, strlen(text) + 1);
     return 0;
 }
+
+/* Index of text among the NULL-terminated choices, or -1 with err naming them. */
+static int s_choice(const char *name, const char *text, const char *const *choices, char *err, size_t errlen)
+{
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(text, choices[i]) == 0)
+            return i;
+    size_t used = (size_t)snprintf(err, errlen, "--%s: expected", name);
+    for (int i = 0; choices[i] && used < errlen; i++)
+        used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? "|" : " ", choices[i]);
+    return -1;
+}
+
+static const char *const s_list_fields[] = {"spec", "rich", NULL};
+static const char *const s_ticket_lists[] = {"open", "all", NULL};
+static const char *const s_spellings[] = {"mixed", "spec", "any", NULL};
+static const char *const s_invoice_filters[] = {"spec", "ignored", NULL};
 
 static int s_apply(sim_options_t *o, int code, const char *name, const char *arg, char *err, size_t errlen)
 {
@@ -290,6 +323,30 @@ static int s_apply(sim_options_t *o, int code, const char *name, const char *arg
         }
         return s_copy(name, arg, o->events, sizeof(o->events), err, errlen);
     }
+    case O_LIST_FIELDS:
+        v = s_choice(name, arg, s_list_fields, err, errlen);
+        if (v < 0)
+            return -1;
+        o->profile.list_fields = (sim_list_fields_t)v;
+        return 0;
+    case O_TICKET_LIST:
+        v = s_choice(name, arg, s_ticket_lists, err, errlen);
+        if (v < 0)
+            return -1;
+        o->profile.ticket_list = (sim_ticket_list_t)v;
+        return 0;
+    case O_SPELLING:
+        v = s_choice(name, arg, s_spellings, err, errlen);
+        if (v < 0)
+            return -1;
+        o->profile.spelling = (sim_spelling_t)v;
+        return 0;
+    case O_INVOICE_FILTER:
+        v = s_choice(name, arg, s_invoice_filters, err, errlen);
+        if (v < 0)
+            return -1;
+        o->profile.invoice_filter = (sim_invoice_filter_t)v;
+        return 0;
     case O_LOG_LEVEL: return s_copy(name, arg, o->log_level, sizeof(o->log_level), err, errlen);
     default: snprintf(err, errlen, "unknown option"); return -1;
     }

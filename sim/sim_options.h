@@ -38,6 +38,7 @@ typedef struct {
     char payload[16];                        /* full | small | event | custom */
     char payload_template[SIM_TEMPLATE_MAX]; /* custom payload template, "" = the default */
     char events[16];                         /* seed | live | unlisted | anonymous */
+    sim_profile_t profile; /* --list-fields, --ticket-list, --last-update-spelling, --invoice-date-filter */
     char log_level[16];
 } sim_options_t;
 

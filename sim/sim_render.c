@@ -24,7 +24,30 @@ static void s_set_date(json_t *obj, const char *key, int64_t ms, uint32_t quirks
     json_object_set_new(obj, key, json_string(buf));
 }
 
-/* Ticket i in view; caller owns. */
+/* The five spellings of a last-update field Halo is known to use. */
+static const char *const s_spellings[] = {"last_update", "lastupdate", "slastupdate", "ulastupdate", "last_modified"};
+
+/* The key object id of entity e writes its last update under: the schema's own
+ * (spec), tickets' live mix (mixed, by the row's quirk), or any spelling per
+ * object (any). */
+static const char *s_lastupdate_key(const sim_data_t *self, sim_entity_t e, int64_t id, uint32_t quirks)
+{
+    static const char *const own[SIM_ENTITY_COUNT] = {"last_update", "slastupdate", "ulastupdate", "last_modified"};
+    switch (self->params.profile.spelling) {
+    case SIM_SPELL_ANY: return s_spellings[(uint64_t)(id * 7 + e) % (sizeof s_spellings / sizeof s_spellings[0])];
+    case SIM_SPELL_SPEC: return own[e];
+    default: return e == SIM_ENTITY_TICKETS && (quirks & SIM_Q_LASTUPDATE_NO_US) ? "lastupdate" : own[e];
+    }
+}
+
+/* The view a list row is rendered in when the profile lists rich rows (the single object), or view. */
+static sim_view_t s_list_view(const sim_data_t *self, sim_view_t view)
+{
+    return view == SIM_VIEW_LIST && self->params.profile.list_fields == SIM_LIST_RICH ? SIM_VIEW_SINGLE : view;
+}
+
+/* Ticket i in view; caller owns. Faults_List carries every field below but
+ * "deleted", so a spec list row is the full object without it. */
 static json_t *s_ticket_json(const sim_data_t *self, size_t i, sim_view_t view)
 {
     const sim_ticket_row_t *t = sim_rows_row(self, SIM_ENTITY_TICKETS, i);
@@ -53,7 +76,9 @@ static json_t *s_ticket_json(const sim_data_t *self, size_t i, sim_view_t view)
     json_object_set_new(o, "tickettype_id", json_integer(t->tickettype_id));
     s_set_date(o, "dateoccurred", t->dateoccurred, t->quirks);
     s_set_date(o, "fixbydate", t->fixby, t->quirks);
-    s_set_date(o, (t->quirks & SIM_Q_LASTUPDATE_NO_US) ? "lastupdate" : "last_update", t->lastupdate, t->quirks);
+    s_set_date(o, s_lastupdate_key(self, SIM_ENTITY_TICKETS, sim_rows_id(SIM_ENTITY_TICKETS, i), t->quirks),
+               t->lastupdate, t->quirks);
+    view = s_list_view(self, view);
     if (view == SIM_VIEW_ROW)
         return o;
     s_set_date(o, "respondbydate", t->respondby, t->quirks);
@@ -63,8 +88,9 @@ static json_t *s_ticket_json(const sim_data_t *self, size_t i, sim_view_t view)
                         json_string(sim_gen_category(t->category)));
     json_object_set_new(o, "sla_id", json_integer(t->sla_id));
     json_object_set_new(o, "reportedby", json_string(user ? user->email : ""));
-    json_object_set_new(o, "deleted", json_false());
-    if (view == SIM_VIEW_FULL) {
+    if (view != SIM_VIEW_LIST)
+        json_object_set_new(o, "deleted", json_false());
+    if (view == SIM_VIEW_FULL || view == SIM_VIEW_LIST) {
         char details[512];
         snprintf(details, sizeof(details),
                  "<p>Hi team,</p><p>%s since this morning. Ticket raised by %s at %s (rev %u).</p><p>Thanks &amp; "
@@ -82,7 +108,8 @@ static json_t *s_address(const sim_site_row_t *s)
                      "AB1 2CD");
 }
 
-/* Site i in view; caller owns. */
+/* Site i in view; caller owns. Site_List has no slastupdate and no address
+ * objects (only delivery_address_line1..5): a spec list row lacks them. */
 static json_t *s_site_json(const sim_data_t *self, size_t i, sim_view_t view)
 {
     const sim_site_row_t *s = sim_rows_row(self, SIM_ENTITY_SITES, i);
@@ -93,18 +120,24 @@ static json_t *s_site_json(const sim_data_t *self, size_t i, sim_view_t view)
     json_object_set_new(o, "client_name", json_string(sim_rows_client_name(self, s->client)));
     json_object_set_new(o, "inactive", json_boolean(s->inactive));
     json_object_set_new(o, "phonenumber", json_string(s->phone));
-    s_set_date(o, "slastupdate", s->lastupdate, s->quirks);
+    view = s_list_view(self, view);
+    if (view != SIM_VIEW_LIST)
+        s_set_date(o, s_lastupdate_key(self, SIM_ENTITY_SITES, sim_rows_id(SIM_ENTITY_SITES, i), s->quirks),
+                   s->lastupdate, s->quirks);
     if (view == SIM_VIEW_ROW)
         return o;
     json_object_set_new(o, "maincontact_id",
                         json_integer(s->maincontact >= 0 ? sim_rows_id(SIM_ENTITY_USERS, (size_t)s->maincontact) : -1));
+    json_object_set_new(o, "notes", json_string(""));
+    if (view == SIM_VIEW_LIST)
+        return o;
     json_object_set_new(o, "delivery_address", s_address(s));
     json_object_set_new(o, "invoice_address", s_address(s));
-    json_object_set_new(o, "notes", json_string(""));
     return o;
 }
 
-/* User i in view; caller owns. */
+/* User i in view; caller owns. Users_List has no ulastupdate and no
+ * jobtitle: a spec list row lacks them. */
 static json_t *s_user_json(const sim_data_t *self, size_t i, sim_view_t view)
 {
     const sim_user_row_t *u = sim_rows_row(self, SIM_ENTITY_USERS, i);
@@ -124,17 +157,25 @@ static json_t *s_user_json(const sim_data_t *self, size_t i, sim_view_t view)
     json_object_set_new(o, "client_name", json_string(site ? sim_rows_client_name(self, site->client) : ""));
     json_object_set_new(o, "inactive", json_boolean(u->inactive));
     json_object_set_new(o, "isimportantcontact", json_boolean(u->important));
-    s_set_date(o, "ulastupdate", u->lastupdate, u->quirks);
+    view = s_list_view(self, view);
+    if (view != SIM_VIEW_LIST)
+        s_set_date(o, s_lastupdate_key(self, SIM_ENTITY_USERS, sim_rows_id(SIM_ENTITY_USERS, i), u->quirks),
+                   u->lastupdate, u->quirks);
     if (view == SIM_VIEW_ROW)
         return o;
     json_object_set_new(o, "firstname", json_string(u->first));
     json_object_set_new(o, "surname", json_string(u->last));
     json_object_set_new(o, "phonenumber", json_string(u->phone));
-    json_object_set_new(o, "jobtitle", json_string(u->jobtitle));
+    if (view != SIM_VIEW_LIST)
+        json_object_set_new(o, "jobtitle", json_string(u->jobtitle));
     return o;
 }
 
-/* Invoice i in view (lines only with includedetails); caller owns. */
+/* Invoice i in view (lines only with includedetails); caller owns. The spec
+ * publishes no schema for the /Invoice list ("List of InvoiceHeader", no
+ * response schema): a spec list row is the lean header (number, client,
+ * site, dates, posted) without money or last_modified, the behaviour seen on
+ * tenants whose listed invoices lacked their totals (issue 16). */
 static json_t *s_invoice_json(const sim_data_t *self, size_t i, sim_view_t view)
 {
     const sim_invoice_row_t *v = sim_rows_row(self, SIM_ENTITY_INVOICES, i);
@@ -151,12 +192,15 @@ static json_t *s_invoice_json(const sim_data_t *self, size_t i, sim_view_t view)
                         json_integer(v->site >= 0 ? sim_rows_id(SIM_ENTITY_SITES, (size_t)v->site) : -1));
     s_set_date(o, "invoice_date", v->invoice_date, 0);
     s_set_date(o, "duedate", v->duedate, 0);
+    json_object_set_new(o, "posted", json_boolean(v->posted));
+    view = s_list_view(self, view);
+    if (view == SIM_VIEW_LIST)
+        return o;
     json_object_set_new(o, "total", json_real(total / 100.0));
     json_object_set_new(o, "tax_total", json_real(v->tax_cents / 100.0));
     json_object_set_new(o, "amountpaid", json_real(v->paid_cents / 100.0));
     json_object_set_new(o, "amountdue", json_real((total - v->paid_cents) / 100.0));
-    json_object_set_new(o, "posted", json_boolean(v->posted));
-    s_set_date(o, "last_modified", v->lastupdate, v->quirks);
+    s_set_date(o, s_lastupdate_key(self, SIM_ENTITY_INVOICES, id, v->quirks), v->lastupdate, v->quirks);
     if (view == SIM_VIEW_FULL) {
         json_t *lines = json_array();
         int64_t net, tax;

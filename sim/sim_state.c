@@ -26,7 +26,8 @@ sim_state_t *sim_state_new(const sim_options_t *opts, char *err, size_t errlen)
     pthread_mutex_init(&self->state_lock, NULL);
     sim_rng_seed_stream(&self->guid_rng, opts->seed, S_GUID_STREAM, 0, 0);
     sim_format_guid(&self->guid_rng, self->webhook_id, sizeof(self->webhook_id));
-    sim_data_params_t p = {opts->seed, opts->tickets, opts->sites, opts->users, opts->invoices, opts->epoch_ms};
+    sim_data_params_t p = {opts->seed,     opts->tickets,  opts->sites,  opts->users,
+                           opts->invoices, opts->epoch_ms, opts->profile};
     self->data = sim_data_new(&p);
     self->auth = sim_auth_new(opts->client_id, opts->client_secret, opts->tenant);
     self->limiter = sim_ratelimit_new(opts->rate_limit, opts->rate_window_ms);

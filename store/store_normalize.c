@@ -35,7 +35,7 @@ static const store_column_t s_ticket_cols[] = {
     {"respond_by", STORE_COL_TIME, {"respondbydate"}},
     {"fix_by", STORE_COL_TIME, {"fixbydate"}},
     {"responded_at", STORE_COL_TIME, {"responsedate"}},
-    {"last_update", STORE_COL_TIME, {"last_update", "lastupdate"}},
+    {"last_update", STORE_COL_TIME, {"last_update", "lastupdate", "slastupdate", "ulastupdate", "last_modified"}},
 };
 
 static const store_column_t s_site_cols[] = {
@@ -44,7 +44,7 @@ static const store_column_t s_site_cols[] = {
     {"client_name", STORE_COL_TEXT, {"client_name"}},
     {"phonenumber", STORE_COL_TEXT, {"phonenumber"}},
     {"inactive", STORE_COL_BOOL, {"inactive"}},
-    {"last_update", STORE_COL_TIME, {"slastupdate"}},
+    {"last_update", STORE_COL_TIME, {"slastupdate", "last_update", "lastupdate", "ulastupdate", "last_modified"}},
 };
 
 static const store_column_t s_user_cols[] = {
@@ -55,7 +55,7 @@ static const store_column_t s_user_cols[] = {
     {"site_id", STORE_COL_BIGINT, {"site_id"}},
     {"site_name", STORE_COL_TEXT, {"site_name"}},
     {"inactive", STORE_COL_BOOL, {"inactive"}},
-    {"last_update", STORE_COL_TIME, {"ulastupdate"}},
+    {"last_update", STORE_COL_TIME, {"ulastupdate", "last_update", "lastupdate", "slastupdate", "last_modified"}},
 };
 
 static const store_column_t s_invoice_cols[] = {
@@ -70,7 +70,7 @@ static const store_column_t s_invoice_cols[] = {
     {"amountpaid", STORE_COL_MONEY, {"amountpaid"}},
     {"amountdue", STORE_COL_MONEY, {"amountdue"}},
     {"posted", STORE_COL_BOOL, {"posted"}},
-    {"last_update", STORE_COL_TIME, {"last_modified"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 
 /* ---- Reference data (issue 18): the lookups the BI views name ids with,

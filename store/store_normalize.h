@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define STORE_COLS_MAX 32  /* typed columns of the widest entity */
-#define STORE_FIELDS_MAX 3 /* Halo spellings of one column */
+#define STORE_FIELDS_MAX 6 /* Halo spellings of one column (the five last-update ones and the NULL) */
 #define STORE_VALUE_BUF 48 /* formatted number or date */
 
 /* The rows of halo_entity, by the same numbers. */

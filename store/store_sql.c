@@ -3,6 +3,8 @@
  * from input; values always travel as parameters. */
 #include "store_sql.h"
 
+#include "halo_entity.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,7 +172,53 @@ static void s_upsert_head(store_buf_t *b, store_entity_t e)
     store_buf_printf(b, "INSERT INTO halo.%s AS t (tenant_id, id", store_entity_table(e));
     for (size_t i = 0; i < n; i++)
         store_buf_printf(b, ", %s", cols[i].name);
-    store_buf_printf(b, ", raw, fetched_at, seen_run_id) ");
+    store_buf_printf(b, ", raw, fetched_at, seen_run_id, detail_fetched_at, detail_wanted_since) ");
+}
+
+/* Appends ARRAY['f1','f2'] of column i's Halo fields. */
+static void s_put_fields(store_buf_t *b, const store_column_t *cols, size_t i)
+{
+    char fields[256] = "";
+    size_t used = 0;
+    for (int f = 0; f < STORE_FIELDS_MAX && cols[i].fields[f]; f++)
+        used += (size_t)snprintf(fields + used, sizeof fields - used, "%s'%s'", f ? "," : "", cols[i].fields[f]);
+    store_buf_printf(b, "ARRAY[%s]", fields);
+}
+
+/* Where s_put_missing reads the row's JSON from. */
+#define S_RAW_EXCLUDED (-1) /* EXCLUDED.raw */
+#define S_RAW_STAGE 0       /* s.raw::jsonb of the COPY staging table */
+
+/* Appends a condition true when the row's JSON (parameter $raw, or one
+ * of S_RAW_*) lacks a field for some typed column: a row only a single object
+ * can complete. */
+static void s_put_missing(store_buf_t *b, store_entity_t e, int raw)
+{
+    size_t n;
+    const store_column_t *cols = store_entity_columns(e, &n);
+    store_buf_printf(b, "NOT (");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            store_buf_printf(b, " AND ");
+        if (raw == S_RAW_EXCLUDED)
+            store_buf_printf(b, "EXCLUDED.raw ?| ");
+        else if (raw == S_RAW_STAGE)
+            store_buf_printf(b, "s.raw::jsonb ?| ");
+        else
+            store_buf_printf(b, "$%d::jsonb ?| ", raw);
+        s_put_fields(b, cols, i);
+    }
+    store_buf_printf(b, ")");
+}
+
+/* Appends the provenance values of a new row (JSON as in s_put_missing): $5
+ * says whether the batch holds single objects (detail fetched now) or a list
+ * page (a detail is wanted when the row lacks a column's field). */
+static void s_put_provenance(store_buf_t *b, store_entity_t e, int raw)
+{
+    store_buf_printf(b, ", CASE WHEN $5::boolean THEN " S_FETCHED_SQL " END, CASE WHEN NOT $5::boolean AND ");
+    s_put_missing(b, e, raw);
+    store_buf_printf(b, " THEN " S_FETCHED_SQL " END");
 }
 
 /* Whether the proposed row is not older than the stored one: a different
@@ -179,12 +227,45 @@ static void s_upsert_head(store_buf_t *b, store_entity_t e)
     "(CASE WHEN EXCLUDED.last_update <> t.last_update THEN EXCLUDED.last_update > t.last_update "                      \
     "ELSE EXCLUDED.fetched_at >= t.fetched_at END)"
 
+/* Appends detail_fetched_at and detail_wanted_since of ON CONFLICT. A single
+ * object at least as recent as the wish fulfils it. A list row lacking some
+ * column's field wants a detail when it shows a change: a newer last update,
+ * a listed column that differs, a row that was gone, being listed by an
+ * incremental pass ($3 NULL) after a list write newer than the last detail
+ * (entities whose increments filter by last update), or by a periodic full
+ * sync ($3 set) of an entity whose list has no last update at all. */
+static void s_put_provenance_update(store_buf_t *b, store_entity_t e)
+{
+    size_t n;
+    const store_column_t *cols = store_entity_columns(e, &n);
+    bool by_last_update = !halo_entity_at(e)->periodic_full_sync;
+    store_buf_printf(
+        b, "detail_fetched_at = CASE WHEN $5::boolean THEN greatest(t.detail_fetched_at, EXCLUDED.fetched_at) "
+           "ELSE t.detail_fetched_at END, "
+           "detail_wanted_since = CASE WHEN $5::boolean THEN CASE WHEN EXCLUDED.fetched_at >= "
+           "t.detail_wanted_since THEN NULL ELSE t.detail_wanted_since END "
+           "WHEN t.detail_wanted_since IS NOT NULL THEN t.detail_wanted_since WHEN ");
+    s_put_missing(b, e, S_RAW_EXCLUDED);
+    store_buf_printf(b, " AND (t.deleted_at IS NOT NULL OR EXCLUDED.last_update > t.last_update");
+    if (by_last_update)
+        store_buf_printf(b, " OR ($3::bigint IS NULL AND t.detail_fetched_at IS DISTINCT FROM t.fetched_at)");
+    else /* no last update on its list rows: each periodic full sync re-reads the details (docs/fetcher.md) */
+        store_buf_printf(b, " OR $3::bigint IS NOT NULL");
+    for (size_t i = 0; i < n; i++) {
+        store_buf_printf(b, " OR (EXCLUDED.raw ?| ");
+        s_put_fields(b, cols, i);
+        store_buf_printf(b, " AND EXCLUDED.%s IS DISTINCT FROM t.%s)", cols[i].name, cols[i].name);
+    }
+    store_buf_printf(b, ") THEN EXCLUDED.fetched_at END, ");
+}
+
 /* ON CONFLICT .. DO UPDATE. A newer payload overwrites the columns whose Halo
  * fields it carries (an absent field keeps its value, a null erases it); an
  * older payload only fills columns the stored row never had a field for (a
  * single object arriving after a newer list row still brings its details), so
- * every arrival order ends in the same row. A tombstone stays unless a newer
- * payload was fetched after the fetch that found the object gone. */
+ * every arrival order ends in the same row, and a list page never erases what
+ * a detail filled. A tombstone stays unless a newer payload was fetched after
+ * the fetch that found the object gone. */
 static void s_upsert_tail(store_buf_t *b, store_entity_t e)
 {
     size_t n;
@@ -200,12 +281,14 @@ static void s_upsert_tail(store_buf_t *b, store_entity_t e)
                          "THEN EXCLUDED.%s ELSE t.%s END, ",
                          cols[i].name, fields, fields, cols[i].name, cols[i].name);
     }
+    s_put_provenance_update(b, e);
     store_buf_printf(b, "raw = CASE WHEN " S_NEWER " THEN t.raw || EXCLUDED.raw ELSE EXCLUDED.raw || t.raw END, "
                         "fetched_at = CASE WHEN " S_NEWER " THEN EXCLUDED.fetched_at ELSE t.fetched_at END, "
                         "seen_run_id = coalesce(EXCLUDED.seen_run_id, t.seen_run_id), synced_at = now(), "
                         "deleted_at = CASE WHEN NOT " S_NEWER " OR t.deleted_at >= EXCLUDED.fetched_at "
                         "THEN t.deleted_at END "
-                        "WHERE " S_NEWER " OR NOT t.raw ?& ARRAY(SELECT jsonb_object_keys(EXCLUDED.raw))");
+                        "WHERE " S_NEWER " OR NOT t.raw ?& ARRAY(SELECT jsonb_object_keys(EXCLUDED.raw)) "
+                        "OR ($5::boolean AND EXCLUDED.fetched_at >= t.detail_wanted_since)");
 }
 
 /* The prepared multi-row upsert of nrows rows. */
@@ -226,7 +309,9 @@ char *store_sql_values(store_entity_t e, int nrows)
             store_buf_put(&b, ", ", 2);
             s_conv(&b, cols[i].type, ref);
         }
-        store_buf_printf(&b, ", $%d::jsonb, " S_FETCHED_SQL ", $3::bigint)", raw);
+        store_buf_printf(&b, ", $%d::jsonb, " S_FETCHED_SQL ", $3::bigint", raw);
+        s_put_provenance(&b, e, raw);
+        store_buf_put(&b, ")", 1);
     }
     s_upsert_tail(&b, e);
     return s_take(&b);
@@ -259,7 +344,9 @@ char *store_sql_copy_merge(store_entity_t e)
         store_buf_put(&b, ", ", 2);
         s_conv(&b, cols[i].type, ref);
     }
-    store_buf_printf(&b, ", s.raw::jsonb, " S_FETCHED_SQL ", $3::bigint FROM store_stage_%s s", store_entity_table(e));
+    store_buf_printf(&b, ", s.raw::jsonb, " S_FETCHED_SQL ", $3::bigint");
+    s_put_provenance(&b, e, S_RAW_STAGE);
+    store_buf_printf(&b, " FROM store_stage_%s s", store_entity_table(e));
     s_upsert_tail(&b, e);
     return s_take(&b);
 }

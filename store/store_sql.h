@@ -13,8 +13,8 @@
 #include "store_normalize.h"
 
 #define STORE_SQL_MAX (1024 * 1024) /* cap of one generated statement */
-#define STORE_SQL_FIXED_PARAMS 4    /* $1 tenant_id, $2 fetched_at ms, $3 seen_run_id, $4 time zone */
-#define STORE_SQL_ROW_EXTRA 2       /* id and raw beside the typed columns */
+#define STORE_SQL_FIXED_PARAMS 5 /* $1 tenant_id, $2 fetched_at ms, $3 seen_run_id, $4 time zone, $5 single objects */
+#define STORE_SQL_ROW_EXTRA 2    /* id and raw beside the typed columns */
 
 /* A growable text with a hard cap: once past max (or out of memory) it is
  * failed and further appends are ignored. Zero-initialise with .max set. */

@@ -250,6 +250,7 @@ static int s_upsert_values(store_writer_t *self, s_batch_t *bt, const int *idx, 
     params[1] = bt->fetched;
     params[2] = bt->run_param;
     params[3] = bt->tenant.tz;
+    params[4] = strcmp(bt->r->source, "object") == 0 ? "true" : "false";
     int done = 0, rc = 0;
     while (rc == 0 && done < n) {
         int c = 0;
@@ -316,7 +317,8 @@ static int s_upsert_copy(store_writer_t *self, s_batch_t *bt, const int *idx, in
     PQclear(res);
     while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
-    const char *params[STORE_SQL_FIXED_PARAMS] = {bt->tenant_id, bt->fetched, bt->run_param, bt->tenant.tz};
+    const char *params[STORE_SQL_FIXED_PARAMS] = {bt->tenant_id, bt->fetched, bt->run_param, bt->tenant.tz,
+                                                  strcmp(bt->r->source, "object") == 0 ? "true" : "false"};
     res = s_exec(self, name, NULL, STORE_SQL_FIXED_PARAMS, params);
     PQclear(res);
     return res ? 0 : -1;

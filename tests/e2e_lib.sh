@@ -150,6 +150,20 @@ e2e_wait_full_sync() {
   e2e_log "full sync done in ${E2E_FULL_SYNC_S} s ($state)"
 }
 
+# e2e_wait_backfill SECONDS: waits until no mirrored row wants a detail (the
+# backfill of what list pages could not fill is done, docs/fetcher.md), so a
+# test counting requests after it counts only its own.
+e2e_wait_backfill() {
+  local deadline=$(($(date +%s) + $1)) wanting
+  while :; do
+    wanting=$(e2e_psql "SELECT coalesce(sum(wanting), 0) FROM halo.detail_coverage" 2>/dev/null || echo "?")
+    [ "$wanting" = 0 ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || e2e_fail "backfill not done after $1 s ($wanting rows wanting a detail)"
+    sleep 1
+  done
+  e2e_log "backfill done"
+}
+
 # e2e_mutate_chunk N PAYLOAD REORDER OUT: N random mutations of every kind with
 # webhooks (20% sent twice, 20% in batches); the answer (with bodies) goes to OUT.
 e2e_mutate_chunk() {

@@ -388,13 +388,48 @@ static void test_incremental_sync(void **state)
                               "/api/Site?pageinate=true&page_size=100&page_no=1&order=id"
                               "&includeinactive=true&lastupdatefromdate=",
                               200) >= 1);
-    assert_true(
-        tfs_sim_count(&f->sim, "/api/Invoice?pageinate=true&page_size=100&page_no=1&order=id&startdate=", 200) >= 1);
+    assert_true(tfs_sim_count(&f->sim, "/api/Invoice?pageinate=true&page_size=100&page_no=1&order=id&invoicedatestart=",
+                              200) >= 1);
     /* No full sync was started, and the cursor moved to about now. */
     assert_int_equal(tfs_scalar(f->pg, "SELECT count(*) FROM halo.sync_state WHERE full_status <> 'done'"), 0);
     assert_int_equal(tfs_scalar(f->pg, "SELECT count(*) FROM halo.sync_state"
                                        " WHERE incr_cursor > now() - interval '1 minute'"),
                      2);
+    s_fixture_end(f);
+}
+
+/* A Halo that ignores the invoice date filter (--invoice-date-filter ignored):
+ * the dated incremental pass sees record_count at least the mirror's live
+ * invoices on its first page and stops there, instead of listing all. */
+static void test_incremental_filter_ignored(void **state)
+{
+    (void)state;
+    const char *env[] = {"HALO_SYNC_INCREMENTAL_S=1", NULL};
+    const char *sim_args[] = {
+        "--tickets", "5", "--sites", "6", "--users", "10", "--invoices", "250", "--invoice-date-filter",
+        "ignored",   NULL};
+    s_fix_t *f = s_fixture_env(sim_args, env);
+    char id[32];
+    snprintf(id, sizeof id, "%lld", f->tenant_id);
+    const char *p[] = {id};
+    assert_int_equal(halo_pg_command(f->pg,
+                                     "INSERT INTO halo.sync_state (tenant_id, entity, full_requested, full_status,"
+                                     " full_run_id, full_started_at, full_finished_at, full_seen)"
+                                     " VALUES ($1::bigint, 'invoice', false, 'done', 1, now() - interval '2 hours',"
+                                     " now() - interval '10 minutes', 250)",
+                                     1, p),
+                     0);
+    assert_int_equal(halo_pg_command(f->pg,
+                                     "INSERT INTO halo.invoices (tenant_id, id, raw, fetched_at)"
+                                     " SELECT $1::bigint, 1000 + n, '{}', now() FROM generate_series(1, 250) n",
+                                     1, p),
+                     0);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE incr_last_at IS NOT NULL", 1, 30000);
+    assert_true(tfs_sim_count(&f->sim, "/api/Invoice?pageinate=true&page_size=100&page_no=1&order=id&invoicedatestart=",
+                              200) >= 1);
+    assert_int_equal(
+        tfs_sim_count(&f->sim, "/api/Invoice?pageinate=true&page_size=100&page_no=2&order=id&invoicedatestart=", 200),
+        0);
     s_fixture_end(f);
 }
 
@@ -447,6 +482,7 @@ int main(void)
         cmocka_unit_test_teardown(test_full_sync_pages, s_teardown),
         cmocka_unit_test_teardown(test_failing_full_sync_is_a_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_incremental_sync, s_teardown),
+        cmocka_unit_test_teardown(test_incremental_filter_ignored, s_teardown),
         cmocka_unit_test_teardown(test_quiet_and_busy_settle, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,7 +66,8 @@ static void test_sync_pages(void **state)
     snprintf(tenant.resource_url, sizeof tenant.resource_url, "https://x.halopsa.com/api");
     char url[512];
     assert_int_equal(fetch_sync_page_url(&run, &tenant, url, sizeof url), 0);
-    assert_string_equal(url, "https://x.halopsa.com/api/Tickets?pageinate=true&page_size=100&page_no=1&order=id");
+    assert_string_equal(
+        url, "https://x.halopsa.com/api/Tickets?pageinate=true&page_size=100&page_no=1&order=id&includeclosed=true");
 
     halo_msg_t msg;
     bool last = true;

@@ -75,7 +75,7 @@ static void test_token_and_get(void **state)
     assert_null(resp.body);
 
     /* A list page: the client just returns the body. */
-    snprintf(url, sizeof url, "%s/Tickets?pageinate=true&page_size=100&page_no=1&order=id", s_res);
+    snprintf(url, sizeof url, "%s/Tickets?pageinate=true&page_size=100&page_no=1&order=id&includeclosed=true", s_res);
     assert_int_equal(halo_api_get(api, url, token, &resp), 0);
     assert_int_equal(resp.status, 200);
     obj = json_loadb(resp.body, resp.body_len, 0, NULL);

@@ -544,6 +544,29 @@ static void test_entity_rows_drive_the_ledger(void **state)
         assert_int_equal(run.lastupdate_from[0] != '\0', !dated);
     }
     assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 0);
+
+    /* Reconciliation: every other entity gets a full sync when its last is older than
+     * max(min, pages x window / (budget x share)); 2 h ago with a 1 h floor: due, unless
+     * its pages need more (100,000 rows = 1000 pages x 300 s / (405 x 0.05) = 14815 s > 2 h). */
+    assert_int_equal(halo_pg_command(pg, done_sql, 0, NULL), 0);
+    assert_int_equal(
+        halo_pg_command(pg, "UPDATE halo.sync_state SET full_seen = 1000, sync_lease_until = NULL", 0, NULL), 0);
+    ls.reconcile_min_s = 3600;
+    ls.reconcile_share = 0.05;
+    char ticket_big[256];
+    snprintf(ticket_big, sizeof ticket_big, "UPDATE halo.sync_state SET full_seen = 100000 WHERE entity = '%s'",
+             halo_entity_at(HALO_ENTITY_TICKET)->name);
+    assert_int_equal(halo_pg_command(pg, ticket_big, 0, NULL), 0);
+    assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+    assert_true(run.full);
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        const halo_entity_t *e = halo_entity_at(i);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM halo.sync_state WHERE (full_requested OR full_status = 'running') "
+                 "AND entity = '%s'",
+                 e->name);
+        assert_int_equal(s_value(pg, sql), e->periodic_full_sync || e->id == HALO_ENTITY_TICKET ? 0 : 1);
+    }
     halo_pg_destroy(&pg);
     free(url);
 }

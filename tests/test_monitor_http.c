@@ -218,6 +218,10 @@ static int s_setup(void **state)
            "SELECT id, now() + interval '100 seconds', 1234, 5 FROM halo.tenants WHERE slug = 't-ok'");
     s_exec("INSERT INTO halo.store_rejects (tenant_id, entity, object_id, reason, payload) "
            "SELECT id, 'ticket', 4242, 'id is not a number', 'SECRET-PAYLOAD' FROM halo.tenants WHERE slug = 't-some'");
+    /* Four sites of t-ok, one of which a list page left wanting its detail: 75 % coverage. */
+    s_exec("INSERT INTO halo.sites (tenant_id, id, raw, fetched_at, detail_wanted_since) "
+           "SELECT t.id, n, '{}', now(), CASE WHEN n = 1 THEN now() END "
+           "FROM halo.tenants t, generate_series(1, 4) n WHERE t.slug = 't-ok'");
     s_start_monitor();
     return 0;
 }
@@ -310,6 +314,9 @@ static void test_metrics(void **state)
     assert_non_null(
         strstr(body, "halo_webhook_event_last_received_age_seconds{tenant=\"t-ok\",event=\"Ticket Changed\"}"));
     assert_non_null(strstr(body, "halo_sync_full_expected{tenant=\"t-ok\",entity=\"ticket\"} 100"));
+    assert_non_null(strstr(body, "halo_detail_wanting{tenant=\"t-ok\",entity=\"site\"} 1"));
+    assert_non_null(strstr(body, "halo_detail_coverage_ratio{tenant=\"t-ok\",entity=\"site\"} 0.75"));
+    assert_non_null(strstr(body, "halo_detail_coverage_ratio{tenant=\"t-ok\",entity=\"ticket\"} 1"));
     assert_non_null(strstr(body, "# TYPE halo_webhook_status gauge"));
     free(body);
 }
@@ -336,6 +343,7 @@ static void test_status_page(void **state)
     assert_non_null(strstr(body, "This means that all the data was received successfully."));
     assert_non_null(strstr(body, "<svg"));
     assert_non_null(strstr(body, "haloctl retry t-some"));
+    assert_non_null(strstr(body, "75.0% <span class=\"muted\">(1 of 4 wanting)</span>"));
     assert_null(strstr(body, "<script"));
     /* The overview table comes first, one row per tenant; then the cards. */
     const char *overview = strstr(body, "id=\"overview\"");

@@ -32,6 +32,7 @@ faults="{\"rates\":{\"500\":0.0125,\"502\":0.0125,\"503\":0.0125,\"504\":0.0125,
 e2e_sim POST /_sim/faults "$faults" >/dev/null
 e2e_log "halo-sim faults on: $faults; fetchers' Halo timeout $TIMEOUT_MS ms"
 e2e_wait_full_sync 150
+e2e_wait_backfill 150
 e2e_log "full sync under faults: $(pl_count all "$log") requests, faults $(pl_fault_hist "$log"), statuses $(pl_status_hist "$log")"
 
 from=$(pl_log_lines "$log")

@@ -28,7 +28,7 @@
 
 static sim_data_t *s_make(uint64_t seed, int tickets, int sites, int users, int invoices)
 {
-    sim_data_params_t p = {seed, tickets, sites, users, invoices, SIM_DEFAULT_EPOCH_MS};
+    sim_data_params_t p = {seed, tickets, sites, users, invoices, SIM_DEFAULT_EPOCH_MS, {0}};
     return sim_data_new(&p);
 }
 
@@ -40,10 +40,18 @@ static char *s_dump_text(sim_data_t *d, sim_entity_t e)
     return text;
 }
 
+/* Halo's defaults plus includeclosed=true: every ticket, whatever the
+ * tenant's default listing (--ticket-list), as halo-fetcher asks. */
+static void s_query_all(sim_query_t *q)
+{
+    sim_query_init(q);
+    q->include_closed = 1;
+}
+
 static json_t *s_page(sim_data_t *d, sim_entity_t e, int size, int page)
 {
     sim_query_t q;
-    sim_query_init(&q);
+    s_query_all(&q);
     q.paginate = true;
     q.page_size = size;
     q.page_no = page;
@@ -251,9 +259,10 @@ static void test_data_quirks(void **state)
     json_t *row = json_array_get(json_object_get(row_page, "tickets"), 0);
     json_t *single = sim_data_get(d, SIM_ENTITY_TICKETS, 1, SIM_VIEW_SINGLE);
     json_t *full = sim_data_get(d, SIM_ENTITY_TICKETS, 1, SIM_VIEW_FULL);
-    assert_true(json_object_size(row) < json_object_size(single));
+    /* Faults_List has every ticket field but "deleted"; details only with includedetails. */
+    assert_null(json_object_get(row, "deleted"));
+    assert_non_null(json_object_get(row, "dateclosed"));
     assert_true(json_object_size(single) < json_object_size(full));
-    assert_null(json_object_get(row, "details"));
     assert_null(json_object_get(single, "details"));
     json_decref(row_page);
     json_decref(single);
@@ -271,6 +280,92 @@ static void test_data_quirks(void **state)
     json_decref(u);
     json_decref(v);
     sim_data_destroy(&d);
+}
+
+/* The rows of list `key` in a list response (borrowed). */
+static json_t *s_rows(const json_t *list, sim_entity_t e)
+{
+    return json_object_get(list, sim_entity_key(e));
+}
+
+/* A dataset of the given profile. */
+static sim_data_t *s_make_profile(const sim_profile_t *profile)
+{
+    sim_data_params_t p = {4, 300, 30, 80, 60, SIM_DEFAULT_EPOCH_MS, *profile};
+    return sim_data_new(&p);
+}
+
+/* Rows of e listed with q (all of them, unpaged); caller owns. */
+static json_t *s_list(sim_data_t *d, sim_entity_t e, const sim_query_t *q)
+{
+    return sim_data_list(d, e, q);
+}
+
+static void test_data_profiles(void **state)
+{
+    (void)state;
+    sim_profile_t spec = {0}, rich = {SIM_LIST_RICH, SIM_TICKETS_ALL, SIM_SPELL_ANY, SIM_INVOICE_FILTER_IGNORED};
+    sim_data_t *d = s_make_profile(&spec), *r = s_make_profile(&rich);
+    sim_query_t q;
+    /* --ticket-list open: the bare listing has open tickets only; includeclosed=true or closed_only the rest. */
+    sim_query_init(&q);
+    json_t *bare = s_list(d, SIM_ENTITY_TICKETS, &q), *all_r = s_list(r, SIM_ENTITY_TICKETS, &q);
+    size_t i;
+    json_t *row;
+    json_array_foreach(s_rows(bare, SIM_ENTITY_TICKETS), i, row) assert_int_not_equal(s_int(row, "status_id"), 9);
+    assert_true(json_array_size(s_rows(bare, SIM_ENTITY_TICKETS)) < 300);
+    assert_int_equal(json_array_size(s_rows(all_r, SIM_ENTITY_TICKETS)), 300); /* --ticket-list all */
+    q.include_closed = 1;
+    json_t *all = s_list(d, SIM_ENTITY_TICKETS, &q);
+    assert_int_equal(json_array_size(s_rows(all, SIM_ENTITY_TICKETS)), 300);
+    json_decref(bare);
+    json_decref(all);
+    json_decref(all_r);
+    /* Spec list rows: Site_List, Users_List and the lean invoice row carry no last update; rich rows do. */
+    static const char *const spec_lu[SIM_ENTITY_COUNT] = {"last_update", "slastupdate", "ulastupdate", "last_modified"};
+    for (int e = SIM_ENTITY_SITES; e <= SIM_ENTITY_INVOICES; e++) {
+        s_query_all(&q);
+        q.include_inactive = true;
+        json_t *ls = s_list(d, (sim_entity_t)e, &q), *lr = s_list(r, (sim_entity_t)e, &q);
+        json_t *srow = json_array_get(s_rows(ls, (sim_entity_t)e), 0),
+               *rrow = json_array_get(s_rows(lr, (sim_entity_t)e), 0);
+        json_t *single = sim_data_get(d, (sim_entity_t)e, s_int(srow, "id"), SIM_VIEW_SINGLE);
+        assert_null(json_object_get(srow, spec_lu[e]));
+        assert_non_null(json_object_get(single, spec_lu[e]));
+        assert_true(json_object_size(srow) < json_object_size(single));
+        assert_true(json_object_size(rrow) > json_object_size(srow));
+        json_decref(single);
+        json_decref(ls);
+        json_decref(lr);
+    }
+    /* --last-update-spelling any: all five spellings show up across objects. */
+    static const char *const five[] = {"last_update", "lastupdate", "slastupdate", "ulastupdate", "last_modified"};
+    int seen[5] = {0};
+    for (int e = 0; e < SIM_ENTITY_COUNT; e++)
+        for (int64_t k = 0; k < 10; k++) {
+            json_t *one = sim_data_get(r, (sim_entity_t)e,
+                                       (e == 0   ? 1
+                                        : e == 1 ? 18
+                                        : e == 2 ? 3
+                                                 : 1001) +
+                                           k,
+                                       SIM_VIEW_SINGLE);
+            for (int f = 0; f < 5; f++)
+                seen[f] += json_object_get(one, five[f]) != NULL;
+            json_decref(one);
+        }
+    for (int f = 0; f < 5; f++)
+        assert_true(seen[f] > 0);
+    /* --invoice-date-filter ignored: an empty invoicedatestart window still lists every invoice. */
+    s_query_all(&q);
+    q.date_from = SIM_DEFAULT_EPOCH_MS + 86400000LL;
+    json_t *none = s_list(d, SIM_ENTITY_INVOICES, &q), *every = s_list(r, SIM_ENTITY_INVOICES, &q);
+    assert_int_equal(json_integer_value(json_object_get(none, "record_count")), 0);
+    assert_int_equal(json_integer_value(json_object_get(every, "record_count")), 60);
+    json_decref(none);
+    json_decref(every);
+    sim_data_destroy(&d);
+    sim_data_destroy(&r);
 }
 
 static void test_data_paging(void **state)
@@ -291,7 +386,7 @@ static void test_data_paging(void **state)
     json_decref(p);
     /* Without pageinate: every row, still wrapped. */
     sim_query_t q;
-    sim_query_init(&q);
+    s_query_all(&q);
     p = sim_data_list(d, SIM_ENTITY_TICKETS, &q);
     assert_int_equal(json_array_size(json_object_get(p, "tickets")), 250);
     assert_null(json_object_get(p, "page_no"));
@@ -317,7 +412,7 @@ static void test_data_filters(void **state)
 {
     sim_data_t *d = s_make(11, 300, 60, 150, 40);
     sim_query_t q;
-    sim_query_init(&q);
+    s_query_all(&q);
     /* Order by last update, descending: non-increasing. */
     q.order = "lastupdate";
     q.orderdesc = true;
@@ -337,7 +432,7 @@ static void test_data_filters(void **state)
     }
     json_decref(all);
     /* lastupdatefromdate keeps only rows updated since then. */
-    sim_query_init(&q);
+    s_query_all(&q);
     q.lastupdate_from = cutoff;
     json_t *since = sim_data_list(d, SIM_ENTITY_TICKETS, &q);
     int64_t count = json_integer_value(json_object_get(since, "record_count"));
@@ -349,7 +444,7 @@ static void test_data_filters(void **state)
     assert_int_equal(json_integer_value(json_object_get(inv, "record_count")), 40);
     json_decref(inv);
     /* Sites: inactive ones only with includeinactive. */
-    sim_query_init(&q);
+    s_query_all(&q);
     json_t *active = sim_data_list(d, SIM_ENTITY_SITES, &q);
     q.include_inactive = true;
     json_t *every = sim_data_list(d, SIM_ENTITY_SITES, &q);
@@ -358,12 +453,6 @@ static void test_data_filters(void **state)
     json_decref(active);
     json_decref(every);
     sim_data_destroy(&d);
-}
-
-/* The rows of list `key` in a list response (borrowed). */
-static json_t *s_rows(const json_t *list, sim_entity_t e)
-{
-    return json_object_get(list, sim_entity_key(e));
 }
 
 /* Paging q by `size` walks exactly the unpaginated list, row for row, and every page tells the same record_count. */
@@ -432,7 +521,7 @@ static void test_data_orders(void **state)
     sim_query_t q;
     for (int e = 0; e < SIM_ENTITY_COUNT; e++) {
         for (size_t o = 0; o < norders; o++) {
-            sim_query_init(&q);
+            s_query_all(&q);
             q.order = orders[o];
             json_decref(sim_data_list(kept, (sim_entity_t)e, &q));
         }
@@ -445,7 +534,7 @@ static void test_data_orders(void **state)
         for (int e = 0; e < SIM_ENTITY_COUNT; e++) {
             for (size_t o = 0; o < norders; o++) {
                 for (int desc = 0; desc <= 1; desc++) {
-                    sim_query_init(&q);
+                    s_query_all(&q);
                     q.order = orders[o];
                     q.orderdesc = desc;
                     q.include_inactive = true;
@@ -464,7 +553,7 @@ static void test_data_orders(void **state)
     static const char *const exact[] = {"summary", "client_name", "status_id", "id"};
     for (size_t o = 0; o < sizeof(exact) / sizeof(exact[0]); o++) {
         for (int desc = 0; desc <= 1; desc++) {
-            sim_query_init(&q);
+            s_query_all(&q);
             q.order = exact[o];
             q.orderdesc = desc;
             json_t *all = sim_data_list(kept, SIM_ENTITY_TICKETS, &q);
@@ -478,7 +567,7 @@ static void test_data_orders(void **state)
         }
     }
     /* Ordered and filtered: a page far past the end is empty, the count stays true. */
-    sim_query_init(&q);
+    s_query_all(&q);
     q.order = "lastupdate";
     q.orderdesc = true;
     q.lastupdate_from = NOW_MS;
@@ -512,7 +601,7 @@ static void test_data_filter_edges(void **state)
     sim_query_t q;
     /* Sites and users: inactive only, active only, both, neither. */
     for (int e = SIM_ENTITY_SITES; e <= SIM_ENTITY_USERS; e++) {
-        sim_query_init(&q);
+        s_query_all(&q);
         size_t active = s_count_where(d, (sim_entity_t)e, &q, "inactive", false);
         q.include_inactive = true;
         q.include_active = false;
@@ -525,7 +614,7 @@ static void test_data_filter_edges(void **state)
         json_decref(none);
     }
     /* Tickets: open plus closed is every live ticket; both at once is none. */
-    sim_query_init(&q);
+    s_query_all(&q);
     q.open_only = true;
     json_t *open = sim_data_list(d, SIM_ENTITY_TICKETS, &q);
     q.open_only = false;
@@ -545,7 +634,7 @@ static void test_data_filter_edges(void **state)
     assert_int_equal(json_integer_value(json_object_get(none, "record_count")), 0);
     json_decref(none);
     /* Invoices: an inclusive invoice-date window, the same count as the dump says. */
-    sim_query_init(&q);
+    s_query_all(&q);
     q.date_from = SIM_DEFAULT_EPOCH_MS - 200 * 86400000LL;
     q.date_to = SIM_DEFAULT_EPOCH_MS - 100 * 86400000LL;
     json_t *window = sim_data_list(d, SIM_ENTITY_INVOICES, &q);
@@ -754,13 +843,21 @@ static void test_reqlog(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ratelimit_window), cmocka_unit_test(test_ratelimit_invariant),
-        cmocka_unit_test(test_auth_tokens),      cmocka_unit_test(test_data_deterministic),
-        cmocka_unit_test(test_data_referential), cmocka_unit_test(test_data_quirks),
-        cmocka_unit_test(test_data_paging),      cmocka_unit_test(test_data_filters),
-        cmocka_unit_test(test_data_orders),      cmocka_unit_test(test_data_filter_edges),
-        cmocka_unit_test(test_data_mutations),   cmocka_unit_test(test_faults),
-        cmocka_unit_test(test_webhook_shapes),   cmocka_unit_test(test_util_dates),
+        cmocka_unit_test(test_ratelimit_window),
+        cmocka_unit_test(test_ratelimit_invariant),
+        cmocka_unit_test(test_auth_tokens),
+        cmocka_unit_test(test_data_deterministic),
+        cmocka_unit_test(test_data_referential),
+        cmocka_unit_test(test_data_quirks),
+        cmocka_unit_test(test_data_paging),
+        cmocka_unit_test(test_data_profiles),
+        cmocka_unit_test(test_data_filters),
+        cmocka_unit_test(test_data_orders),
+        cmocka_unit_test(test_data_filter_edges),
+        cmocka_unit_test(test_data_mutations),
+        cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_webhook_shapes),
+        cmocka_unit_test(test_util_dates),
         cmocka_unit_test(test_reqlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,6 +164,29 @@ static void test_site_user_invoice_quirks(void **state)
     store_row_clear(&row);
 }
 
+/* Every entity reads every known spelling of its last update (issue 16), its own first. */
+static void test_every_spelling(void **state)
+{
+    (void)state;
+    static const char *const five[] = {"last_update", "lastupdate", "slastupdate", "ulastupdate", "last_modified"};
+    for (int e = 0; e < STORE_ENTITY_COUNT; e++) {
+        for (size_t k = 0; k < sizeof five / sizeof five[0]; k++) {
+            char json[128];
+            snprintf(json, sizeof json, "{\"id\":5,\"%s\":\"2026-03-04T05:06:07\"}", five[k]);
+            store_row_t row;
+            s_norm((store_entity_t)e, json, 5, &row);
+            s_col(&row, "last_update", "2026-03-04 05:06:07");
+            store_row_clear(&row);
+        }
+    }
+    /* Both spellings in one payload: the entity's own wins. */
+    store_row_t row;
+    s_norm(STORE_SITE, "{\"id\":5,\"last_update\":\"2026-01-01T00:00:00\",\"slastupdate\":\"2026-02-02T00:00:00\"}", 5,
+           &row);
+    s_col(&row, "last_update", "2026-02-02 00:00:00");
+    store_row_clear(&row);
+}
+
 static void test_rejects(void **state)
 {
     (void)state;
@@ -223,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_time_formats),
         cmocka_unit_test(test_ticket_quirks),
         cmocka_unit_test(test_site_user_invoice_quirks),
+        cmocka_unit_test(test_every_spelling),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_tables),
     };

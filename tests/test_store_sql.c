@@ -58,7 +58,8 @@ static void test_values_upsert_per_entity(void **state)
         snprintf(head, sizeof head, "INSERT INTO halo.%s AS t (tenant_id, id, %s",
                  store_entity_table((store_entity_t)e), cols[0].name);
         assert_true(strncmp(sql, head, strlen(head)) == 0);
-        assert_true(s_has(sql, ", raw, fetched_at, seen_run_id) VALUES ($1::bigint, $5::bigint, "));
+        assert_true(s_has(sql, ", raw, fetched_at, seen_run_id, detail_fetched_at, detail_wanted_since) VALUES "
+                               "($1::bigint, $6::bigint, "));
         /* Two rows: the four fixed parameters, then id, raw and each column per row. */
         int per_row = (int)ncols + STORE_SQL_ROW_EXTRA;
         assert_int_equal(s_max_param(sql), STORE_SQL_FIXED_PARAMS + 2 * per_row);
@@ -66,7 +67,7 @@ static void test_values_upsert_per_entity(void **state)
         snprintf(raw, sizeof raw, "$%d::jsonb", STORE_SQL_FIXED_PARAMS + per_row + 2);
         assert_true(s_has(sql, raw)); /* the second row's raw JSON */
         assert_int_equal(s_count(sql, "$1::bigint"), 2);
-        assert_int_equal(s_count(sql, "$3::bigint)"), 2);
+        assert_int_equal(s_count(sql, "$3::bigint, CASE WHEN $5::boolean"), 2);
         /* Every column is updated only with a newer payload or a field the stored row lacks. */
         assert_true(s_has(sql, " ON CONFLICT (tenant_id, id) DO UPDATE SET "));
         for (size_t i = 0; i < ncols; i++) {
@@ -88,11 +89,15 @@ static void test_values_conversions(void **state)
     char *sql = store_sql_values(STORE_TICKET, 1);
     assert_non_null(sql);
     /* Ticket columns in table order: summary text, details text, status_id integer ... */
-    assert_true(s_has(sql, "VALUES ($1::bigint, $5::bigint, $7::text, $8::text, $9::integer, "));
+    assert_true(s_has(sql, "VALUES ($1::bigint, $6::bigint, $8::text, $9::text, $10::integer, "));
     /* A time column: read in the tenant's zone ($4). */
-    assert_true(s_has(sql, "$21::text, halo.halo_time($22::text, $4::text), "));
-    assert_true(s_has(sql, ", $6::jsonb, ('epoch'::timestamptz + $2::bigint * interval '1 millisecond'), "
-                           "$3::bigint) ON CONFLICT"));
+    assert_true(s_has(sql, "$22::text, halo.halo_time($23::text, $4::text), "));
+    assert_true(s_has(sql, ", $7::jsonb, ('epoch'::timestamptz + $2::bigint * interval '1 millisecond'), "
+                           "$3::bigint, CASE WHEN $5::boolean THEN"));
+    /* Provenance: a list row lacking a column's field wants a detail; a single object fulfils the wish. */
+    assert_true(s_has(sql, "CASE WHEN NOT $5::boolean AND NOT ($7::jsonb ?| ARRAY['summary'] AND "));
+    assert_true(s_has(sql, "detail_wanted_since = CASE WHEN $5::boolean THEN CASE WHEN EXCLUDED.fetched_at >= "));
+    assert_true(s_has(sql, ") ON CONFLICT"));
     assert_true(s_has(sql, "category_1 = CASE WHEN EXCLUDED.raw ?| ARRAY['category_1','category1']"));
     free(sql);
     char *inv = store_sql_values(STORE_INVOICE, 1);
@@ -127,7 +132,9 @@ static void test_copy_stage_and_merge(void **state)
     assert_true(strncmp(merge, "INSERT INTO halo.sites AS t (tenant_id, id, ", 44) == 0);
     assert_true(s_has(merge, ") SELECT $1::bigint, s.id, "));
     assert_true(s_has(merge, ", s.raw::jsonb, ('epoch'::timestamptz + $2::bigint * interval '1 millisecond'), "
-                             "$3::bigint FROM store_stage_sites s ON CONFLICT (tenant_id, id) DO UPDATE SET "));
+                             "$3::bigint, CASE WHEN $5::boolean THEN "));
+    assert_true(s_has(merge, "NOT (s.raw::jsonb ?| ARRAY['name'] AND "));
+    assert_true(s_has(merge, " FROM store_stage_sites s ON CONFLICT (tenant_id, id) DO UPDATE SET "));
     assert_int_equal(s_max_param(merge), STORE_SQL_FIXED_PARAMS);
     free(merge);
 }

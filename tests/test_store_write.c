@@ -190,6 +190,70 @@ static void test_merge_and_null(void **state)
     assert_string_equal(q("SELECT summary FROM halo.tickets"), "S2");
 }
 
+/* Provenance (issue 16): a list row lacking a column's field wants a detail;
+ * the single object fulfils it and is remembered; a list page never erases
+ * what the detail filled and wants a new detail only when it shows a change.
+ * Both write methods agree. */
+static void test_detail_provenance(void **state)
+{
+    (void)state;
+    s_fresh("provenance");
+    for (int method = 0; method < 2; method++) {
+        store_writer_set_method(s_fx.w, method ? STORE_METHOD_COPY : STORE_METHOD_VALUES);
+        x("DELETE FROM halo.sites");
+        x("DELETE FROM halo.tickets");
+        const char *row = "{\"id\":18,\"name\":\"Leeds\",\"client_id\":12,\"client_name\":\"C\","
+                          "\"phonenumber\":\"1\",\"inactive\":false}";
+        halo_msg_t m;
+        s_batch(&m, "t1", "site", "list", T0);
+        m.u.records.sync_run_id = 7;
+        m.u.records.page_no = 1;
+        s_add(&m, 18, row);
+        s_write(&m);
+        halo_msg_clear(&m);
+        assert_string_equal(q("SELECT detail_wanted_since = fetched_at AND detail_fetched_at IS NULL "
+                              "AND last_update IS NULL FROM halo.sites"),
+                            "t");
+        s_one("site", "object", T0 + 10, 18,
+              "{\"id\":18,\"name\":\"Leeds\",\"slastupdate\":\"2026-02-01T10:00:00\",\"notes\":\"\"}");
+        assert_string_equal(q("SELECT (detail_wanted_since IS NULL) || ' ' || (detail_fetched_at = fetched_at) || ' ' "
+                              "|| (last_update IS NOT NULL) FROM halo.sites"),
+                            "true true true");
+        /* The same list row again (a full sync): nothing erased, nothing wanted. */
+        s_batch(&m, "t1", "site", "list", T0 + 20);
+        m.u.records.sync_run_id = 8;
+        s_add(&m, 18, row);
+        s_write(&m);
+        halo_msg_clear(&m);
+        assert_string_equal(
+            q("SELECT (detail_wanted_since IS NULL) || ' ' || (last_update IS NOT NULL) FROM halo.sites"), "true true");
+        /* A changed list column: a detail is wanted again, since that page. */
+        s_batch(&m, "t1", "site", "list", T0 + 30);
+        m.u.records.sync_run_id = 8;
+        s_add(&m, 18, "{\"id\":18,\"name\":\"Leeds 2\"}");
+        s_write(&m);
+        halo_msg_clear(&m);
+        assert_string_equal(q("SELECT detail_wanted_since = fetched_at AND last_update IS NOT NULL FROM halo.sites"),
+                            "t");
+        /* A detail fetched before that page does not fulfil it; a later one does. */
+        s_one("site", "object", T0 + 25, 18, "{\"id\":18,\"name\":\"Leeds\",\"slastupdate\":\"2026-02-01T10:00:00\"}");
+        assert_string_equal(q("SELECT detail_wanted_since IS NOT NULL FROM halo.sites"), "t");
+        s_one("site", "object", T0 + 40, 18,
+              "{\"id\":18,\"name\":\"Leeds 2\",\"slastupdate\":\"2026-02-02T10:00:00\"}");
+        assert_string_equal(q("SELECT detail_wanted_since IS NULL FROM halo.sites"), "t");
+        /* A complete list row (every column's field) wants nothing. */
+        s_one("ticket", "list", T0, 9,
+              "{\"id\":9,\"summary\":\"s\",\"details\":\"d\",\"status_id\":1,\"agent_id\":1,\"team\":\"t\","
+              "\"priority_id\":1,\"tickettype_id\":1,\"sla_id\":1,\"category_1\":\"c\",\"client_id\":1,"
+              "\"client_name\":\"c\",\"site_id\":1,\"site_name\":\"s\",\"user_id\":1,\"user_name\":\"u\","
+              "\"dateoccurred\":\"2026-01-01T00:00:00\",\"dateclosed\":\"1900-01-01T00:00:00\","
+              "\"respondbydate\":\"2026-01-01T00:00:00\",\"fixbydate\":\"2026-01-01T00:00:00\","
+              "\"responsedate\":\"2026-01-01T00:00:00\",\"last_update\":\"2026-01-01T00:00:00\"}");
+        assert_string_equal(q("SELECT count(*) FROM halo.tickets WHERE detail_wanted_since IS NULL"), "1");
+    }
+    store_writer_set_method(s_fx.w, STORE_METHOD_VALUES);
+}
+
 static void test_tombstone_and_restore(void **state)
 {
     (void)state;
@@ -968,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_types_and_zones),
         cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_merge_and_null),
+        cmocka_unit_test(test_detail_provenance),
         cmocka_unit_test(test_tombstone_and_restore),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_ledger),

@@ -1,0 +1,132 @@
+/* fetch_backfill: the backfill's picks, its memory of recent requests and its
+ * records (see the header). */
+#include "fetch_backfill.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_BLOCKED_TEXT_MAX (FETCH_BACKFILL_BLOCKED_MAX * 21 + 3)
+
+typedef struct {
+    fetch_backfill_item_t item;
+    int64_t at_mono;
+} s_recent_t;
+
+struct _fetch_backfill_t {
+    s_recent_t recent[FETCH_BACKFILL_RECENT_MAX];
+    int nrecent;
+    int next; /* ring position of the next memory */
+};
+
+fetch_backfill_t *fetch_backfill_new(void)
+{
+    return calloc(1, sizeof(fetch_backfill_t));
+}
+
+void fetch_backfill_destroy(fetch_backfill_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* True if item was requested within FETCH_BACKFILL_RECENT_MS of now_mono. */
+static bool s_recent(const fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono)
+{
+    for (int i = 0; i < self->nrecent; i++) {
+        const s_recent_t *r = &self->recent[i];
+        if (r->item.id == item->id && r->item.tenant_id == item->tenant_id &&
+            strcmp(r->item.entity, item->entity) == 0 && now_mono - r->at_mono < FETCH_BACKFILL_RECENT_MS)
+            return true;
+    }
+    return false;
+}
+
+void fetch_backfill_sent(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono)
+{
+    self->recent[self->next].item = *item;
+    self->recent[self->next].at_mono = now_mono;
+    self->next = (self->next + 1) % FETCH_BACKFILL_RECENT_MAX;
+    if (self->nrecent < FETCH_BACKFILL_RECENT_MAX)
+        self->nrecent++;
+}
+
+int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t now_mono,
+                        fetch_backfill_item_t *out)
+{
+    char blocked_text[S_BLOCKED_TEXT_MAX], max_rows[16];
+    size_t used = (size_t)snprintf(blocked_text, sizeof blocked_text, "{");
+    for (int i = 0; i < nblocked && i < FETCH_BACKFILL_BLOCKED_MAX; i++)
+        used += (size_t)snprintf(blocked_text + used, sizeof blocked_text - used, "%s%lld", i ? "," : "",
+                                 (long long)blocked[i]);
+    snprintf(blocked_text + used, sizeof blocked_text - used, "}");
+    snprintf(max_rows, sizeof max_rows, "%d", FETCH_BACKFILL_CANDIDATES);
+    const char *params[] = {blocked_text, max_rows};
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT tenant_id, entity, id FROM halo.detail_backfill_next($1::bigint[], "
+                                 "$2::integer)",
+                                 2, params);
+    if (!res)
+        return -1;
+    int found = 0;
+    for (int i = 0; i < PQntuples(res) && !found; i++) {
+        fetch_backfill_item_t item;
+        memset(&item, 0, sizeof item);
+        item.tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        snprintf(item.entity, sizeof item.entity, "%s", PQgetvalue(res, i, 1));
+        item.id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        if (!s_recent(self, &item, now_mono)) {
+            *out = item;
+            found = 1;
+        }
+    }
+    PQclear(res);
+    return found;
+}
+
+void fetch_backfill_limits(const halo_limiter_params_t *in, halo_limiter_params_t *out)
+{
+    *out = *in;
+    out->tolerance_ms = 0;
+}
+
+int fetch_backfill_records(const char *tenant_slug, const fetch_backfill_item_t *item, long status, const char *body,
+                           size_t len, int64_t fetched_at_ms, halo_msg_t *msg, char *err, size_t errlen)
+{
+    halo_record_op_t op = HALO_RECORD_UPSERT;
+    halo_msg_init(msg, HALO_CMD_RECORDS);
+    if (status == 404) {
+        op = HALO_RECORD_TOMBSTONE;
+    } else if (status == 200) {
+        json_t *obj = body ? json_loadb(body, len, 0, NULL) : NULL;
+        if (!json_is_object(obj)) {
+            json_decref(obj);
+            snprintf(err, errlen, "malformed JSON in response");
+            return -1;
+        }
+        if (json_is_true(json_object_get(obj, "deleted")))
+            op = HALO_RECORD_TOMBSTONE;
+        json_decref(obj);
+    } else {
+        snprintf(err, errlen, "HTTP %ld", status);
+        return -1;
+    }
+    snprintf(msg->tenant, sizeof msg->tenant, "%s", tenant_slug);
+    halo_records_t *rec = &msg->u.records;
+    snprintf(rec->entity, sizeof rec->entity, "%s", item->entity);
+    snprintf(rec->source, sizeof rec->source, "object");
+    rec->fetched_at = fetched_at_ms;
+    rec->queue_object_id = -1; /* no ledger row to complete */
+    rec->lease_id = 0;
+    int add = op == HALO_RECORD_UPSERT ? halo_msg_records_add(msg, item->id, op, body, len)
+                                       : halo_msg_records_add(msg, item->id, op, NULL, 0);
+    if (add != 0) {
+        snprintf(err, errlen, "object of %zu bytes cannot be sent to store", len);
+        halo_msg_clear(msg);
+        return -1;
+    }
+    return 0;
+}

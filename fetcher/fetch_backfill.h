@@ -1,0 +1,57 @@
+/* fetch_backfill: what the backfill GETs next, and how (issue 16). A list
+ * page carries fewer fields than a single object, so store marks rows that
+ * want a detail (detail_wanted_since, docs/schema.md); a worker with nothing
+ * else to do GETs the one wanting it longest, at the lowest priority: its
+ * limiter grant has no burst tolerance, so it is given only while the
+ * tenant's budget is idle, and webhook fetches and syncs, which keep the
+ * tolerance, are never delayed by it (docs/fetcher.md, "Backfill"). The
+ * backfill needs no ledger row: the candidates are read from the mirror
+ * (halo.detail_backfill_next), and requests recently sent are remembered here
+ * until store has applied them. */
+#ifndef FETCH_BACKFILL_H
+#define FETCH_BACKFILL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "halo_limiter.h"
+#include "halo_msg.h"
+#include "halo_pg.h"
+
+#define FETCH_BACKFILL_RECENT_MAX 64   /* requests remembered per worker */
+#define FETCH_BACKFILL_RECENT_MS 30000 /* how long a requested row is not picked again */
+#define FETCH_BACKFILL_CANDIDATES 16   /* rows read per pick */
+#define FETCH_BACKFILL_BLOCKED_MAX 64  /* tenants left out of one pick */
+
+typedef struct {
+    int64_t tenant_id;
+    char entity[HALO_NAME_MAX]; /* halo_entity name */
+    int64_t id;
+} fetch_backfill_item_t;
+
+typedef struct _fetch_backfill_t fetch_backfill_t;
+
+/* New picker with nothing remembered; NULL when out of memory. */
+fetch_backfill_t *fetch_backfill_new(void);
+/* Frees it; safe to call twice. */
+void fetch_backfill_destroy(fetch_backfill_t **self_p);
+/* Picks the row wanting a detail longest, of a tenant not in blocked and not
+ * requested within FETCH_BACKFILL_RECENT_MS of now_mono. 1 with *out set,
+ * 0 when there is none, -1 on a database error (halo_pg_error). */
+int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t now_mono,
+                        fetch_backfill_item_t *out) __attribute__((warn_unused_result));
+/* Remembers item as requested at now_mono (the oldest memory is dropped when full). */
+void fetch_backfill_sent(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono);
+/* The lowest priority's limiter parameters: those of in without burst
+ * tolerance, granted only when no other request is waiting on the budget. */
+void fetch_backfill_limits(const halo_limiter_params_t *in, halo_limiter_params_t *out);
+/* Builds the RECORDS of a single GET of item answered status with body
+ * (200: the object, or a tombstone when it says "deleted": true; 404: a
+ * tombstone), source "object" and no ledger row. 0, or -1 with err set
+ * (another status, malformed JSON, too large); msg is cleared on error. */
+int fetch_backfill_records(const char *tenant_slug, const fetch_backfill_item_t *item, long status, const char *body,
+                           size_t len, int64_t fetched_at_ms, halo_msg_t *msg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif
