@@ -21,6 +21,7 @@ typedef struct {
 typedef struct {
     int64_t tenant_id;
     int64_t depth, oldest_ms, at_ms, progress_ms;
+    int64_t wanting, wanting_progress_ms; /* rows wanting a detail, and when that number last fell */
 } s_queue_t;
 
 struct _mon_alert_rules_t {
@@ -141,7 +142,8 @@ static s_queue_t *s_queue(mon_alert_rules_t *self, const halo_status_report_t *r
         self->capqueues = cap;
     }
     s_queue_t *q = &self->queues[self->nqueues++];
-    *q = (s_queue_t){.tenant_id = r->tenant_id, .depth = -1, .progress_ms = now_ms};
+    *q = (s_queue_t){
+        .tenant_id = r->tenant_id, .depth = -1, .progress_ms = now_ms, .wanting = -1, .wanting_progress_ms = now_ms};
     return q;
 }
 
@@ -164,15 +166,38 @@ static bool s_queue_stalled(mon_alert_rules_t *self, const halo_status_report_t 
     return depth > 0 && now_ms - q->progress_ms >= self->stall_ms;
 }
 
-/* HOOK(detail coverage): true when the tenant's detail coverage (the share of
- * rows filled by a single GET, docs/fetcher.md) made no progress while rows
- * still lack details. No coverage figure is in halo_status_report_t yet: when
- * one is added, compare it here with the previous pass, like s_queue_stalled. */
-static bool s_detail_coverage_stalled(const halo_status_report_t *r, json_t **details)
+/* True when rows still want a detail (docs/fetcher.md "Backfill") and their
+ * number has not fallen for stall_ms: the backfill is not running, gets no
+ * budget, or cannot keep up with what list pages leave wanting. Sets
+ * *details to the coverage per entity when it holds. */
+static bool s_detail_coverage_stalled(mon_alert_rules_t *self, const halo_status_report_t *r, int64_t now_ms,
+                                      json_t **details)
 {
-    (void)r;
     *details = NULL;
-    return false;
+    s_queue_t *q = s_queue(self, r, now_ms);
+    if (!q)
+        return false;
+    int64_t wanting = 0;
+    for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++)
+        if (r->sync[k].present)
+            wanting += r->sync[k].detail_wanting;
+    if (wanting == 0 || q->wanting < 0 || wanting < q->wanting)
+        q->wanting_progress_ms = now_ms;
+    q->wanting = wanting;
+    if (wanting == 0 || now_ms - q->wanting_progress_ms < self->stall_ms)
+        return false;
+    json_t *entities = json_object();
+    for (size_t k = 0; entities && k < HALO_STATUS_ENTITY_COUNT; k++) {
+        const halo_status_sync_t *s = &r->sync[k];
+        if (s->present && s->detail_wanting > 0)
+            json_object_set_new(entities, s->entity,
+                                json_pack("{s:I, s:I, s:f}", "wanting", (json_int_t)s->detail_wanting, "rows",
+                                          (json_int_t)s->detail_live, "coverage_percent",
+                                          halo_status_detail_coverage(s)));
+    }
+    *details = json_pack("{s:I, s:f, s:o*}", "wanting", (json_int_t)wanting, "stalled_for_s",
+                         (double)(now_ms - q->wanting_progress_ms) / 1000.0, "entities", entities);
+    return true;
 }
 
 /* The conditions of one tenant. */
@@ -225,9 +250,9 @@ static void s_evaluate_tenant(mon_alert_rules_t *self, const halo_status_report_
                now_ms);
     }
     json_t *coverage = NULL;
-    if (s_detail_coverage_stalled(r, &coverage)) {
+    if (s_detail_coverage_stalled(self, r, now_ms, &coverage)) {
         snprintf(key, sizeof key, "detail_coverage_stalled:%s", r->slug);
-        snprintf(summary, sizeof summary, "%s: detail coverage stopped growing", r->slug);
+        snprintf(summary, sizeof summary, "%s: detail coverage stopped growing (rows still wanting a detail)", r->slug);
         s_hold(self, key, "detail_coverage_stalled", r, summary, coverage, now_ms);
     }
 }

@@ -33,7 +33,7 @@ static const halo_config_var_t s_config[] = {
     {"HALO_MONITOR_ALERT_ATTEMPTS", HALO_CFG_INT, "8", 1, 100, NULL, false,
      "attempts per alert before it is dropped (logged)"},
     {"HALO_MONITOR_ALERT_STALL_S", HALO_CFG_INT, "900", 1, 86400, NULL, false,
-     "a fetch queue with work and no progress for this long has stopped draining (alert)"},
+     "a fetch queue with work and no progress, or rows wanting a detail not falling, for this long: alert"},
     {"HALO_MONITOR_REFRESH_MS", HALO_CFG_INT, "2000", 100, 600000, NULL, false,
      "how often the status is re-read from PostgreSQL"},
     {"HALO_MONITOR_MAX_SERIES", HALO_CFG_INT, "10000", 10, 1000000, NULL, false,

@@ -231,6 +231,49 @@ static void test_rules_fire_once_and_resolve(void **state)
     mon_alerter_destroy(&a);
 }
 
+/* Rows wanting a detail whose number does not fall for the stall time fire
+ * detail_coverage_stalled once; a falling number never does; zero resolves. */
+static void test_detail_coverage_stalled(void **state)
+{
+    (void)state;
+    s_rx_start();
+    s_rx_reset(0);
+    char url[64];
+    s_url(url, sizeof url);
+    mon_alerter_t *a = mon_alerter_new(url, 20, 8);
+    mon_alert_rules_t *rules = mon_alert_rules_new(a, 1000);
+    halo_status_report_t r;
+    memset(&r, 0, sizeof r);
+    r.tenant_id = 9;
+    snprintf(r.slug, sizeof r.slug, "beta");
+    r.enabled = true;
+    r.sync[1].present = true;
+    snprintf(r.sync[1].entity, sizeof r.sync[1].entity, "site");
+    r.sync[1].detail_live = 40;
+    int64_t t0 = 1700000000000LL;
+    /* Falling by one each second: the backfill works, no alert. */
+    for (int pass = 0; pass < 4; pass++) {
+        r.sync[1].detail_wanting = 10 - pass;
+        mon_alert_rules_evaluate(rules, &r, 1, NULL, 0, t0 + pass * 1000);
+    }
+    assert_int_equal(mon_alert_rules_firing(rules), 0);
+    /* Stuck at 7 for 3 s (stall time 1 s): one alert. */
+    for (int pass = 4; pass < 7; pass++)
+        mon_alert_rules_evaluate(rules, &r, 1, NULL, 0, t0 + pass * 1000);
+    assert_int_equal(mon_alert_rules_firing(rules), 1);
+    assert_int_equal(mon_alerter_drain(a, DEADLINE_MS), 0);
+    assert_int_equal(s_rx_count("\"key\":\"detail_coverage_stalled:beta\""), 1);
+    assert_int_equal(s_rx_count("\"wanting\":7"), 2); /* the total and the site entry */
+    /* All details in: resolved. */
+    r.sync[1].detail_wanting = 0;
+    mon_alert_rules_evaluate(rules, &r, 1, NULL, 0, t0 + 8000);
+    assert_int_equal(mon_alert_rules_firing(rules), 0);
+    assert_int_equal(mon_alerter_drain(a, DEADLINE_MS), 0);
+    assert_int_equal(s_rx_count("\"kind\":\"detail_coverage_stalled\",\"state\":\"resolved\""), 1);
+    mon_alert_rules_destroy(&rules);
+    mon_alerter_destroy(&a);
+}
+
 /* A queue that drains (fewer rows each pass) never stalls; a disabled tenant never alerts. */
 static void test_draining_queue_is_quiet(void **state)
 {
@@ -255,9 +298,8 @@ static void test_draining_queue_is_quiet(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_retried_until_delivered),
-        cmocka_unit_test(test_dropped_after_attempts),
-        cmocka_unit_test(test_rules_fire_once_and_resolve),
+        cmocka_unit_test(test_retried_until_delivered),     cmocka_unit_test(test_dropped_after_attempts),
+        cmocka_unit_test(test_rules_fire_once_and_resolve), cmocka_unit_test(test_detail_coverage_stalled),
         cmocka_unit_test(test_draining_queue_is_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
