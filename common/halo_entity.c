@@ -15,8 +15,9 @@ static const char *const s_site_wrappers[] = {"site", "sites", NULL};
 static const char *const s_user_wrappers[] = {"user", "users", NULL};
 static const char *const s_invoice_wrappers[] = {"invoice", "invoices", "invoiceheader", NULL};
 static const char *const s_no_keys[] = {NULL}; /* reference data: no webhook wrapper */
-/* Reference lists document no last-update field; these are read if Halo sends one. */
-static const char *const s_ref_last_update[] = {"last_modified", "last_update", NULL};
+/* Reference lists document no last-update field; any of the five spellings is read if Halo sends one. */
+static const char *const s_ref_last_update[] = {"last_modified", "last_update", "lastupdate",
+                                                "slastupdate",   "ulastupdate", NULL};
 
 /* Every spelling of a last update Halo is known to use (`last_update`,
  * `lastupdate`, `slastupdate`, `ulastupdate`, `last_modified`, depending on

@@ -122,7 +122,7 @@ static const halo_entity_t *s_entity_word(const char *text)
             const halo_entity_t *e = halo_entity_by_wrapper(word);
             if (!e)
                 e = halo_entity_parse(word);
-            if (e)
+            if (e && !e->reference) /* reference lists are listed whole, never fetched per object */
                 return e;
         }
         n = 0;
@@ -150,6 +150,8 @@ int halo_events_infer(const char *raw_event, const char *wrapper_entity, const c
     if (!raw_event || s_normalize(raw_event, name, sizeof name) != 0 || name[0] == '\0')
         return -1;
     const halo_entity_t *entity = halo_entity_by_name(wrapper_entity);
+    if (entity && entity->reference)
+        entity = NULL;
     if (!entity)
         entity = s_entity_word(name);
     if (!entity && message)

@@ -79,22 +79,25 @@ static const store_column_t s_invoice_cols[] = {
  * field in its list; last_update stays NULL unless Halo sends one, and the
  * fetch time orders writes. */
 static const store_column_t s_status_cols[] = {
-    {"name", STORE_COL_TEXT, {"name"}},     {"shortname", STORE_COL_TEXT, {"shortname"}},
-    {"type", STORE_COL_INT, {"type"}},      {"sequence", STORE_COL_INT, {"sequence"}},
-    {"colour", STORE_COL_TEXT, {"colour"}}, {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"name", STORE_COL_TEXT, {"name"}},
+    {"shortname", STORE_COL_TEXT, {"shortname"}},
+    {"type", STORE_COL_INT, {"type"}},
+    {"sequence", STORE_COL_INT, {"sequence"}},
+    {"colour", STORE_COL_TEXT, {"colour"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 static const store_column_t s_agent_cols[] = {
     {"name", STORE_COL_TEXT, {"name"}},
     {"email", STORE_COL_TEXT, {"email"}},
     {"team", STORE_COL_TEXT, {"team"}},
     {"isdisabled", STORE_COL_BOOL, {"isdisabled"}},
-    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 static const store_column_t s_team_cols[] = {
     {"name", STORE_COL_TEXT, {"name"}},
     {"department_name", STORE_COL_TEXT, {"department_name"}},
     {"inactive", STORE_COL_BOOL, {"inactive"}},
-    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 static const store_column_t s_priority_cols[] = {
     {"name", STORE_COL_TEXT, {"name"}},
@@ -103,25 +106,25 @@ static const store_column_t s_priority_cols[] = {
     {"response_units", STORE_COL_TEXT, {"responseunits"}},
     {"fix_time", STORE_COL_MONEY, {"fixtime"}},
     {"fix_units", STORE_COL_TEXT, {"fixunits"}},
-    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 static const store_column_t s_tickettype_cols[] = {
     {"name", STORE_COL_TEXT, {"name"}},
     {"group_name", STORE_COL_TEXT, {"group_name"}},
-    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 static const store_column_t s_sla_cols[] = {
     {"name", STORE_COL_TEXT, {"name"}},
     {"track_response", STORE_COL_BOOL, {"trackslaresponsetime"}},
     {"track_fix", STORE_COL_BOOL, {"trackslafixbytime"}},
-    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 static const store_column_t s_client_cols[] = {
     {"name", STORE_COL_TEXT, {"name"}},
     {"toplevel_name", STORE_COL_TEXT, {"toplevel_name"}},
     {"inactive", STORE_COL_BOOL, {"inactive"}},
     {"is_vip", STORE_COL_BOOL, {"is_vip"}},
-    {"last_update", STORE_COL_TIME, {"last_modified", "last_update"}},
+    {"last_update", STORE_COL_TIME, {"last_modified", "last_update", "lastupdate", "slastupdate", "ulastupdate"}},
 };
 
 #define S_COLS(a)                                                                                                      \

@@ -164,6 +164,13 @@ static void s_conv(store_buf_t *b, store_col_type_t type, const char *ref)
 
 #define S_FETCHED_SQL "('epoch'::timestamptz + $2::bigint * interval '1 millisecond')"
 
+/* Whether e's rows record provenance (detail_fetched_at, detail_wanted_since):
+ * not reference data, whose list is its only source (docs/schema.md). */
+static bool s_provenance(store_entity_t e)
+{
+    return !halo_entity_at(e)->reference;
+}
+
 /* INSERT .. (columns) for an entity's upsert. */
 static void s_upsert_head(store_buf_t *b, store_entity_t e)
 {
@@ -172,7 +179,8 @@ static void s_upsert_head(store_buf_t *b, store_entity_t e)
     store_buf_printf(b, "INSERT INTO halo.%s AS t (tenant_id, id", store_entity_table(e));
     for (size_t i = 0; i < n; i++)
         store_buf_printf(b, ", %s", cols[i].name);
-    store_buf_printf(b, ", raw, fetched_at, seen_run_id, detail_fetched_at, detail_wanted_since) ");
+    store_buf_printf(b, ", raw, fetched_at, seen_run_id%s) ",
+                     s_provenance(e) ? ", detail_fetched_at, detail_wanted_since" : "");
 }
 
 /* Appends ARRAY['f1','f2'] of column i's Halo fields. */
@@ -216,6 +224,8 @@ static void s_put_missing(store_buf_t *b, store_entity_t e, int raw)
  * page (a detail is wanted when the row lacks a column's field). */
 static void s_put_provenance(store_buf_t *b, store_entity_t e, int raw)
 {
+    if (!s_provenance(e))
+        return;
     store_buf_printf(b, ", CASE WHEN $5::boolean THEN " S_FETCHED_SQL " END, CASE WHEN NOT $5::boolean AND ");
     s_put_missing(b, e, raw);
     store_buf_printf(b, " THEN " S_FETCHED_SQL " END");
@@ -236,6 +246,8 @@ static void s_put_provenance(store_buf_t *b, store_entity_t e, int raw)
  * sync ($3 set) of an entity whose list has no last update at all. */
 static void s_put_provenance_update(store_buf_t *b, store_entity_t e)
 {
+    if (!s_provenance(e))
+        return;
     size_t n;
     const store_column_t *cols = store_entity_columns(e, &n);
     bool by_last_update = !halo_entity_at(e)->periodic_full_sync;
@@ -287,8 +299,11 @@ static void s_upsert_tail(store_buf_t *b, store_entity_t e)
                         "seen_run_id = coalesce(EXCLUDED.seen_run_id, t.seen_run_id), synced_at = now(), "
                         "deleted_at = CASE WHEN NOT " S_NEWER " OR t.deleted_at >= EXCLUDED.fetched_at "
                         "THEN t.deleted_at END "
-                        "WHERE " S_NEWER " OR NOT t.raw ?& ARRAY(SELECT jsonb_object_keys(EXCLUDED.raw)) "
-                        "OR ($5::boolean AND EXCLUDED.fetched_at >= t.detail_wanted_since)");
+                        "WHERE " S_NEWER " OR NOT t.raw ?& ARRAY(SELECT jsonb_object_keys(EXCLUDED.raw))");
+    if (s_provenance(e))
+        store_buf_printf(b, " OR ($5::boolean AND EXCLUDED.fetched_at >= t.detail_wanted_since)");
+    else /* $5 (single objects or a list page) is bound for every entity: named so it has a type */
+        store_buf_printf(b, " OR ($5::boolean AND false)");
 }
 
 /* The prepared multi-row upsert of nrows rows. */

@@ -117,6 +117,11 @@ static void test_infer_entity(void **state)
     /* nothing names one */
     assert_int_equal(halo_events_infer("Quote Approved", NULL, "approved by the client", &map), -1);
     assert_int_equal(halo_events_infer("Quote Approved", "asset", NULL, &map), -1);
+    /* reference data (statuses, clients, ...) is listed whole, never fetched per object */
+    assert_int_equal(halo_events_infer("Status Changed", NULL, "status 4 of client 7", &map), -1);
+    assert_int_equal(halo_events_infer("Client Updated", "client", NULL, &map), -1);
+    assert_int_equal(halo_events_infer("Ticket Status Changed", NULL, NULL, &map), 0);
+    assert_string_equal(map.entity, "ticket");
     assert_int_equal(halo_events_infer("", "ticket", NULL, &map), -1);
     assert_int_equal(halo_events_infer(NULL, "ticket", NULL, &map), -1);
 }
