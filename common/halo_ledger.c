@@ -446,6 +446,13 @@ int halo_ledger_request_sync(halo_pg_t *pg, int64_t tenant_id, const char *entit
     return 0;
 }
 
+/* Seconds between two full listings of one entity of a tenant so that they use
+ * at most the share $4 of its budget: pages (100 rows) x window / (budget x
+ * share); 0 when the share is 0 (off). */
+#define S_BUDGET_INTERVAL_SQL                                                                                          \
+    "CASE WHEN $4::float8 > 0 THEN ceil(greatest(full_seen, 1) / 100.0) * rate_window_s"                               \
+    " / greatest(rate_limit * rate_headroom * $4::float8, 0.001) ELSE 0 END"
+
 static const char *const s_full_claim_sql =
     "UPDATE halo.sync_state s SET"
     " full_run_id = CASE WHEN c.resume THEN s.full_run_id ELSE nextval('halo.sync_run_seq') END,"
@@ -499,15 +506,16 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     snprintf(rec_share, sizeof rec_share, "%.6f", s->reconcile_share);
     s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     halo_entity_names_array(NULL, true, periodic, sizeof periodic);
-    /* Periodic full syncs: invoices every $1 s, reconciliations (docs/fetcher.md); locked rows: next time. */
+    /* Periodic full syncs: invoices (and reference lists) every $1 s but never more often than their pages
+     * allow, reconciliations (docs/fetcher.md); locked rows: next time. */
     const char *inv_params[] = {invoice_full, periodic, rec_min, rec_share};
     if (halo_pg_command(pg,
                         "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
                         " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
                         " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs => CASE WHEN"
-                        " entity = ANY($2::text[]) THEN $1::int WHEN $4::float8 > 0 THEN greatest($3::float8, ceil("
-                        "greatest(full_seen, 1) / 100.0) * rate_window_s / greatest(rate_limit * rate_headroom *"
-                        " $4::float8, 0.001)) END) ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
+                        " entity = ANY($2::text[]) THEN greatest($1::float8, " S_BUDGET_INTERVAL_SQL ") WHEN"
+                        " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
+                        " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
                         " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
                         4, inv_params) != 0)
         return -1;

@@ -567,6 +567,29 @@ static void test_entity_rows_drive_the_ledger(void **state)
                  e->name);
         assert_int_equal(s_value(pg, sql), e->periodic_full_sync || e->id == HALO_ENTITY_TICKET ? 0 : 1);
     }
+
+    /* Invoices (periodic) are re-listed every invoice_full_s, but never more often than their pages allow
+     * at the reconciliation share: with a 1 h period, 2 h ago, 1,000 rows are due (every other entity
+     * too) and 100,000 are not (14815 s): a filter Halo ignores never makes a large tenant's invoices a
+     * constant listing. */
+    assert_int_equal(halo_pg_command(pg, done_sql, 0, NULL), 0);
+    assert_int_equal(
+        halo_pg_command(pg, "UPDATE halo.sync_state SET full_seen = 1000, sync_lease_until = NULL", 0, NULL), 0);
+    ls.invoice_full_s = 3600;
+    char invoice_big[256];
+    snprintf(invoice_big, sizeof invoice_big, "UPDATE halo.sync_state SET full_seen = 100000 WHERE entity = '%s'",
+             halo_entity_at(HALO_ENTITY_INVOICE)->name);
+    assert_int_equal(halo_pg_command(pg, invoice_big, 0, NULL), 0);
+    assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+    assert_true(run.full);
+    for (size_t i = 0; i < halo_entity_count(); i++) {
+        const halo_entity_t *e = halo_entity_at(i);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM halo.sync_state WHERE (full_requested OR full_status = 'running') "
+                 "AND entity = '%s'",
+                 e->name);
+        assert_int_equal(s_value(pg, sql), e->id == HALO_ENTITY_INVOICE ? 0 : 1);
+    }
     halo_pg_destroy(&pg);
     free(url);
 }
