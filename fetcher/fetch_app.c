@@ -76,7 +76,7 @@ static const halo_config_var_t s_config[] = {
     {"HALO_SYNC_LOOKBACK_S", HALO_CFG_INT, "600", 0, 86400, NULL, false,
      "incremental sync re-reads changes since the cursor minus this"},
     {"HALO_SYNC_INVOICE_FULL_S", HALO_CFG_INT, "3600", 60, 604800, NULL, false,
-     "interval of periodic full syncs of invoices and reference data (no last-update filter in Halo)"},
+     "shortest interval of periodic full syncs of invoices and reference data (larger lists: budget share)"},
     {"HALO_SYNC_INVOICE_WINDOW_D", HALO_CFG_INT, "45", 1, 3650, NULL, false,
      "incremental invoice sync re-reads invoices dated within this many days"},
     {"HALO_SYNC_SHARE", HALO_CFG_DOUBLE, "0.25", 0.01, 1, NULL, false,
