@@ -11,7 +11,12 @@
 # last page of its entity requested before the kill); list requests = sum of
 # ceil(records/100) + those re-requested pages; nothing else but token
 # requests; no 429 and no window over the limit. PostgreSQL must hold all
-# 10,000 rows, equal to halo-sim's dump. Prints the counts.
+# 10,000 rows, equal to halo-sim's dump. Prints the counts. The detail
+# backfill is off (this test counts list requests; at this budget the 5,600
+# detail GETs of the spec's lean list rows would take ~50 min): a field only a
+# single object carries may be absent from a row the mirror marks as wanting
+# its detail (E2E_WANTING_OK), never from any other row. tests/test_e2e_fidelity.sh
+# runs the backfill to 100 % coverage.
 # shellcheck source=tests/pipeline_lib.sh
 source "$(dirname "$0")/pipeline_lib.sh"
 e2e_init pipeline_fullsync
@@ -23,6 +28,7 @@ LEASE=10
 
 e2e_stack_start --fetchers 2 \
   --env HALO_FETCH_LEASE_S=$LEASE --env HALO_SYNC_INCREMENTAL_S=86400 --env HALO_SYNC_INVOICE_FULL_S=604800 \
+  --env HALO_FETCH_BACKFILL=off \
   --tenant demo --client-id pipe-client --client-secret "$SECRET" --seed 22 \
   --tickets 4000 --sites 2000 --users 2000 --invoices 2000 --rate-limit $LIMIT --rate-window $WINDOW
 log=$HALO_STACK_DIR/log/sim-requests.jsonl
@@ -71,7 +77,7 @@ e2e_log "$holder restarted; its runs resume when their $LEASE s leases expire"
 e2e_wait_full_sync 240
 sync_s=$((($(e2e_now_ms) - t_connect) / 1000))
 e2e_log "full sync finished $sync_s s after haloctl connect began (the budget alone needs about $((expected_pages * WINDOW * 10 / (LIMIT * 9))) s)"
-e2e_converge 120
+E2E_WANTING_OK=true e2e_converge 120
 e2e_log "after the full sync:"
 printf '%s' "$E2E_COMPARE"
 rows=$(e2e_psql "SELECT (SELECT count(*) FROM halo.tickets) + (SELECT count(*) FROM halo.sites)
