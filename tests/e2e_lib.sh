@@ -219,31 +219,41 @@ e2e_quiescent() {
   [ "$E2E_PENDING" = "queue=0 failed=0 syncs=0 unacked=0 inflight=0" ]
 }
 
-# e2e_compare: compares every entity; prints one line per entity (E2E_WANTING_OK=true:
-# a field absent from a row the mirror marks as wanting its detail counts as partial,
-# for tests that run without the backfill); sets
-# E2E_LOST/E2E_STALE/E2E_PHANTOM/E2E_PARTIAL/E2E_DERIVED; true when all three errors are 0.
-e2e_compare() {
-  local e dir=$HALO_STACK_DIR/compare line
+# e2e_compare_with SIM_URL TENANT TOUCHED_JSONL OUTDIR: compares every entity
+# of halo-sim at SIM_URL with the rows of TENANT (empty: every row);
+# TOUCHED_JSONL holds {"kind","id"} lines of mutated objects. With
+# E2E_WANTING_OK=true a field absent from a row the mirror marks as wanting
+# its detail counts as partial (for tests that run without the backfill). Sets
+# E2E_COMPARE (one line per entity) and
+# E2E_LOST/E2E_STALE/E2E_PHANTOM/E2E_PARTIAL/E2E_DERIVED; true when all three
+# errors are 0. The one comparison every test uses (tests/e2e_compare.jq).
+e2e_compare_with() {
+  local url=$1 tenant=$2 touched=$3 dir=$4 e line where="" prefix=""
   mkdir -p "$dir"
+  [ -f "$touched" ] || : >"$touched"
+  [ -n "$tenant" ] && { where="WHERE tenant_id = (SELECT id FROM halo.tenants WHERE slug = '$tenant')"; prefix="$tenant "; }
   E2E_LOST=0 E2E_STALE=0 E2E_PHANTOM=0 E2E_PARTIAL=0 E2E_DERIVED=0 E2E_COMPARE=""
-  [ -f "$HALO_STACK_DIR/mutations.jsonl" ] || : >"$HALO_STACK_DIR/mutations.jsonl"
   for e in tickets sites users invoices; do
-    e2e_sim GET "/_sim/dump?entity=$e" >"$dir/sim-$e.json" || return 1
+    curl -fsS --max-time 300 "$url/_sim/dump?entity=$e" >"$dir/sim-$e.json" || return 1
     e2e_psql "SELECT coalesce(json_agg(json_build_object('id', id, 'deleted', deleted_at IS NOT NULL, 'raw', raw,
               'wanting', detail_wanted_since IS NOT NULL)), '[]')
-              FROM halo.$e" >"$dir/pg-$e.json" 2>/dev/null || return 1
-    jq -cs --arg e "${e%s}" 'map(select(.kind | startswith($e + "_")) | .id) | unique' \
-      "$HALO_STACK_DIR/mutations.jsonl" >"$dir/touched-$e.json"
+              FROM halo.$e $where" >"$dir/pg-$e.json" 2>/dev/null || return 1
+    jq -cs --arg e "${e%s}" 'map(select(.kind | startswith($e + "_")) | .id) | unique' "$touched" >"$dir/touched-$e.json"
     jq -n -c --slurpfile sim "$dir/sim-$e.json" --slurpfile pg "$dir/pg-$e.json" \
       --slurpfile touched "$dir/touched-$e.json" --argjson wanting_ok "${E2E_WANTING_OK:-false}" \
       '$sim[0] as $sim | $pg[0] as $pg | $touched[0] as $touched | '"$(grep -v '^#' "$E2E_SRC/tests/e2e_compare.jq")" \
       >"$dir/result-$e.json" || return 1
     line=$(jq -r '"\(.entity): live \(.live), deleted \(.deleted_in_sim), rows \(.rows), touched \(.touched): lost \(.lost) stale \(.stale) phantom \(.phantom) (partial \(.partial), derived \(.derived))"' "$dir/result-$e.json")
-    E2E_COMPARE+="  $line"$'\n'
+    E2E_COMPARE+="  $prefix$line"$'\n'
     eval "$(jq -r '"E2E_LOST=$((E2E_LOST + \(.lost))) E2E_STALE=$((E2E_STALE + \(.stale))) E2E_PHANTOM=$((E2E_PHANTOM + \(.phantom))) E2E_PARTIAL=$((E2E_PARTIAL + \(.partial))) E2E_DERIVED=$((E2E_DERIVED + \(.derived)))"' "$dir/result-$e.json")"
   done
   [ "$E2E_LOST" = 0 ] && [ "$E2E_STALE" = 0 ] && [ "$E2E_PHANTOM" = 0 ]
+}
+
+# e2e_compare: e2e_compare_with for this stack's halo-sim, every row, and
+# $HALO_STACK_DIR/mutations.jsonl; prints nothing, sets what it sets.
+e2e_compare() {
+  e2e_compare_with "$HALO_SIM_URL" "" "$HALO_STACK_DIR/mutations.jsonl" "$HALO_STACK_DIR/compare"
 }
 
 # e2e_compare_examples: the first differences of each entity (after a failed compare).

@@ -97,30 +97,14 @@ pl_connect() {
   e2e_log "connected $tenant to $url"
 }
 
-# pl_compare TENANT SIM_URL TOUCHED_JSONL OUTDIR: like e2e_compare but for one
-# tenant of a shared database and any halo-sim. TOUCHED_JSONL holds
-# {"kind","id"} lines of mutated objects. Prints one line per entity; sets
-# PL_LOST/PL_STALE/PL_PHANTOM/PL_COMPARE; true when the three are 0.
+# pl_compare TENANT SIM_URL TOUCHED_JSONL OUTDIR: e2e_compare_with for one
+# tenant of a shared database and any halo-sim; sets PL_LOST/PL_STALE/
+# PL_PHANTOM/PL_COMPARE as well; true when the three are 0.
 pl_compare() {
-  local tenant=$1 url=$2 touched=$3 dir=$4 e line
-  mkdir -p "$dir"
-  [ -f "$touched" ] || : >"$touched"
-  PL_LOST=0 PL_STALE=0 PL_PHANTOM=0 PL_COMPARE=""
-  for e in tickets sites users invoices; do
-    pl_sim "$url" GET "/_sim/dump?entity=$e" >"$dir/sim-$e.json" || return 1
-    e2e_psql "SELECT coalesce(json_agg(json_build_object('id', id, 'deleted', deleted_at IS NOT NULL, 'raw', raw)), '[]')
-              FROM halo.$e WHERE tenant_id = (SELECT id FROM halo.tenants WHERE slug = '$tenant')" \
-      >"$dir/pg-$e.json" 2>/dev/null || return 1
-    jq -cs --arg e "${e%s}" 'map(select(.kind | startswith($e + "_")) | .id) | unique' "$touched" >"$dir/touched-$e.json"
-    jq -n -c --slurpfile sim "$dir/sim-$e.json" --slurpfile pg "$dir/pg-$e.json" \
-      --slurpfile touched "$dir/touched-$e.json" \
-      '$sim[0] as $sim | $pg[0] as $pg | $touched[0] as $touched | '"$(grep -v '^#' "$E2E_SRC/tests/e2e_compare.jq")" \
-      >"$dir/result-$e.json" || return 1
-    line=$(jq -r '"\(.entity): live \(.live), deleted \(.deleted_in_sim), rows \(.rows), touched \(.touched): lost \(.lost) stale \(.stale) phantom \(.phantom) (partial \(.partial), derived \(.derived))"' "$dir/result-$e.json")
-    PL_COMPARE+="  $tenant $line"$'\n'
-    eval "$(jq -r '"PL_LOST=$((PL_LOST + \(.lost))) PL_STALE=$((PL_STALE + \(.stale))) PL_PHANTOM=$((PL_PHANTOM + \(.phantom)))"' "$dir/result-$e.json")"
-  done
-  [ "$PL_LOST" = 0 ] && [ "$PL_STALE" = 0 ] && [ "$PL_PHANTOM" = 0 ]
+  local rc=0
+  e2e_compare_with "$2" "$1" "$3" "$4" || rc=$?
+  PL_LOST=$E2E_LOST PL_STALE=$E2E_STALE PL_PHANTOM=$E2E_PHANTOM PL_COMPARE=$E2E_COMPARE
+  return "$rc"
 }
 
 # pl_compare_examples OUTDIR: the first differences of each entity.

@@ -58,20 +58,12 @@ done
 log "engine: docker $(docker version --format '{{.Server.Version}}'), compose: $("${DC[@]}" version --short 2>/dev/null || echo '?')"
 
 # --- Configuration of this run: own project, ports, secrets, images -----------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((32000 + RANDOM % 8000))
-    port_free "$p" && ! grep -qw "$p" <<<"${PICKED:-}" && { PICKED="${PICKED:-} $p"; echo "$p"; return 0; }
-  done
-  fail "no free port"
-}
+# Every published port is left to Docker (an empty HALO_*_PORT publishes on a
+# port the engine binds free), read back after `up` with `compose port`: a
+# port picked here could be taken by a parallel test before `up` binds it.
 export COMPOSE_PROJECT_NAME=halotest$$
 export HALO_SECRETS_DIR=$WORK/secrets HALO_TLS_DIR=$WORK/tls HALO_PUBLIC_URL=https://halo-sync.test
-export HALO_INGEST_PORT HALO_MONITOR_PORT HALO_SIM_PORT HALO_PG_PORT HALO_TLS_PORT
-HALO_INGEST_PORT=$(pick_port) HALO_MONITOR_PORT=$(pick_port) HALO_SIM_PORT=$(pick_port)
-HALO_PG_PORT=$(pick_port) HALO_TLS_PORT=$(pick_port)
+export HALO_INGEST_PORT= HALO_MONITOR_PORT= HALO_SIM_PORT= HALO_PG_PORT= HALO_TLS_PORT=
 export HALO_FETCH_LEASE_S=10 HALO_LOG_LEVEL=info
 mkdir -p "$HALO_TLS_DIR"
 bash scripts/compose-secrets.sh "$HALO_SECRETS_DIR" >/dev/null
@@ -79,9 +71,6 @@ bash scripts/compose-secrets.sh "$HALO_SECRETS_DIR" >/dev/null
 # secret file, db-roles.sh and the merge into the libpq connection string.
 printf "st o're \"pw\" \\\\ %s" "$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$HALO_SECRETS_DIR/db_store_password"
 P=$COMPOSE_PROJECT_NAME
-INGEST=http://127.0.0.1:$HALO_INGEST_PORT SIM=http://127.0.0.1:$HALO_SIM_PORT
-ADMIN_DB="host=127.0.0.1 port=$HALO_PG_PORT user=halo dbname=halo connect_timeout=5"
-BI_DB="host=127.0.0.1 port=$HALO_PG_PORT user=halo_bi_reader dbname=halo connect_timeout=5"
 admin_sql() { PGPASSWORD=$(cat "$HALO_SECRETS_DIR/postgres_password") psql "$ADMIN_DB" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 bi_sql() { PGPASSWORD=$(cat "$HALO_SECRETS_DIR/db_bi_reader_password") psql "$BI_DB" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 dc() { "${DC[@]}" "$@"; }
@@ -187,6 +176,25 @@ for s in migrate db-roles; do
   [ "$(docker inspect -f '{{.State.ExitCode}}' "$c")" = 0 ] || fail "$s did not exit 0"
 done
 log "up: every service healthy $UP_S s after 'up' (3 fetchers; migrate and db-roles exited 0)"
+# published_port SERVICE PORT: the host port Docker published SERVICE's PORT on.
+published_port() {
+  local hp
+  hp=$(dc --profile sim --profile tls port "$1" "$2" 2>/dev/null | tail -n 1)
+  [ -n "${hp##*:}" ] || fail "no published port for $1:$2"
+  echo "${hp##*:}"
+}
+# read_ports: every published port, again after a container restarts (the
+# engine binds a restarted container's port anew).
+read_ports() {
+  HALO_INGEST_PORT=$(published_port ingest 8080) HALO_MONITOR_PORT=$(published_port monitor 8081)
+  HALO_SIM_PORT=$(published_port sim 8090) HALO_PG_PORT=$(published_port postgres 5432)
+  HALO_TLS_PORT=$(published_port tls 8443)
+  INGEST=http://127.0.0.1:$HALO_INGEST_PORT SIM=http://127.0.0.1:$HALO_SIM_PORT
+  ADMIN_DB="host=127.0.0.1 port=$HALO_PG_PORT user=halo dbname=halo connect_timeout=5"
+  BI_DB="host=127.0.0.1 port=$HALO_PG_PORT user=halo_bi_reader dbname=halo connect_timeout=5"
+  log "published ports (picked by Docker): ingest $HALO_INGEST_PORT, monitor $HALO_MONITOR_PORT, sim $HALO_SIM_PORT, postgres $HALO_PG_PORT, tls $HALO_TLS_PORT"
+}
+read_ports
 
 # Measurements for bench/compose_stats.sh: RSS (KiB) summed over each
 # running container's processes (docker top -o pid,rss), as "PHASE<TAB>CONTAINER<TAB>KIB" lines.
@@ -321,6 +329,7 @@ while [ "$done_n" -lt "$MUTATIONS" ] || kill -0 "$chaos_pid" 2>/dev/null; do
   sleep 0.3
 done
 wait "$chaos_pid" || fail "a chaos action failed"
+read_ports
 rm -f "$WORK/storming"
 [ -z "$sampler_pid" ] || wait "$sampler_pid" || true
 [ "$tls_sent" -gt 0 ] || fail "no webhook got a 200 through the TLS proxy"
