@@ -5,7 +5,7 @@
 # transaction).
 #
 #   bench/freshness.sh [--runs R] [--rate M] [--seconds S] [--fetchers N] [--settle-ms MS]
-#                      [--env HALO_NAME=VALUE]...
+#                      [--during-sync TICKETS] [--window W] [--env HALO_NAME=VALUE]...
 #
 # Each run: a fresh stack, halo-sim with 2,000 tickets and its window scaled
 # to 450 requests per 3 s (the tenant connected with the same, headroom 0.9:
@@ -20,11 +20,16 @@
 # time. --env passes any other setting to every process (scripts/stack.sh
 # start --env), e.g. HALO_FETCH_IDLE_MS=20. not_rewritten counts changes whose row was not written after the
 # webhook (must be 0). --settle-ms sets HALO_FETCH_SETTLE_MS (default: the fetcher's, 1000).
+# --during-sync TICKETS: halo-sim has TICKETS tickets and a window of W s
+# (default 30; the tenant the same), and the changes are sent while the
+# connect's full sync runs at the limit: from the moment the sync has used
+# its cap of the window (the budget less HALO_FETCH_RESERVE's share) on. The
+# webhook fetches then have only the reserve (--env HALO_FETCH_RESERVE=0: none).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-runs=3 rate=10 seconds=30 fetchers=1 settle="" extra=()
+runs=3 rate=10 seconds=30 fetchers=1 settle="" extra=() during="" window=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -33,24 +38,38 @@ while [ $# -gt 0 ]; do
     --fetchers) fetchers=$2; shift 2 ;;
     --settle-ms) settle=$2; shift 2 ;;
     --env) extra+=(--env "$2"); shift 2 ;;
-    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --during-sync) during=$2; window=30; shift 2 ;;
+    --window) window=$2; shift 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl shuf
 bench_build
 TICKETS=2000
-SIM_ARGS=(--tickets "$TICKETS" --sites 60 --users 200 --invoices 300 --rate-limit 450 --rate-window 3)
+SIM_ARGS=(--tickets "${during:-$TICKETS}" --sites 60 --users 200 --invoices 300 --rate-limit 450 --rate-window "$window")
 count=$((rate * seconds))
 [ "$count" -le "$TICKETS" ] || die "rate * seconds must be at most $TICKETS (one change per ticket)"
 trap bench_stack_stop EXIT
 
 one_run() {
-  local run=$1 env=() samples t0 i id due now out
+  local run=$1 env=() samples t0 i id due now out sync_running=""
   [ -n "$settle" ] && env=(--env "HALO_FETCH_SETTLE_MS=$settle")
   env+=(${extra[@]+"${extra[@]}"})
   bench_stack_start --fetchers "$fetchers" ${env[@]+"${env[@]}"} "${SIM_ARGS[@]}"
-  bench_connect 450 3
-  bench_wait_full_sync 300
+  bench_connect 450 "$window"
+  if [ -n "$during" ]; then
+    # The sync at the limit: 300 grants in the window is past the sync cap's
+    # reach of any reserve up to 0.25 (324 at 0.2), and it is still running.
+    local deadline=$(($(date +%s) + 120)) used
+    until used=$(bench_psql "SELECT cardinality(grants) FROM halo.rate_limits") && [ "${used:-0}" -ge 300 ]; do
+      [ "$(date +%s)" -lt "$deadline" ] || die "the full sync did not reach the limit (grants in the window: ${used:-0})"
+      sleep 0.1
+    done
+    [ "$(bench_psql "SELECT count(*) FROM halo.sync_state WHERE full_status = 'running' OR full_requested")" -gt 0 ] \
+      || die "the full sync ended before the changes: use more tickets"
+  else
+    bench_wait_full_sync 300
+  fi
   bench_wait_webhook_ready
   sim_post /_sim/config "{\"webhook_url\":\"$BENCH_HOOK\"}" >/dev/null
   bench_mark_deliveries
@@ -66,6 +85,10 @@ one_run() {
     jq -r --argjson id "$id" '.bodies[0] | "\($id)\t\(.id)\t\(.timestamp)"' <<<"$out" >>"$samples"
     i=$((i + 1))
   done
+  if [ -n "$during" ]; then
+    sync_running=$(bench_psql "SELECT count(*) FROM halo.sync_state WHERE full_status = 'running' OR full_requested")
+    bench_wait_full_sync $((window * 20 + 300))
+  fi
   bench_wait_drained "$count" 120 || true
   bench_psql "CREATE TABLE bench_samples (id bigint, delivery_id text, sent_at timestamptz)" >/dev/null
   psql "$HALO_DATABASE_URL" -Xq -v ON_ERROR_STOP=1 -c "\\copy bench_samples FROM '$samples'"
@@ -76,7 +99,7 @@ one_run() {
       FROM bench_samples b
       JOIN halo.tickets t ON t.id = b.id
       LEFT JOIN halo.webhook_deliveries d ON d.delivery_id = b.delivery_id)
-    SELECT format('run=$run fetchers=$fetchers settle_ms=${settle:-default} changes=%s rows=%s not_rewritten=%s'
+    SELECT format('run=$run fetchers=$fetchers settle_ms=${settle:-default}${during:+ during_sync=$during sync_running_at_end=$sync_running} changes=%s rows=%s not_rewritten=%s'
                   ' p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s'
                   ' to_ingest_p50_ms=%s to_ingest_p99_ms=%s to_row_p50_ms=%s to_row_p99_ms=%s',
       (SELECT count(*) FROM bench_samples), count(*), count(*) FILTER (WHERE total < 0),
@@ -93,7 +116,7 @@ one_run() {
 }
 
 bench_machine
-echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window 3 (headroom 0.9)\"" \
+echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window (headroom 0.9)\"" \
   "load=\"$rate changes/s for $seconds s, one webhook each\" fetchers=$fetchers settle_ms=${settle:-default}" \
   "env=\"${extra[*]:-}\""
 out=""

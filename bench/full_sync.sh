@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Full-sync wall time against the rate budget's lower bound, 100,000 tickets.
 #
-#   bench/full_sync.sh [--runs R] [--window W] [--fetchers N] [--tickets T] [--headroom H]
+#   bench/full_sync.sh [--runs R] [--window W] [--fetchers N] [--tickets T] [--headroom H] [--reserve S]
 #
 # Halo's limit is 450 requests per 300 s; halo-sim's window is scaled down to
 # W seconds (default 30: 10x faster than Halo) with the same 450, and the
@@ -19,15 +19,18 @@
 # wall_first = from the first page request to the same moment;
 # requests_span = from the first page request to the last (the rest is store catching up).
 # Bounds for C requests under "at most B per window W":
-#   bound_rate  = C * W / B                  (the budget's sustained rate; the target's bound)
-#   bound_burst = floor((C - 1) / B) * W     (bursting B at the start of each window)
-#   limiter     = (C - burst) * (W + safety) / (B - burst + 1): the schedule
-#                 halo-fetcher's GCRA aims at (docs/fetcher.md: burst 10, safety min(W/50, 1 s))
+#   bound_rate  = C * W / B                  (the budget's sustained rate)
+#   bound_burst = floor((C - 1) / B) * W     (bursting B at the start of each window: Halo's own bound)
+#   limiter     = floor((C - 1) / cap) * (W + safety): the schedule halo-fetcher's
+#                 rolling-window limiter allows a sync (docs/fetcher.md: cap = B less
+#                 the webhook reserve S (HALO_FETCH_RESERVE, default 0.2), safety min(W/50, 1 s)),
+#                 with a pipeline of no duration
+# ratio_connect and ratio_first are against bound_burst.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-runs=3 window=30 fetchers=1 tickets=100000 headroom=0.9
+runs=3 window=30 fetchers=1 tickets=100000 headroom=0.9 reserve=0.2
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -35,7 +38,8 @@ while [ $# -gt 0 ]; do
     --fetchers) fetchers=$2; shift 2 ;;
     --tickets) tickets=$2; shift 2 ;;
     --headroom) headroom=$2; shift 2 ;;
-    *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --reserve) reserve=$2; shift 2 ;;
+    *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl
@@ -45,7 +49,7 @@ trap bench_stack_stop EXIT
 
 one_run() {
   local run=$1 t_conn t_done stats bound log counted pages n429 t_first t_last budget
-  bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
+  bench_stack_start --fetchers "$fetchers" --env "HALO_FETCH_RESERVE=$reserve" "${SIM_ARGS[@]}"
   bench_connect 450 "$window" --headroom "$headroom"
   t_conn=$(now_ms)
   bench_wait_full_sync $((window * 20 + 600))
@@ -60,22 +64,25 @@ one_run() {
   t_last=$(jq '[.[] | select(.path | test("page_size=100")) | .ts_ms] | max' <<<"$log")
   budget=$(awk -v h="$headroom" 'BEGIN {printf "%d", 450 * h + 1e-9}')
   awk -v run="$run" -v C="$counted" -v P="$pages" -v PB="$bound" -v n429="$n429" -v W="$window" -v B="$budget" \
-    -v wc="$((t_done - t_conn))" -v wf="$((t_done - t_first))" -v wr="$((t_last - t_first))" -v N="$fetchers" 'BEGIN {
-      burst = int(B / 20); if (burst > 10) burst = 10; if (burst < 1) burst = 1
+    -v wc="$((t_done - t_conn))" -v wf="$((t_done - t_first))" -v wr="$((t_last - t_first))" -v N="$fetchers" \
+    -v S="$reserve" 'BEGIN {
+      held = B * S; if (held > int(held) + 1e-9) held = int(held) + 1; else held = int(held)
+      cap = B - held; if (cap < 1) cap = 1
       safety = W / 50; if (safety > 1) safety = 1
       rate = C * W / B; bursty = int((C - 1) / B) * W
-      lim = (C > burst ? C - burst : 0) * (W + safety) / (B - burst + 1)
-      printf "run=%d fetchers=%d window_s=%s budget=%d counted_requests=%d pages=%d pages_bound=%d http_429=%d", \
-        run, N, W, B, C, P, PB, n429
+      lim = int((C - 1) / cap) * (W + safety)
+      printf "run=%d fetchers=%d window_s=%s budget=%d reserve=%s sync_cap=%d counted_requests=%d pages=%d pages_bound=%d http_429=%d", \
+        run, N, W, B, S, cap, C, P, PB, n429
       printf " wall_connect_s=%.2f wall_first_s=%.2f requests_span_s=%.2f bound_rate_s=%.2f bound_burst_s=%.2f limiter_s=%.2f", \
         wc / 1000, wf / 1000, wr / 1000, rate, bursty, lim
-      printf " ratio_connect=%.3f ratio_first=%.3f\n", wc / 1000 / rate, wf / 1000 / rate }'
+      b = bursty > 0 ? bursty : 1
+      printf " ratio_connect=%.3f ratio_first=%.3f ratio_limiter=%.3f\n", wc / 1000 / b, wf / 1000 / b, (lim > 0 ? wr / 1000 / lim : 0) }'
   [ -n "${BENCH_KEEP:-}" ] || stack stop >/dev/null 2>&1 || true
 }
 
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window --headroom $headroom\"" \
-  "scaling=\"window 300 s -> $window s ($(awk -v w="$window" 'BEGIN {printf "%g", 300 / w}')x faster)\" fetchers=$fetchers"
+  "scaling=\"window 300 s -> $window s ($(awk -v w="$window" 'BEGIN {printf "%g", 300 / w}')x faster)\" fetchers=$fetchers reserve=$reserve"
 out=""
 for r in $(seq 1 "$runs"); do
   one_run "$r" >"$BENCH_STACK_DIR.run.out"
@@ -83,8 +90,9 @@ for r in $(seq 1 "$runs"); do
   out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
 done
 rm -f "$BENCH_STACK_DIR.run.out"
-printf 'median: runs=%s window_s=%s pages=%s pages_bound=%s http_429_max=%s wall_connect_s=%s wall_first_s=%s bound_rate_s=%s ratio_connect=%s ratio_first=%s\n' \
-  "$runs" "$window" "$(field pages <<<"$out" | median)" "$(field pages_bound <<<"$out" | median)" \
+printf 'median: runs=%s window_s=%s reserve=%s pages=%s pages_bound=%s http_429_max=%s wall_connect_s=%s wall_first_s=%s requests_span_s=%s bound_burst_s=%s limiter_s=%s ratio_connect=%s ratio_first=%s ratio_limiter=%s\n' \
+  "$runs" "$window" "$reserve" "$(field pages <<<"$out" | median)" "$(field pages_bound <<<"$out" | median)" \
   "$(field http_429 <<<"$out" | sort -n | tail -n 1)" "$(field wall_connect_s <<<"$out" | median)" \
-  "$(field wall_first_s <<<"$out" | median)" "$(field bound_rate_s <<<"$out" | median)" \
-  "$(field ratio_connect <<<"$out" | median)" "$(field ratio_first <<<"$out" | median)"
+  "$(field wall_first_s <<<"$out" | median)" "$(field requests_span_s <<<"$out" | median)" \
+  "$(field bound_burst_s <<<"$out" | median)" "$(field limiter_s <<<"$out" | median)" \
+  "$(field ratio_connect <<<"$out" | median)" "$(field ratio_first <<<"$out" | median)" "$(field ratio_limiter <<<"$out" | median)"

@@ -200,7 +200,7 @@ static int s_budget_open(const ctl_check_input_t *in, s_budget_t *b, ctl_check_o
 static int s_budget_take(const ctl_check_input_t *in, s_budget_t *b, ctl_check_output_t *out)
 {
     while (b->tenant_id) {
-        int64_t wait = halo_limiter_take(in->pg, b->tenant_id, &b->params);
+        int64_t wait = halo_limiter_take(in->pg, b->tenant_id, &b->params, HALO_LIMITER_URGENT);
         if (wait < 0) {
             snprintf(out->message, sizeof out->message, "cannot take from the tenant's API budget: %s",
                      halo_pg_error(in->pg));

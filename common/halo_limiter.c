@@ -1,14 +1,14 @@
-/* halo_limiter: GCRA in pure C (for tests and as the specification) and the
- * same arithmetic as one UPDATE ... RETURNING on halo.rate_limits. A request
- * at t conforms when tat - tau <= t; it then sets tat = max(tat, t) + T. */
+/* halo_limiter: the rolling-window limiter in pure C (for tests and as the
+ * specification) and the same arithmetic as one UPDATE ... RETURNING on
+ * halo.rate_limits through halo.rate_window_take (018_window_limiter.sql). A
+ * request of cap c at t is granted when fewer than c grants lie in
+ * (t - span, t]; the grant logs t. */
 #include "halo_limiter.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define HALO_LIMITER_EPSILON_MS 1e-6 /* floating-point slack; PostgreSQL keeps microseconds */
 
 int halo_limiter_params(int limit, double window_s, double headroom, halo_limiter_params_t *out)
 {
@@ -17,28 +17,55 @@ int halo_limiter_params(int limit, double window_s, double headroom, halo_limite
     int budget = (int)floor(limit * headroom + 1e-9);
     if (budget < 1)
         budget = 1;
-    int burst = budget / HALO_LIMITER_BURST_DIVISOR;
-    if (burst > HALO_LIMITER_BURST_MAX)
-        burst = HALO_LIMITER_BURST_MAX;
-    if (burst < 1)
-        burst = 1;
     out->budget = budget;
-    out->burst = burst;
     out->window_ms = window_s * 1000.0;
     out->safety_ms = out->window_ms / HALO_LIMITER_SAFETY_DIVISOR;
     if (out->safety_ms > HALO_LIMITER_SAFETY_MAX_MS)
         out->safety_ms = HALO_LIMITER_SAFETY_MAX_MS;
-    out->interval_ms = (out->window_ms + out->safety_ms) / (double)(budget - burst + 1);
-    out->tolerance_ms = (burst - 1) * out->interval_ms;
+    out->span_ms = out->window_ms + out->safety_ms;
+    out->interval_ms = out->span_ms / budget;
+    return halo_limiter_set_reserve(out, HALO_LIMITER_DEFAULT_RESERVE);
+}
+
+int halo_limiter_set_reserve(halo_limiter_params_t *p, double reserve)
+{
+    if (!(reserve >= 0) || reserve > HALO_LIMITER_RESERVE_MAX)
+        return -1;
+    int held = (int)ceil(p->budget * reserve - 1e-9);
+    p->bulk_cap = p->budget - held < 1 ? 1 : p->budget - held;
+    p->idle_spacing_ms = p->span_ms / p->bulk_cap;
     return 0;
 }
 
-int64_t halo_limiter_gcra_take(double *tat_ms, const halo_limiter_params_t *p, double now_ms)
+int halo_limiter_cap(const halo_limiter_params_t *p, halo_limiter_class_t cls)
 {
-    double allowed_at = *tat_ms - p->tolerance_ms;
-    if (allowed_at > now_ms + HALO_LIMITER_EPSILON_MS)
-        return (int64_t)ceil(allowed_at - now_ms);
-    *tat_ms = (*tat_ms > now_ms ? *tat_ms : now_ms) + p->interval_ms;
+    return cls == HALO_LIMITER_URGENT ? p->budget : p->bulk_cap;
+}
+
+int64_t halo_limiter_window_take(halo_limiter_log_t *log, const halo_limiter_params_t *p, halo_limiter_class_t cls,
+                                 double now_ms)
+{
+    int cap = halo_limiter_cap(p, cls);
+    int drop = 0;
+    while (drop < log->n && log->at[drop] <= now_ms - p->span_ms)
+        drop++;
+    if (drop > 0) {
+        memmove(log->at, log->at + drop, sizeof *log->at * (size_t)(log->n - drop));
+        log->n -= drop;
+    }
+    double ready = now_ms;
+    if (log->paused_until_ms > ready)
+        ready = log->paused_until_ms;
+    if (log->n >= cap && log->at[log->n - cap] + p->span_ms > ready)
+        ready = log->at[log->n - cap] + p->span_ms; /* when enough grants have left the window */
+    if (cls == HALO_LIMITER_IDLE && log->n > 0 && log->at[log->n - 1] + p->idle_spacing_ms > ready)
+        ready = log->at[log->n - 1] + p->idle_spacing_ms;
+    if (ready > now_ms)
+        return (int64_t)ceil(ready - now_ms);
+    if (log->n >= log->cap)
+        return (int64_t)ceil(p->interval_ms); /* a log shorter than the budget: the caller's mistake, stay safe */
+    log->at[log->n] = log->n > 0 && log->at[log->n - 1] > now_ms ? log->at[log->n - 1] : now_ms;
+    log->n++;
     return 0;
 }
 
@@ -50,45 +77,42 @@ int64_t halo_limiter_pause_ms(const halo_limiter_params_t *p, long retry_after_s
     return (int64_t)ceil(pause);
 }
 
-void halo_limiter_gcra_throttle(double *tat_ms, const halo_limiter_params_t *p, double now_ms, int64_t pause_ms)
+void halo_limiter_window_throttle(halo_limiter_log_t *log, double now_ms, int64_t pause_ms)
 {
-    double pushed = now_ms + (double)pause_ms + p->tolerance_ms;
-    if (*tat_ms < pushed)
-        *tat_ms = pushed;
+    double until = now_ms + (double)pause_ms;
+    if (log->paused_until_ms < until)
+        log->paused_until_ms = until;
 }
 
-/* The statement mirrors halo_limiter_gcra_take with clock_timestamp() as now: SET
- * expressions see the old row, and under concurrency PostgreSQL re-evaluates
- * them on the latest version after the row lock, so grants never overlap. */
+/* The statement runs halo.rate_window_take on the row's old log with
+ * clock_timestamp() as now; under concurrency PostgreSQL re-evaluates the SET
+ * on the newest version after the row lock, so no two fetchers are granted
+ * the same place in the window. */
 static const char *const s_take_sql =
     "UPDATE halo.rate_limits r"
-    " SET granted = r.tat - make_interval(secs => $3::float8 / 1000) <= clock_timestamp(),"
-    "     tat = CASE WHEN r.tat - make_interval(secs => $3::float8 / 1000) <= clock_timestamp()"
-    "                THEN greatest(r.tat, clock_timestamp()) + make_interval(secs => $2::float8 / 1000)"
-    "                ELSE r.tat END,"
-    "     requests = r.requests + CASE WHEN r.tat - make_interval(secs => $3::float8 / 1000) <= clock_timestamp()"
-    "                                  THEN 1 ELSE 0 END,"
-    "     updated_at = clock_timestamp()"
+    " SET (grants, granted, wait_ms, requests, updated_at) ="
+    "     (SELECT w.kept, w.granted, w.wait_ms, r.requests + w.granted::int, clock_timestamp()"
+    "      FROM halo.rate_window_take(r.grants, clock_timestamp(), r.paused_until, $2::float8, $3::int, $4::float8) w)"
     " WHERE r.tenant_id = $1::bigint"
-    " RETURNING r.granted,"
-    "   greatest(1, ceil(extract(epoch FROM r.tat - make_interval(secs => $3::float8 / 1000)"
-    "                                       - clock_timestamp()) * 1000))::bigint, r.limit_gen";
+    " RETURNING r.granted, r.wait_ms, r.limit_gen";
 
-int64_t halo_limiter_take(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p)
+int64_t halo_limiter_take(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, halo_limiter_class_t cls)
 {
     int64_t gen;
-    return halo_limiter_take_gen(pg, tenant_id, p, &gen);
+    return halo_limiter_take_gen(pg, tenant_id, p, cls, &gen);
 }
 
-int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int64_t *gen)
+int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p,
+                              halo_limiter_class_t cls, int64_t *gen)
 {
-    char id[32], interval[64], tolerance[64];
+    char id[32], span[64], cap[32], spacing[64];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    snprintf(interval, sizeof interval, "%.3f", p->interval_ms);
-    snprintf(tolerance, sizeof tolerance, "%.3f", p->tolerance_ms);
-    const char *params[] = {id, interval, tolerance};
+    snprintf(span, sizeof span, "%.3f", p->span_ms);
+    snprintf(cap, sizeof cap, "%d", halo_limiter_cap(p, cls));
+    snprintf(spacing, sizeof spacing, "%.3f", cls == HALO_LIMITER_IDLE ? p->idle_spacing_ms : 0.0);
+    const char *params[] = {id, span, cap, spacing};
     for (int round = 0; round < 2; round++) {
-        PGresult *res = halo_pg_exec(pg, s_take_sql, 3, params);
+        PGresult *res = halo_pg_exec(pg, s_take_sql, 4, params);
         if (!res)
             return -1;
         if (PQntuples(res) == 1) {
@@ -99,10 +123,11 @@ int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limit
         }
         PQclear(res);
         /* First request of this tenant: create its row, then take. */
-        if (halo_pg_command(pg,
-                            "INSERT INTO halo.rate_limits (tenant_id, tat) VALUES ($1::bigint, clock_timestamp())"
-                            " ON CONFLICT (tenant_id) DO NOTHING",
-                            1, params) != 0)
+        if (halo_pg_command(
+                pg,
+                "INSERT INTO halo.rate_limits (tenant_id, paused_until) VALUES ($1::bigint, clock_timestamp())"
+                " ON CONFLICT (tenant_id) DO NOTHING",
+                1, params) != 0)
             return -1;
     }
     return -1;
@@ -110,16 +135,18 @@ int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limit
 
 int halo_limiter_throttle(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_params_t *p, int64_t pause_ms)
 {
-    char id[32], pushed[64];
+    (void)p;
+    char id[32], pause[64];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    snprintf(pushed, sizeof pushed, "%.3f", (double)pause_ms + p->tolerance_ms);
-    const char *params[] = {id, pushed};
+    snprintf(pause, sizeof pause, "%lld", (long long)pause_ms);
+    const char *params[] = {id, pause};
     return halo_pg_command(pg,
-                           "INSERT INTO halo.rate_limits AS r (tenant_id, tat, throttled, last_429_at)"
+                           "INSERT INTO halo.rate_limits AS r (tenant_id, paused_until, throttled, last_429_at)"
                            " VALUES ($1::bigint, clock_timestamp() + make_interval(secs => $2::float8 / 1000), 1,"
                            "         clock_timestamp())"
                            " ON CONFLICT (tenant_id) DO UPDATE"
-                           " SET tat = greatest(r.tat, EXCLUDED.tat), throttled = r.throttled + 1,"
+                           " SET paused_until = greatest(r.paused_until, EXCLUDED.paused_until),"
+                           "     throttled = r.throttled + 1,"
                            "     last_429_at = EXCLUDED.last_429_at, updated_at = clock_timestamp()",
                            2, params);
 }
@@ -128,19 +155,21 @@ int halo_limiter_charge(halo_pg_t *pg, int64_t tenant_id, const halo_limiter_par
 {
     if (requests <= 0)
         return 0;
-    char id[32], pushed[64], count[32];
+    char id[32], span[64], count[32];
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    snprintf(pushed, sizeof pushed, "%.3f", p->interval_ms * requests);
+    snprintf(span, sizeof span, "%.3f", p->span_ms);
     snprintf(count, sizeof count, "%d", requests);
-    const char *params[] = {id, pushed, count};
-    return halo_pg_command(pg,
-                           "INSERT INTO halo.rate_limits AS r (tenant_id, tat, requests)"
-                           " VALUES ($1::bigint, clock_timestamp() + make_interval(secs => $2::float8 / 1000),"
-                           "         $3::bigint)"
-                           " ON CONFLICT (tenant_id) DO UPDATE"
-                           " SET tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => $2::float8 / 1000),"
-                           "     requests = r.requests + EXCLUDED.requests, updated_at = clock_timestamp()",
-                           3, params);
+    const char *params[] = {id, span, count};
+    return halo_pg_command(
+        pg,
+        "INSERT INTO halo.rate_limits AS r (tenant_id, paused_until, grants, requests)"
+        " VALUES ($1::bigint, clock_timestamp(), array_fill(clock_timestamp(), ARRAY[$3::int]), $3::bigint)"
+        " ON CONFLICT (tenant_id) DO UPDATE"
+        " SET grants = ARRAY(SELECT g FROM unnest(r.grants) g"
+        "                    WHERE g > clock_timestamp() - make_interval(secs => $2::float8 / 1000) ORDER BY g)"
+        "              || array_fill(greatest(clock_timestamp(), r.grants[cardinality(r.grants)]), ARRAY[$3::int]),"
+        "     requests = r.requests + EXCLUDED.requests, updated_at = clock_timestamp()",
+        3, params);
 }
 
 /* Reads column col of row as a number, 0 when NULL. */
@@ -225,7 +254,7 @@ static const char *const s_learn_sql =
     " SET learned_limit = $3::float8::int, learned_window_s = $4::float8, learned_at = to_timestamp($5::float8 / 1000),"
     "     aimd_limit = $6::float8, aimd_fail = $7::float8, aimd_at = to_timestamp($8::float8 / 1000),"
     "     limit_gen = r.limit_gen + $9::int,"
-    "     tat = greatest(r.tat, clock_timestamp() + make_interval(secs => $10::float8 / 1000)),"
+    "     paused_until = greatest(r.paused_until, clock_timestamp() + make_interval(secs => $10::float8 / 1000)),"
     "     throttled = r.throttled + 1, last_429_at = clock_timestamp(), updated_at = clock_timestamp()"
     " WHERE r.tenant_id = $1::bigint AND r.limit_gen = $2::bigint";
 
@@ -236,7 +265,7 @@ int halo_limiter_learn_429(halo_pg_t *pg, int64_t tenant_id, const char *body, s
     snprintf(id, sizeof id, "%lld", (long long)tenant_id);
     const char *ensure[] = {id};
     if (halo_pg_command(pg,
-                        "INSERT INTO halo.rate_limits (tenant_id, tat) VALUES ($1::bigint, clock_timestamp())"
+                        "INSERT INTO halo.rate_limits (tenant_id, paused_until) VALUES ($1::bigint, clock_timestamp())"
                         " ON CONFLICT (tenant_id) DO NOTHING",
                         1, ensure) != 0)
         return -1;
@@ -256,7 +285,7 @@ int halo_limiter_learn_429(halo_pg_t *pg, int64_t tenant_id, const char *body, s
         char genbuf[32], ll[32], lw[32], la[32], al[32], af[32], at[32], bump[8], push[64];
         snprintf(genbuf, sizeof genbuf, "%lld", (long long)gen);
         snprintf(bump, sizeof bump, "%d", v == HALO_RATELEARN_HELD ? 0 : 1);
-        snprintf(push, sizeof push, "%.3f", (double)pause + p.tolerance_ms);
+        snprintf(push, sizeof push, "%lld", (long long)pause);
         const char *params[] = {id,
                                 genbuf,
                                 s_param(ll, sizeof ll, st.learned_limit, 0),

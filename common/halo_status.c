@@ -182,6 +182,8 @@ int halo_status_compute(const char *const *expected, size_t count, const halo_ev
 
 /* Milliseconds of a timestamptz column as SQL text (NULL for NULL or infinity). */
 #define S_MS(col) "(CASE WHEN isfinite(" col ") THEN (extract(epoch FROM " col ") * 1000)::bigint END)"
+/* The budget in use: the grants the limiter logged in the effective window. */
+#define S_BUDGET_USED HALO_LIMITER_USED_SQL("coalesce(r.learned_window_s, t.rate_window_s)")
 
 static int64_t s_i64(const PGresult *res, int row, int col, int64_t if_null)
 {
@@ -277,7 +279,7 @@ static void s_load_rate(halo_status_report_t *r, const PGresult *res, int row, i
     halo_ratelearn_describe(&st, r->now_ms, r->rate_summary, sizeof r->rate_summary);
 }
 
-static void s_finish(halo_status_report_t *r, int64_t tat_ms)
+static void s_finish(halo_status_report_t *r, int64_t used)
 {
     const char *expected[HALO_STATUS_MAX_EVENTS];
     halo_event_stat_t stats[HALO_STATUS_MAX_EVENTS];
@@ -290,14 +292,8 @@ static void s_finish(halo_status_report_t *r, int64_t tat_ms)
                             &r->result) != 0)
         r->result.status = HALO_STATUS_NO_DATA; /* unreachable: counts are capped on load */
     r->budget_limit = (double)r->rate_effective * r->rate_headroom;
-    /* GCRA: each granted request pushes the TAT forward by window/limit, so
-     * the distance of the TAT ahead of now is the budget in use. */
-    if (tat_ms > r->now_ms && r->budget_limit > 0) {
-        double interval_ms = r->rate_effective_window_s * 1000.0 / r->budget_limit;
-        r->budget_used = (double)(tat_ms - r->now_ms) / interval_ms;
-        if (r->budget_used > r->budget_limit)
-            r->budget_used = r->budget_limit;
-    }
+    /* The limiter logs each grant: those of the last window are the budget in use. */
+    r->budget_used = used > 0 ? (double)used : 0;
     bool sync_failed = false;
     for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++)
         sync_failed |= r->sync[k].present && strcmp(r->sync[k].full_status, "failed") == 0;
@@ -310,7 +306,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
     static const char *const tenants_sql = "SELECT t.id, t.slug, t.enabled, t.resource_url, " S_MS(
         "t.connected_at") ", "
                           "array_to_json(t.expected_events)::text, t.rate_limit, t.rate_window_s, "
-                          "t.rate_headroom, " S_MS("r.tat") ", r.requests, r.throttled, " S_MS(
+                          "t.rate_headroom, " S_BUDGET_USED ", r.requests, r.throttled, " S_MS(
                               "r.last_429_at") ", " HALO_LIMITER_STATE_COLUMNS " "
                                                "FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id "
                                                "WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug";
@@ -342,7 +338,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
     halo_status_report_t *out = NULL;
     PGresult *res = NULL;
     size_t n = 0;
-    int64_t *tats = NULL;
+    int64_t *used = NULL;
 
     res = s_query(pg, tenants_sql, slug, err, errlen);
     if (!res)
@@ -350,8 +346,8 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
     n = (size_t)PQntuples(res);
     if (n > 0) {
         out = calloc(n, sizeof *out);
-        tats = calloc(n, sizeof *tats);
-        if (!out || !tats) {
+        used = calloc(n, sizeof *used);
+        if (!out || !used) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
@@ -369,7 +365,7 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
         r->rate_limit = s_i64(res, row, 6, 450);
         r->rate_window_s = s_i64(res, row, 7, 300);
         r->rate_headroom = strtod(PQgetvalue(res, row, 8), NULL);
-        tats[i] = s_i64(res, row, 9, -1);
+        used[i] = s_i64(res, row, 9, 0);
         r->api_requests = s_i64(res, row, 10, 0);
         r->api_throttled = s_i64(res, row, 11, 0);
         r->last_429_at_ms = s_i64(res, row, 12, -1);
@@ -454,14 +450,14 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
     res = NULL;
 
     for (size_t i = 0; i < n; i++)
-        s_finish(&out[i], tats[i]);
-    free(tats);
+        s_finish(&out[i], used[i]);
+    free(used);
     *reports = out;
     *count = n;
     return 0;
 fail:
     PQclear(res);
-    free(tats);
+    free(used);
     free(out);
     return -1;
 }

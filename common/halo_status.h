@@ -126,7 +126,7 @@ typedef struct {
     bool rate_aimd;                      /* lowered below the ceiling by 429s without a stated limit */
     char rate_summary[256];              /* "450 configured, 300 learned from Halo at <time>" */
     double budget_limit;                 /* requests allowed per window: rate_effective * headroom */
-    double budget_used;                  /* requests counted in the current window (from the limiter's TAT) */
+    double budget_used;                  /* requests granted in the last window (the limiter's log) */
     int64_t api_requests, api_throttled; /* ever, from rate_limits */
     int64_t last_429_at_ms;              /* -1 if never */
     bool healthy;                        /* enabled => Successful, no dead letters, no failed sync */

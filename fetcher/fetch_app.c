@@ -85,6 +85,8 @@ static const halo_config_var_t s_config[] = {
      "a reconciling full sync of tickets, sites and users at least this long after the last"},
     {"HALO_SYNC_RECONCILE_SHARE", HALO_CFG_DOUBLE, "0.05", 0, 1, NULL, false,
      "share of the budget one entity's reconciliation may use (sets its interval from its size; 0: off)"},
+    {"HALO_FETCH_RESERVE", HALO_CFG_DOUBLE, "0.2", 0, 0.9, NULL, false,
+     "share of each rate window only webhook fetches may use (syncs and backfill leave it free)"},
     {"HALO_FETCH_BACKFILL", HALO_CFG_BOOL, "on", 0, 0, NULL, false,
      "GET rows whose detail a list page could not fill, with budget nothing else uses (lowest priority)"},
     HALO_CURVE_VARS_CLIENT,
@@ -149,6 +151,7 @@ static void s_settings(const halo_config_t *cfg, fetch_settings_t *s)
     s->sync_invoice_window_d = halo_config_int(cfg, "HALO_SYNC_INVOICE_WINDOW_D");
     s->sync_share = halo_config_double(cfg, "HALO_SYNC_SHARE");
     s->backfill = halo_config_bool(cfg, "HALO_FETCH_BACKFILL");
+    s->reserve = halo_config_double(cfg, "HALO_FETCH_RESERVE");
     s->sync_reconcile_min_s = halo_config_int(cfg, "HALO_SYNC_RECONCILE_MIN_S");
     s->sync_reconcile_share = halo_config_double(cfg, "HALO_SYNC_RECONCILE_SHARE");
 }

@@ -87,12 +87,6 @@ int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *bl
     return found;
 }
 
-void fetch_backfill_limits(const halo_limiter_params_t *in, halo_limiter_params_t *out)
-{
-    *out = *in;
-    out->tolerance_ms = 0;
-}
-
 int fetch_backfill_records(const char *tenant_slug, const fetch_backfill_item_t *item, long status, const char *body,
                            size_t len, int64_t fetched_at_ms, halo_msg_t *msg, char *err, size_t errlen)
 {

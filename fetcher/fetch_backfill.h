@@ -2,9 +2,9 @@
  * page carries fewer fields than a single object, so store marks rows that
  * want a detail (detail_wanted_since, docs/schema.md); a worker with nothing
  * else to do GETs the one wanting it longest, at the lowest priority: its
- * limiter grant has no burst tolerance, so it is given only while the
- * tenant's budget is idle, and webhook fetches and syncs, which keep the
- * tolerance, are never delayed by it (docs/fetcher.md, "Backfill"). The
+ * limiter class (HALO_LIMITER_IDLE) leaves the webhook reserve free and
+ * goes only at the steady pace after any other grant, so webhook fetches and
+ * syncs are never delayed by it (docs/fetcher.md, "Backfill"). The
  * backfill needs no ledger row: the candidates are read from the mirror
  * (halo.detail_backfill_next), and requests recently sent are remembered here
  * until store has applied them. */
@@ -43,9 +43,6 @@ int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *bl
                         fetch_backfill_item_t *out) __attribute__((warn_unused_result));
 /* Remembers item as requested at now_mono (the oldest memory is dropped when full). */
 void fetch_backfill_sent(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono);
-/* The lowest priority's limiter parameters: those of in without burst
- * tolerance, granted only when no other request is waiting on the budget. */
-void fetch_backfill_limits(const halo_limiter_params_t *in, halo_limiter_params_t *out);
 /* Builds the RECORDS of a single GET of item answered status with body
  * (200: the object, or a tombstone when it says "deleted": true; 404: a
  * tombstone), source "object" and no ledger row. 0, or -1 with err set

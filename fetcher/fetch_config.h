@@ -42,6 +42,7 @@ typedef struct {
     int64_t sync_reconcile_min_s; /* reconciliation: at least this long between full syncs ... */
     double sync_reconcile_share;  /* ... and at most this share of the budget (0: off) */
     bool backfill;                /* GET rows wanting a detail with spare budget (fetch_backfill.h) */
+    double reserve;               /* share of each rate window only webhook fetches may use */
 } fetch_settings_t;
 
 /* Settings with every default (tests), database_url and secret_key given. */

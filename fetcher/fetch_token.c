@@ -108,7 +108,7 @@ static int s_read_shared(fetch_token_t *self, s_entry_t *e, const char *id_text,
 static int s_take_slot(fetch_token_t *self, const fetch_tenant_t *tenant, char *err, size_t errlen)
 {
     for (;;) {
-        int64_t wait = halo_limiter_take(self->pg, tenant->id, &tenant->limits);
+        int64_t wait = halo_limiter_take(self->pg, tenant->id, &tenant->limits, HALO_LIMITER_URGENT);
         if (wait == 0)
             return 0;
         if (wait < 0) {

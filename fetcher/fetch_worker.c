@@ -39,8 +39,11 @@
 
 typedef enum { REQ_OK = 0, REQ_WAIT, REQ_FAIL } s_req_t;
 
+/* A tenant the limiter told to wait: requests of cls and of every less
+ * urgent class wait until until_mono (a more urgent one may still go). */
 typedef struct {
     int64_t tenant_id;
+    halo_limiter_class_t cls;
     int64_t until_mono;
 } s_blocked_t;
 
@@ -136,35 +139,37 @@ static void s_blocked_prune(fetch_worker_t *self, int64_t now)
     self->nblocked = kept;
 }
 
-/* Skips the tenant's work in this worker until now + ms. */
-static void s_block(fetch_worker_t *self, int64_t tenant_id, int64_t ms)
+/* Skips the tenant's requests of cls (and less urgent) in this worker until now + ms. */
+static void s_block(fetch_worker_t *self, int64_t tenant_id, halo_limiter_class_t cls, int64_t ms)
 {
     int64_t until = halo_clock_mono_ms() + (ms > 0 ? ms : 1);
     for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].tenant_id == tenant_id) {
+        if (self->blocked[i].tenant_id == tenant_id && self->blocked[i].cls == cls) {
             if (self->blocked[i].until_mono < until)
                 self->blocked[i].until_mono = until;
             return;
         }
     if (self->nblocked < WORKER_BLOCKED_MAX)
-        self->blocked[self->nblocked++] = (s_blocked_t){tenant_id, until};
+        self->blocked[self->nblocked++] = (s_blocked_t){tenant_id, cls, until};
 }
 
-/* True if the tenant is blocked at now. */
-static bool s_is_blocked(const fetch_worker_t *self, int64_t tenant_id, int64_t now)
+/* True if the tenant's requests of cls are blocked at now. */
+static bool s_is_blocked(const fetch_worker_t *self, int64_t tenant_id, halo_limiter_class_t cls, int64_t now)
 {
     for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].tenant_id == tenant_id && self->blocked[i].until_mono > now)
+        if (self->blocked[i].tenant_id == tenant_id && self->blocked[i].cls <= cls && self->blocked[i].until_mono > now)
             return true;
     return false;
 }
 
-/* Copies the blocked tenant ids into ids; returns how many. */
-static int s_blocked_ids(const fetch_worker_t *self, int64_t *ids)
+/* Copies the ids of the tenants whose requests of cls are blocked into ids; returns how many. */
+static int s_blocked_ids(const fetch_worker_t *self, halo_limiter_class_t cls, int64_t *ids)
 {
+    int n = 0;
     for (int i = 0; i < self->nblocked; i++)
-        ids[i] = self->blocked[i].tenant_id;
-    return self->nblocked;
+        if (self->blocked[i].cls <= cls)
+            ids[n++] = self->blocked[i].tenant_id;
+    return n;
 }
 
 /* ---------------------------------------------------------------- Halo requests */
@@ -205,12 +210,13 @@ static void s_throttled(fetch_worker_t *self, const fetch_tenant_t *tenant, cons
     *wait_ms = pause;
 }
 
-/* GETs url for tenant, at the lowest priority (no burst tolerance: backfill)
- * when lowest. REQ_OK: a response is in resp (any status but 401/429).
- * REQ_WAIT: the tenant's budget says wait *wait_ms (limiter, or a 429 that
- * pushed it for everyone): nothing was spent on this work. REQ_FAIL: err
- * says why (transport, timeout, token refused, database). */
-static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, bool lowest, const char *url,
+/* GETs url for tenant as a request of limiter class cls. REQ_OK: a response
+ * is in resp (any status but 401/429). REQ_WAIT: the tenant's budget says
+ * wait *wait_ms (the limiter: the tenant's requests of cls are blocked in
+ * this worker; or a 429 that paused it for everyone: all are blocked):
+ * nothing was spent on this work. REQ_FAIL: err says why (transport,
+ * timeout, token refused, database). */
+static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, halo_limiter_class_t cls, const char *url,
                          halo_api_response_t *resp, int64_t *wait_ms, char *err, size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
@@ -225,9 +231,8 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, boo
         int64_t gen = tenant->limit_gen;
         halo_limiter_params_t limits;
         fetch_tenant_params(tenant, halo_clock_mono_ms(), &limits);
-        if (lowest)
-            fetch_backfill_limits(&limits, &limits);
-        int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &limits, &gen);
+        (void)halo_limiter_set_reserve(&limits, self->s->reserve); /* in range: the configuration checks it */
+        int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &limits, cls, &gen);
         if (gen != tenant->limit_gen)
             self->reload_tenants = true; /* another fetcher learned a limit: ours is stale */
         if (wait < 0) {
@@ -236,6 +241,7 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, boo
         }
         if (wait > 0) {
             *wait_ms = wait;
+            s_block(self, tenant->id, cls, wait);
             fetch_telemetry_send(self->telemetry, tenant->slug, "limiter_wait", 1, NULL, NULL);
             return REQ_WAIT;
         }
@@ -267,6 +273,7 @@ static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, boo
         }
         if (resp->status == 429) {
             s_throttled(self, tenant, resp, wait_ms);
+            s_block(self, tenant->id, HALO_LIMITER_URGENT, *wait_ms);
             halo_api_response_clear(resp);
             return REQ_WAIT;
         }
@@ -359,10 +366,9 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
              (long long)lease->object_id);
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, false, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, HALO_LIMITER_URGENT, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         s_row_release(self, lease, 0);
-        s_block(self, tenant->id, wait);
         return;
     }
     self->units++;
@@ -449,7 +455,7 @@ static bool s_store_payload(fetch_worker_t *self, const fetch_lease_t *lease)
 static int s_webhook_step(fetch_worker_t *self)
 {
     int64_t ids[WORKER_BLOCKED_MAX];
-    int n = s_blocked_ids(self, ids);
+    int n = s_blocked_ids(self, HALO_LIMITER_URGENT, ids);
     fetch_lease_t lease;
     int rc = fetch_ledger_claim(self->pg, self->s->fetcher_id, self->s->lease_s, ids, n, &lease);
     if (rc <= 0)
@@ -479,9 +485,8 @@ static int s_sync_step(fetch_worker_t *self)
     }
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, false, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, HALO_LIMITER_BULK, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
-        s_block(self, tenant->id, wait);
         /* Waiting for the budget is not being gone: the lease must outlast
          * the wait, or another fetcher takes the run over and requests
          * pages this one already has (seen under load in CI). */
@@ -550,7 +555,7 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
     if (!self->backfill || now < self->next_backfill_mono)
         return 0;
     int64_t ids[WORKER_BLOCKED_MAX];
-    int n = s_blocked_ids(self, ids);
+    int n = s_blocked_ids(self, HALO_LIMITER_IDLE, ids);
     fetch_backfill_item_t item;
     int rc = fetch_backfill_next(self->backfill, self->pg, ids, n, now, &item);
     if (rc <= 0) {
@@ -568,7 +573,7 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
              (long long)item.id);
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, true, url, &resp, &wait, err, sizeof err);
+    s_req_t r = s_request(self, tenant, HALO_LIMITER_IDLE, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
         self->next_backfill_mono = now + (wait < WORKER_BACKFILL_IDLE_MS ? wait : WORKER_BACKFILL_IDLE_MS);
         return 0;
@@ -608,7 +613,7 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
     if (!run->active && now >= self->next_sync_check_mono) {
         self->next_sync_check_mono = now + WORKER_SYNC_CHECK_MS;
         int64_t ids[WORKER_BLOCKED_MAX];
-        int n = s_blocked_ids(self, ids);
+        int n = s_blocked_ids(self, HALO_LIMITER_BULK, ids);
         rc = fetch_sync_claim(self->pg, self->s, ids, n, run);
         if (rc < 0)
             return -1;
@@ -616,7 +621,8 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
             HALO_INFO("sync run claimed", "tenant_id=%lld entity=%s full=%d run=%lld page=%d",
                       (long long)run->tenant_id, run->entity, run->full, (long long)run->run_id, run->page_no);
     }
-    bool sync_ready = run->active && !s_is_blocked(self, run->tenant_id, now) && now >= run->retry_at_mono;
+    bool sync_ready =
+        run->active && !s_is_blocked(self, run->tenant_id, HALO_LIMITER_BULK, now) && now >= run->retry_at_mono;
     /* Webhook fetches go first, but a running sync keeps its share of requests. */
     bool sync_first = sync_ready && (double)self->sync_units < self->s->sync_share * (double)(self->units + 1);
     if (sync_first)
@@ -632,7 +638,7 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         return rc;
     /* Idle: sleep until the next due row, block end, sync retry, sync check or backfill look. */
     int64_t ids[WORKER_BLOCKED_MAX];
-    int n = s_blocked_ids(self, ids);
+    int n = s_blocked_ids(self, HALO_LIMITER_URGENT, ids);
     int64_t sleep = fetch_ledger_next_due_ms(self->pg, ids, n, self->s->idle_ms);
     for (int i = 0; i < self->nblocked; i++)
         if (self->blocked[i].until_mono - now < sleep)

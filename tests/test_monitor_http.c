@@ -214,8 +214,9 @@ static int s_setup(void **state)
            "SELECT t.id, 'ticket', n, CASE WHEN n = 1 THEN 'failed' ELSE 'pending' END, "
            "CASE WHEN n = 1 THEN 'HTTP 500 after 8 attempts' END "
            "FROM halo.tenants t, generate_series(1, 3) n WHERE t.slug = 't-some'");
-    s_exec("INSERT INTO halo.rate_limits (tenant_id, tat, requests, throttled) "
-           "SELECT id, now() + interval '100 seconds', 1234, 5 FROM halo.tenants WHERE slug = 't-ok'");
+    s_exec("INSERT INTO halo.rate_limits (tenant_id, grants, requests, throttled) "
+           "SELECT id, array_fill(now() - interval '10 seconds', ARRAY[120]) || array_fill(now() - interval '1 hour', "
+           "ARRAY[7]), 1234, 5 FROM halo.tenants WHERE slug = 't-ok'");
     s_exec("INSERT INTO halo.store_rejects (tenant_id, entity, object_id, reason, payload) "
            "SELECT id, 'ticket', 4242, 'id is not a number', 'SECRET-PAYLOAD' FROM halo.tenants WHERE slug = 't-some'");
     /* Four sites of t-ok, one of which a list page left wanting its detail: 75 % coverage. */
@@ -292,7 +293,7 @@ static void test_api_status_shows_the_four_statuses(void **state)
     assert_int_equal(json_integer_value(json_object_get(budget, "requests_total")), 1234);
     assert_int_equal(json_integer_value(json_object_get(budget, "throttled_total")), 5);
     double used = json_real_value(json_object_get(budget, "used"));
-    assert_true(used > 100 && used < 140); /* 100 s of TAT at 300 s / 405 per request = 135 */
+    assert_true(used > 119.5 && used < 120.5); /* the grants of the last 300 s, not those of an hour ago */
     json_t *ticket = json_object_get(json_object_get(ok, "sync"), "ticket");
     assert_int_equal(json_integer_value(json_object_get(ticket, "full_seen")), 40);
     assert_true(json_is_true(json_object_get(ok, "healthy")));
