@@ -28,12 +28,13 @@
 /* The receiver: answers 503 to the first `refuse` requests, then 200, keeping the bodies it accepted. */
 static struct {
     int fd, port;
+    pthread_t thread;
     pthread_mutex_t lock;
     int requests, refuse;
     char bodies[65536];
 } s_rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Accepts requests until the socket is closed. */
+/* Accepts requests until the socket is shut down (s_rx_stop). */
 static void *s_serve(void *arg)
 {
     (void)arg;
@@ -82,9 +83,20 @@ static void s_rx_start(void)
     assert_int_equal(listen(s_rx.fd, 16), 0);
     assert_int_equal(getsockname(s_rx.fd, (struct sockaddr *)&addr, &len), 0);
     s_rx.port = ntohs(addr.sin_port);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, s_serve, NULL), 0);
-    pthread_detach(t);
+    assert_int_equal(pthread_create(&s_rx.thread, NULL, s_serve, NULL), 0);
+}
+
+/* Stops the receiver, if started: its accept fails once the socket is shut down. */
+static int s_rx_stop(void **state)
+{
+    (void)state;
+    if (!s_rx.port)
+        return 0;
+    shutdown(s_rx.fd, SHUT_RDWR);
+    pthread_join(s_rx.thread, NULL);
+    close(s_rx.fd);
+    s_rx.port = 0;
+    return 0;
 }
 
 /* Resets the receiver: refuse the next `refuse` requests, forget the bodies. */
@@ -302,5 +314,5 @@ int main(void)
         cmocka_unit_test(test_rules_fire_once_and_resolve), cmocka_unit_test(test_detail_coverage_stalled),
         cmocka_unit_test(test_draining_queue_is_quiet),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, s_rx_stop);
 }
