@@ -95,13 +95,15 @@ one_run() {
   bench_psql "WITH s AS (
       SELECT extract(epoch FROM t.synced_at - b.sent_at) * 1000 AS total,
              extract(epoch FROM d.received_at - b.sent_at) * 1000 AS to_ingest,
-             extract(epoch FROM t.synced_at - d.received_at) * 1000 AS to_row
+             extract(epoch FROM t.synced_at - d.received_at) * 1000 AS to_row,
+             extract(epoch FROM t.fetched_at - d.received_at) * 1000 AS to_fetch
       FROM bench_samples b
       JOIN halo.tickets t ON t.id = b.id
       LEFT JOIN halo.webhook_deliveries d ON d.delivery_id = b.delivery_id)
     SELECT format('run=$run fetchers=$fetchers settle_ms=${settle:-default}${during:+ during_sync=$during sync_running_at_end=$sync_running} changes=%s rows=%s not_rewritten=%s'
                   ' p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s'
-                  ' to_ingest_p50_ms=%s to_ingest_p99_ms=%s to_row_p50_ms=%s to_row_p99_ms=%s',
+                  ' to_ingest_p50_ms=%s to_ingest_p99_ms=%s to_row_p50_ms=%s to_row_p99_ms=%s'
+                  ' to_fetch_p50_ms=%s to_fetch_p99_ms=%s',
       (SELECT count(*) FROM bench_samples), count(*), count(*) FILTER (WHERE total < 0),
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY total)::numeric, 1),
       round(percentile_cont(0.9) WITHIN GROUP (ORDER BY total)::numeric, 1),
@@ -110,7 +112,9 @@ one_run() {
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_ingest)::numeric, 1),
       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_ingest)::numeric, 1),
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_row)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_row)::numeric, 1))
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_row)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_fetch)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_fetch)::numeric, 1))
     FROM s"
   [ -n "${BENCH_KEEP:-}" ] || stack stop >/dev/null 2>&1 || true
 }
