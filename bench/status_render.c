@@ -1,8 +1,9 @@
 /* status_render: how long halo-monitor takes to render its status page (and
  * /api/status, /metrics) for N tenants. Builds a monitor state with N
  * synthetic tenant reports (every status, queue, dead letters, sync rows)
- * in memory, no PostgreSQL, then renders each page R times and prints the
- * median and the largest time and the page size. bench/status_render.sh. */
+ * and 50 full sync runs of history in memory, no PostgreSQL, then renders
+ * each page R times and prints the median and the largest time and the page
+ * size. bench/status_render.sh. */
 #include "halo_clock.h"
 #include "mon_pages.h"
 #include "mon_state.h"
@@ -88,6 +89,20 @@ int main(int argc, char **argv)
     mon_state_publish(state, reports, tenants, now);
     for (size_t i = 0; i < tenants; i++)
         mon_state_set_webhook_minute(state, reports[i].slug, now / 60000, 3);
+    mon_run_t history[MON_RUNS_MAX]; /* the history's full sync runs (halo.sync_runs) */
+    for (size_t i = 0; i < MON_RUNS_MAX; i++) {
+        history[i] = (mon_run_t){.run_id = 5000 - (int64_t)i,
+                                 .started_ms = now - (int64_t)i * 600000,
+                                 .finished_ms = i % 7 == 3 ? -1 : now - (int64_t)i * 600000 + 300000,
+                                 .pages = 12,
+                                 .records = 1150,
+                                 .total = 1150};
+        snprintf(history[i].tenant, sizeof history[i].tenant, "%s", reports[i % tenants].slug);
+        snprintf(history[i].entity, sizeof history[i].entity, "entity%zu", i % HALO_STATUS_ENTITY_COUNT);
+        snprintf(history[i].outcome, sizeof history[i].outcome, "%s", i % 7 == 3 ? "failed" : "done");
+        snprintf(history[i].error, sizeof history[i].error, "%s", i % 7 == 3 ? "HTTP 403 on page 3" : "");
+    }
+    mon_state_set_runs(state, history, MON_RUNS_MAX);
     static const struct {
         const char *name;
         mon_page_t page;

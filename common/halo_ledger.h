@@ -5,6 +5,9 @@
  * 013_ledger_late.sql) that it calls: fetchers record jobs, claim, release and fail rows and drive
  * sync runs; store completes rows, checkpoints and finishes syncs (inside
  * its own transaction); haloctl requests syncs and retries dead letters.
+ * halo.sync_runs (each full run's history, 017_history.sql) is written by a
+ * trigger on halo.sync_state only, in the statement that writes the run's
+ * row: while that row is locked, so it adds no level to the order below.
  *
  * LOCK ORDER. A transaction that takes more than one ledger lock takes them
  * in this order, and never an earlier level after a later one:

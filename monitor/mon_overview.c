@@ -177,32 +177,43 @@ static void s_list(FILE *out, const mon_view_t *v, mon_list_t list, const char *
     fputs("</table>", out);
 }
 
-/* Full sync runs: the current or last run of each tenant's entities that have one. */
+/* Full sync runs: the last MON_RUNS_MAX of every tenant (halo.sync_runs), newest first. */
 static void s_sync_runs(FILE *out, const mon_view_t *v)
 {
-    fputs("<h3>Full sync runs (current or last, per entity)</h3><table><tr><th>Tenant</th><th>Entity</th>"
-          "<th>Run</th><th>Status</th><th>Started</th><th>Finished</th><th>Records</th><th>Error</th></tr>",
+    fprintf(out, "<h3>Full sync runs (the last %d; halo.sync_runs keeps 30 per tenant and entity)</h3>", MON_RUNS_MAX);
+    if (v->run_count == 0) {
+        fputs("<p class=\"muted\">No full sync run yet.</p>", out);
+        return;
+    }
+    fputs("<table><tr><th>Tenant</th><th>Entity</th><th>Run</th><th>Outcome</th><th>Started</th><th>Finished</th>"
+          "<th>Took</th><th>Pages</th><th>Records</th><th>Error</th></tr>",
           out);
-    size_t shown = 0;
-    for (size_t i = 0; i < v->count && shown < 40; i++)
-        for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
-            const halo_status_sync_t *s = &v->reports[i].sync[k];
-            if (!s->present || s->full_run_id < 0)
-                continue;
-            shown++;
-            fputs("<tr><td>", out);
-            mon_fmt_escape(out, v->reports[i].slug);
-            fprintf(out, "</td><td>%s</td><td>%lld</td><td class=\"%s\">", s->entity, (long long)s->full_run_id,
-                    strcmp(s->full_status, "failed") == 0 ? "miss" : "");
-            mon_fmt_escape(out, s->full_status);
-            fputs("</td><td>", out);
-            mon_fmt_when(out, s->full_started_at_ms, v->now_ms);
-            fputs("</td><td>", out);
-            mon_fmt_when(out, s->full_finished_at_ms, v->now_ms);
-            fprintf(out, "</td><td>%lld</td><td>", (long long)s->full_seen);
-            mon_fmt_escape(out, s->last_error);
-            fputs("</td></tr>", out);
-        }
+    for (size_t i = 0; i < v->run_count; i++) {
+        const mon_run_t *r = &v->runs[i];
+        fputs("<tr><td>", out);
+        mon_fmt_escape(out, r->tenant);
+        fputs("</td><td>", out);
+        mon_fmt_escape(out, r->entity);
+        fprintf(out, "</td><td>%lld</td><td class=\"%s\">", (long long)r->run_id,
+                strcmp(r->outcome, "failed") == 0 ? "miss" : "");
+        mon_fmt_escape(out, r->outcome);
+        fputs("</td><td>", out);
+        mon_fmt_when(out, r->started_ms, v->now_ms);
+        fputs("</td><td>", out);
+        if (r->finished_ms >= 0)
+            mon_fmt_when(out, r->finished_ms, v->now_ms);
+        else
+            fputs("<span class=\"muted\">not finished</span>", out);
+        fputs("</td><td>", out);
+        if (r->finished_ms >= 0 && r->started_ms >= 0)
+            mon_fmt_duration(out, r->finished_ms - r->started_ms);
+        fprintf(out, "</td><td>%lld</td><td>%lld", (long long)r->pages, (long long)r->records);
+        if (r->total >= 0)
+            fprintf(out, " of %lld", (long long)r->total);
+        fputs("</td><td>", out);
+        mon_fmt_escape(out, r->error);
+        fputs("</td></tr>", out);
+    }
     fputs("</table>", out);
 }
 
@@ -212,8 +223,8 @@ void mon_overview_history(FILE *out, const mon_view_t *v)
     s_list(out, v, MON_LIST_STATUS_CHANGES, "Webhook status changes", "Status", "Previous",
            "No status change recorded yet.");
     s_sync_runs(out, v);
-    s_list(out, v, MON_LIST_REJECTED_WEBHOOKS, "Rejected webhooks (since the monitor started)", "Reason", "Requests",
-           "No webhook rejected since the monitor started.");
+    s_list(out, v, MON_LIST_REJECTED_WEBHOOKS, "Rejected webhooks (kept in halo.webhook_rejects: 1,000 rows, 30 days)",
+           "Reason", "Requests", "No webhook rejected in the last 30 days.");
     s_list(out, v, MON_LIST_STORE_REJECTS, "Store rejects (records refused, kept in halo.store_rejects)", "Record",
            "Reason", "No record rejected.");
     fputs("</section>\n", out);

@@ -1,12 +1,13 @@
 /* mon_pages: see mon_pages.h. The page is written under mon_state's lock
- * (mon_state_with_view) into a memory stream opened before it. */
+ * (mon_state_with_view) into a memory stream opened before it; /api/status
+ * (megabytes for many tenants) is mon_json's own buffer, handed back as it
+ * is: a memory stream grown to that size costs more than writing it. */
 #include "mon_pages.h"
 
-#include "halo_clock.h"
 #include "mon_html.h"
+#include "mon_json.h"
 #include "mon_metrics.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,6 +18,8 @@ typedef struct {
     const mon_query_t *query;
     int http_status;
     const char *content_type;
+    char *body; /* the page itself when it was not written to out (/api/status) */
+    size_t body_len;
 } s_render_t;
 
 /* /healthz: alive, and PostgreSQL was read recently (3 refresh periods + 10 s). */
@@ -36,29 +39,14 @@ static int s_write_healthz(FILE *out, const mon_view_t *v)
     return 200;
 }
 
-/* /api/status: every tenant's report plus how fresh it is. */
-static int s_write_json(FILE *out, const mon_view_t *v)
+/* /api/status: every tenant's report plus how fresh it is, into r->body
+ * (mon_json: the document halo_status_report_to_json and jansson would write). */
+static int s_write_json(s_render_t *r, const mon_view_t *v)
 {
-    json_t *tenants = json_array();
-    bool healthy = true;
-    for (size_t i = 0; tenants && i < v->count; i++) {
-        json_array_append_new(tenants, halo_status_report_to_json(&v->reports[i]));
-        healthy &= v->reports[i].healthy;
-    }
-    char now[40], refreshed[40] = "";
-    halo_clock_format_iso(v->now_ms, now, sizeof now);
-    if (v->refreshed_at_ms >= 0)
-        halo_clock_format_iso(v->refreshed_at_ms, refreshed, sizeof refreshed);
-    json_t *root =
-        json_pack("{s:s, s:o, s:{s:b, s:o}, s:b, s:o}", "generated_at", now, "refreshed_at",
-                  refreshed[0] ? json_string(refreshed) : json_null(), "database", "ok", v->db_ok, "error",
-                  v->db_error[0] ? json_string(v->db_error) : json_null(), "healthy", healthy, "tenants", tenants);
-    if (!root)
-        return 500;
-    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 ? 200 : 500;
-    fputc('\n', out);
-    json_decref(root);
-    return rc;
+    mon_json_head_t head = {
+        .now_ms = v->now_ms, .refreshed_at_ms = v->refreshed_at_ms, .db_ok = v->db_ok, .db_error = v->db_error};
+    r->body = mon_json_status(&head, v->reports, v->count, &r->body_len);
+    return r->body ? 200 : 500;
 }
 
 /* Writes the page of r from view (called under mon_state's lock). */
@@ -72,7 +60,7 @@ static void s_render_view(const mon_view_t *view, void *arg)
         break;
     case MON_PAGE_JSON:
         r->content_type = "application/json";
-        r->http_status = s_write_json(r->out, view);
+        r->http_status = s_write_json(r, view);
         break;
     case MON_PAGE_METRICS:
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -95,9 +83,15 @@ char *mon_pages_render(mon_state_t *state, mon_page_t page, const mon_query_t *q
     if (!r.out)
         return NULL;
     mon_state_with_view(state, now_ms, s_render_view, &r);
-    if (fclose(r.out) != 0 || size > MON_RENDER_MAX) {
+    if (fclose(r.out) != 0 || size > MON_RENDER_MAX || r.body_len > MON_RENDER_MAX) {
         free(buf);
+        free(r.body);
         return NULL;
+    }
+    if (r.body) {
+        free(buf);
+        buf = r.body;
+        size = r.body_len;
     }
     *len = size;
     *http_status = r.http_status;

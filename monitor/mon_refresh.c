@@ -25,6 +25,8 @@ struct _mon_refresh_t {
     halo_pg_t *pg;
     s_known_t *known; /* last status recorded per tenant */
     size_t known_count;
+    mon_row_t unsent[MON_PENDING_MAX]; /* rejected webhooks taken from the state, not yet written */
+    size_t nunsent;
 };
 
 mon_refresh_t *mon_refresh_new(const char *conninfo, mon_alert_rules_t *rules)
@@ -154,7 +156,7 @@ static size_t s_load_learned(mon_refresh_t *self, mon_alert_learned_t **out)
     return n;
 }
 
-/* Reads a recent list (tenant, what, detail, epoch ms; newest first) with sql into state. */
+/* Reads a recent list (tenant, what, detail, epoch ms[, count]; newest first) with sql into state. */
 static void s_load_list(mon_refresh_t *self, mon_state_t *state, mon_list_t list, const char *sql)
 {
     PGresult *res = halo_pg_exec(self->pg, sql, 0, NULL);
@@ -170,13 +172,90 @@ static void s_load_list(mon_refresh_t *self, mon_state_t *state, mon_list_t list
         snprintf(rows[n].what, sizeof rows[n].what, "%s", PQgetvalue(res, row, 1));
         snprintf(rows[n].detail, sizeof rows[n].detail, "%s", PQgetvalue(res, row, 2));
         rows[n].at_ms = strtoll(PQgetvalue(res, row, 3), NULL, 10);
-        rows[n].count = 1;
+        rows[n].count = PQnfields(res) > 4 ? strtod(PQgetvalue(res, row, 4), NULL) : 1;
     }
     PQclear(res);
     mon_state_set_list(state, list, rows, n);
 }
 
-/* The status changes and store rejects of the status page's history. */
+/* Writes the rejected webhooks reported since the last refresh to
+ * halo.webhook_rejects, then keeps its newest 1,000 rows of the last 30 days
+ * (017_history.sql); false while some are still unwritten (kept for the next
+ * refresh, at most MON_PENDING_MAX). */
+static bool s_write_rejects(mon_refresh_t *self, mon_state_t *state)
+{
+    self->nunsent += mon_state_take_rejected(state, self->unsent + self->nunsent, MON_PENDING_MAX - self->nunsent);
+    if (self->nunsent == 0)
+        return true;
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < self->nunsent; i++) {
+        const mon_row_t *u = &self->unsent[i];
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:f, s:I}", "tenant", u->tenant, "reason", u->what,
+                                              "requests", u->count, "at_ms", (json_int_t)u->at_ms));
+    }
+    char *text = rows ? json_dumps(rows, JSON_COMPACT) : NULL;
+    json_decref(rows);
+    const char *params[1] = {text};
+    if (!text || halo_pg_command(self->pg,
+                                 "INSERT INTO halo.webhook_rejects (tenant, reason, requests, rejected_at) "
+                                 "SELECT x.tenant, x.reason, round(x.requests)::bigint, to_timestamp(x.at_ms / 1000.0) "
+                                 "FROM json_to_recordset($1::json) AS x(tenant text, reason text, requests float8, "
+                                 "at_ms bigint)",
+                                 1, params) != 0) {
+        HALO_WARN("cannot record rejected webhooks", "rows=%zu error=\"%s\"", self->nunsent,
+                  text ? halo_pg_error(self->pg) : "out of memory");
+        free(text);
+        return false;
+    }
+    free(text);
+    self->nunsent = 0;
+    if (halo_pg_command(self->pg,
+                        "DELETE FROM halo.webhook_rejects WHERE rejected_at < now() - interval '30 days' OR id <= "
+                        "(SELECT id FROM halo.webhook_rejects ORDER BY id DESC OFFSET 1000 LIMIT 1)",
+                        0, NULL) != 0)
+        HALO_WARN("cannot prune rejected webhooks", "error=\"%s\"", halo_pg_error(self->pg));
+    return true;
+}
+
+/* The last MON_RUNS_MAX full sync runs of every tenant (halo.sync_runs), newest first. */
+static void s_load_runs(mon_refresh_t *self, mon_state_t *state)
+{
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", MON_RUNS_MAX);
+    const char *params[1] = {limit};
+    PGresult *res = halo_pg_exec(self->pg,
+                                 "SELECT t.slug, r.entity, r.run_id, r.outcome, "
+                                 "coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, -1), "
+                                 "coalesce((extract(epoch FROM r.finished_at) * 1000)::bigint, -1), r.pages, "
+                                 "r.records, coalesce(r.total, -1), coalesce(r.error, '') FROM halo.sync_runs r "
+                                 "JOIN halo.tenants t ON t.id = r.tenant_id "
+                                 "ORDER BY r.started_at DESC, r.run_id DESC LIMIT $1::int",
+                                 1, params);
+    if (!res) {
+        HALO_WARN("cannot read full sync runs", "error=\"%s\"", halo_pg_error(self->pg));
+        return;
+    }
+    mon_run_t runs[MON_RUNS_MAX];
+    size_t n = 0;
+    for (int row = 0; row < PQntuples(res) && n < MON_RUNS_MAX; row++, n++) {
+        mon_run_t *r = &runs[n];
+        memset(r, 0, sizeof *r);
+        snprintf(r->tenant, sizeof r->tenant, "%s", PQgetvalue(res, row, 0));
+        snprintf(r->entity, sizeof r->entity, "%s", PQgetvalue(res, row, 1));
+        r->run_id = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+        snprintf(r->outcome, sizeof r->outcome, "%s", PQgetvalue(res, row, 3));
+        r->started_ms = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+        r->finished_ms = strtoll(PQgetvalue(res, row, 5), NULL, 10);
+        r->pages = strtoll(PQgetvalue(res, row, 6), NULL, 10);
+        r->records = strtoll(PQgetvalue(res, row, 7), NULL, 10);
+        r->total = strtoll(PQgetvalue(res, row, 8), NULL, 10);
+        snprintf(r->error, sizeof r->error, "%s", PQgetvalue(res, row, 9));
+    }
+    PQclear(res);
+    mon_state_set_runs(state, runs, n);
+}
+
+/* The status changes, rejected webhooks, store rejects and full sync runs of the status page's history. */
 static void s_load_lists(mon_refresh_t *self, mon_state_t *state)
 {
     s_load_list(self, state, MON_LIST_STATUS_CHANGES,
@@ -187,6 +266,11 @@ static void s_load_lists(mon_refresh_t *self, mon_state_t *state)
                 "SELECT coalesce(t.slug, ''), r.entity || coalesce(' #' || r.object_id, ''), r.reason, "
                 "(extract(epoch FROM r.rejected_at) * 1000)::bigint FROM halo.store_rejects r "
                 "LEFT JOIN halo.tenants t ON t.id = r.tenant_id ORDER BY r.rejected_at DESC, r.id DESC LIMIT 30");
+    if (s_write_rejects(self, state)) /* else the list in memory stays, unwritten rows in it */
+        s_load_list(self, state, MON_LIST_REJECTED_WEBHOOKS,
+                    "SELECT tenant, reason, '', (extract(epoch FROM rejected_at) * 1000)::bigint, requests "
+                    "FROM halo.webhook_rejects ORDER BY rejected_at DESC, id DESC LIMIT 30");
+    s_load_runs(self, state);
 }
 
 int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)

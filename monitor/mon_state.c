@@ -27,6 +27,11 @@ struct _mon_state_t {
     mon_history_t *view_history; /* scratch: history in report order for a view */
     mon_row_t lists[MON_LIST_COUNT][MON_RECENT_MAX];
     size_t list_count[MON_LIST_COUNT];
+    mon_run_t runs[MON_RUNS_MAX];
+    size_t run_count;
+    mon_row_t pending[MON_PENDING_MAX]; /* rejected webhooks not yet taken, oldest first */
+    size_t pending_count;
+    uint64_t pending_dropped;
 };
 
 mon_state_t *mon_state_new(int64_t refresh_ms, size_t max_series)
@@ -147,6 +152,33 @@ static void s_push_rejected(mon_state_t *self, const halo_msg_t *msg, int64_t no
             snprintf(rows->what, sizeof rows->what, "%s", msg->u.event.labels[i].value);
     rows->count = msg->u.event.value;
     rows->at_ms = msg->u.event.at > 0 ? msg->u.event.at : now_ms;
+    if (self->pending_count == MON_PENDING_MAX) { /* PostgreSQL away for long: the oldest go */
+        memmove(self->pending, self->pending + 1, (MON_PENDING_MAX - 1) * sizeof *self->pending);
+        self->pending_count--;
+        if (self->pending_dropped++ % 1000 == 0)
+            HALO_WARN("rejected webhooks not written to postgresql", "dropped=%llu",
+                      (unsigned long long)self->pending_dropped);
+    }
+    self->pending[self->pending_count++] = *rows;
+}
+
+size_t mon_state_take_rejected(mon_state_t *self, mon_row_t *out, size_t max)
+{
+    pthread_mutex_lock(&self->lock);
+    size_t n = self->pending_count < max ? self->pending_count : max;
+    memcpy(out, self->pending, n * sizeof *out);
+    memmove(self->pending, self->pending + n, (self->pending_count - n) * sizeof *self->pending);
+    self->pending_count -= n;
+    pthread_mutex_unlock(&self->lock);
+    return n;
+}
+
+void mon_state_set_runs(mon_state_t *self, const mon_run_t *runs, size_t count)
+{
+    pthread_mutex_lock(&self->lock);
+    self->run_count = count < MON_RUNS_MAX ? count : MON_RUNS_MAX;
+    memcpy(self->runs, runs, self->run_count * sizeof *runs);
+    pthread_mutex_unlock(&self->lock);
 }
 
 void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_ms)
@@ -221,6 +253,8 @@ static void s_view(mon_state_t *self, int64_t now_ms, mon_view_t *view)
         view->lists[l] = self->lists[l];
         view->list_count[l] = self->list_count[l];
     }
+    view->runs = self->runs;
+    view->run_count = self->run_count;
 }
 
 void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon_view_t *view, void *arg), void *arg)

@@ -43,6 +43,22 @@ typedef struct {
     int64_t at_ms;
 } mon_row_t;
 
+#define MON_RUNS_MAX 50     /* full sync runs in the history */
+#define MON_PENDING_MAX 256 /* rejected webhooks waiting to be written to PostgreSQL */
+
+/* One full sync run of the history (halo.sync_runs). */
+typedef struct {
+    char tenant[64];
+    char entity[32];
+    int64_t run_id;
+    char outcome[16];    /* running, done, failed */
+    int64_t started_ms;  /* -1 unknown */
+    int64_t finished_ms; /* -1 not done */
+    int64_t pages, records;
+    int64_t total; /* as Halo reported, -1 unknown */
+    char error[256];
+} mon_run_t;
+
 /* A consistent read-only view handed to the renderers (everything borrowed). */
 typedef struct {
     const halo_status_report_t *reports;
@@ -57,6 +73,8 @@ typedef struct {
     const mon_counters_t *counters;
     const mon_row_t *lists[MON_LIST_COUNT]; /* newest first */
     size_t list_count[MON_LIST_COUNT];
+    const mon_run_t *runs; /* newest first */
+    size_t run_count;
 } mon_view_t;
 
 typedef struct _mon_state_t mon_state_t;
@@ -75,7 +93,7 @@ void mon_state_publish(mon_state_t *self, halo_status_report_t *reports, size_t 
 /* Records that reading PostgreSQL failed (reason copied); the last reports stay shown. */
 void mon_state_db_failed(mon_state_t *self, const char *reason);
 /* Counts one telemetry message (EVENT feeds the counters, the api-call history
- * and the list of rejected webhooks). */
+ * and the list of rejected webhooks, also kept to be written to PostgreSQL). */
 void mon_state_telemetry(mon_state_t *self, const halo_msg_t *msg, int64_t now_ms);
 /* Counts one malformed telemetry message. */
 void mon_state_telemetry_malformed(mon_state_t *self);
@@ -83,6 +101,11 @@ void mon_state_telemetry_malformed(mon_state_t *self);
 void mon_state_set_webhook_minute(mon_state_t *self, const char *tenant, int64_t minute, double n);
 /* Replaces a recent list read from PostgreSQL (rows copied, at most MON_RECENT_MAX, newest first). */
 void mon_state_set_list(mon_state_t *self, mon_list_t list, const mon_row_t *rows, size_t count);
+/* Replaces the full sync runs of the history (rows copied, at most MON_RUNS_MAX, newest first). */
+void mon_state_set_runs(mon_state_t *self, const mon_run_t *runs, size_t count);
+/* Moves the rejected webhooks not yet handed out (oldest first, at most max)
+ * into out, for mon_refresh to write to PostgreSQL; returns how many. */
+size_t mon_state_take_rejected(mon_state_t *self, mon_row_t *out, size_t max);
 /* Runs fn with a consistent view, under the lock (the renderers of mon_pages, tests). */
 void mon_state_with_view(mon_state_t *self, int64_t now_ms, void (*fn)(const mon_view_t *view, void *arg), void *arg);
 

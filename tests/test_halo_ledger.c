@@ -9,7 +9,8 @@
  * finishing full syncs in groups of batches of several tenants. Every call
  * must succeed: PostgreSQL reports no deadlock (40P01), and the final state
  * is consistent (leases, dirty flags, sync rows, completed leases gone). A
- * second test checks that the ledger reads its entities from halo_entity. */
+ * second test checks that the ledger reads its entities from halo_entity, a
+ * third that each full sync run is kept in halo.sync_runs, pruned. */
 #include "halo_clock.h"
 #include "halo_entity.h"
 #include "halo_ledger.h"
@@ -594,12 +595,129 @@ static void test_entity_rows_drive_the_ledger(void **state)
     free(url);
 }
 
+/* The value of sql (params $1 = tenant, $2 = entity) as text; "" for NULL or no row. */
+static void s_text(halo_pg_t *pg, const char *sql, const char *const *params, char *out, size_t len)
+{
+    PGresult *res = halo_pg_exec(pg, sql, 2, params);
+    if (!res)
+        fail_msg("%s: %s", sql, halo_pg_error(pg));
+    snprintf(out, len, "%s", PQntuples(res) && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+}
+
+/* Checkpoints page_no (records, total) and finishes the run when finish, in one
+ * store transaction with the sync row locked first, as store does. */
+static void s_store_tx(halo_pg_t *pg, int64_t tid, const char *entity, int64_t run_id, int page_no, bool finish)
+{
+    halo_ledger_key_t key = {.tenant_id = tid, .entity = entity, .sync = true};
+    bool moved = false;
+    halo_ledger_finish_t fin;
+    assert_int_equal(halo_pg_command(pg, "BEGIN", 0, NULL), 0);
+    assert_int_equal(halo_ledger_lock(pg, &key, 1), 0);
+    if (page_no > 0)
+        assert_int_equal(halo_ledger_checkpoint(pg, tid, entity, run_id, page_no, 100, 250, &moved), 0);
+    if (finish)
+        assert_int_equal(halo_ledger_finish_sync(pg, tid, entity, halo_entity_by_name(entity)->table, run_id, &fin), 0);
+    assert_int_equal(halo_pg_command(pg, "COMMIT", 0, NULL), 0);
+}
+
+/* Each full sync run is a row of halo.sync_runs, written by the ledger's own
+ * writes of halo.sync_state (017_history.sql's trigger, issue 20): running
+ * when claimed, pages and records as checkpointed, its error while it fails,
+ * done when finished with the sanity guard's note of that transaction (an
+ * error after that, an incremental pass's, is not the run's), failed when it
+ * gives up; a new run prunes its tenant and entity's runs beyond the last 30. */
+static void test_sync_runs_history(void **state)
+{
+    (void)state;
+    char *url = halo_test_migrated_db("halo_ledger_runs");
+    char err[256], tid_text[32], sql[512], v[256];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    if (!pg)
+        fail_msg("cannot connect: %s", err);
+    int64_t tid = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
+                              " webhook_token_hash) VALUES ('h', 'a', 'r', 'c', 's', 'h') RETURNING id");
+    snprintf(tid_text, sizeof tid_text, "%lld", (long long)tid);
+    const halo_entity_t *e = halo_entity_at(HALO_ENTITY_SITE);
+    const char *p[2] = {tid_text, e->name};
+    const char *run_sql = "SELECT outcome || ' ' || pages || ' ' || records || ' ' || coalesce(total, -1) || ' ' || "
+                          "(finished_at IS NOT NULL) || ' ' || coalesce(error, '-') FROM halo.sync_runs "
+                          "WHERE tenant_id = $1::bigint AND entity = $2 ORDER BY run_id DESC LIMIT 1";
+    halo_ledger_sync_settings_t ls = {
+        .lease_s = 60, .incremental_s = 86400, .lookback_s = 60, .invoice_window_d = 7, .invoice_full_s = 86400};
+    halo_ledger_sync_run_t run;
+
+    /* Run 1: claimed, a page, a failed request, finished with 3 of 4 live rows unlisted (the guard). */
+    assert_int_equal(halo_ledger_request_sync(pg, tid, e->name, true, NULL), 0);
+    s_text(pg, "SELECT count(*) FROM halo.sync_runs WHERE tenant_id = $1::bigint AND entity = $2", p, v, sizeof v);
+    assert_string_equal(v, "0"); /* requested, not begun */
+    assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+    assert_true(run.full);
+    int64_t first = run.run_id;
+    s_text(pg, run_sql, p, v, sizeof v);
+    assert_string_equal(v, "running 0 0 -1 false -");
+    s_store_tx(pg, tid, e->name, run.run_id, 1, false);
+    s_text(pg, run_sql, p, v, sizeof v);
+    assert_string_equal(v, "running 1 100 250 false -");
+    assert_int_equal(halo_ledger_sync_fail(pg, tid, e->name, "o", 0, 1, "HTTP 500 on page 2", false), 0);
+    s_text(pg, run_sql, p, v, sizeof v);
+    assert_string_equal(v, "running 1 100 250 false HTTP 500 on page 2");
+    snprintf(sql, sizeof sql,
+             "INSERT INTO halo.%s (tenant_id, id, raw, fetched_at) SELECT $1::bigint, n, '{}', now() - interval "
+             "'1 day' FROM generate_series(1, 4) n WHERE $2 <> ''",
+             e->table);
+    assert_int_equal(halo_pg_command(pg, sql, 2, p), 0);
+    s_store_tx(pg, tid, e->name, run.run_id, 0, true);
+    s_text(pg, run_sql, p, v, sizeof v);
+    assert_true(strncmp(v, "done 1 100 250 true sanity guard: 4 of 4 live rows", 50) == 0);
+    /* An error after the run ended (an incremental pass's) stays off the run. */
+    assert_int_equal(halo_ledger_sync_fail(pg, tid, e->name, "o", 0, 1, "incremental failed", false), 0);
+    s_text(pg, run_sql, p, v, sizeof v);
+    assert_non_null(strstr(v, "sanity guard"));
+
+    /* Run 2 gives up: failed, not finished. */
+    assert_int_equal(halo_ledger_request_sync(pg, tid, e->name, true, NULL), 0);
+    assert_int_equal(halo_pg_command(pg, "UPDATE halo.sync_state SET sync_lease_until = NULL", 0, NULL), 0);
+    assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+    assert_true(run.full && run.run_id > first);
+    int64_t second = run.run_id;
+    assert_int_equal(halo_ledger_sync_fail(pg, tid, e->name, "o", 0, 8, "HTTP 403 forbidden", true), 0);
+    s_text(pg, run_sql, p, v, sizeof v);
+    assert_string_equal(v, "failed 0 0 -1 false HTTP 403 forbidden");
+    s_text(pg, "SELECT count(*) FROM halo.sync_runs WHERE tenant_id = $1::bigint AND entity = $2", p, v, sizeof v);
+    assert_string_equal(v, "2");
+
+    /* 33 requests more: the first revives run 2 (013_ledger_late.sql), which ends done this time,
+     * then 32 new runs: 34 runs in all, of which the last 30 are kept (runs 1 and 2 gone). */
+    for (int i = 0; i < 33; i++) {
+        assert_int_equal(halo_ledger_request_sync(pg, tid, e->name, true, NULL), 0);
+        assert_int_equal(halo_pg_command(pg, "UPDATE halo.sync_state SET sync_lease_until = NULL", 0, NULL), 0);
+        assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
+        assert_true(run.full);
+        assert_true(i == 0 ? run.run_id == second : run.run_id > second);
+        s_store_tx(pg, tid, e->name, run.run_id, 1, true);
+    }
+    s_text(pg, "SELECT count(*) FROM halo.sync_runs WHERE tenant_id = $1::bigint AND entity = $2", p, v, sizeof v);
+    assert_string_equal(v, "30");
+    s_text(pg, "SELECT count(*) FROM halo.sync_runs WHERE tenant_id = $1::bigint AND entity = $2 AND outcome = 'done'",
+           p, v, sizeof v);
+    assert_string_equal(v, "30");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM halo.sync_runs WHERE run_id <= %lld", (long long)second);
+    assert_int_equal(s_value(pg, sql), 0);
+    /* The tenant's runs go with it. */
+    assert_int_equal(halo_pg_command(pg, "DELETE FROM halo.tenants WHERE id = $1::bigint", 1, p), 0);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.sync_runs"), 0);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 int main(void)
 {
     halo_log_init("test_halo_ledger", HALO_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_writers_never_deadlock),
         cmocka_unit_test(test_entity_rows_drive_the_ledger),
+        cmocka_unit_test(test_sync_runs_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

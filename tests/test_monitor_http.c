@@ -1,8 +1,10 @@
 /* test_monitor_http: a real halo-monitor on a real PostgreSQL. Four tenants
  * are put in the four webhook statuses with SQL; /healthz, /api/status,
  * /metrics and / must show them (with queue, dead letters and budget), a
- * status change must be recorded once, and telemetry EVENTs published on a
- * PUB socket must appear as live counters in /metrics. */
+ * status change must be recorded once, telemetry EVENTs published on a
+ * PUB socket must appear as live counters in /metrics, the history must list
+ * each full sync run, and a rejected webhook must still be listed after the
+ * monitor restarts. */
 #include "halo_clock.h"
 #include "halo_msg.h"
 #include "halo_pg.h"
@@ -210,6 +212,20 @@ static int s_setup(void **state)
     s_exec("INSERT INTO halo.sync_state (tenant_id, entity, full_requested, full_status, full_seen, full_total) "
            "SELECT t.id, e, false, 'running', 40, 100 FROM halo.tenants t, "
            "unnest(ARRAY['ticket', 'site', 'user', 'invoice']) e WHERE t.slug = 't-ok'");
+    /* Two full runs of t-ok's users (the sync state's writes; 017's trigger keeps each run in
+     * halo.sync_runs): one gave up, the next is done. */
+    s_exec("UPDATE halo.sync_state s SET full_run_id = nextval('halo.sync_run_seq'), full_status = 'running', "
+           "full_started_at = now() - interval '3 hours' FROM halo.tenants t "
+           "WHERE t.id = s.tenant_id AND t.slug = 't-ok' AND s.entity = 'user'");
+    s_exec("UPDATE halo.sync_state s SET full_status = 'failed', full_page_no = 1, full_seen = 100, "
+           "last_error = 'HTTP 403 on page 2' FROM halo.tenants t "
+           "WHERE t.id = s.tenant_id AND t.slug = 't-ok' AND s.entity = 'user'");
+    s_exec("UPDATE halo.sync_state s SET full_run_id = nextval('halo.sync_run_seq'), full_status = 'running', "
+           "full_started_at = now() - interval '2 hours', full_page_no = 0, full_seen = 0, last_error = NULL "
+           "FROM halo.tenants t WHERE t.id = s.tenant_id AND t.slug = 't-ok' AND s.entity = 'user'");
+    s_exec("UPDATE halo.sync_state s SET full_status = 'done', full_page_no = 3, full_seen = 250, full_total = 250, "
+           "full_finished_at = now() - interval '1 hour' FROM halo.tenants t "
+           "WHERE t.id = s.tenant_id AND t.slug = 't-ok' AND s.entity = 'user'");
     s_exec("INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, state, last_error) "
            "SELECT t.id, 'ticket', n, CASE WHEN n = 1 THEN 'failed' ELSE 'pending' END, "
            "CASE WHEN n = 1 THEN 'HTTP 500 after 8 attempts' END "
@@ -363,6 +379,21 @@ static void test_status_page(void **state)
     assert_non_null(strstr(body, "ticket #4242"));
     assert_null(strstr(body, "SECRET-PAYLOAD"));
     free(body);
+    /* The history lists both full runs of t-ok's users, newest first: done (3 pages, 250 of 250
+     * records, took 60 min), then the one that gave up with its error. */
+    body = s_wait_for("/", "HTTP 403 on page 2");
+    assert_non_null(body);
+    const char *runs = strstr(body, "<h3>Full sync runs");
+    assert_non_null(runs);
+    const char *done = strstr(runs, "<td class=\"\">done</td>");
+    const char *failed = strstr(runs, "<td class=\"miss\">failed</td>");
+    assert_non_null(done);
+    assert_non_null(failed);
+    assert_true(done < failed);
+    assert_non_null(strstr(done, "<td>60 min</td><td>3</td><td>250 of 250</td>"));
+    assert_non_null(
+        strstr(failed, "not finished</span></td><td></td><td>1</td><td>100 of 100</td><td>HTTP 403 on page 2"));
+    free(body);
     /* Filtered: a name, a status; the page shows only those rows and cards. */
     body = s_wait_for("/?q=T-OK", "id=\"overview\"");
     assert_non_null(body);
@@ -498,8 +529,28 @@ static void test_telemetry_counters(void **state)
 static void test_restart_loses_nothing(void **state)
 {
     (void)state;
+    /* The rejected webhook of test_telemetry_counters is written to PostgreSQL (at the next refresh). */
+    int64_t deadline = halo_clock_mono_ms() + DEADLINE_MS;
+    bool written = false;
+    while (!written && halo_clock_mono_ms() < deadline) {
+        PGresult *res = halo_pg_exec(s_env.pg,
+                                     "SELECT count(*) FROM halo.webhook_rejects WHERE tenant = 't-ok' "
+                                     "AND reason = 'bad_token' AND requests >= 1",
+                                     0, NULL);
+        assert_non_null(res);
+        written = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+        PQclear(res);
+        if (!written)
+            halo_clock_sleep_ms(100);
+    }
+    assert_true(written);
     assert_int_equal(halo_test_stop(s_env.monitor, false), 0);
     s_start_monitor();
+    /* A new monitor, no telemetry since: the status page still lists it (from halo.webhook_rejects). */
+    char *page = s_wait_for("/", "<td>t-ok</td><td>bad_token</td>");
+    assert_non_null(page);
+    assert_non_null(strstr(page, "Rejected webhooks (kept in halo.webhook_rejects"));
+    free(page);
     char *body = s_wait_for("/api/status", "Webhook received no data within 4 days");
     assert_non_null(body);
     assert_non_null(strstr(body, "Webhook Successful"));

@@ -94,6 +94,10 @@ as halo_monitor DENIED "reads tokens" "SELECT * FROM halo.tenant_tokens"
 as halo_monitor OK "reads why records were rejected (014_monitor_rejects.sql)" "SELECT id, tenant_id, entity, object_id, reason, rejected_at FROM halo.store_rejects"
 as halo_monitor DENIED "reads a rejected record's payload" "SELECT payload FROM halo.store_rejects"
 as halo_monitor DENIED "writes the ledger" "DELETE FROM halo.fetch_queue"
+as halo_monitor OK "keeps and prunes rejected webhooks (017_history.sql)" "INSERT INTO halo.webhook_rejects (tenant, reason, requests, rejected_at) VALUES ('acme', 'bad_token', 1, now());
+  DELETE FROM halo.webhook_rejects WHERE rejected_at < now() - interval '30 days'"
+as halo_monitor OK "reads the full sync runs (017_history.sql)" "SELECT run_id, outcome, error FROM halo.sync_runs"
+as halo_monitor DENIED "writes the full sync runs" "DELETE FROM halo.sync_runs"
 
 # store writes the reference data (issue 18); the BI role reads every halo_bi
 # view (the names beside the ids) and none of the tables behind them.

@@ -12,6 +12,7 @@ cd "$top"
 owner_c=common/halo_ledger.c
 owner_sql=db/migrations/007_ledger.sql
 owner_sql2=db/migrations/013_ledger_late.sql
+owner_sql3=db/migrations/017_history.sql
 command -v perl >/dev/null || { echo 'table owners: perl is not installed' >&2; exit 1; }
 
 # Prints "file: statement" for every write of the two tables in the files
@@ -21,7 +22,7 @@ command -v perl >/dev/null || { echo 'table owners: perl is not installed' >&2; 
 # machine).
 writes_in() {
   perl -e '
-    my $re = qr/(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(halo\.)?(fetch_queue|sync_state)\b/i;
+    my $re = qr/(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(halo\.)?(fetch_queue|sync_state|sync_runs)\b/i;
     for my $f (@ARGV) {
       open my $fh, "<", $f or die "$f: $!"; local $/; my $t = <$fh>; close $fh;
       $t =~ s/"\s*"//g;
@@ -36,22 +37,24 @@ static const char *a = "UPDATE halo.fetch_queue SET state = 'x'";
 static const char *b = "INSERT INTO halo."
                        "sync_state (tenant_id) VALUES (1)";
 static const char *c = "delete from halo.fetch_queue where true";
+static const char *d = "INSERT INTO halo.sync_runs (run_id) VALUES (1)";
 C
 found=$(writes_in "$probe" | wc -l)
-if [ "$found" -ne 3 ]; then
-  echo "table owners: self-check failed: the grep saw $found of 3 writes" >&2
+if [ "$found" -ne 4 ]; then
+  echo "table owners: self-check failed: the grep saw $found of 4 writes" >&2
   exit 1
 fi
 
-# The two owners must exist and hold writes (else this test proves nothing).
-for f in "$owner_c" "$owner_sql" "$owner_sql2"; do
+# The owners must exist and hold writes (else this test proves nothing).
+for f in "$owner_c" "$owner_sql" "$owner_sql2" "$owner_sql3"; do
   [ -f "$f" ] || { echo "table owners: $f is missing" >&2; exit 1; }
 done
 [ -n "$(writes_in "$owner_c")" ] || { echo "table owners: no write found in $owner_c" >&2; exit 1; }
+[ -n "$(writes_in "$owner_sql3" | grep sync_runs)" ] || { echo "table owners: no write of sync_runs in $owner_sql3" >&2; exit 1; }
 
 files=()
 while IFS= read -r -d '' f; do
-  case "$f" in "$owner_c" | "$owner_sql" | "$owner_sql2") ;; *) files+=("$f") ;; esac
+  case "$f" in "$owner_c" | "$owner_sql" | "$owner_sql2" | "$owner_sql3") ;; *) files+=("$f") ;; esac
 done < <(find common ingest fetcher store monitor cli db -type f \( -name '*.c' -o -name '*.h' -o -name '*.sql' \) -print0)
 checked=${#files[@]}
 hits=$(writes_in "${files[@]}")
@@ -66,7 +69,7 @@ if [ "$checked" -lt 20 ]; then
   exit 1
 fi
 if [ "$bad" -ne 0 ]; then
-  echo "table owners: halo.fetch_queue / halo.sync_state written outside $owner_c, $owner_sql and $owner_sql2 (issue 23)" >&2
+  echo "table owners: halo.fetch_queue / halo.sync_state / halo.sync_runs written outside $owner_c, $owner_sql, $owner_sql2 and $owner_sql3 (issues 20, 23)" >&2
   exit 1
 fi
-echo "table owners: $checked files, fetch_queue and sync_state written only by $owner_c, $owner_sql and $owner_sql2"
+echo "table owners: $checked files, fetch_queue, sync_state and sync_runs written only by $owner_c, $owner_sql, $owner_sql2 and $owner_sql3"
