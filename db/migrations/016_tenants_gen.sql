@@ -1,0 +1,30 @@
+-- 016_tenants_gen: a registry generation, so the services that cache the
+-- tenant registry (ingest's webhook credentials, every fetcher thread's
+-- tenant cache) look at one row per tick and reload only when a tenant was
+-- added, changed or removed (issue 21, docs/scale.md). A statement trigger
+-- on halo.tenants bumps halo.tenants_gen.gen in the writing transaction, so
+-- a reader that reads gen before the rows never misses a committed change.
+-- Tenant writes are rare (haloctl connect, disable, rotate): the one row
+-- serialises them, which costs nothing at that rate.
+CREATE TABLE halo.tenants_gen (
+    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+    gen  bigint NOT NULL DEFAULT 1
+);
+INSERT INTO halo.tenants_gen DEFAULT VALUES;
+
+-- Runs as the owner, so whoever may write halo.tenants bumps the generation.
+CREATE FUNCTION halo.tenants_gen_bump() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, halo AS $$
+BEGIN
+    UPDATE halo.tenants_gen SET gen = gen + 1;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION halo.tenants_gen_bump() FROM PUBLIC;
+
+CREATE TRIGGER tenants_gen_bump AFTER INSERT OR UPDATE OR DELETE ON halo.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION halo.tenants_gen_bump();
+CREATE TRIGGER tenants_gen_bump_truncate AFTER TRUNCATE ON halo.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION halo.tenants_gen_bump();
+
+GRANT SELECT ON halo.tenants_gen TO halo_ingest, halo_fetcher, halo_store, halo_monitor;
