@@ -512,7 +512,9 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     if (halo_pg_command(pg,
                         "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
                         " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
-                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs => CASE WHEN"
+                        /* the shortest interval first: an index range (sync_state_full_done), not every row */
+                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs =>"
+                        " least($1::float8, $3::float8)) AND full_finished_at < now() - make_interval(secs => CASE WHEN"
                         " entity = ANY($2::text[]) THEN greatest($1::float8, " S_BUDGET_INTERVAL_SQL ") WHEN"
                         " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
                         " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"

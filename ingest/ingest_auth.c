@@ -301,10 +301,10 @@ int ingest_auth_refresh(ingest_auth_t *self, char *err, size_t errlen)
         return 0;
     }
     res = res ? halo_pg_exec(self->pg,
-                                 "SELECT slug, enabled, webhook_token_hash, coalesce(webhook_token_prev_hash, ''), "
-                                 "coalesce((extract(epoch FROM webhook_token_prev_until) * 1000)::bigint, 0), "
-                                 "coalesce(basic_auth_hash, ''), trust_payload FROM halo.tenants",
-                                 0, NULL)
+                             "SELECT slug, enabled, webhook_token_hash, coalesce(webhook_token_prev_hash, ''), "
+                             "coalesce((extract(epoch FROM webhook_token_prev_until) * 1000)::bigint, 0), "
+                             "coalesce(basic_auth_hash, ''), trust_payload FROM halo.tenants",
+                             0, NULL)
               : NULL;
     if (!res) {
         snprintf(err, errlen, "%s", halo_pg_error(self->pg));

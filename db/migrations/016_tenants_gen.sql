@@ -28,3 +28,14 @@ CREATE TRIGGER tenants_gen_bump_truncate AFTER TRUNCATE ON halo.tenants
     FOR EACH STATEMENT EXECUTE FUNCTION halo.tenants_gen_bump();
 
 GRANT SELECT ON halo.tenants_gen TO halo_ingest, halo_fetcher, halo_store, halo_monitor;
+
+-- The fetchers' sync claims (common/halo_ledger.c) run every second in every
+-- worker; with 1,000 tenants sync_state has over 10,000 rows, which each
+-- claim scanned and sorted. Each claim now walks a partial index in its own
+-- order and stops at the first row it can take (EXPLAIN in docs/scale.md).
+CREATE INDEX sync_state_full_wanted ON halo.sync_state (updated_at)
+    WHERE full_requested AND full_status <> 'failed';
+CREATE INDEX sync_state_incr_due ON halo.sync_state ((coalesce(incr_last_at, full_finished_at)) NULLS FIRST)
+    WHERE NOT full_requested AND full_status = 'done';
+CREATE INDEX sync_state_full_done ON halo.sync_state (full_finished_at)
+    WHERE NOT full_requested AND full_status = 'done';
