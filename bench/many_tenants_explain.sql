@@ -6,8 +6,16 @@
 -- invoices and the reference lists: entities with a periodic full sync
 SELECT '{' || string_agg(DISTINCT entity, ',') || '}' AS periodic FROM halo.sync_state
  WHERE entity NOT IN ('ticket', 'site', 'user') \gset
+SELECT to_regclass('halo.tenants_gen') IS NOT NULL AS has_gen \gset
+\if :has_gen
 \echo == tenant cache look (fetch_tenant.c, every 5 s per worker)
-EXPLAIN (ANALYZE, COSTS OFF, TIMING ON, SUMMARY ON) SELECT gen FROM halo.tenants_gen;
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) SELECT gen FROM halo.tenants_gen;
+\else
+\echo == tenant cache load (fetch_tenant.c before issue 21: every 5 s per worker)
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+SELECT t.id, t.slug, t.client_secret_enc, r.limit_gen FROM halo.tenants t
+  LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id ORDER BY t.id;
+\endif
 \echo == next due (halo_ledger_next_due_ms, every idle step)
 EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
 SELECT ceil(extract(epoch FROM min(due_at) - now()) * 1000)::bigint
@@ -69,7 +77,7 @@ UPDATE halo.sync_state s SET sync_leased_by = 'explain', sync_lease_until = now(
           AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now())
           AND coalesce(x.incr_last_at, x.full_finished_at, '-infinity') < now() - make_interval(secs => 300)
           AND x.tenant_id <> ALL(:'blocked'::bigint[])
-        ORDER BY coalesce(x.incr_last_at, x.full_finished_at) NULLS FIRST LIMIT 1
+        ORDER BY coalesce(x.incr_last_at, x.full_finished_at, '-infinity') LIMIT 1
         FOR UPDATE OF x SKIP LOCKED) c
   WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity RETURNING s.tenant_id;
 ROLLBACK;

@@ -22,7 +22,7 @@
 # (bench/many_tenants_explain.sql) against these N tenants' rows.
 set -euo pipefail
 export BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-many-tenants}
-export BENCH_PORT_BASE=${BENCH_PORT_BASE:-38600}
+export BENCH_PORT_BASE=${BENCH_PORT_BASE:-29500}
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 

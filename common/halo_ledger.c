@@ -483,7 +483,7 @@ static const char *const s_incr_claim_sql =
     "         AND coalesce(x.incr_last_at, x.full_finished_at, '-infinity')"
     "             < now() - make_interval(secs => $4::int)"
     "         AND x.tenant_id <> ALL($3::bigint[])"
-    "       ORDER BY coalesce(x.incr_last_at, x.full_finished_at) NULLS FIRST LIMIT 1"
+    "       ORDER BY coalesce(x.incr_last_at, x.full_finished_at, '-infinity') LIMIT 1" /* sync_state_incr_due */
     "       FOR UPDATE OF x SKIP LOCKED) c"
     " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity"
     " RETURNING s.tenant_id, s.entity,"

@@ -32,10 +32,13 @@ GRANT SELECT ON halo.tenants_gen TO halo_ingest, halo_fetcher, halo_store, halo_
 -- The fetchers' sync claims (common/halo_ledger.c) run every second in every
 -- worker; with 1,000 tenants sync_state has over 10,000 rows, which each
 -- claim scanned and sorted. Each claim now walks a partial index in its own
--- order and stops at the first row it can take (EXPLAIN in docs/scale.md).
+-- order and stops at the first row it can take (EXPLAIN in docs/scale.md);
+-- the incremental claim orders by the same expression it filters on (a
+-- never-synced row, NULL, sorts first as '-infinity'), so "nothing due"
+-- is an empty index range, not a walk of every row.
 CREATE INDEX sync_state_full_wanted ON halo.sync_state (updated_at)
     WHERE full_requested AND full_status <> 'failed';
-CREATE INDEX sync_state_incr_due ON halo.sync_state ((coalesce(incr_last_at, full_finished_at)) NULLS FIRST)
+CREATE INDEX sync_state_incr_due ON halo.sync_state ((coalesce(incr_last_at, full_finished_at, '-infinity')))
     WHERE NOT full_requested AND full_status = 'done';
 CREATE INDEX sync_state_full_done ON halo.sync_state (full_finished_at)
     WHERE NOT full_requested AND full_status = 'done';
