@@ -12,15 +12,16 @@ CREATE TABLE halo.tenants_gen (
 );
 INSERT INTO halo.tenants_gen DEFAULT VALUES;
 
--- Runs as the owner, so whoever may write halo.tenants bumps the generation.
-CREATE FUNCTION halo.tenants_gen_bump() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, halo AS $$
+-- Runs as the writer (no SECURITY DEFINER in our schemas, test_security_bi):
+-- only the owner (haloctl, the operator) writes halo.tenants, and it owns
+-- halo.tenants_gen too. A role ever granted writes on halo.tenants needs
+-- UPDATE on halo.tenants_gen as well.
+CREATE FUNCTION halo.tenants_gen_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE halo.tenants_gen SET gen = gen + 1;
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION halo.tenants_gen_bump() FROM PUBLIC;
 
 CREATE TRIGGER tenants_gen_bump AFTER INSERT OR UPDATE OR DELETE ON halo.tenants
     FOR EACH STATEMENT EXECUTE FUNCTION halo.tenants_gen_bump();
