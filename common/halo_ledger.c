@@ -483,7 +483,7 @@ static const char *const s_incr_claim_sql =
     "         AND coalesce(x.incr_last_at, x.full_finished_at, '-infinity')"
     "             < now() - make_interval(secs => $4::int)"
     "         AND x.tenant_id <> ALL($3::bigint[])"
-    "       ORDER BY coalesce(x.incr_last_at, x.full_finished_at) NULLS FIRST LIMIT 1"
+    "       ORDER BY coalesce(x.incr_last_at, x.full_finished_at, '-infinity') LIMIT 1" /* sync_state_incr_due */
     "       FOR UPDATE OF x SKIP LOCKED) c"
     " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity"
     " RETURNING s.tenant_id, s.entity,"
@@ -512,7 +512,9 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     if (halo_pg_command(pg,
                         "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
                         " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
-                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs => CASE WHEN"
+                        /* the shortest interval first: an index range (sync_state_full_done), not every row */
+                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs =>"
+                        " least($1::float8, $3::float8)) AND full_finished_at < now() - make_interval(secs => CASE WHEN"
                         " entity = ANY($2::text[]) THEN greatest($1::float8, " S_BUDGET_INTERVAL_SQL ") WHEN"
                         " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
                         " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"

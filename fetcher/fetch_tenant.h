@@ -1,9 +1,11 @@
 /* fetch_tenant: a per-thread cache of the tenant registry (halo.tenants):
  * ids, slugs, Halo URLs, OAuth client (secret opened with HALO_SECRET_KEY
  * and registered as a log secret) and rate budget (the effective limit:
- * configured, or what Halo's 429s taught), reloaded every few seconds so
- * new, changed and disabled tenants are noticed, and at once when the
- * limiter row says its limit changed. */
+ * configured, or what Halo's 429s taught). Every few seconds it reads the
+ * registry generation (halo.tenants_gen, one row) and reloads only when a
+ * tenant was added, changed or removed, opening again only the secrets whose
+ * sealed value changed; at once when the limiter row says its limit changed.
+ * An idle tick thus costs one one-row query, whatever the number of tenants. */
 #ifndef FETCH_TENANT_H
 #define FETCH_TENANT_H
 
@@ -39,12 +41,22 @@ typedef struct {
 
 typedef struct _fetch_tenants_t fetch_tenants_t;
 
+/* What the cache did since it was made (for tests and benchmarks). */
+typedef struct {
+    uint64_t checks;   /* registry generation reads */
+    uint64_t loads;    /* full reads of the registry rows */
+    uint64_t decrypts; /* client secrets opened */
+} fetch_tenants_stats_t;
+
 /* New empty cache opening secrets with secret_key (copied). NULL on failure. */
 fetch_tenants_t *fetch_tenants_new(const char *secret_key);
 /* Frees the cache (wiping secrets); safe to call twice. */
 void fetch_tenants_destroy(fetch_tenants_t **self_p);
-/* Reloads from pg when older than FETCH_TENANT_RELOAD_MS at now_ms (or force). 0 or -1 (cache kept). */
+/* Looks at the registry generation when the last look is FETCH_TENANT_RELOAD_MS
+ * old at now_ms and reloads if it moved (force: reloads now). 0 or -1 (cache kept). */
 int fetch_tenants_refresh(fetch_tenants_t *self, halo_pg_t *pg, int64_t now_ms, bool force);
+/* Copies the counters of what the cache did into *out. */
+void fetch_tenants_stats(const fetch_tenants_t *self, fetch_tenants_stats_t *out);
 /* Tenant by id, borrowed until the next refresh; NULL if unknown. */
 const fetch_tenant_t *fetch_tenants_by_id(const fetch_tenants_t *self, int64_t id);
 /* The tenant's GCRA parameters at mono_ms: its effective limit recomputed

@@ -1,6 +1,7 @@
 /* ingest_auth: who may post webhooks. A read-only copy of the tenant
  * registry (slug, enabled, token hashes, Basic hash) loaded from
- * halo.tenants by a background thread every refresh interval with its own
+ * halo.tenants by a background thread (every refresh interval it reads the
+ * one-row registry generation, and the tenants only when that moved) with its own
  * PostgreSQL connection, saved atomically to a cache file beside the journal
  * and read from it at start, so webhooks are authenticated while PostgreSQL
  * is down. Checks are constant-time comparisons of SHA-256 hex hashes; no
@@ -31,7 +32,9 @@ void ingest_auth_destroy(ingest_auth_t **self_p);
 /* Loads the cache file if present, then starts the refresh thread (which
  * reads PostgreSQL at once). 0, or -1 if the thread cannot start. */
 int ingest_auth_start(ingest_auth_t *self) __attribute__((warn_unused_result));
-/* Reads halo.tenants once now and swaps the registry in (also what the thread does). 0 or -1 (err). */
+/* Reads the registry generation (halo.tenants_gen) and, if it moved since the
+ * last read on this connection, halo.tenants, swapping the registry in (also
+ * what the thread does). 0 or -1 (err). */
 int ingest_auth_refresh(ingest_auth_t *self, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Checks a request: tenant slug and token from the path, the Authorization
  * header (NULL if absent), wall clock now (for the rotation grace period). */
@@ -42,6 +45,8 @@ size_t ingest_auth_count(ingest_auth_t *self);
 /* Whether the tenant trusts the objects its webhooks carry (trust_payload,
  * and only with Basic authentication): ingest then journals them. */
 bool ingest_auth_trusts_payload(ingest_auth_t *self, const char *slug);
+/* Times halo.tenants was read (the generation had moved), this run. */
+uint64_t ingest_auth_loads(ingest_auth_t *self);
 /* Wall ms of the last successful read from PostgreSQL, 0 if never (this run). */
 int64_t ingest_auth_refreshed_at(ingest_auth_t *self);
 /* Short word of a result for logs and metrics ("unknown_tenant"...). */

@@ -36,7 +36,7 @@ void sim_api_token(sim_state_t *self, const sim_http_req_t *req, sim_http_resp_t
         sim_http_error(r, 401, "invalid_client", res == SIM_AUTH_BAD_TENANT ? "unknown tenant" : NULL);
         return;
     }
-    snprintf(tenant, tenantlen, "%s", self->opts.tenant);
+    snprintf(tenant, tenantlen, "%s", want && *want ? want : self->opts.tenant);
     sim_http_json(r, 200,
                   json_pack("{s:s,s:s,s:I,s:s}", "access_token", token, "token_type", "Bearer", "expires_in",
                             (json_int_t)ttl_s, "scope", "all"));

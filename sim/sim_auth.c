@@ -21,6 +21,7 @@ struct _sim_auth_t {
     char client_id[SIM_SECRET_MAX];
     char client_secret[SIM_SECRET_MAX];
     char tenant[SIM_TENANT_MAX];
+    int count;         /* tenants served (sim_auth_set_tenants) */
     s_token_t *tokens; /* ring of SIM_AUTH_MAX_TOKENS */
     size_t next;       /* slot the next token goes to */
     uint64_t issued;
@@ -39,7 +40,27 @@ sim_auth_t *sim_auth_new(const char *client_id, const char *client_secret, const
     snprintf(self->client_id, sizeof(self->client_id), "%s", client_id ? client_id : "");
     snprintf(self->client_secret, sizeof(self->client_secret), "%s", client_secret ? client_secret : "");
     snprintf(self->tenant, sizeof(self->tenant), "%s", tenant ? tenant : "");
+    self->count = 1;
     return self;
+}
+
+void sim_auth_set_tenants(sim_auth_t *self, int count)
+{
+    self->count = count < 1 ? 1 : count;
+}
+
+/* Which of our tenants (1..count) name is, 0 if none; NULL or "" is the first. */
+static int s_tenant_index(const sim_auth_t *self, const char *name)
+{
+    if (!name || !*name || strcmp(name, self->tenant) == 0)
+        return 1;
+    size_t n = strlen(self->tenant);
+    if (self->count < 2 || strncmp(name, self->tenant, n) != 0 || name[n] != '-' || name[n + 1] < '1' ||
+        name[n + 1] > '9')
+        return 0;
+    char *end = NULL;
+    long k = strtol(name + n + 1, &end, 10);
+    return *end == '\0' && k >= 2 && k <= self->count ? (int)k : 0;
 }
 
 void sim_auth_destroy(sim_auth_t **self_p)
@@ -67,10 +88,15 @@ sim_auth_result_t sim_auth_issue(sim_auth_t *self, const char *grant_type, const
 {
     if (!grant_type || strcmp(grant_type, "client_credentials") != 0)
         return SIM_AUTH_BAD_CLIENT;
-    if (!client_id || !client_secret || !s_equal(client_id, self->client_id) ||
-        !s_equal(client_secret, self->client_secret))
+    int k = s_tenant_index(self, tenant);
+    char want[SIM_SECRET_MAX + 16];
+    if (k > 1)
+        snprintf(want, sizeof(want), "%s-%d", self->client_secret, k);
+    else
+        snprintf(want, sizeof(want), "%s", self->client_secret);
+    if (!client_id || !client_secret || !s_equal(client_id, self->client_id) || !s_equal(client_secret, want))
         return SIM_AUTH_BAD_CLIENT;
-    if (tenant && *tenant && strcmp(tenant, self->tenant) != 0)
+    if (k == 0)
         return SIM_AUTH_BAD_TENANT;
     if (tokenlen < SIM_TOKEN_HEX_LEN + 1)
         return SIM_AUTH_BAD_CLIENT;
@@ -86,7 +112,7 @@ sim_auth_result_t sim_auth_issue(sim_auth_t *self, const char *grant_type, const
     self->next = (self->next + 1) % SIM_AUTH_MAX_TOKENS;
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(slot->token + 2 * i, 3, "%02x", raw[i]);
-    snprintf(slot->tenant, sizeof(slot->tenant), "%s", self->tenant);
+    snprintf(slot->tenant, sizeof(slot->tenant), "%s", k > 1 ? tenant : self->tenant);
     slot->expires_ms = now_ms + ttl_ms;
     snprintf(token, tokenlen, "%s", slot->token);
     self->issued++;

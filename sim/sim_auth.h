@@ -25,6 +25,10 @@ typedef struct _sim_auth_t sim_auth_t;
 
 /* Creates the token issuer for one client id/secret and tenant (all copied). */
 sim_auth_t *sim_auth_new(const char *client_id, const char *client_secret, const char *tenant);
+/* Serves count tenants (1..SIM_RATELIMIT_MAX_TENANTS): the configured one,
+ * then "<tenant>-2" .. "<tenant>-<count>", tenant k with client secret
+ * "<secret>-k" (the same client id). */
+void sim_auth_set_tenants(sim_auth_t *self, int count);
 /* Frees the issuer; safe to call twice. */
 void sim_auth_destroy(sim_auth_t **self_p);
 /* Checks the grant and writes a new token into token (>= SIM_TOKEN_HEX_LEN + 1

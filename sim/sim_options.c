@@ -21,6 +21,7 @@ enum {
     O_CLIENT_ID,
     O_CLIENT_SECRET,
     O_TENANT,
+    O_TENANTS,
     O_RATE_LIMIT,
     O_RATE_WINDOW,
     O_RETRY_AFTER,
@@ -71,6 +72,9 @@ static const struct {
      "SECRET",
      "OAuth client secret accepted (default halo-sim-secret)"},
     {{"tenant", required_argument, NULL, O_TENANT}, "NAME", "tenant name accepted in ?tenant= (default demo)"},
+    {{"tenants", required_argument, NULL, O_TENANTS},
+     "N",
+     "tenants served: NAME, then NAME-2..NAME-N with secret SECRET-2..SECRET-N, each its own budget (default 1)"},
     {{"rate-limit", required_argument, NULL, O_RATE_LIMIT},
      "N",
      "API requests allowed per window and tenant (default 450)"},
@@ -151,6 +155,7 @@ void sim_options_defaults(sim_options_t *o)
     snprintf(o->client_id, sizeof(o->client_id), "halo-sim-client");
     snprintf(o->client_secret, sizeof(o->client_secret), "halo-sim-secret");
     snprintf(o->tenant, sizeof(o->tenant), "demo");
+    o->tenants = 1;
     o->rate_limit = 450;
     o->rate_window_ms = 300000;
     o->rate_limit_text = true;
@@ -260,6 +265,11 @@ static int s_apply(sim_options_t *o, int code, const char *name, const char *arg
     case O_CLIENT_ID: return s_copy(name, arg, o->client_id, sizeof(o->client_id), err, errlen);
     case O_CLIENT_SECRET: return s_copy(name, arg, o->client_secret, sizeof(o->client_secret), err, errlen);
     case O_TENANT: return s_copy(name, arg, o->tenant, sizeof(o->tenant), err, errlen);
+    case O_TENANTS:
+        if (s_int(name, arg, 1, SIM_RATELIMIT_MAX_TENANTS, &v, err, errlen) != 0)
+            return -1;
+        o->tenants = (int)v;
+        return 0;
     case O_RATE_LIMIT:
         if (s_int(name, arg, 1, SIM_RATELIMIT_MAX_LIMIT, &v, err, errlen) != 0)
             return -1;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_RATELIMIT_MAX_TENANTS 64
+#define SIM_RATELIMIT_MAX_TENANTS 4096
 #define SIM_RATELIMIT_MAX_LIMIT 1000000
 
 typedef struct _sim_ratelimit_t sim_ratelimit_t;

@@ -30,6 +30,8 @@ sim_state_t *sim_state_new(const sim_options_t *opts, char *err, size_t errlen)
                            opts->invoices, opts->epoch_ms, opts->profile};
     self->data = sim_data_new(&p);
     self->auth = sim_auth_new(opts->client_id, opts->client_secret, opts->tenant);
+    if (self->auth)
+        sim_auth_set_tenants(self->auth, opts->tenants);
     self->limiter = sim_ratelimit_new(opts->rate_limit, opts->rate_window_ms);
     self->faults = sim_faults_new(opts->seed);
     self->reqlog = sim_reqlog_new(opts->request_log, opts->request_log_max);

@@ -12,7 +12,7 @@
 #include "halo_msg.h"
 #include "store_result.h"
 
-#define STORE_TENANTS_MAX 64      /* tenants cached */
+#define STORE_TENANTS_MAX 4096    /* tenants cached (a platform serves thousands) */
 #define STORE_TENANT_TTL_MS 60000 /* a cached tenant is re-read after this */
 
 typedef struct {

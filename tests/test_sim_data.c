@@ -151,6 +151,62 @@ static void test_auth_tokens(void **state)
     sim_auth_destroy(&a);
 }
 
+/* --tenants 1000: each tenant its own secret, its tokens name it; a secret
+ * of another tenant, a tenant past the count or a malformed suffix is refused. */
+static void test_auth_many_tenants(void **state)
+{
+    sim_auth_t *a = sim_auth_new("cid", "secret", "acme");
+    sim_auth_set_tenants(a, 1000);
+    char token[SIM_TOKEN_HEX_LEN + 1], tenant[SIM_TENANT_MAX];
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret-7", "acme-7", 0, 1000, token, sizeof token),
+                     SIM_AUTH_OK);
+    assert_int_equal(sim_auth_check(a, token, 1, tenant, sizeof tenant), SIM_AUTH_OK);
+    assert_string_equal(tenant, "acme-7");
+    assert_int_equal(
+        sim_auth_issue(a, "client_credentials", "cid", "secret-1000", "acme-1000", 0, 1000, token, sizeof token),
+        SIM_AUTH_OK);
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret", "acme", 0, 1000, token, sizeof token),
+                     SIM_AUTH_OK);
+    assert_int_equal(sim_auth_check(a, token, 1, tenant, sizeof tenant), SIM_AUTH_OK);
+    assert_string_equal(tenant, "acme");
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret-8", "acme-7", 0, 1000, token, sizeof token),
+                     SIM_AUTH_BAD_CLIENT);
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret", "acme-7", 0, 1000, token, sizeof token),
+                     SIM_AUTH_BAD_CLIENT);
+    assert_int_equal(
+        sim_auth_issue(a, "client_credentials", "cid", "secret", "acme-1001", 0, 1000, token, sizeof token),
+        SIM_AUTH_BAD_TENANT);
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret", "acme-07", 0, 1000, token, sizeof token),
+                     SIM_AUTH_BAD_TENANT);
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret", "acme-1", 0, 1000, token, sizeof token),
+                     SIM_AUTH_BAD_TENANT);
+    sim_auth_destroy(&a);
+    /* One tenant (the default): a suffixed name is another tenant. */
+    a = sim_auth_new("cid", "secret", "acme");
+    assert_int_equal(sim_auth_issue(a, "client_credentials", "cid", "secret", "acme-2", 0, 1000, token, sizeof token),
+                     SIM_AUTH_BAD_TENANT);
+    sim_auth_destroy(&a);
+}
+
+/* 1,000 tenants each have their own window: one exhausted refuses only itself. */
+static void test_ratelimit_many_tenants(void **state)
+{
+    sim_ratelimit_t *rl = sim_ratelimit_new(3, 1000);
+    char name[32];
+    for (int t = 1; t <= 1000; t++) {
+        snprintf(name, sizeof name, "acme-%d", t);
+        for (int i = 0; i < 3; i++)
+            assert_true(sim_ratelimit_admit(rl, name, 10, NULL));
+    }
+    for (int t = 1; t <= 1000; t++) {
+        snprintf(name, sizeof name, "acme-%d", t);
+        assert_false(sim_ratelimit_admit(rl, name, 20, NULL));
+        assert_int_equal(sim_ratelimit_used(rl, name, 20), 3);
+    }
+    assert_true(sim_ratelimit_admit(rl, "acme-1", 1010, NULL));
+    sim_ratelimit_destroy(&rl);
+}
+
 /* ---------------------------------------------------------------- data */
 
 static void test_data_deterministic(void **state)
@@ -846,6 +902,8 @@ int main(void)
         cmocka_unit_test(test_ratelimit_window),
         cmocka_unit_test(test_ratelimit_invariant),
         cmocka_unit_test(test_auth_tokens),
+        cmocka_unit_test(test_auth_many_tenants),
+        cmocka_unit_test(test_ratelimit_many_tenants),
         cmocka_unit_test(test_data_deterministic),
         cmocka_unit_test(test_data_referential),
         cmocka_unit_test(test_data_quirks),

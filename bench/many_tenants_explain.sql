@@ -1,0 +1,86 @@
+-- The fetchers' hot-path statements with the literals they send, for
+-- EXPLAIN ANALYZE by bench/many_tenants_idle.sh --explain (each statement in
+-- a transaction rolled back). Copied from common/halo_ledger.c,
+-- common/halo_limiter.c and fetcher/fetch_tenant.c: keep them in step.
+\set blocked '{}'
+-- invoices and the reference lists: entities with a periodic full sync
+SELECT '{' || string_agg(DISTINCT entity, ',') || '}' AS periodic FROM halo.sync_state
+ WHERE entity NOT IN ('ticket', 'site', 'user') \gset
+SELECT to_regclass('halo.tenants_gen') IS NOT NULL AS has_gen \gset
+\if :has_gen
+\echo == tenant cache look (fetch_tenant.c, every 5 s per worker)
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) SELECT gen FROM halo.tenants_gen;
+\else
+\echo == tenant cache load (fetch_tenant.c before issue 21: every 5 s per worker)
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+SELECT t.id, t.slug, t.client_secret_enc, r.limit_gen FROM halo.tenants t
+  LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id ORDER BY t.id;
+\endif
+\echo == next due (halo_ledger_next_due_ms, every idle step)
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+SELECT ceil(extract(epoch FROM min(due_at) - now()) * 1000)::bigint
+  FROM halo.fetch_queue WHERE state = 'pending' AND tenant_id <> ALL(:'blocked'::bigint[]);
+\echo == lease (halo_ledger_lease, every webhook fetch)
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+UPDATE halo.fetch_queue q SET state = 'leased', lease_id = nextval('halo.lease_seq'), leased_by = 'explain',
+  leased_at = now(), lease_until = now() + make_interval(secs => 60), updated_at = now()
+  FROM (SELECT f.tenant_id, f.entity, f.object_id FROM halo.fetch_queue f
+        JOIN halo.tenants t ON t.id = f.tenant_id AND t.enabled
+        WHERE f.state = 'pending' AND f.due_at <= now() + interval '2 days' AND f.tenant_id <> ALL(:'blocked'::bigint[])
+        ORDER BY f.due_at LIMIT 1 FOR UPDATE OF f SKIP LOCKED) c
+  WHERE q.tenant_id = c.tenant_id AND q.entity = c.entity AND q.object_id = c.object_id
+  RETURNING q.tenant_id;
+ROLLBACK;
+\echo == limiter take (halo_limiter_take_gen, every request)
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+UPDATE halo.rate_limits r
+   SET granted = r.tat - make_interval(secs => 600.0 / 1000) <= clock_timestamp(),
+       tat = CASE WHEN r.tat - make_interval(secs => 600.0 / 1000) <= clock_timestamp()
+                  THEN greatest(r.tat, clock_timestamp()) + make_interval(secs => 740.0 / 1000) ELSE r.tat END,
+       requests = r.requests + 1, updated_at = clock_timestamp()
+ WHERE r.tenant_id = (SELECT max(id) FROM halo.tenants)
+ RETURNING r.granted, r.limit_gen;
+ROLLBACK;
+\echo == periodic full-sync request (halo_ledger_sync_claim, every second per worker)
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,
+  entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested
+  AND full_status = 'done' AND full_finished_at < now() - make_interval(secs => least(3600::float8, 21600::float8))
+  AND full_finished_at < now() - make_interval(secs => CASE WHEN
+  entity = ANY(:'periodic'::text[]) THEN greatest(3600::float8,
+  CASE WHEN 0.05::float8 > 0 THEN ceil(greatest(full_seen, 1) / 100.0) * rate_window_s
+       / greatest(rate_limit * rate_headroom * 0.05::float8, 0.001) ELSE 0 END) WHEN
+  0.05::float8 > 0 THEN greatest(21600::float8, ceil(greatest(full_seen, 1) / 100.0) * rate_window_s
+       / greatest(rate_limit * rate_headroom * 0.05::float8, 0.001)) END)
+  ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c
+  WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity;
+ROLLBACK;
+\echo == full-sync claim (halo_ledger_sync_claim)
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+UPDATE halo.sync_state s SET sync_leased_by = 'explain', sync_lease_until = now() + interval '60 s', updated_at = now()
+  FROM (SELECT x.tenant_id, x.entity FROM halo.sync_state x JOIN halo.tenants t ON t.id = x.tenant_id AND t.enabled
+        WHERE x.full_requested AND x.full_status <> 'failed'
+          AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now()) AND x.tenant_id <> ALL(:'blocked'::bigint[])
+        ORDER BY x.updated_at LIMIT 1 FOR UPDATE OF x SKIP LOCKED) c
+  WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity RETURNING s.tenant_id;
+ROLLBACK;
+\echo == incremental-sync claim (halo_ledger_sync_claim)
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+UPDATE halo.sync_state s SET sync_leased_by = 'explain', sync_lease_until = now() + interval '60 s', updated_at = now()
+  FROM (SELECT x.tenant_id, x.entity FROM halo.sync_state x JOIN halo.tenants t ON t.id = x.tenant_id AND t.enabled
+        WHERE NOT x.full_requested AND x.full_status = 'done'
+          AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now())
+          AND coalesce(x.incr_last_at, x.full_finished_at, '-infinity') < now() - make_interval(secs => 300)
+          AND x.tenant_id <> ALL(:'blocked'::bigint[])
+        ORDER BY coalesce(x.incr_last_at, x.full_finished_at, '-infinity') LIMIT 1
+        FOR UPDATE OF x SKIP LOCKED) c
+  WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity RETURNING s.tenant_id;
+ROLLBACK;
+\echo == detail backfill (fetch_backfill.c, every 2 s per idle worker)
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+SELECT tenant_id, entity, id FROM halo.detail_backfill_next(:'blocked'::bigint[], 8);
