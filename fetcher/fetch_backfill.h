@@ -6,8 +6,9 @@
  * tenant's budget is idle, and webhook fetches and syncs, which keep the
  * tolerance, are never delayed by it (docs/fetcher.md, "Backfill"). The
  * backfill needs no ledger row: the candidates are read from the mirror
- * (halo.detail_backfill_next), and requests recently sent are remembered here
- * until store has applied them. */
+ * (halo.detail_backfill_next), and rows recently picked or requested are
+ * remembered here, by the process (all its workers), until store has applied
+ * them. */
 #ifndef FETCH_BACKFILL_H
 #define FETCH_BACKFILL_H
 
@@ -19,7 +20,7 @@
 #include "halo_msg.h"
 #include "halo_pg.h"
 
-#define FETCH_BACKFILL_RECENT_MAX 64   /* requests remembered per worker */
+#define FETCH_BACKFILL_RECENT_MAX 8192 /* picks and requests remembered per process (30 s at 270/s) */
 #define FETCH_BACKFILL_RECENT_MS 30000 /* how long a requested row is not picked again */
 #define FETCH_BACKFILL_CANDIDATES 16   /* rows read per pick */
 #define FETCH_BACKFILL_BLOCKED_MAX 64  /* tenants left out of one pick */
@@ -37,12 +38,16 @@ fetch_backfill_t *fetch_backfill_new(void);
 /* Frees it; safe to call twice. */
 void fetch_backfill_destroy(fetch_backfill_t **self_p);
 /* Picks the row wanting a detail longest, of a tenant not in blocked and not
- * requested within FETCH_BACKFILL_RECENT_MS of now_mono. 1 with *out set,
- * 0 when there is none, -1 on a database error (halo_pg_error). */
+ * picked or requested by any worker of the process within
+ * FETCH_BACKFILL_RECENT_MS of now_mono, and claims it (remembers it as
+ * picked, so another worker takes the next row). 1 with *out set, 0 when
+ * there is none, -1 on a database error (halo_pg_error). */
 int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t now_mono,
                         fetch_backfill_item_t *out) __attribute__((warn_unused_result));
 /* Remembers item as requested at now_mono (the oldest memory is dropped when full). */
 void fetch_backfill_sent(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono);
+/* Forgets the claim on item (its request was not made: the budget was busy), so any worker may pick it again. */
+void fetch_backfill_forget(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono);
 /* The lowest priority's limiter parameters: those of in without burst
  * tolerance, granted only when no other request is waiting on the budget. */
 void fetch_backfill_limits(const halo_limiter_params_t *in, halo_limiter_params_t *out);
