@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "halo_clock.h"
 
 #define S_BLOCKED_TEXT_MAX (FETCH_BACKFILL_BLOCKED_MAX * 21 + 3)
 
@@ -22,7 +25,8 @@ typedef struct {
     pthread_mutex_t lock;
     s_recent_t recent[FETCH_BACKFILL_RECENT_MAX];
     int nrecent;
-    int next; /* ring position of the next memory */
+    int next;        /* ring position of the next memory */
+    uint64_t random; /* state of the pick among free candidates (seeded by the first picker) */
 } s_memory_t;
 
 static s_memory_t s_memory = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -34,8 +38,13 @@ struct _fetch_backfill_t {
 fetch_backfill_t *fetch_backfill_new(void)
 {
     fetch_backfill_t *self = calloc(1, sizeof(fetch_backfill_t));
-    if (self)
-        self->memory = &s_memory;
+    if (!self)
+        return NULL;
+    self->memory = &s_memory;
+    pthread_mutex_lock(&s_memory.lock);
+    if (s_memory.random == 0) /* a different sequence per process */
+        s_memory.random = ((uint64_t)getpid() << 32) ^ (uint64_t)halo_clock_wall_ms();
+    pthread_mutex_unlock(&s_memory.lock);
     return self;
 }
 
@@ -103,21 +112,26 @@ int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *bl
                                  2, params);
     if (!res)
         return -1;
-    int found = 0;
     /* Checked and claimed under the lock: two workers reading the same
-     * candidates take different rows. */
+     * candidates take different rows. One of the free candidates at random,
+     * so that fetcher processes (which share no memory) seldom pick the same. */
+    fetch_backfill_item_t free_items[FETCH_BACKFILL_CANDIDATES];
+    int nfree = 0;
     pthread_mutex_lock(&self->memory->lock);
-    for (int i = 0; i < PQntuples(res) && !found; i++) {
-        fetch_backfill_item_t item;
-        memset(&item, 0, sizeof item);
-        item.tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        snprintf(item.entity, sizeof item.entity, "%s", PQgetvalue(res, i, 1));
-        item.id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-        if (!s_recent(self->memory, &item, now_mono)) {
-            s_remember(self->memory, &item, now_mono);
-            *out = item;
-            found = 1;
-        }
+    for (int i = 0; i < PQntuples(res) && nfree < FETCH_BACKFILL_CANDIDATES; i++) {
+        fetch_backfill_item_t *item = &free_items[nfree];
+        memset(item, 0, sizeof *item);
+        item->tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        snprintf(item->entity, sizeof item->entity, "%s", PQgetvalue(res, i, 1));
+        item->id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        if (!s_recent(self->memory, item, now_mono))
+            nfree++;
+    }
+    int found = nfree > 0;
+    if (found) {
+        self->memory->random = self->memory->random * 6364136223846793005ULL + 1442695040888963407ULL;
+        *out = free_items[(self->memory->random >> 33) % (uint64_t)nfree];
+        s_remember(self->memory, out, now_mono);
     }
     pthread_mutex_unlock(&self->memory->lock);
     PQclear(res);

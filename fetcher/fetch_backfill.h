@@ -37,10 +37,11 @@ typedef struct _fetch_backfill_t fetch_backfill_t;
 fetch_backfill_t *fetch_backfill_new(void);
 /* Frees it; safe to call twice. */
 void fetch_backfill_destroy(fetch_backfill_t **self_p);
-/* Picks the row wanting a detail longest, of a tenant not in blocked and not
- * picked or requested by any worker of the process within
- * FETCH_BACKFILL_RECENT_MS of now_mono, and claims it (remembers it as
- * picked, so another worker takes the next row). 1 with *out set, 0 when
+/* Picks one of the FETCH_BACKFILL_CANDIDATES rows wanting a detail longest
+ * (at random among them, so fetcher processes seldom pick the same), of a
+ * tenant not in blocked and not picked or requested by any worker of the
+ * process within FETCH_BACKFILL_RECENT_MS of now_mono, and claims it
+ * (remembers it as picked, so another worker takes another row). 1 with *out set, 0 when
  * there is none, -1 on a database error (halo_pg_error). */
 int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t now_mono,
                         fetch_backfill_item_t *out) __attribute__((warn_unused_result));
