@@ -22,7 +22,7 @@
 
 #define FETCH_BACKFILL_RECENT_MAX 8192 /* picks and requests remembered per process (30 s at 270/s) */
 #define FETCH_BACKFILL_RECENT_MS 30000 /* how long a requested row is not picked again */
-#define FETCH_BACKFILL_CANDIDATES 16   /* rows read per pick */
+#define FETCH_BACKFILL_CANDIDATES 64   /* rows read per pick (the wider, the rarer two fetchers pick alike) */
 #define FETCH_BACKFILL_BLOCKED_MAX 64  /* tenants left out of one pick */
 
 typedef struct {
