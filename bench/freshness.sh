@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
     --backfill) backfill=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --coverage-timeout) cov_timeout=$2; shift 2 ;;
-    *) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl shuf
@@ -159,7 +159,7 @@ one_run() {
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window 3 (headroom 0.9)\"" \
   "load=\"$rate changes/s for $seconds s, one webhook each\" fetchers=$fetchers settle_ms=${settle:-default}" \
-  "env=\"${extra[*]:-}\"" backfill=${backfill:-default} sim_profile="spec (halo-sim's default)"
+  "env=\"${extra[*]:-}\"" backfill="${backfill:-default}" sim_profile="spec (halo-sim's default)"
 out=""
 for r in $(seq 1 "$runs"); do
   one_run "$r" >"$BENCH_STACK_DIR.run.out"

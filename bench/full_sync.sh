@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --headroom) headroom=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --coverage) coverage=1; shift ;;
-    *) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl
