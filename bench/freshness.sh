@@ -5,7 +5,8 @@
 # transaction).
 #
 #   bench/freshness.sh [--runs R] [--rate M] [--seconds S] [--fetchers N] [--settle-ms MS]
-#                      [--during-sync TICKETS] [--window W] [--env HALO_NAME=VALUE]...
+#                      [--during-sync TICKETS] [--window W] [--backfill on|off] [--users U]
+#                      [--coverage-timeout S] [--env HALO_NAME=VALUE]...
 #
 # Each run: a fresh stack, halo-sim with 2,000 tickets and its window scaled
 # to 450 requests per 3 s (the tenant connected with the same, headroom 0.9:
@@ -25,11 +26,26 @@
 # connect's full sync runs at the limit: from the moment the sync has used
 # its cap of the window (the budget less HALO_FETCH_RESERVE's share) on. The
 # webhook fetches then have only the reserve (--env HALO_FETCH_RESERVE=0: none).
+#
+# The detail backfill (issue 16): halo-sim runs its default spec profile, so the
+# list rows of sites, users and invoices lack fields and each row a page shows
+# wants its detail. --backfill sets HALO_FETCH_BACKFILL (default: the fetcher's,
+# on); --users U (default 200) gives the backfill enough rows to still be
+# running during the storm (10,000 users = 10,000 GETs, ~74 s at the whole
+# budget). Per run, besides the freshness line: `window`, the most counted
+# requests of the tenant in any 3 s of halo-sim's request log (the budget is
+# 405); `coverage`, sites + users + invoices sampled every second from the end
+# of the full sync (t_s:fetched/live, fetched = rows with a detail_fetched_at),
+# and with the backfill on, full_coverage_s = the last detail_fetched_at of the
+# rows minus the full sync's end, once no row wants a detail (waiting at most
+# --coverage-timeout s after the storm, default 600). 3 s is Halo's 300 s
+# scaled 100x: full_coverage_s x 100 is the time at Halo's budget when the
+# backfill is budget-bound (backfill_rps near 135 minus the storm's rate).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-runs=3 rate=10 seconds=30 fetchers=1 settle="" extra=() during="" window=3
+runs=3 rate=10 seconds=30 fetchers=1 settle="" extra=() during="" window=3 backfill="" users=200 cov_timeout=600
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -40,20 +56,71 @@ while [ $# -gt 0 ]; do
     --env) extra+=(--env "$2"); shift 2 ;;
     --during-sync) during=$2; window=30; shift 2 ;;
     --window) window=$2; shift 2 ;;
-    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --backfill) backfill=$2; shift 2 ;;
+    --users) users=$2; shift 2 ;;
+    --coverage-timeout) cov_timeout=$2; shift 2 ;;
+    *) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl shuf
 bench_build
 TICKETS=2000
-SIM_ARGS=(--tickets "${during:-$TICKETS}" --sites 60 --users 200 --invoices 300 --rate-limit 450 --rate-window "$window")
+case "$backfill" in "" | on | off) ;; *) die "--backfill on|off" ;; esac
+SIM_ARGS=(--tickets "${during:-$TICKETS}" --sites 60 --users "$users" --invoices 300 --rate-limit 450 --rate-window "$window")
 count=$((rate * seconds))
 [ "$count" -le "$TICKETS" ] || die "rate * seconds must be at most $TICKETS (one change per ticket)"
 trap bench_stack_stop EXIT
 
+# coverage_sampler T_SYNC_MS FILE: every second, `t_s:fetched/live` of the backfilled
+# entities since the full sync's end, into FILE (runs until killed).
+coverage_sampler() {
+  local c
+  while :; do
+    c=$(bench_detail_coverage 2>/dev/null) || c=""
+    [ -n "$c" ] && printf '%s:%s/%s\n' "$(awk -v ms=$(($(now_ms) - $1)) 'BEGIN {printf "%.0f", ms / 1000}')" \
+      "$(field fetched <<<"$c")" "$(field live <<<"$c")" >>"$2"
+    sleep 1
+  done
+}
+
+# coverage_report RUN T_SYNC_MS: waits (backfill on) until no row wants a detail, then
+# prints the run's coverage line.
+coverage_report() {
+  local run=$1 t_sync=$2 deadline=$(($(date +%s) + cov_timeout)) c full="not_reached" gets
+  while [ "$backfill" != off ]; do
+    c=$(bench_detail_coverage)
+    if [ "$(field wanting <<<"$c")" = 0 ]; then
+      full=$(bench_psql "SELECT round((extract(epoch FROM max(f)) * 1000 - $t_sync)::numeric / 1000, 1) FROM (
+          SELECT max(detail_fetched_at) AS f FROM halo.sites UNION ALL SELECT max(detail_fetched_at) FROM halo.users
+          UNION ALL SELECT max(detail_fetched_at) FROM halo.invoices) m")
+      break
+    fi
+    [ "$(date +%s)" -ge "$deadline" ] && break
+    sleep 1
+  done
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  c=$(bench_detail_coverage)
+  # Backfill GETs: single-object GETs of sites, users and invoices (the storm only changes tickets).
+  gets=$(jq -s '[.[] | select(.counted and (.path | test("/(Site|Users|Invoice)/[0-9]")))] | length' "$BENCH_REQLOG")
+  echo "coverage run=$run backfill=${backfill:-default} $c detail_gets=$gets full_coverage_s=$full" \
+    "backfill_rps=$(awk -v g="$gets" -v s="$full" 'BEGIN {if (s + 0 > 0) printf "%.1f", g / s; else print "-"}')"
+  echo "coverage_series run=$run $(tr '\n' ' ' <"$BENCH_STACK_DIR/coverage.txt")"
+}
+
+# start_coverage: from the full sync's end on, samples the detail coverage in
+# the background (sets one_run's t_sync and sampler).
+start_coverage() {
+  t_sync=$(bench_psql "SELECT (extract(epoch FROM max(full_finished_at)) * 1000)::bigint FROM halo.sync_state")
+  : >"$BENCH_STACK_DIR/coverage.txt"
+  coverage_sampler "$t_sync" "$BENCH_STACK_DIR/coverage.txt" &
+  sampler=$!
+}
+
 one_run() {
-  local run=$1 env=() samples t0 i id due now out sync_running=""
+  local run=$1 env=() samples t0 i id due now out sync_running="" t_sync sampler
   [ -n "$settle" ] && env=(--env "HALO_FETCH_SETTLE_MS=$settle")
+  [ -n "$backfill" ] && env+=(--env "HALO_FETCH_BACKFILL=$backfill")
   env+=(${extra[@]+"${extra[@]}"})
   bench_stack_start --fetchers "$fetchers" ${env[@]+"${env[@]}"} "${SIM_ARGS[@]}"
   bench_connect 450 "$window"
@@ -69,6 +136,7 @@ one_run() {
       || die "the full sync ended before the changes: use more tickets"
   else
     bench_wait_full_sync 300
+    start_coverage
   fi
   bench_wait_webhook_ready
   sim_post /_sim/config "{\"webhook_url\":\"$BENCH_HOOK\"}" >/dev/null
@@ -88,6 +156,7 @@ one_run() {
   if [ -n "$during" ]; then
     sync_running=$(bench_psql "SELECT count(*) FROM halo.sync_state WHERE full_status = 'running' OR full_requested")
     bench_wait_full_sync $((window * 20 + 300))
+    start_coverage
   fi
   bench_wait_drained "$count" 120 || true
   bench_psql "CREATE TABLE bench_samples (id bigint, delivery_id text, sent_at timestamptz)" >/dev/null
@@ -100,7 +169,7 @@ one_run() {
       FROM bench_samples b
       JOIN halo.tickets t ON t.id = b.id
       LEFT JOIN halo.webhook_deliveries d ON d.delivery_id = b.delivery_id)
-    SELECT format('run=$run fetchers=$fetchers settle_ms=${settle:-default}${during:+ during_sync=$during sync_running_at_end=$sync_running} changes=%s rows=%s not_rewritten=%s'
+    SELECT format('run=$run fetchers=$fetchers settle_ms=${settle:-default} backfill=${backfill:-default}${during:+ during_sync=$during sync_running_at_end=$sync_running} changes=%s rows=%s not_rewritten=%s'
                   ' p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s'
                   ' to_ingest_p50_ms=%s to_ingest_p99_ms=%s to_row_p50_ms=%s to_row_p99_ms=%s'
                   ' to_fetch_p50_ms=%s to_fetch_p99_ms=%s',
@@ -116,13 +185,15 @@ one_run() {
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_fetch)::numeric, 1),
       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_fetch)::numeric, 1))
     FROM s"
+  coverage_report "$run" "$t_sync"
+  echo "window run=$run $(reqlog_worst_window "$BENCH_REQLOG" $((window * 1000)) | grep "^tenant=$BENCH_TENANT ") budget=405"
   [ -n "${BENCH_KEEP:-}" ] || stack stop >/dev/null 2>&1 || true
 }
 
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window (headroom 0.9)\"" \
   "load=\"$rate changes/s for $seconds s, one webhook each\" fetchers=$fetchers settle_ms=${settle:-default}" \
-  "env=\"${extra[*]:-}\""
+  "env=\"${extra[*]:-}\"" backfill="${backfill:-default}" sim_profile="spec (halo-sim's default)"
 out=""
 for r in $(seq 1 "$runs"); do
   one_run "$r" >"$BENCH_STACK_DIR.run.out"
@@ -130,6 +201,8 @@ for r in $(seq 1 "$runs"); do
   out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
 done
 rm -f "$BENCH_STACK_DIR.run.out"
-printf 'median: runs=%s settle_ms=%s p50_ms=%s p99_ms=%s to_ingest_p50_ms=%s to_row_p50_ms=%s\n' "$runs" \
-  "${settle:-default}" "$(field p50_ms <<<"$out" | median)" "$(field p99_ms <<<"$out" | median)" \
+printf 'median: runs=%s settle_ms=%s backfill=%s p50_ms=%s p99_ms=%s to_ingest_p50_ms=%s to_row_p50_ms=%s' "$runs" \
+  "${settle:-default}" "${backfill:-default}" "$(field p50_ms <<<"$out" | median)" "$(field p99_ms <<<"$out" | median)" \
   "$(field to_ingest_p50_ms <<<"$out" | median)" "$(field to_row_p50_ms <<<"$out" | median)"
+printf ' worst_window_max=%s full_coverage_s=%s\n' "$(field worst_window <<<"$out" | sort -n | tail -n 1)" \
+  "$(field full_coverage_s <<<"$out" | grep -v not_reached | median || echo not_reached)"

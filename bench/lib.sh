@@ -185,6 +185,32 @@ bench_storm() {
   rm -rf "$dir"
 }
 
+# reqlog_worst_window FILE WINDOW_MS: per tenant of halo-sim's request log, the most
+# counted requests within any WINDOW_MS (the count over (t - WINDOW_MS, t] at each
+# request), and the 429s; one line per tenant: `tenant=T requests=N worst_window=M http_429=K`.
+reqlog_worst_window() {
+  jq -r '[(if (.tenant // "") == "" then "-" else .tenant end), (.ts_ms | tostring), (if .counted then 1 else 0 end), .status] | @tsv' "$1" | sort -k1,1 -k2,2n |
+    awk -F'\t' -v w="$2" '
+      function flush() { if (tn != "") printf "tenant=%s requests=%d worst_window=%d http_429=%d\n", tn, n, max, e429 }
+      $1 != tn { flush(); tn = $1; n = 0; lo = 0; max = 0; e429 = 0; delete t }
+      { if ($4 == 429) e429++ }
+      $3 == 1 { t[++n] = $2; while (t[n] - t[lo + 1] >= w) lo++; if (n - lo > max) max = n - lo }
+      END { flush() }'
+}
+
+# bench_detail_coverage: sites, users and invoices (the entities whose list rows lack
+# fields in the spec profile): `live=N wanting=W fetched=F` (halo.detail_coverage's
+# wanting; fetched = rows with a detail_fetched_at).
+bench_detail_coverage() {
+  bench_psql "SELECT format('live=%s wanting=%s fetched=%s', sum(live), sum(wanting), sum(fetched)) FROM (
+      SELECT count(*) AS live, count(*) FILTER (WHERE detail_wanted_since IS NOT NULL) AS wanting,
+             count(detail_fetched_at) AS fetched FROM halo.sites WHERE deleted_at IS NULL
+      UNION ALL SELECT count(*), count(*) FILTER (WHERE detail_wanted_since IS NOT NULL), count(detail_fetched_at)
+        FROM halo.users WHERE deleted_at IS NULL
+      UNION ALL SELECT count(*), count(*) FILTER (WHERE detail_wanted_since IS NOT NULL), count(detail_fetched_at)
+        FROM halo.invoices WHERE deleted_at IS NULL) c"
+}
+
 # reqlog_since FILE TS_MS: request-log entries at or after TS_MS, as a JSON array.
 reqlog_since() { jq -cs --argjson t "$2" '[.[] | select(.ts_ms >= $t)]' "$1"; }
 

@@ -1,28 +1,51 @@
-/* fetch_backfill: the backfill's picks, its memory of recent requests and its
- * records (see the header). */
+/* fetch_backfill: the backfill's picks, its memory of recent picks and
+ * requests (one per process, shared by the workers), and its records (see the
+ * header). */
 #include "fetch_backfill.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "halo_clock.h"
 
 #define S_BLOCKED_TEXT_MAX (FETCH_BACKFILL_BLOCKED_MAX * 21 + 3)
 
 typedef struct {
-    fetch_backfill_item_t item;
+    fetch_backfill_item_t item; /* id -1: forgotten */
     int64_t at_mono;
 } s_recent_t;
 
-struct _fetch_backfill_t {
+/* The rows picked or requested lately, shared by every worker of the process:
+ * a ring in time order, so a look-up stops at the first memory too old. */
+typedef struct {
+    pthread_mutex_t lock;
     s_recent_t recent[FETCH_BACKFILL_RECENT_MAX];
     int nrecent;
-    int next; /* ring position of the next memory */
+    int next;        /* ring position of the next memory */
+    uint64_t random; /* state of the pick among free candidates (seeded by the first picker) */
+} s_memory_t;
+
+static s_memory_t s_memory = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct _fetch_backfill_t {
+    s_memory_t *memory;
 };
 
 fetch_backfill_t *fetch_backfill_new(void)
 {
-    return calloc(1, sizeof(fetch_backfill_t));
+    fetch_backfill_t *self = calloc(1, sizeof(fetch_backfill_t));
+    if (!self)
+        return NULL;
+    self->memory = &s_memory;
+    pthread_mutex_lock(&s_memory.lock);
+    if (s_memory.random == 0) /* a different sequence per process */
+        s_memory.random = ((uint64_t)getpid() << 32) ^ (uint64_t)halo_clock_wall_ms();
+    pthread_mutex_unlock(&s_memory.lock);
+    return self;
 }
 
 void fetch_backfill_destroy(fetch_backfill_t **self_p)
@@ -33,25 +56,43 @@ void fetch_backfill_destroy(fetch_backfill_t **self_p)
     *self_p = NULL;
 }
 
-/* True if item was requested within FETCH_BACKFILL_RECENT_MS of now_mono. */
-static bool s_recent(const fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono)
+/* The memory of item within FETCH_BACKFILL_RECENT_MS of now_mono, or NULL (lock held). */
+static s_recent_t *s_recent(s_memory_t *m, const fetch_backfill_item_t *item, int64_t now_mono)
 {
-    for (int i = 0; i < self->nrecent; i++) {
-        const s_recent_t *r = &self->recent[i];
-        if (r->item.id == item->id && r->item.tenant_id == item->tenant_id &&
-            strcmp(r->item.entity, item->entity) == 0 && now_mono - r->at_mono < FETCH_BACKFILL_RECENT_MS)
-            return true;
+    for (int k = 1; k <= m->nrecent; k++) {
+        s_recent_t *r = &m->recent[(m->next - k + FETCH_BACKFILL_RECENT_MAX) % FETCH_BACKFILL_RECENT_MAX];
+        if (now_mono - r->at_mono >= FETCH_BACKFILL_RECENT_MS)
+            return NULL; /* older ones are older still */
+        if (r->item.id == item->id && r->item.tenant_id == item->tenant_id && strcmp(r->item.entity, item->entity) == 0)
+            return r;
     }
-    return false;
+    return NULL;
+}
+
+/* Remembers item at now_mono (lock held; the oldest memory is dropped when full). */
+static void s_remember(s_memory_t *m, const fetch_backfill_item_t *item, int64_t now_mono)
+{
+    m->recent[m->next].item = *item;
+    m->recent[m->next].at_mono = now_mono;
+    m->next = (m->next + 1) % FETCH_BACKFILL_RECENT_MAX;
+    if (m->nrecent < FETCH_BACKFILL_RECENT_MAX)
+        m->nrecent++;
 }
 
 void fetch_backfill_sent(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono)
 {
-    self->recent[self->next].item = *item;
-    self->recent[self->next].at_mono = now_mono;
-    self->next = (self->next + 1) % FETCH_BACKFILL_RECENT_MAX;
-    if (self->nrecent < FETCH_BACKFILL_RECENT_MAX)
-        self->nrecent++;
+    pthread_mutex_lock(&self->memory->lock);
+    s_remember(self->memory, item, now_mono);
+    pthread_mutex_unlock(&self->memory->lock);
+}
+
+void fetch_backfill_forget(fetch_backfill_t *self, const fetch_backfill_item_t *item, int64_t now_mono)
+{
+    pthread_mutex_lock(&self->memory->lock);
+    s_recent_t *r;
+    while ((r = s_recent(self->memory, item, now_mono)) != NULL)
+        r->item.id = -1;
+    pthread_mutex_unlock(&self->memory->lock);
 }
 
 int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t now_mono,
@@ -71,18 +112,28 @@ int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *bl
                                  2, params);
     if (!res)
         return -1;
-    int found = 0;
-    for (int i = 0; i < PQntuples(res) && !found; i++) {
-        fetch_backfill_item_t item;
-        memset(&item, 0, sizeof item);
-        item.tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        snprintf(item.entity, sizeof item.entity, "%s", PQgetvalue(res, i, 1));
-        item.id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-        if (!s_recent(self, &item, now_mono)) {
-            *out = item;
-            found = 1;
-        }
+    /* Checked and claimed under the lock: two workers reading the same
+     * candidates take different rows. One of the free candidates at random,
+     * so that fetcher processes (which share no memory) seldom pick the same. */
+    fetch_backfill_item_t free_items[FETCH_BACKFILL_CANDIDATES];
+    int nfree = 0;
+    pthread_mutex_lock(&self->memory->lock);
+    for (int i = 0; i < PQntuples(res) && nfree < FETCH_BACKFILL_CANDIDATES; i++) {
+        fetch_backfill_item_t *item = &free_items[nfree];
+        memset(item, 0, sizeof *item);
+        item->tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        snprintf(item->entity, sizeof item->entity, "%s", PQgetvalue(res, i, 1));
+        item->id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        if (!s_recent(self->memory, item, now_mono))
+            nfree++;
     }
+    int found = nfree > 0;
+    if (found) {
+        self->memory->random = self->memory->random * 6364136223846793005ULL + 1442695040888963407ULL;
+        *out = free_items[(self->memory->random >> 33) % (uint64_t)nfree];
+        s_remember(self->memory, out, now_mono);
+    }
+    pthread_mutex_unlock(&self->memory->lock);
     PQclear(res);
     return found;
 }

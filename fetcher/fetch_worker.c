@@ -575,11 +575,12 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
     int64_t wait = 0;
     s_req_t r = s_request(self, tenant, HALO_LIMITER_IDLE, url, &resp, &wait, err, sizeof err);
     if (r == REQ_WAIT) {
+        fetch_backfill_forget(self->backfill, &item, now);
         self->next_backfill_mono = now + (wait < WORKER_BACKFILL_IDLE_MS ? wait : WORKER_BACKFILL_IDLE_MS);
         return 0;
     }
     self->units++;
-    fetch_backfill_sent(self->backfill, &item, now);
+    fetch_backfill_sent(self->backfill, &item, halo_clock_mono_ms());
     halo_msg_t msg;
     if (r == REQ_OK && fetch_backfill_records(tenant->slug, &item, resp.status, resp.body, resp.body_len,
                                               halo_clock_wall_ms(), &msg, err, sizeof err) == 0) {

@@ -39,6 +39,17 @@ for _ in $(seq 30); do
   sleep 1
 done
 [ "$coverage" = 0 ] || e2e_fail "detail coverage below 100 %: $coverage rows wanting"
+# The backfill GETs a row once: the workers of a fetcher share their picks, and
+# the two fetchers pick at random among the 64 oldest, so a row GET twice within
+# 2 s (two workers or fetchers on the same row) must stay rare: at most 20 % of
+# the rows (with one memory per worker, most rows were GET 2 to 4 times; now
+# 12 and 25 of 310, from the two fetchers while store lags, docs/fetcher.md).
+read -r gets rows twice < <(jq -r 'select(.counted and (.path | test("/(Site|Users|Invoice)/[0-9]+[?]includedetails")))
+    | "\(.path) \(.ts_ms)"' "$HALO_STACK_DIR/log/sim-requests.jsonl" | sort -k1,1 -k2,2n |
+  awk '{ n++; if ($1 != p) rows++; else if ($2 - t < 2000) twice++; p = $1; t = $2 } END { printf "%d %d %d\n", n, rows, twice }')
+e2e_log "backfill: $gets detail GETs for $rows rows, $twice within 2 s of the same row's previous GET"
+[ "$rows" -gt 0 ] || e2e_fail "no detail GET in halo-sim's log"
+[ $((twice * 5)) -le "$rows" ] || e2e_fail "$twice rows GET twice within 2 s by the backfill (more than 20 % of $rows)"
 
 e2e_sim POST /_sim/config "{\"webhook_url\":\"$E2E_HOOK\"}" >/dev/null
 for i in 0 1 2; do
