@@ -343,7 +343,9 @@ static void test_sql_limiter(void **state)
     }
     int64_t wait = halo_limiter_take(pg, 2, &p, HALO_LIMITER_URGENT);
     assert_true(wait > p.span_ms - 60000 && wait <= p.span_ms + 1);
-    assert_int_equal(halo_limiter_take(pg, 2, &p, HALO_LIMITER_IDLE) >= wait, 1);
+    /* The backfill waits at least as long (for a later grant to leave), less
+     * the time since the first answer. */
+    assert_true(halo_limiter_take(pg, 2, &p, HALO_LIMITER_IDLE) > wait - 5000);
     PGresult *res =
         halo_pg_exec(pg, "SELECT requests, cardinality(grants) FROM halo.rate_limits WHERE tenant_id = 2", 0, NULL);
     assert_non_null(res);
