@@ -24,7 +24,7 @@
 #   bound_burst = floor((C - 1) / B) * W     (bursting B at the start of each window: Halo's own bound)
 #   limiter     = floor((C - 1) / cap) * (W + safety): the schedule halo-fetcher's
 #                 rolling-window limiter allows a sync (docs/fetcher.md: cap = B less
-#                 the webhook reserve S (HALO_FETCH_RESERVE, default 0.2), safety min(W/50, 1 s)),
+#                 the webhook reserve S (HALO_FETCH_RESERVE, default 0.2), safety min(W/5, 1 s)),
 #                 with a pipeline of no duration
 # ratio_connect and ratio_first are against bound_burst.
 # --users U: U users instead of 100. --coverage (issue 16): after the full sync,
@@ -108,7 +108,7 @@ one_run() {
     -v S="$reserve" 'BEGIN {
       held = B * S; if (held > int(held) + 1e-9) held = int(held) + 1; else held = int(held)
       cap = B - held; if (cap < 1) cap = 1
-      safety = W / 50; if (safety > 1) safety = 1
+      safety = W / 5; if (safety > 1) safety = 1
       rate = C * W / B; bursty = int((C - 1) / B) * W
       lim = int((C - 1) / cap) * (W + safety)
       printf "run=%d fetchers=%d window_s=%s budget=%d reserve=%s sync_cap=%d counted_requests=%d pages=%d pages_bound=%d http_429=%d", \

@@ -22,7 +22,7 @@
 #include "halo_ratelearn.h"
 
 #define HALO_LIMITER_SAFETY_MAX_MS 1000   /* slack for grant-to-arrival delay */
-#define HALO_LIMITER_SAFETY_DIVISOR 50    /* safety = window / 50, capped */
+#define HALO_LIMITER_SAFETY_DIVISOR 5     /* safety = window / 5, capped: the delay is absolute, not scaled */
 #define HALO_LIMITER_PAUSE_DIVISOR 10     /* a 429 without Retry-After pauses window / 10 */
 #define HALO_LIMITER_DEFAULT_LIMIT 450    /* the seed's budget: requests per window ... */
 #define HALO_LIMITER_DEFAULT_WINDOW_S 300 /* ... of 5 minutes */

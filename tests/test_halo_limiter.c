@@ -255,7 +255,7 @@ static void test_sql_matches_c(void **state)
     (void)state;
     halo_pg_t *pg = s_db("halo_limiter_spec", NULL);
     halo_limiter_params_t p;
-    assert_int_equal(halo_limiter_params(30, 10, 1.0, &p), 0); /* span 10.2 s, caps 30 / 24 */
+    assert_int_equal(halo_limiter_params(30, 10, 1.0, &p), 0); /* span 11 s, caps 30 / 24 */
     halo_limiter_log_t log = s_log(&p);
     char grants[8192] = "{}", now_s[64], span[64], cap[16], spacing[64], paused[64] = "";
     double now = 1.7e12;

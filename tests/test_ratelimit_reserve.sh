@@ -17,7 +17,7 @@ e2e_init ratelimit_reserve
 
 LIMIT=40
 WINDOW=20
-SPAN_MS=20400 # window + safety (min(1 s, W / 50) = 0.4 s): the limiter's span
+SPAN_MS=21000 # window + safety (min(1 s, W / 5) = 1 s): the limiter's span
 SYNC_CAP=30   # 40 less ceil(40 x 0.25)
 CHANGES=6
 SECRET=rr-secret-$$
