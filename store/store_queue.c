@@ -1,15 +1,26 @@
-/* store_queue: a ring of halo_msg_t owned by the queue, plus a backoff. */
+/* store_queue: two rings of halo_msg_t owned by the queue (urgent, bulk), plus a backoff. */
 #include "store_queue.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    halo_msg_t *ring; /* max slots: either lane may hold the whole queue */
+    size_t head, len;
+} s_lane_t;
+
 struct _store_queue_t {
-    halo_msg_t *ring;
-    size_t max, head, len;
+    s_lane_t urgent, bulk;
+    size_t max;
     int failures;
     int64_t next_ms; /* head not retried before this */
 };
+
+/* The i-th batch of lane (i < lane->len). */
+static halo_msg_t *s_lane_at(const s_lane_t *lane, size_t max, size_t i)
+{
+    return &lane->ring[(lane->head + i) % max];
+}
 
 store_queue_t *store_queue_new(size_t max)
 {
@@ -18,12 +29,11 @@ store_queue_t *store_queue_new(size_t max)
     store_queue_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->ring = calloc(max, sizeof *self->ring);
-    if (!self->ring) {
-        free(self);
-        return NULL;
-    }
+    self->urgent.ring = calloc(max, sizeof *self->urgent.ring);
+    self->bulk.ring = calloc(max, sizeof *self->bulk.ring);
     self->max = max;
+    if (!self->urgent.ring || !self->bulk.ring)
+        store_queue_destroy(&self);
     return self;
 }
 
@@ -32,29 +42,41 @@ void store_queue_destroy(store_queue_t **self_p)
     if (!self_p || !*self_p)
         return;
     store_queue_t *self = *self_p;
-    while (self->len > 0)
+    while (self->urgent.ring && self->bulk.ring && store_queue_len(self) > 0)
         store_queue_pop(self);
-    free(self->ring);
+    free(self->urgent.ring);
+    free(self->bulk.ring);
     free(self);
     *self_p = NULL;
 }
 
+bool store_queue_is_urgent(const halo_msg_t *msg)
+{
+    return msg->cmd == HALO_CMD_RECORDS && msg->u.records.queue_object_id >= 0;
+}
+
 size_t store_queue_len(const store_queue_t *self)
 {
-    return self->len;
+    return self->urgent.len + self->bulk.len;
+}
+
+size_t store_queue_urgent_len(const store_queue_t *self)
+{
+    return self->urgent.len;
 }
 
 bool store_queue_full(const store_queue_t *self)
 {
-    return self->len >= self->max;
+    return store_queue_len(self) >= self->max;
 }
 
 int store_queue_push(store_queue_t *self, halo_msg_t *msg)
 {
     if (store_queue_full(self))
         return -1;
-    self->ring[(self->head + self->len) % self->max] = *msg;
-    self->len++;
+    s_lane_t *lane = store_queue_is_urgent(msg) ? &self->urgent : &self->bulk;
+    *s_lane_at(lane, self->max, lane->len) = *msg;
+    lane->len++;
     /* The queue owns the record array now; leave the caller an empty message. */
     halo_msg_init(msg, HALO_CMD_RECORDS);
     return 0;
@@ -62,28 +84,32 @@ int store_queue_push(store_queue_t *self, halo_msg_t *msg)
 
 const halo_msg_t *store_queue_head(const store_queue_t *self)
 {
-    return self->len ? &self->ring[self->head] : NULL;
+    return store_queue_at(self, 0);
 }
 
 const halo_msg_t *store_queue_at(const store_queue_t *self, size_t i)
 {
-    return i < self->len ? &self->ring[(self->head + i) % self->max] : NULL;
+    if (i < self->urgent.len)
+        return s_lane_at(&self->urgent, self->max, i);
+    i -= self->urgent.len;
+    return i < self->bulk.len ? s_lane_at(&self->bulk, self->max, i) : NULL;
 }
 
 void store_queue_pop(store_queue_t *self)
 {
-    if (self->len == 0)
+    s_lane_t *lane = self->urgent.len ? &self->urgent : &self->bulk;
+    if (lane->len == 0)
         return;
-    halo_msg_clear(&self->ring[self->head]);
-    self->head = (self->head + 1) % self->max;
-    self->len--;
+    halo_msg_clear(s_lane_at(lane, self->max, 0));
+    lane->head = (lane->head + 1) % self->max;
+    lane->len--;
     self->failures = 0;
     self->next_ms = 0;
 }
 
 bool store_queue_due(const store_queue_t *self, int64_t now_ms)
 {
-    return self->len > 0 && now_ms >= self->next_ms;
+    return store_queue_len(self) > 0 && now_ms >= self->next_ms;
 }
 
 void store_queue_retry_later(store_queue_t *self, int64_t now_ms)
@@ -104,7 +130,7 @@ int store_queue_failures(const store_queue_t *self)
 
 int64_t store_queue_wait_ms(const store_queue_t *self, int64_t now_ms)
 {
-    if (self->len == 0 || now_ms >= self->next_ms)
+    if (store_queue_len(self) == 0 || now_ms >= self->next_ms)
         return 0;
     return self->next_ms - now_ms;
 }

@@ -1,7 +1,11 @@
-/* store_queue: the bounded FIFO of RECORDS batches received but not yet
- * committed, and the retry schedule for writing its head while PostgreSQL is
- * away. Batches leave only after their transaction committed, in arrival
- * order. Pure: time comes in as an argument. */
+/* store_queue: the bounded queue of RECORDS batches received but not yet
+ * committed, in two lanes, and the retry schedule for writing its head while
+ * PostgreSQL is away. The urgent lane holds batches that complete a ledger
+ * row (an object fetched for a webhook, or its trusted payload); the bulk lane
+ * everything else (list pages, backfilled details). Write order: the urgent
+ * lane first, each lane in arrival order, so a webhook's object never waits
+ * behind a full sync's pages (issue 22). Batches leave only after their
+ * transaction committed. Pure: time comes in as an argument. */
 #ifndef STORE_QUEUE_H
 #define STORE_QUEUE_H
 
@@ -16,21 +20,25 @@
 
 typedef struct _store_queue_t store_queue_t;
 
-/* A queue of at most max batches (>= 1); NULL on no memory. */
+/* A queue of at most max batches in both lanes together (>= 1); NULL on no memory. */
 store_queue_t *store_queue_new(size_t max);
 /* Frees the queue and every batch in it; safe to call twice. */
 void store_queue_destroy(store_queue_t **self_p);
-/* Batches waiting. */
+/* True if msg goes to the urgent lane: it completes a ledger row (queue_object_id >= 0). */
+bool store_queue_is_urgent(const halo_msg_t *msg);
+/* Batches waiting, both lanes. */
 size_t store_queue_len(const store_queue_t *self);
+/* Batches waiting in the urgent lane (the first ones in write order). */
+size_t store_queue_urgent_len(const store_queue_t *self);
 /* True when no more batches fit (stop reading the socket). */
 bool store_queue_full(const store_queue_t *self);
-/* Moves *msg to the tail (msg is left empty). 0, or -1 when full. */
+/* Moves *msg to the tail of its lane (msg is left empty). 0, or -1 when full. */
 int store_queue_push(store_queue_t *self, halo_msg_t *msg) __attribute__((warn_unused_result));
-/* The oldest batch (borrowed), or NULL when empty. */
+/* The first batch in write order (borrowed), or NULL when empty. */
 const halo_msg_t *store_queue_head(const store_queue_t *self);
-/* The i-th oldest batch (borrowed; 0 is the head), or NULL when i >= len. */
+/* The i-th batch in write order (borrowed; 0 is the head), or NULL when i >= len. */
 const halo_msg_t *store_queue_at(const store_queue_t *self, size_t i);
-/* Frees the oldest batch (after it committed or was dropped) and resets the retry schedule. */
+/* Frees the head (after it committed or was dropped) and resets the retry schedule. */
 void store_queue_pop(store_queue_t *self);
 /* True when the head may be written at now_ms (not waiting out a backoff). */
 bool store_queue_due(const store_queue_t *self, int64_t now_ms);

@@ -130,13 +130,16 @@ static void s_report(store_server_t *self, const halo_msg_t *msg, const store_ou
 
 /* Writes the batches at the head of the queue (as many as are queued, up to
  * the group bounds) in one transaction; pops them unless PostgreSQL must be
- * retried, in which case all of them stay. */
+ * retried, in which case all of them stay. While the urgent lane holds
+ * batches the group is theirs alone: a webhook's object commits in a small
+ * transaction, never behind a group of pages. */
 static void s_write_queued(store_server_t *self, int64_t now)
 {
     const halo_msg_t *group[STORE_GROUP_MAX_BATCHES];
     store_outcome_t results[STORE_GROUP_MAX_BATCHES];
-    size_t n = 0, rows = 0;
-    for (const halo_msg_t *m; n < STORE_GROUP_MAX_BATCHES && (m = store_queue_at(self->queue, n)) != NULL; n++) {
+    size_t n = 0, rows = 0, urgent = store_queue_urgent_len(self->queue);
+    size_t max = urgent > 0 && urgent < STORE_GROUP_MAX_BATCHES ? urgent : STORE_GROUP_MAX_BATCHES;
+    for (const halo_msg_t *m; n < max && (m = store_queue_at(self->queue, n)) != NULL; n++) {
         if (n > 0 && rows + m->u.records.count > STORE_GROUP_MAX_ROWS)
             break;
         rows += m->u.records.count;

@@ -1,7 +1,9 @@
-/* test_store_queue: the bounded FIFO of unwritten batches keeps order, owns
+/* test_store_queue: the bounded queue of unwritten batches keeps order, owns
  * what it holds, refuses a batch when full, shows its first batches in order
- * (a group to write together), and backs off 100 ms, 200 ms ...
- * up to 5 s between attempts at its head, reset by a success. */
+ * (a group to write together), puts batches that complete a ledger row (a
+ * webhook's object) before list pages and backfilled details, and backs off
+ * 100 ms, 200 ms ... up to 5 s between attempts at its head, reset by a
+ * success. */
 #include "store_queue.h"
 
 /* cmocka needs these first, in this order. */
@@ -19,7 +21,25 @@ static void s_batch(halo_msg_t *m, int k)
 {
     halo_msg_init(m, HALO_CMD_RECORDS);
     snprintf(m->tenant, sizeof m->tenant, "t%d", k);
+    m->u.records.queue_object_id = -1; /* a list page: completes no ledger row */
     assert_int_equal(halo_msg_records_add(m, k, HALO_RECORD_UPSERT, "{}", 2), 0);
+}
+
+/* A batch named uK that completes ledger row k (an object fetched for a webhook). */
+static void s_urgent(halo_msg_t *m, int k)
+{
+    s_batch(m, k);
+    snprintf(m->tenant, sizeof m->tenant, "u%d", k);
+    m->u.records.queue_object_id = k;
+}
+
+/* Asserts the write order of q is want (tenant names, space-separated). */
+static void s_assert_order(const store_queue_t *q, const char *want)
+{
+    char got[256] = "";
+    for (size_t i = 0; store_queue_at(q, i); i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", i ? " " : "", store_queue_at(q, i)->tenant);
+    assert_string_equal(got, want);
 }
 
 static void test_order_bound_and_ownership(void **state)
@@ -63,6 +83,48 @@ static void test_order_bound_and_ownership(void **state)
     assert_null(q);
 }
 
+static void test_urgent_lane_first(void **state)
+{
+    (void)state;
+    store_queue_t *q = store_queue_new(6);
+    halo_msg_t m;
+    s_batch(&m, 0);
+    assert_false(store_queue_is_urgent(&m));
+    assert_int_equal(store_queue_push(q, &m), 0);
+    s_batch(&m, 1);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    s_urgent(&m, 7);
+    assert_true(store_queue_is_urgent(&m));
+    assert_int_equal(store_queue_push(q, &m), 0);
+    s_batch(&m, 2);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    s_urgent(&m, 8);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    /* Urgent batches first, each lane in arrival order. */
+    assert_int_equal(store_queue_len(q), 5);
+    assert_int_equal(store_queue_urgent_len(q), 2);
+    s_assert_order(q, "u7 u8 t0 t1 t2");
+    assert_string_equal(store_queue_head(q)->tenant, "u7");
+    /* Both lanes share the bound. */
+    s_urgent(&m, 9);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    assert_true(store_queue_full(q));
+    s_batch(&m, 3);
+    assert_int_equal(store_queue_push(q, &m), -1);
+    halo_msg_clear(&m);
+    /* Pops follow the write order; an urgent batch arriving later still goes first. */
+    store_queue_pop(q);
+    store_queue_pop(q);
+    s_assert_order(q, "u9 t0 t1 t2");
+    store_queue_pop(q);
+    store_queue_pop(q);
+    s_urgent(&m, 10);
+    assert_int_equal(store_queue_push(q, &m), 0);
+    s_assert_order(q, "u10 t1 t2");
+    assert_int_equal(store_queue_urgent_len(q), 1);
+    store_queue_destroy(&q); /* frees both lanes */
+}
+
 static void test_backoff(void **state)
 {
     (void)state;
@@ -92,6 +154,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_bound_and_ownership),
+        cmocka_unit_test(test_urgent_lane_first),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
