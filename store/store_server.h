@@ -17,7 +17,7 @@
  * many batches and rows: one commit flush for many batches. Batches stay under
  * PostgreSQL's 64 cached subtransactions (one savepoint each). */
 #define STORE_GROUP_MAX_BATCHES 32
-#define STORE_GROUP_MAX_ROWS 5000
+#define STORE_GROUP_MAX_ROWS 1000
 
 typedef struct {
     const char *database_url; /* libpq conninfo */

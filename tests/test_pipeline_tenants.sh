@@ -94,8 +94,18 @@ until e2e_quiescent && pl_compare small "$SMALL_URL" "$touched" "$HALO_STACK_DIR
   sleep 2
 done
 printf '%s' "$PL_COMPARE"
-pl_compare big "$HALO_SIM_URL" /dev/null "$HALO_STACK_DIR/compare-big" \
-  || { printf '%s' "$PL_COMPARE"; pl_compare_examples "$HALO_STACK_DIR/compare-big"; e2e_fail "big differs from its halo-sim"; }
+# big's listed sites, users and invoices lack fields on their pages (halo-sim's
+# spec profile): the backfill GETs them after big's sync, so big converges too
+# (ci11: 12 of its invoices still wanted their totals at the first look).
+deadline=$(($(date +%s) + 120))
+until pl_compare big "$HALO_SIM_URL" /dev/null "$HALO_STACK_DIR/compare-big"; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    printf '%s' "$PL_COMPARE"
+    pl_compare_examples "$HALO_STACK_DIR/compare-big"
+    e2e_fail "big differs from its halo-sim ($(e2e_psql "SELECT count(*) FROM halo.detail_coverage WHERE wanting > 0") entities of a tenant still want details)"
+  fi
+  sleep 2
+done
 printf '%s' "$PL_COMPARE"
 
 # Latency: the row's last write (synced_at) minus the time just before the
