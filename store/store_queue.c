@@ -12,6 +12,7 @@ typedef struct {
 struct _store_queue_t {
     s_lane_t urgent, bulk;
     size_t max;
+    int64_t urgent_at_ms; /* when the last urgent batch was pushed; INT64_MIN if never */
     int failures;
     int64_t next_ms; /* head not retried before this */
 };
@@ -32,6 +33,7 @@ store_queue_t *store_queue_new(size_t max)
     self->urgent.ring = calloc(max, sizeof *self->urgent.ring);
     self->bulk.ring = calloc(max, sizeof *self->bulk.ring);
     self->max = max;
+    self->urgent_at_ms = INT64_MIN;
     if (!self->urgent.ring || !self->bulk.ring)
         store_queue_destroy(&self);
     return self;
@@ -70,11 +72,14 @@ bool store_queue_full(const store_queue_t *self)
     return store_queue_len(self) >= self->max;
 }
 
-int store_queue_push(store_queue_t *self, halo_msg_t *msg)
+int store_queue_push(store_queue_t *self, halo_msg_t *msg, int64_t now_ms)
 {
     if (store_queue_full(self))
         return -1;
-    s_lane_t *lane = store_queue_is_urgent(msg) ? &self->urgent : &self->bulk;
+    bool urgent = store_queue_is_urgent(msg);
+    if (urgent)
+        self->urgent_at_ms = now_ms;
+    s_lane_t *lane = urgent ? &self->urgent : &self->bulk;
     *s_lane_at(lane, self->max, lane->len) = *msg;
     lane->len++;
     /* The queue owns the record array now; leave the caller an empty message. */
@@ -93,6 +98,24 @@ const halo_msg_t *store_queue_at(const store_queue_t *self, size_t i)
         return s_lane_at(&self->urgent, self->max, i);
     i -= self->urgent.len;
     return i < self->bulk.len ? s_lane_at(&self->bulk, self->max, i) : NULL;
+}
+
+size_t store_queue_group(const store_queue_t *self, int64_t now_ms, const halo_msg_t **group, size_t max)
+{
+    size_t limit = self->urgent.len ? self->urgent.len : self->bulk.len;
+    if (limit > max)
+        limit = max;
+    bool near_urgent = self->urgent_at_ms != INT64_MIN && now_ms - self->urgent_at_ms < STORE_URGENT_RECENT_MS;
+    size_t max_rows = self->urgent.len || !near_urgent ? STORE_GROUP_MAX_ROWS : STORE_GROUP_ROWS_NEAR_URGENT;
+    size_t n = 0, rows = 0;
+    for (; n < limit; n++) {
+        const halo_msg_t *m = store_queue_at(self, n);
+        if (n > 0 && rows + m->u.records.count > max_rows)
+            break;
+        rows += m->u.records.count;
+        group[n] = m;
+    }
+    return n;
 }
 
 void store_queue_pop(store_queue_t *self)

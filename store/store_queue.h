@@ -17,6 +17,18 @@
 
 #define STORE_RETRY_FIRST_MS 100 /* first wait after a failed write */
 #define STORE_RETRY_MAX_MS 5000  /* longest wait between attempts */
+/* A backlog (queued batches) is written as one transaction of at most this
+ * many batches and rows: one commit flush for many batches. Batches stay under
+ * PostgreSQL's 64 cached subtransactions (one savepoint each); the rows bound
+ * how long a group holds its locks and how long an urgent batch that arrives
+ * meanwhile waits for it. */
+#define STORE_GROUP_MAX_BATCHES 32
+#define STORE_GROUP_MAX_ROWS 1000
+/* While urgent batches flow (one arrived within STORE_URGENT_RECENT_MS), a
+ * group of bulk batches holds at most this many rows (two pages): the next
+ * urgent batch waits for a short group only. */
+#define STORE_GROUP_ROWS_NEAR_URGENT 200
+#define STORE_URGENT_RECENT_MS 10000
 
 typedef struct _store_queue_t store_queue_t;
 
@@ -32,12 +44,19 @@ size_t store_queue_len(const store_queue_t *self);
 size_t store_queue_urgent_len(const store_queue_t *self);
 /* True when no more batches fit (stop reading the socket). */
 bool store_queue_full(const store_queue_t *self);
-/* Moves *msg to the tail of its lane (msg is left empty). 0, or -1 when full. */
-int store_queue_push(store_queue_t *self, halo_msg_t *msg) __attribute__((warn_unused_result));
+/* Moves *msg, received at now_ms, to the tail of its lane (msg is left
+ * empty). 0, or -1 when full. */
+int store_queue_push(store_queue_t *self, halo_msg_t *msg, int64_t now_ms) __attribute__((warn_unused_result));
 /* The first batch in write order (borrowed), or NULL when empty. */
 const halo_msg_t *store_queue_head(const store_queue_t *self);
 /* The i-th batch in write order (borrowed; 0 is the head), or NULL when i >= len. */
 const halo_msg_t *store_queue_at(const store_queue_t *self, size_t i);
+/* The next group to write at now_ms into group (at most max <= STORE_GROUP_MAX_BATCHES
+ * batches, borrowed, in write order); returns how many (0 when empty). The
+ * urgent lane's batches alone while it has any; else bulk batches up to
+ * STORE_GROUP_MAX_ROWS rows, STORE_GROUP_ROWS_NEAR_URGENT while urgent
+ * batches flow; the first batch always, whatever its size. */
+size_t store_queue_group(const store_queue_t *self, int64_t now_ms, const halo_msg_t **group, size_t max);
 /* Frees the head (after it committed or was dropped) and resets the retry schedule. */
 void store_queue_pop(store_queue_t *self);
 /* True when the head may be written at now_ms (not waiting out a backoff). */

@@ -128,23 +128,17 @@ static void s_report(store_server_t *self, const halo_msg_t *msg, const store_ou
                 "histogram");
 }
 
-/* Writes the batches at the head of the queue (as many as are queued, up to
- * the group bounds) in one transaction; pops them unless PostgreSQL must be
- * retried, in which case all of them stay. While the urgent lane holds
- * batches the group is theirs alone: a webhook's object commits in a small
- * transaction, never behind a group of pages. */
+/* Writes the next group of the queue (store_queue_group: the urgent lane's
+ * batches alone while it has any, so a webhook's object commits in a small
+ * transaction, never behind a group of pages) in one transaction; pops them
+ * unless PostgreSQL must be retried, in which case all of them stay. */
 static void s_write_queued(store_server_t *self, int64_t now)
 {
     const halo_msg_t *group[STORE_GROUP_MAX_BATCHES];
     store_outcome_t results[STORE_GROUP_MAX_BATCHES];
-    size_t n = 0, rows = 0, urgent = store_queue_urgent_len(self->queue);
-    size_t max = urgent > 0 && urgent < STORE_GROUP_MAX_BATCHES ? urgent : STORE_GROUP_MAX_BATCHES;
-    for (const halo_msg_t *m; n < max && (m = store_queue_at(self->queue, n)) != NULL; n++) {
-        if (n > 0 && rows + m->u.records.count > STORE_GROUP_MAX_ROWS)
-            break;
-        rows += m->u.records.count;
-        group[n] = m;
-    }
+    size_t n = store_queue_group(self->queue, now, group, STORE_GROUP_MAX_BATCHES), rows = 0;
+    for (size_t i = 0; i < n; i++)
+        rows += group[i]->u.records.count;
     store_result_t rc = STORE_RETRY;
     char err[S_ERR_MAX] = "";
     if (!self->pg) {
@@ -192,7 +186,7 @@ static void s_read(store_server_t *self)
             halo_msg_clear(&msg);
             continue;
         }
-        if (store_queue_push(self->queue, &msg) != 0)
+        if (store_queue_push(self->queue, &msg, halo_clock_mono_ms()) != 0)
             halo_msg_clear(&msg); /* cannot happen: checked full above */
     }
 }

@@ -13,11 +13,6 @@
 
 #define STORE_PULL_HWM 16   /* batches ZeroMQ buffers per fetcher before PUSH blocks */
 #define STORE_DRAIN_MS 5000 /* time given to pending batches at shutdown */
-/* A backlog (queued batches) is written as one transaction of at most this
- * many batches and rows: one commit flush for many batches. Batches stay under
- * PostgreSQL's 64 cached subtransactions (one savepoint each). */
-#define STORE_GROUP_MAX_BATCHES 32
-#define STORE_GROUP_MAX_ROWS 1000
 
 typedef struct {
     const char *database_url; /* libpq conninfo */
