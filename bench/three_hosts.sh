@@ -19,11 +19,11 @@
 # stderr; exit 1 when a budget, a 429 or a row fails.
 #   bash bench/three_hosts.sh [--mutations M] [--limit L] [--window S]
 #        [--slow-ms MS] [--concurrency C] [--fetchers "1 2 3"]
-#   defaults: M 1000, L 450, S 10, MS 100, C 2; HALO_COMPOSE_KEEP=1 keeps the stack up
+#   defaults: M 1200, L 550 (B = 495: 45/s over the span of 11 s), S 10, MS 100, C 2; HALO_COMPOSE_KEEP=1 keeps the stack up
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 cd "$SRC"
-MUTATIONS=1000 LIMIT=450 WINDOW=10 SLOW_MS=100 CONCURRENCY=2 FETCHERS="1 2 3"
+MUTATIONS=1200 LIMIT=550 WINDOW=10 SLOW_MS=100 CONCURRENCY=2 FETCHERS="1 2 3"
 while [ $# -gt 0 ]; do
   case $1 in
     --mutations) MUTATIONS=$2 ;;
@@ -92,6 +92,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 compose_images
+echo "machine: nproc=$(nproc) cpu=\"$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)\" ram_mib=$(free -m | awk '/^Mem:/ {print $2}')" \
+  "kernel=$(uname -r) docker=$(docker version --format '{{.Server.Version}}') date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  "head=$(git rev-parse --short HEAD 2>/dev/null || echo none) image=$HALO_IMAGE loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+echo "config: sim=\"--rate-limit $LIMIT --rate-window $WINDOW --fault-rate 1 --fault-kinds slow --slow-ms $SLOW_MS --tickets $TICKETS\"" \
+  "tenant=\"--rate-limit $LIMIT --rate-window $WINDOW (headroom 0.9)\" HALO_FETCHER_CONCURRENCY=$CONCURRENCY" \
+  "storm=\"$MUTATIONS distinct ticket updates per phase, payload full, webhooks from halo-sim\" fetchers=\"$FETCHERS\""
 first=${FETCHERS%% *}
 STARTED=1
 dc --profile sim up -d --no-build --scale fetcher="$first" >"$WORK/up.log" 2>&1 \
@@ -192,7 +198,7 @@ while read -r n t_start t_end ok; do
     "$WORK/sim-requests.jsonl" >"$WORK/phase-$n.jsonl"
   read -r gets span_ms < <(jq -r 'select(.counted and .method == "GET" and (.path | test("^/api/Tickets/[0-9]+"))) | .ts_ms' \
     "$WORK/phase-$n.jsonl" | sort -n | awk 'NR == 1 {f = $1} {l = $1} END {print NR, l - f}')
-  rate=$(awk -v g="$gets" -v s="$span_ms" 'BEGIN {printf "%.1f", s > 0 ? (g - 1) * 1000 / s : 0}')
+  rate=$(awk -v g="$gets" -v s="$span_ms" 'BEGIN {printf "%.1f", (s > 0 ? (g - 1) * 1000 / s : 0)}')
   worst=$(worst_window "$WORK/phase-$n.jsonl" $((WINDOW * 1000)))
   n429=$(jq -s 'map(select(.status == 429)) | length' "$WORK/phase-$n.jsonl")
   lat=$(jq -r 'select(.counted) | .duration_ms' "$WORK/phase-$n.jsonl" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)] + 0}')
@@ -205,9 +211,9 @@ done <"$WORK/phases"
 all_worst=$(worst_window "$WORK/sim-requests.jsonl" $((WINDOW * 1000)))
 all_429=$(jq -s 'map(select(.status == 429)) | length' "$WORK/sim-requests.jsonl")
 [ "$all_worst" -le "$BUDGET" ] && [ "$all_429" = 0 ] || status=1
-echo "summary: $(awk 'NR == 1 {r1 = $2} {printf "%s%dx=%.2f", (NR > 1 ? " " : ""), $1, (r1 > 0 ? $2 / r1 : 0)}' "$WORK/rates")" \
-  "(throughput relative to 1 fetcher) ceiling=$(awk -v b="$BUDGET" -v s="$SPAN_MS" 'BEGIN {printf "%.1f", b * 1000 / s}')/s" \
+echo "summary: speedup=$(awk 'NR == 1 {r1 = $2} {printf "%s%d:%.2f", (NR > 1 ? "," : ""), $1, (r1 > 0 ? $2 / r1 : 0)}' "$WORK/rates")" \
+  "(fetchers:throughput relative to the first) ceiling=$(awk -v b="$BUDGET" -v s="$SPAN_MS" 'BEGIN {printf "%.1f", b * 1000 / s}')/s" \
   "(budget $BUDGET per window+safety $((SPAN_MS / 1000)) s; halo-sim $LIMIT per $WINDOW s)" \
   "worst_window_whole_run=$all_worst/$BUDGET 429s=$all_429 redelivered=$REDELIVERED slow_ms=$SLOW_MS concurrency=$CONCURRENCY" \
-  "result=$([ "$status" = 0 ] && echo pass || echo FAIL)"
+  "loadavg_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\" result=$([ "$status" = 0 ] && echo pass || echo FAIL)"
 exit "$status"
