@@ -29,51 +29,12 @@ WORK=$(mktemp -d /tmp/halo-compose.XXXXXX)
 STARTED=0
 
 # --- The Docker engine -------------------------------------------------------
-engine=""
-for d in "${HALO_SHARED_DIR:-}" "$SRC/../shared" /work/shared; do
-  if [ -n "$d" ] && [ -f "$d/tools/container-engine.sh" ]; then engine=$d/tools/container-engine.sh; break; fi
-done
-[ -n "$engine" ] || fail "container-engine.sh not found (set HALO_SHARED_DIR; looked in \$HALO_SHARED_DIR, $SRC/../shared, /work/shared)"
-log "starting the Docker engine with $engine"
-engine_env=$(bash "$engine" 2>"$WORK/engine.log") \
-  || fail "the Docker engine could not start: $(tail -n 5 "$WORK/engine.log" | tr '\n' ' ')"
-eval "$engine_env"
-docker info >/dev/null 2>&1 || fail "docker info fails after container-engine.sh: $(docker info 2>&1 | tail -n 2)"
-if docker compose version >/dev/null 2>&1; then
-  DC=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  DC=(docker-compose)
-else
-  fail "neither 'docker compose' nor docker-compose is installed"
-fi
-# Stacks left by earlier runs that were killed (their test pid is gone): the
-# engine restarts their containers with it, so remove them.
-for proj in $(docker ps -a --format '{{.Label "com.docker.compose.project"}}' | grep -E '^halotest[0-9]+$' | sort -u); do
-  kill -0 "${proj#halotest}" 2>/dev/null && continue
-  log "removing the stack of an earlier, killed run: $proj"
-  docker ps -a -q --filter "label=com.docker.compose.project=$proj" | xargs -r docker rm -f >/dev/null || true
-  docker volume ls -q --filter "label=com.docker.compose.project=$proj" | xargs -r docker volume rm >/dev/null || true
-  docker network ls -q --filter "label=com.docker.compose.project=$proj" | xargs -r docker network rm >/dev/null || true
-done
-log "engine: docker $(docker version --format '{{.Server.Version}}'), compose: $("${DC[@]}" version --short 2>/dev/null || echo '?')"
+# shellcheck source=tests/compose_lib.sh
+source "$SRC/tests/compose_lib.sh"
+compose_engine_start halotest
 
 # --- Configuration of this run: own project, ports, secrets, images -----------
-# Every published port is left to Docker (an empty HALO_*_PORT publishes on a
-# port the engine binds free), read back after `up` with `compose port`: a
-# port picked here could be taken by a parallel test before `up` binds it.
-export COMPOSE_PROJECT_NAME=halotest$$
-export HALO_SECRETS_DIR=$WORK/secrets HALO_TLS_DIR=$WORK/tls HALO_PUBLIC_URL=https://halo-sync.test
-export HALO_INGEST_PORT= HALO_MONITOR_PORT= HALO_SIM_PORT= HALO_PG_PORT= HALO_TLS_PORT=
-export HALO_FETCH_LEASE_S=10 HALO_LOG_LEVEL=info
-mkdir -p "$HALO_TLS_DIR"
-bash scripts/compose-secrets.sh "$HALO_SECRETS_DIR" >/dev/null
-# The store's password has blanks, quotes and a backslash: it must survive the
-# secret file, db-roles.sh and the merge into the libpq connection string.
-printf "st o're \"pw\" \\\\ %s" "$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$HALO_SECRETS_DIR/db_store_password"
-P=$COMPOSE_PROJECT_NAME
-admin_sql() { PGPASSWORD=$(cat "$HALO_SECRETS_DIR/postgres_password") psql "$ADMIN_DB" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
-bi_sql() { PGPASSWORD=$(cat "$HALO_SECRETS_DIR/db_bi_reader_password") psql "$BI_DB" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
-dc() { "${DC[@]}" "$@"; }
+compose_setup halotest$$
 
 cleanup() {
   local rc=$?
@@ -128,73 +89,18 @@ done
 log "compose file: services, scaling, logging, healthchecks, no secret in the configuration: ok"
 
 # --- Images: built once per source hash --------------------------------------
-# What the binaries are made of (tests/ is configured by CMake but not built in the image).
-src_hash=$(find Dockerfile .dockerignore CMakeLists.txt common cli fetcher ingest monitor store sim db \
-  -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-proxy_hash=$(find docker -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-export HALO_IMAGE=halo-sync:src-$src_hash HALO_SIM_IMAGE=halo-sync-sim:src-$src_hash
-export HALO_PROXY_IMAGE=halo-sync-proxy:src-$proxy_hash
-t_build=$(date +%s)
-if docker image inspect "$HALO_IMAGE" "$HALO_SIM_IMAGE" >/dev/null 2>&1; then
-  log "images $HALO_IMAGE and $HALO_SIM_IMAGE exist (sources unchanged): not rebuilt"
-else
-  log "building $HALO_SIM_IMAGE and $HALO_IMAGE"
-  docker build -q --target sim -t "$HALO_SIM_IMAGE" . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; fail "docker build (sim) failed"; }
-  docker build -q --target runtime -t "$HALO_IMAGE" . >>"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; fail "docker build (runtime) failed"; }
-  # Older builds of this test are of no use any more.
-  docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^halo-sync(-sim)?:src-' \
-    | grep -v -e "$src_hash" | xargs -r docker image rm >/dev/null 2>&1 || true
-fi
-if ! docker image inspect "$HALO_PROXY_IMAGE" >/dev/null 2>&1; then
-  docker build -q -t "$HALO_PROXY_IMAGE" -f docker/proxy.Dockerfile docker >>"$WORK/build.log" 2>&1 \
-    || { tail -n 30 "$WORK/build.log"; fail "docker build (tls proxy) failed"; }
-fi
-log "images ready in $(($(date +%s) - t_build)) s: runtime $(docker image inspect -f '{{.Size}}' "$HALO_IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}')"
+compose_images proxy
 
 # --- Up, and every service healthy --------------------------------------------
 STARTED=1
 t_up=$(date +%s)
 dc --profile sim --profile tls up -d --no-build --scale fetcher=3 >"$WORK/up.log" 2>&1 \
   || { cat "$WORK/up.log"; fail "docker-compose up failed"; }
-status_of() { docker ps -a --filter "label=com.docker.compose.project=$P" \
-  --format '{{.Label "com.docker.compose.service"}} {{.Status}}'; }
-wait_healthy() {
-  local deadline=$(($(date +%s) + $1)) st want
-  want="fetcher=3 ingest=1 monitor=1 postgres=1 store=1 tls=1"
-  while :; do
-    st=$(status_of)
-    got=$(awk '/\(healthy\)/ {n[$1]++} END {for (s in n) printf "%s=%d\n", s, n[s]}' <<<"$st" | sort | tr '\n' ' ')
-    if [ "${got% }" = "$want" ] && grep -q '^sim Up' <<<"$st"; then return 0; fi
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "$st"; fail "not every service healthy after $1 s (healthy: $got)"; }
-    sleep 1
-  done
-}
-wait_healthy 240
+compose_wait_healthy 240 "fetcher=3 ingest=1 monitor=1 postgres=1 store=1 tls=1"
 UP_S=$(($(date +%s) - t_up))
-for s in migrate db-roles; do
-  c=$(docker ps -a -q --filter "label=com.docker.compose.project=$P" --filter "label=com.docker.compose.service=$s")
-  [ "$(docker inspect -f '{{.State.ExitCode}}' "$c")" = 0 ] || fail "$s did not exit 0"
-done
+compose_exited_ok migrate db-roles
 log "up: every service healthy $UP_S s after 'up' (3 fetchers; migrate and db-roles exited 0)"
-# published_port SERVICE PORT: the host port Docker published SERVICE's PORT on.
-published_port() {
-  local hp
-  hp=$(dc --profile sim --profile tls port "$1" "$2" 2>/dev/null | tail -n 1)
-  [ -n "${hp##*:}" ] || fail "no published port for $1:$2"
-  echo "${hp##*:}"
-}
-# read_ports: every published port, again after a container restarts (the
-# engine binds a restarted container's port anew).
-read_ports() {
-  HALO_INGEST_PORT=$(published_port ingest 8080) HALO_MONITOR_PORT=$(published_port monitor 8081)
-  HALO_SIM_PORT=$(published_port sim 8090) HALO_PG_PORT=$(published_port postgres 5432)
-  HALO_TLS_PORT=$(published_port tls 8443)
-  INGEST=http://127.0.0.1:$HALO_INGEST_PORT SIM=http://127.0.0.1:$HALO_SIM_PORT
-  ADMIN_DB="host=127.0.0.1 port=$HALO_PG_PORT user=halo dbname=halo connect_timeout=5"
-  BI_DB="host=127.0.0.1 port=$HALO_PG_PORT user=halo_bi_reader dbname=halo connect_timeout=5"
-  log "published ports (picked by Docker): ingest $HALO_INGEST_PORT, monitor $HALO_MONITOR_PORT, sim $HALO_SIM_PORT, postgres $HALO_PG_PORT, tls $HALO_TLS_PORT"
-}
-read_ports
+compose_read_ports tls
 
 # Measurements for bench/compose_stats.sh: RSS (KiB) summed over each
 # running container's processes (docker top -o pid,rss), as "PHASE<TAB>CONTAINER<TAB>KIB" lines.
@@ -215,15 +121,6 @@ if [ -n "${HALO_COMPOSE_STATS:-}" ]; then
   rss_sample idle
 fi
 
-# PostgreSQL from the host, through the published port (it may still be
-# starting, or recovering, when the services already report healthy).
-wait_pg() {
-  local deadline=$(($(date +%s) + $1))
-  until admin_sql "SELECT 1" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "PostgreSQL not reachable on 127.0.0.1:$HALO_PG_PORT after $1 s: $(admin_sql 'SELECT 1' 2>&1 | head -n 1)"
-    sleep 1
-  done
-}
 wait_pg 120
 # Each service runs as its own role, the superuser as none of them.
 roles=$(admin_sql "SELECT string_agg(DISTINCT usename, ',' ORDER BY usename) FROM pg_stat_activity WHERE datname = 'halo' AND usename LIKE 'halo_%'")
@@ -233,32 +130,8 @@ done
 log "sessions by role: $roles"
 
 # --- Connect the tenant as an operator would ----------------------------------
-out=$(printf '%s' demo-secret | dc --profile tools run --rm -T haloctl connect demo \
-  --auth-url http://sim:8090/auth --resource-url http://sim:8090/api --halo-tenant demo \
-  --client-id demo-client --client-secret-stdin --allow-insecure-http --rate-limit 450 --rate-window 5 2>&1) \
-  || { echo "$out"; fail "haloctl connect failed"; }
-token=$(grep -o "$HALO_PUBLIC_URL/hooks/demo/[0-9a-f]*" <<<"$out" | head -n 1 | sed 's|.*/||')
-[ -n "$token" ] || { echo "$out"; fail "no callback URL in haloctl connect's output"; }
-HOOK=$INGEST/hooks/demo/$token
-deadline=$(($(date +%s) + 30))
-until [ "$(curl -fsS --max-time 5 "$INGEST/healthz" 2>/dev/null | jq -r '.registry_tenants // 0')" -ge 1 ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || fail "ingest does not know the tenant 30 s after haloctl connect"
-  sleep 0.5
-done
-curl -fsS -X POST -H 'Content-Type: application/json' "$SIM/_sim/config" \
-  --data-binary "{\"webhook_url\":\"http://ingest:8080/hooks/demo/$token\",\"rate_limit\":450,\"rate_window\":5}" >/dev/null \
-  || fail "halo-sim refused its configuration"
-log "connected demo; halo-sim's webhooks go to http://ingest:8080/hooks/demo/<token>"
+compose_connect_demo 450 5
 
-wait_full_sync() {
-  local deadline=$(($(date +%s) + $1)) st
-  while :; do
-    st=$(admin_sql "SELECT count(*) FILTER (WHERE full_status = 'done' AND NOT full_requested) || '/' || count(*) FROM halo.sync_state" 2>/dev/null || echo "?")
-    [ "$st" = 11/11 ] && return 0 # 4 entities and 7 reference lists
-    [ "$(date +%s)" -lt "$deadline" ] || fail "full sync not done after $1 s ($st)"
-    sleep 1
-  done
-}
 t_sync=$(date +%s)
 wait_full_sync 240
 log "full sync done in $(($(date +%s) - t_sync)) s"
@@ -277,8 +150,6 @@ dc exec -T ingest curl -fsS --max-time 5 http://127.0.0.1:8082/metrics | grep -q
   || fail "ingest's admin listener (127.0.0.1:8082 in its container) does not serve /metrics"
 
 # --- The storm, with a fetcher killed and PostgreSQL restarted -----------------
-container() { docker ps -a -q --filter "label=com.docker.compose.project=$P" --filter "label=com.docker.compose.service=$1" \
-  --filter "label=com.docker.compose.container-number=${2:-1}"; }
 chaos() {
   sleep 6
   local f
@@ -321,7 +192,7 @@ while [ "$done_n" -lt "$MUTATIONS" ] || kill -0 "$chaos_pid" 2>/dev/null; do
   # One body per chunk goes again through the TLS proxy (a duplicate: harmless).
   body=$(jq -c '.bodies[0] // empty' "$outf")
   if [ -n "$body" ]; then
-    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 15 -H 'Content-Type: application/json' --data-binary @- "$TLS/hooks/demo/$token" <<<"$body" || true)
+    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 15 -H 'Content-Type: application/json' --data-binary @- "$TLS/hooks/demo/$TOKEN" <<<"$body" || true)
     [ "$code" = 200 ] && tls_sent=$((tls_sent + 1))
   fi
   done_n=$((done_n + $(jq .applied "$outf")))
@@ -329,7 +200,7 @@ while [ "$done_n" -lt "$MUTATIONS" ] || kill -0 "$chaos_pid" 2>/dev/null; do
   sleep 0.3
 done
 wait "$chaos_pid" || fail "a chaos action failed"
-read_ports
+compose_read_ports tls
 rm -f "$WORK/storming"
 [ -z "$sampler_pid" ] || wait "$sampler_pid" || true
 [ "$tls_sent" -gt 0 ] || fail "no webhook got a 200 through the TLS proxy"
@@ -380,13 +251,10 @@ printf '%s' "$COMPARE"
 if bi_sql "SELECT count(*) FROM halo.tenants" >/dev/null 2>&1; then fail "halo_bi_reader can read halo.tenants"; fi
 
 # --- The budget, across the three fetchers ------------------------------------
-docker exec "$(container sim)" cat /var/lib/halo/sim-requests.jsonl >"$WORK/sim-requests.jsonl" \
-  || fail "cannot read halo-sim's request log"
+compose_sim_log "$WORK/sim-requests.jsonl"
 n429=$(jq -s 'map(select(.status == 429)) | length' "$WORK/sim-requests.jsonl")
 requests=$(jq -s 'map(select(.counted)) | length' "$WORK/sim-requests.jsonl")
-max_window=$(jq -r 'select(.counted) | .ts_ms' "$WORK/sim-requests.jsonl" | sort -n | awk -v w=5000 '
-  { t[NR] = $1; while (t[NR] - t[lo + 1] >= w) lo++; c = NR - lo; if (c > max) max = c }
-  END { printf "%d", max }')
+max_window=$(worst_window "$WORK/sim-requests.jsonl" 5000)
 log "halo-sim request log: $requests API requests, $n429 answered 429, at most $max_window in any 5 s window (budget 405)"
 [ "$requests" -gt 0 ] || fail "halo-sim's request log holds no API request"
 [ "$n429" = 0 ] || fail "halo-sim answered 429 $n429 times"
