@@ -15,10 +15,11 @@ rl_api() {
 
 # rl_worst FILE WINDOW_MS FROM_MS [SKIP_TS]: the most API requests (any
 # status) in any window of WINDOW_MS among those at or after FROM_MS, the
-# one request at SKIP_TS (the 429 that teaches) left out.
+# one request at SKIP_TS (the 429 that teaches) left out; SKIP_TS "429":
+# every 429 left out (Halo does not count a request it refused).
 rl_worst() {
   rl_api "$1" | awk -v w="$2" -v from="$3" -v skip="${4:--1}" '
-    $1 >= from && !($1 == skip && $2 == 429 && !skipped++) {
+    $1 >= from && !(skip == "429" && $2 == 429) && !($1 == skip && $2 == 429 && !skipped++) {
       t[++n] = $1; while (t[n] - t[lo + 1] >= w) lo++; if (n - lo > max) max = n - lo }
     END { printf "%d", max }'
 }

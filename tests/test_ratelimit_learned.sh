@@ -5,9 +5,11 @@
 # configured at 45 per 3 s (the seed's 450 against a hosted Halo's 300,
 # scaled down tenfold, same ratio). Two fetchers run a full sync and a storm
 # of webhooks, more work than the budget allows. From halo-sim's request
-# log: exactly one 429 (the one that teaches), none after it; no 3 s window
-# holds more than 30 API requests (that 429 left out); the requests sent
-# after it never exceed the learned budget (30 x 0.9 = 27 per window). The
+# log: the 429s are the one that teaches and those of requests already in
+# flight when it came (within 1 s of it, at most one per request the two
+# fetchers can have in flight), none after them; no 3 s window holds more
+# than 30 API requests (429s left out); the requests sent after them never
+# exceed the learned budget (30 x 0.9 = 27 per window). The
 # limiter row holds the learned limit, and `haloctl status` (text and
 # JSON), the monitor's status page, /api/status and /metrics show "45
 # configured, 30 learned from Halo at ...". Every figure is printed.
@@ -46,11 +48,18 @@ failed=$(e2e_psql "SELECT count(*) FROM halo.fetch_queue WHERE state = 'failed'"
 total=$(rl_api "$log" | wc -l)
 mapfile -t throttled < <(rl_429 "$log")
 e2e_log "halo-sim: $total API requests, ${#throttled[@]} answered 429 at ${throttled[*]:-never}; stats $(e2e_sim GET /_sim/stats | jq -c '{rate_limited, budget}')"
-[ "${#throttled[@]}" = 1 ] || e2e_fail "want exactly one 429 (the one that teaches), got ${#throttled[@]}"
-t429=${throttled[0]}
-worst=$(rl_worst "$log" $((WINDOW * 1000)) 0 "$t429")
-after=$(rl_worst "$log" $((WINDOW * 1000)) "$((t429 + 1))")
-sent_after=$(rl_api "$log" | awk -v t="$t429" '$1 > t' | wc -l)
+# Two fetchers of 4 workers, each with up to 4 sync pages in flight
+# (HALO_SYNC_PARALLEL_PAGES): requests granted before the lesson reached the
+# limiter row may still meet Halo's refusal (ci: 6 within 15 ms at load 12).
+IN_FLIGHT_MAX=$((2 * 4 * 4))
+[ "${#throttled[@]}" -ge 1 ] || e2e_fail "no 429: halo-sim's limit was never reached"
+[ "${#throttled[@]}" -le "$IN_FLIGHT_MAX" ] || e2e_fail "${#throttled[@]} answers 429: more than the $IN_FLIGHT_MAX requests that can be in flight"
+t429=${throttled[0]} last429=${throttled[${#throttled[@]} - 1]}
+[ $((last429 - t429)) -le 1000 ] \
+  || e2e_fail "a 429 $((last429 - t429)) ms after the first: the lesson did not stop the fetchers (429s at ${throttled[*]})"
+worst=$(rl_worst "$log" $((WINDOW * 1000)) 0 429)
+after=$(rl_worst "$log" $((WINDOW * 1000)) "$((last429 + 1))")
+sent_after=$(rl_api "$log" | awk -v t="$last429" '$1 > t' | wc -l)
 e2e_log "worst ${WINDOW} s window: $worst API requests (limit $LIMIT); after the 429: $sent_after requests, worst window $after (learned budget $BUDGET)"
 [ "$worst" -le "$LIMIT" ] || e2e_fail "$worst requests in one window: over Halo's $LIMIT"
 [ "$after" -le "$BUDGET" ] || e2e_fail "$after requests in one window after learning: over the learned budget $BUDGET"
@@ -79,4 +88,4 @@ grep -E "^halo_rate_limit_effective\{tenant=\"demo\"\} $LIMIT\$" <<<"$metrics" |
   e2e_fail "/metrics lacks halo_rate_limit_effective = $LIMIT"
 grep -E "^halo_rate_limit_configured\{tenant=\"demo\"\} $CONFIGURED\$" <<<"$metrics" ||
   e2e_fail "/metrics lacks halo_rate_limit_configured = $CONFIGURED"
-e2e_log "PASS: one 429 taught $LIMIT per $WINDOW s; worst window $worst <= $LIMIT; after it $after <= $BUDGET"
+e2e_log "PASS: ${#throttled[@]} 429 (within $((last429 - t429)) ms) taught $LIMIT per $WINDOW s; worst window $worst <= $LIMIT; after it $after <= $BUDGET"
