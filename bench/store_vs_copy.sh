@@ -61,9 +61,13 @@ trap cleanup EXIT
 # The feeder (bench/store_feed.c), built by CMake against the same codec the processes use.
 feed=$BENCH_BIN_DIR/store_feed
 
-# The rows: halo-sim's tickets as list rows (one unpaged list request).
+# The rows: halo-sim's tickets as list rows (one unpaged list request), open
+# and closed, with every field (--ticket-list all --list-fields rich: the rows
+# these figures were first measured with, before halo-sim followed the
+# spec's lean, open-only list by default).
 "$HALO_BIN_DIR/halo-sim" --listen "127.0.0.1:$sim_port" --tenant "$BENCH_TENANT" --client-id "$BENCH_SIM_CLIENT" \
-  --client-secret "$BENCH_SIM_SECRET" --tickets "$tickets" --rate-limit 1000000 >"$work/sim.log" 2>&1 &
+  --client-secret "$BENCH_SIM_SECRET" --tickets "$tickets" --rate-limit 1000000 \
+  --ticket-list all --list-fields rich >"$work/sim.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$sim_port/_sim/health" 2>/dev/null && break; sleep 0.1; done
 token=$(curl -fsS -X POST -d "grant_type=client_credentials&client_id=$BENCH_SIM_CLIENT&client_secret=$BENCH_SIM_SECRET&scope=all" \
