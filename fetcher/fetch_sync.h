@@ -1,5 +1,6 @@
-/* fetch_sync: full and incremental syncs of one (tenant, entity), one page
- * per step so a worker can interleave them with webhook fetches. A run is
+/* fetch_sync: full and incremental syncs of one (tenant, entity), a few
+ * pages per step (fetch_sync_pages_ahead) so a worker can interleave them
+ * with webhook fetches. A run is
  * owned through a lease on its halo.sync_state row (written through
  * halo_ledger, the table's one owner); store writes each page and its
  * checkpoint (full_page_no) in one transaction, so a run that loses
