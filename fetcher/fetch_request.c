@@ -274,7 +274,8 @@ fetch_req_t fetch_request_get(fetch_request_t *self, const fetch_tenant_t *tenan
 
 /* Takes grants for up to n requests, one at a time, stopping at the first
  * that is not given. Returns how many were granted; with none, replies[0]
- * says why (FETCH_REQ_WAIT with *wait_ms, or FETCH_REQ_FAIL). */
+ * says why (FETCH_REQ_WAIT, or FETCH_REQ_FAIL). *wait_ms: the wait of a
+ * refused grant, 0 if none was refused. */
 static int s_grants(fetch_request_t *self, const fetch_tenant_t *tenant, halo_limiter_class_t cls, int n,
                     fetch_request_reply_t *replies, int64_t *wait_ms)
 {
@@ -283,11 +284,11 @@ static int s_grants(fetch_request_t *self, const fetch_tenant_t *tenant, halo_li
         int64_t wait = 0;
         fetch_req_t g = s_grant(self, tenant, cls, &wait, replies[granted].err, sizeof replies[granted].err);
         if (g != FETCH_REQ_OK) {
-            if (granted == 0) {
+            *wait_ms = g == FETCH_REQ_WAIT ? wait : 0;
+            if (granted == 0)
                 replies[0].rc = g;
-                *wait_ms = wait;
-            }
-            replies[granted].err[0] = '\0';
+            else
+                replies[granted].err[0] = '\0';
             break;
         }
         granted++;

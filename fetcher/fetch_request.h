@@ -56,7 +56,9 @@ fetch_req_t fetch_request_get(fetch_request_t *self, const fetch_tenant_t *tenan
  * grant of cls of its own; grants are taken in order and the first "wait"
  * ends the batch (what was granted goes). Fills replies in url order and
  * returns how many (>= 1): every reply but the last is FETCH_REQ_OK; the
- * last may be OK, WAIT (*wait_ms) or FAIL. A 401 refreshes the token once
+ * last may be OK, WAIT or FAIL. *wait_ms: how long the tenant's requests of
+ * cls must wait (a WAIT reply's, or a grant refused after the first: the
+ * caller's lease must outlast it), 0 if nothing said wait. A 401 refreshes the token once
  * and retries that url alone; the urls after a reply that is not OK are
  * dropped (their answers cleared), a 429 among them still teaches the
  * limiter (once per batch). n == 1 is fetch_request_get. */

@@ -306,6 +306,20 @@ static int s_webhook_step(fetch_worker_t *self)
 
 /* ---------------------------------------------------------------- sync pages */
 
+/* Extends the run's lease by wait_ms for a budget wait. Waiting for the
+ * budget is not being gone: the lease must outlast the wait, or another
+ * fetcher takes the run over and requests pages this one already has (seen
+ * under load in CI). 0, or -1 on a db error. */
+static int s_sync_wait(fetch_worker_t *self, const fetch_tenant_t *tenant, int64_t wait_ms)
+{
+    int ours = fetch_sync_renew(self->pg, self->s, &self->run, wait_ms);
+    if (ours == 0) {
+        HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, self->run.entity);
+        self->run.active = false;
+    }
+    return ours < 0 ? -1 : 0;
+}
+
 /* Handles reply, the answer to the run's next page (page order): parses it
  * and sends it to store, or fails the run at this page (fetch_sync_fail), or
  * waits (wait_ms) for the budget. 1 if the next page's reply may follow, 0
@@ -316,17 +330,8 @@ static int s_sync_page(fetch_worker_t *self, const fetch_tenant_t *tenant, fetch
     fetch_sync_run_t *run = &self->run;
     char *err = reply->err;
     size_t errlen = sizeof reply->err;
-    if (reply->rc == FETCH_REQ_WAIT) {
-        /* Waiting for the budget is not being gone: the lease must outlast
-         * the wait, or another fetcher takes the run over and requests
-         * pages this one already has (seen under load in CI). */
-        int ours = fetch_sync_renew(self->pg, self->s, run, wait_ms);
-        if (ours == 0) {
-            HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, run->entity);
-            run->active = false;
-        }
-        return ours < 0 ? -1 : 0;
-    }
+    if (reply->rc == FETCH_REQ_WAIT)
+        return s_sync_wait(self, tenant, wait_ms);
     self->units++;
     self->sync_units++;
     fetch_req_t r = reply->rc;
@@ -412,6 +417,9 @@ static int s_sync_step(fetch_worker_t *self)
             state = s_sync_page(self, tenant, &replies[i], wait);
         halo_api_response_clear(&replies[i].resp);
     }
+    /* The limiter refused a page after the first: the run waits that long too. */
+    if (state == 1 && wait > 0 && run->active)
+        state = s_sync_wait(self, tenant, wait);
     return state < 0 ? -1 : 1;
 }
 
