@@ -464,6 +464,37 @@ static void test_full_sync_parallel_page_fails(void **state)
     s_fixture_end(f);
 }
 
+/* Issue 22: the token is revoked while a batch is in flight (halo-sim's
+ * "revoke" fault on the second API request: it and every later request with
+ * the old token get 401). The token is refreshed once, each refused page is
+ * requested again alone, and every page is answered 200 exactly once and
+ * reaches store once, in order. */
+static void test_full_sync_parallel_pages_401(void **state)
+{
+    (void)state;
+    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
+                              "--rate-limit", "100000", "--rate-window", "60", NULL};
+    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
+    s_fix_t *f = s_fixture_env(sim_args, env);
+    long st = 0;
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"next\":[\"none\",\"revoke\"]}", &st));
+    assert_int_equal(st, 200);
+    s_request_ticket_full_sync(f);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    long long ts = 0;
+    int refused = 0;
+    for (int p = 1; p <= 11; p++) {
+        assert_int_equal(s_ticket_page_requests(f, p, 200, &ts), 1);
+        refused += s_ticket_page_requests(f, p, 401, &ts);
+    }
+    assert_true(refused >= 1 && refused <= 4);
+    assert_int_equal(s_ticket_page_requests(f, 1, 401, &ts), 0);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 0), 11 + refused);
+    assert_int_equal(tfs_sim_count(&f->sim, "/auth/token", 200), 2);
+    s_assert_pages_in_order(f, 11, 1050);
+    s_fixture_end(f);
+}
+
 /* Issue 19 row 3: a full sync whose page always fails ends as a counted
  * dead letter (status failed, its attempts kept) instead of being resumed with
  * its attempts reset after every give-up; a new full request revives it. */
@@ -615,6 +646,7 @@ int main(void)
         cmocka_unit_test_teardown(test_full_sync_pages, s_teardown),
         cmocka_unit_test_teardown(test_full_sync_parallel_pages, s_teardown),
         cmocka_unit_test_teardown(test_full_sync_parallel_page_fails, s_teardown),
+        cmocka_unit_test_teardown(test_full_sync_parallel_pages_401, s_teardown),
         cmocka_unit_test_teardown(test_failing_full_sync_is_a_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_incremental_sync, s_teardown),
         cmocka_unit_test_teardown(test_incremental_filter_ignored, s_teardown),
