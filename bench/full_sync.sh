@@ -2,7 +2,7 @@
 # Full-sync wall time against the rate budget's lower bound, 100,000 tickets.
 #
 #   bench/full_sync.sh [--runs R] [--window W] [--fetchers N] [--tickets T] [--headroom H] [--reserve S]
-#                      [--users U] [--coverage]
+#                      [--users U] [--coverage] [--parallel-pages K]
 #
 # Halo's limit is 450 requests per 300 s; halo-sim's window is scaled down to
 # W seconds (default 30: 10x faster than Halo) with the same 450, and the
@@ -27,6 +27,8 @@
 #                 the webhook reserve S (HALO_FETCH_RESERVE, default 0.2), safety min(W/5, 1 s)),
 #                 with a pipeline of no duration
 # ratio_connect and ratio_first are against bound_burst.
+# --parallel-pages K: HALO_SYNC_PARALLEL_PAGES=K for the fetchers (page requests
+# of one sync run in flight at once; unset: the fetcher's default, 4).
 # --users U: U users instead of 100. --coverage (issue 16): after the full sync,
 # waits until no row wants a detail (halo-sim's default spec profile: every
 # listed site, user and invoice wants one; the backfill GETs them with the
@@ -41,7 +43,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-runs=3 window=30 fetchers=1 tickets=100000 headroom=0.9 reserve=0.2 users=100 coverage=0
+runs=3 window=30 fetchers=1 tickets=100000 headroom=0.9 reserve=0.2 users=100 coverage=0 parallel=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -52,7 +54,8 @@ while [ $# -gt 0 ]; do
     --reserve) reserve=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --coverage) coverage=1; shift ;;
-    *) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --parallel-pages) parallel=$2; shift 2 ;;
+    *) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl
@@ -89,7 +92,9 @@ coverage_run() {
 
 one_run() {
   local run=$1 t_conn t_done stats bound log counted pages n429 t_first t_last budget
-  bench_stack_start --fetchers "$fetchers" --env "HALO_FETCH_RESERVE=$reserve" "${SIM_ARGS[@]}"
+  local env=(--env "HALO_FETCH_RESERVE=$reserve")
+  [ -n "$parallel" ] && env+=(--env "HALO_SYNC_PARALLEL_PAGES=$parallel")
+  bench_stack_start --fetchers "$fetchers" "${env[@]}" "${SIM_ARGS[@]}"
   bench_connect 450 "$window" --headroom "$headroom"
   t_conn=$(now_ms)
   bench_wait_full_sync $((window * 20 + 600))
@@ -123,7 +128,8 @@ one_run() {
 
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window --headroom $headroom\"" \
-  "scaling=\"window 300 s -> $window s ($(awk -v w="$window" 'BEGIN {printf "%g", 300 / w}')x faster)\" fetchers=$fetchers reserve=$reserve"
+  "scaling=\"window 300 s -> $window s ($(awk -v w="$window" 'BEGIN {printf "%g", 300 / w}')x faster)\" fetchers=$fetchers reserve=$reserve" \
+  "parallel_pages=${parallel:-default}"
 out=""
 for r in $(seq 1 "$runs"); do
   one_run "$r" >"$BENCH_STACK_DIR.run.out"

@@ -3,7 +3,9 @@
  * so connections are kept alive; TLS peer and host verification always on;
  * connect and total timeouts on every request; response bodies capped at
  * HALO_API_MAX_BODY (or the client's own cap) while they arrive, before any
- * parser sees them. It never logs: secrets and tokens pass through only. */
+ * parser sees them. A batch of GETs (halo_api_get_many) runs on a libcurl
+ * multi handle with easy handles of its own, all kept for the next batch. It never logs: secrets and tokens pass
+ * through only. */
 #include "halo_api.h"
 
 #include <curl/curl.h>
@@ -21,6 +23,7 @@
 #define API_URL_MAX 4096
 #define API_AUTH_HEADER_MAX 8192
 #define API_BODY_INITIAL 16384
+#define API_MANY_POLL_MS 1000 /* longest wait for activity in a batch (each transfer has its own timeout) */
 
 struct _halo_api_t {
     CURL *curl;
@@ -28,6 +31,8 @@ struct _halo_api_t {
     long connect_timeout_ms;
     long total_timeout_ms;
     size_t max_body;
+    CURLM *multi;                  /* halo_api_get_many's, made at its first call */
+    CURL *many[HALO_API_MANY_MAX]; /* its easy handles, reused (connections kept alive) */
 };
 
 /* Growable response buffer with a hard cap. */
@@ -130,6 +135,11 @@ void halo_api_destroy(halo_api_t **self_p)
     halo_api_t *self = *self_p;
     if (self->curl)
         curl_easy_cleanup(self->curl);
+    for (int i = 0; i < HALO_API_MANY_MAX; i++)
+        if (self->many[i])
+            curl_easy_cleanup(self->many[i]);
+    if (self->multi)
+        curl_multi_cleanup(self->multi);
     free(self->ca_file);
     free(self);
     *self_p = NULL;
@@ -144,15 +154,14 @@ void halo_api_response_clear(halo_api_response_t *resp)
     resp->retry_after_s = -1;
 }
 
-/* Runs one request on the reused handle; headers and post body (NULL: GET)
- * given. Returns 0 when a response arrived, -1 on a transport error. */
-static int s_perform(halo_api_t *self, const char *url, struct curl_slist *headers, const char *post_body,
-                     halo_api_response_t *resp)
+/* Sets up handle c for one request (headers and post body given; NULL: GET)
+ * whose body goes to buf and headers to resp; resp is emptied. */
+static void s_prepare(halo_api_t *self, CURL *c, const char *url, struct curl_slist *headers, const char *post_body,
+                      s_buf_t *buf, halo_api_response_t *resp)
 {
     memset(resp, 0, sizeof *resp);
     resp->retry_after_s = -1;
-    s_buf_t buf = {.max = self->max_body};
-    CURL *c = self->curl;
+    *buf = (s_buf_t){.max = self->max_body};
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -171,7 +180,7 @@ static int s_perform(halo_api_t *self, const char *url, struct curl_slist *heade
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)self->max_body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
     if (post_body) {
@@ -181,31 +190,50 @@ static int s_perform(halo_api_t *self, const char *url, struct curl_slist *heade
     } else {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     }
-    CURLcode rc = curl_easy_perform(c);
+}
+
+/* Turns handle c's outcome rc and buf into resp (buf's data moves to resp).
+ * Returns 0 when a response arrived, -1 on a transport error. */
+static int s_finish(halo_api_t *self, CURL *c, CURLcode rc, s_buf_t *buf, halo_api_response_t *resp)
+{
     /* The handle must not keep pointers to our stack or freed data. */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     if (rc != CURLE_OK) {
-        free(buf.data);
+        free(buf->data);
+        buf->data = NULL;
         resp->status = 0;
         resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-        if (buf.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        if (buf->too_big || rc == CURLE_FILESIZE_EXCEEDED)
             snprintf(resp->error, sizeof resp->error, "response larger than %zu bytes", self->max_body);
         else
             snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(rc));
         return -1;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (!buf.data) {
-        buf.data = strdup("");
-        if (!buf.data) {
+    if (!buf->data) {
+        buf->data = strdup("");
+        if (!buf->data) {
+            resp->status = 0;
             snprintf(resp->error, sizeof resp->error, "out of memory");
             return -1;
         }
     }
-    resp->body = buf.data;
-    resp->body_len = buf.len;
+    resp->body = buf->data;
+    resp->body_len = buf->len;
+    buf->data = NULL;
     return 0;
+}
+
+/* Runs one request on the reused handle; headers and post body (NULL: GET)
+ * given. Returns 0 when a response arrived, -1 on a transport error. */
+static int s_perform(halo_api_t *self, const char *url, struct curl_slist *headers, const char *post_body,
+                     halo_api_response_t *resp)
+{
+    s_buf_t buf;
+    s_prepare(self, self->curl, url, headers, post_body, &buf, resp);
+    CURLcode rc = curl_easy_perform(self->curl);
+    return s_finish(self, self->curl, rc, &buf, resp);
 }
 
 /* Appends one header line to *list; 0, or -1 (list left as it was) when out of memory. */
@@ -314,31 +342,117 @@ fail:
     return ret;
 }
 
-int halo_api_get(halo_api_t *self, const char *url, const char *token, halo_api_response_t *resp)
+/* Builds the headers of a bearer-authenticated GET into *list (caller frees
+ * with curl_slist_free_all). 0, or -1 with the reason in err. */
+static int s_bearer_headers(const char *token, struct curl_slist **list, char *err, size_t errlen)
 {
     char auth[API_AUTH_HEADER_MAX];
-    struct curl_slist *headers = NULL;
+    *list = NULL;
     int n = snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
     if (n < 0 || (size_t)n >= sizeof auth) {
-        memset(resp, 0, sizeof *resp);
-        resp->retry_after_s = -1;
-        snprintf(resp->error, sizeof resp->error, "token too long");
+        memset(auth, 0, sizeof auth);
+        snprintf(err, errlen, "token too long");
         return -1;
     }
-    int hrc = s_headers_add(&headers, auth);
+    int hrc = s_headers_add(list, auth);
     if (hrc == 0)
-        hrc = s_headers_add(&headers, "Accept: application/json");
+        hrc = s_headers_add(list, "Accept: application/json");
     memset(auth, 0, sizeof auth);
     if (hrc != 0) {
-        curl_slist_free_all(headers);
-        memset(resp, 0, sizeof *resp);
-        resp->retry_after_s = -1;
-        snprintf(resp->error, sizeof resp->error, "out of memory");
+        curl_slist_free_all(*list);
+        *list = NULL;
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
+    return 0;
+}
+
+int halo_api_get(halo_api_t *self, const char *url, const char *token, halo_api_response_t *resp)
+{
+    struct curl_slist *headers = NULL;
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after_s = -1;
+    if (s_bearer_headers(token, &headers, resp->error, sizeof resp->error) != 0)
+        return -1;
     int rc = s_perform(self, url, headers, NULL, resp);
     curl_slist_free_all(headers);
     return rc;
+}
+
+/* Makes the multi handle and n easy handles of the batch if not made yet. 0 or -1. */
+static int s_many_handles(halo_api_t *self, int n)
+{
+    if (!self->multi)
+        self->multi = curl_multi_init();
+    if (!self->multi)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (!self->many[i])
+            self->many[i] = curl_easy_init();
+        if (!self->many[i])
+            return -1;
+    }
+    return 0;
+}
+
+/* Drives the multi handle until every transfer ended (each has its own
+ * timeout); copies each handle's result into codes (CURLE_OK if it has none). */
+static void s_many_run(halo_api_t *self, int n, CURLcode *codes)
+{
+    int running = 1;
+    while (running > 0) {
+        CURLMcode mc = curl_multi_perform(self->multi, &running);
+        if (mc == CURLM_OK && running > 0)
+            mc = curl_multi_poll(self->multi, NULL, 0, API_MANY_POLL_MS, NULL);
+        if (mc != CURLM_OK) {
+            for (int i = 0; i < n; i++)
+                codes[i] = CURLE_RECV_ERROR; /* unless the messages below say it ended */
+            break;
+        }
+    }
+    for (;;) {
+        int left = 0;
+        CURLMsg *msg = curl_multi_info_read(self->multi, &left);
+        if (!msg)
+            break;
+        for (int i = 0; i < n && msg->msg == CURLMSG_DONE; i++)
+            if (self->many[i] == msg->easy_handle)
+                codes[i] = msg->data.result;
+    }
+}
+
+int halo_api_get_many(halo_api_t *self, const char *const *urls, int n, const char *token, halo_api_response_t *resps)
+{
+    int count = n > 0 && n <= HALO_API_MANY_MAX ? n : 0;
+    for (int i = 0; i < count; i++) {
+        memset(&resps[i], 0, sizeof resps[i]);
+        resps[i].retry_after_s = -1;
+    }
+    if (count == 0)
+        return -1;
+    char err[sizeof resps[0].error] = "";
+    struct curl_slist *headers = NULL;
+    if (s_bearer_headers(token, &headers, err, sizeof err) != 0 || s_many_handles(self, count) != 0) {
+        for (int i = 0; i < count; i++)
+            snprintf(resps[i].error, sizeof resps[i].error, "%s", err[0] ? err : "out of memory");
+        curl_slist_free_all(headers);
+        return -1;
+    }
+    s_buf_t bufs[HALO_API_MANY_MAX];
+    CURLcode codes[HALO_API_MANY_MAX];
+    for (int i = 0; i < count; i++) {
+        s_prepare(self, self->many[i], urls[i], headers, NULL, &bufs[i], &resps[i]);
+        codes[i] = curl_multi_add_handle(self->multi, self->many[i]) == CURLM_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+    }
+    s_many_run(self, count, codes);
+    int ret = 0;
+    for (int i = 0; i < count; i++) {
+        curl_multi_remove_handle(self->multi, self->many[i]);
+        if (s_finish(self, self->many[i], codes[i], &bufs[i], &resps[i]) != 0)
+            ret = -1;
+    }
+    curl_slist_free_all(headers);
+    return ret;
 }
 
 int halo_api_post_json(halo_api_t *self, const char *url, const char *json, halo_api_response_t *resp)

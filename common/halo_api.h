@@ -1,7 +1,8 @@
 /* halo_api: the HTTP client for HaloPSA's API (libcurl, TLS verified, CA file
  * optional): the OAuth2 client-credentials token request and authenticated
  * GETs (and the JSON POST of monitor's alerting hook), with connection and
- * total timeouts on every request. It knows
+ * total timeouts on every request; several GETs may run at once
+ * (halo_api_get_many). It knows
  * nothing of rate limits or retries: callers (fetcher, haloctl connect) take
  * a limiter token before each call and decide what a status means. */
 #ifndef HALO_API_H
@@ -17,6 +18,8 @@
  * of it (typically ~10x, ~46x for pathological JSON). Was 64 MiB (~3 GB per
  * worker in the worst case). */
 #define HALO_API_MAX_BODY (8 * 1024 * 1024)
+
+#define HALO_API_MANY_MAX 16 /* most GETs of one halo_api_get_many */
 
 typedef struct _halo_api_t halo_api_t;
 
@@ -49,6 +52,14 @@ int halo_api_token(halo_api_t *self, const char *auth_url, const char *halo_tena
  * arrived (any status, see resp->status), -1 on a transport error or timeout.
  * Caller clears resp. */
 int halo_api_get(halo_api_t *self, const char *url, const char *token, halo_api_response_t *resp)
+    __attribute__((warn_unused_result));
+/* GETs urls[0..n-1] (1 <= n <= HALO_API_MANY_MAX) at once, each with
+ * "Authorization: Bearer token", on connections of their own. resps[i] gets
+ * the answer to urls[i] as halo_api_get gives it (a status, or status 0 and
+ * error on a transport error or timeout). Returns 0 when every request got a
+ * response, -1 when at least one did not (or the batch could not start: every
+ * error says why). Caller clears every resps[i] (n of them). */
+int halo_api_get_many(halo_api_t *self, const char *const *urls, int n, const char *token, halo_api_response_t *resps)
     __attribute__((warn_unused_result));
 /* POSTs json (Content-Type: application/json) to url, e.g. an alerting hook,
  * with the same TLS rules and timeouts. 0 when a response arrived (see

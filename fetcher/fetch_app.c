@@ -81,6 +81,8 @@ static const halo_config_var_t s_config[] = {
      "incremental invoice sync re-reads invoices dated within this many days"},
     {"HALO_SYNC_SHARE", HALO_CFG_DOUBLE, "0.25", 0.01, 1, NULL, false,
      "share of a worker's requests kept for sync pages when webhook fetches are also due"},
+    {"HALO_SYNC_PARALLEL_PAGES", HALO_CFG_INT, "4", 1, 16, NULL, false,
+     "page requests of one sync run in flight at once, once its first page gave the page count (1: one by one)"},
     {"HALO_SYNC_RECONCILE_MIN_S", HALO_CFG_INT, "21600", 60, 31536000, NULL, false,
      "a reconciling full sync of tickets, sites and users at least this long after the last"},
     {"HALO_SYNC_RECONCILE_SHARE", HALO_CFG_DOUBLE, "0.05", 0, 1, NULL, false,
@@ -150,6 +152,7 @@ static void s_settings(const halo_config_t *cfg, fetch_settings_t *s)
     s->sync_invoice_full_s = halo_config_int(cfg, "HALO_SYNC_INVOICE_FULL_S");
     s->sync_invoice_window_d = halo_config_int(cfg, "HALO_SYNC_INVOICE_WINDOW_D");
     s->sync_share = halo_config_double(cfg, "HALO_SYNC_SHARE");
+    s->sync_parallel_pages = (int)halo_config_int(cfg, "HALO_SYNC_PARALLEL_PAGES");
     s->backfill = halo_config_bool(cfg, "HALO_FETCH_BACKFILL");
     s->reserve = halo_config_double(cfg, "HALO_FETCH_RESERVE");
     s->sync_reconcile_min_s = halo_config_int(cfg, "HALO_SYNC_RECONCILE_MIN_S");

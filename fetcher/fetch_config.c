@@ -47,6 +47,7 @@ void fetch_config_defaults(fetch_settings_t *s, const char *database_url, const 
     s->sync_invoice_full_s = 3600;
     s->sync_invoice_window_d = 45;
     s->sync_share = 0.25;
+    s->sync_parallel_pages = 4;
     s->backfill = true;
     s->reserve = 0.2;
     s->sync_reconcile_min_s = 21600;

@@ -39,6 +39,7 @@ typedef struct {
     int64_t sync_invoice_full_s;
     int64_t sync_invoice_window_d;
     double sync_share;
+    int sync_parallel_pages;      /* a sync run's page requests in flight at once (1: one after another) */
     int64_t sync_reconcile_min_s; /* reconciliation: at least this long between full syncs ... */
     double sync_reconcile_share;  /* ... and at most this share of the budget (0: off) */
     bool backfill;                /* GET rows wanting a detail with spare budget (fetch_backfill.h) */

@@ -23,6 +23,7 @@ static void s_run_reset(fetch_sync_run_t *run)
     memset(run, 0, sizeof *run);
     snprintf(run->owner, sizeof run->owner, "%s", owner);
     run->prev_first_id = run->prev_last_id = -1;
+    run->record_count = -1;
 }
 
 int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *blocked, int nblocked,
@@ -62,7 +63,7 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
     return 1;
 }
 
-int fetch_sync_page_url(const fetch_sync_run_t *run, const fetch_tenant_t *tenant, char *url, size_t urllen)
+int fetch_sync_page_url(const fetch_sync_run_t *run, const fetch_tenant_t *tenant, int ahead, char *url, size_t urllen)
 {
     const halo_entity_t *entity = halo_entity_by_name(run->entity);
     if (!entity)
@@ -74,9 +75,20 @@ int fetch_sync_page_url(const fetch_sync_run_t *run, const fetch_tenant_t *tenan
     if (from[0])
         snprintf(filter, sizeof filter, "&%s=%s", entity->incremental_param, from);
     int n = snprintf(url, urllen, "%s%s?pageinate=true&page_size=%d&page_no=%d&order=id%s%s%s", tenant->resource_url,
-                     entity->resource, FETCH_SYNC_PAGE_SIZE, run->page_no, entity->list_query[0] ? "&" : "",
+                     entity->resource, FETCH_SYNC_PAGE_SIZE, run->page_no + ahead, entity->list_query[0] ? "&" : "",
                      entity->list_query, filter);
     return (n < 0 || (size_t)n >= urllen) ? -1 : 0;
+}
+
+int fetch_sync_pages_ahead(const fetch_sync_run_t *run, int most)
+{
+    if (run->record_count < 0 || most <= 1)
+        return 1;
+    int64_t last = (run->record_count + FETCH_SYNC_PAGE_SIZE - 1) / FETCH_SYNC_PAGE_SIZE;
+    int64_t left = last - run->page_no + 1;
+    if (left <= 1)
+        return 1;
+    return left < most ? (int)left : most;
 }
 
 /* Halo ids arrive as integers or doubles (21.0); -1 if absent or not a positive whole number. */
@@ -164,6 +176,7 @@ int fetch_sync_parse_page(fetch_sync_run_t *run, const char *tenant_slug, const 
             snprintf(r->cursor, sizeof r->cursor, "%s", run->cursor);
     }
     run->prev_count = (int)count;
+    run->record_count = record_count;
     run->prev_first_id = first_id;
     run->prev_last_id = last_id;
     run->page_no++;

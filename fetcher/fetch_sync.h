@@ -1,5 +1,6 @@
-/* fetch_sync: full and incremental syncs of one (tenant, entity), one page
- * per step so a worker can interleave them with webhook fetches. A run is
+/* fetch_sync: full and incremental syncs of one (tenant, entity), a few
+ * pages per step (fetch_sync_pages_ahead) so a worker can interleave them
+ * with webhook fetches. A run is
  * owned through a lease on its halo.sync_state row (written through
  * halo_ledger, the table's one owner); store writes each page and its
  * checkpoint (full_page_no) in one transaction, so a run that loses
@@ -39,6 +40,7 @@ typedef struct {
     char cursor[HALO_NAME_MAX];                /* incremental: cursor saved with the last page */
     int64_t prev_first_id, prev_last_id;       /* previous page, to detect a repeated page */
     int prev_count;
+    int64_t record_count;  /* the last page's record_count; -1 until a page said it (then pages go one at a time) */
     int attempts;          /* consecutive failed page requests of the run, carried across claims */
     int64_t retry_at_mono; /* backoff: not before */
 } fetch_sync_run_t;
@@ -48,9 +50,14 @@ typedef struct {
  * invoice full syncs. 1 with *run filled, 0 if none, -1 on error. */
 int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *blocked, int nblocked,
                      fetch_sync_run_t *run) __attribute__((warn_unused_result));
-/* Writes the URL of the run's next page for tenant into url. 0 or -1 (too long / unknown entity). */
-int fetch_sync_page_url(const fetch_sync_run_t *run, const fetch_tenant_t *tenant, char *url, size_t urllen)
+/* Writes the URL of the run's page page_no + ahead for tenant into url. 0 or -1 (too long / unknown entity). */
+int fetch_sync_page_url(const fetch_sync_run_t *run, const fetch_tenant_t *tenant, int ahead, char *url, size_t urllen)
     __attribute__((warn_unused_result));
+/* How many pages from page_no on the run may request at once, at most most:
+ * 1 until a page of this claim said record_count (the first page of a run
+ * or of a resume goes alone), then never beyond the last page it implies
+ * (ceil(record_count / FETCH_SYNC_PAGE_SIZE)). */
+int fetch_sync_pages_ahead(const fetch_sync_run_t *run, int most);
 /* Turns a list response body into a RECORDS message (msg initialised here,
  * caller clears) for tenant slug and advances the run; *last says the run
  * is complete. 0, or -1 with err (malformed page: retry it). */

@@ -1,7 +1,7 @@
-/* fetch_worker: the worker loop of halo-fetcher. Every Halo request goes
- * through s_request: token, limiter slot, GET, one token refresh on 401 (or
- * a 400 saying the token expired), and on 429 what Halo's answer teaches the
- * tenant's limiter (a stated limit, or an AIMD decrease) and a shared push. */
+/* fetch_worker: the worker loop of halo-fetcher: webhook fetches first, a
+ * sync run's pages (several at once once the run knows its last page) with
+ * their share, then the backfill. Every Halo request goes through
+ * fetch_request (token, limiter grant, GET, 401 refresh, 429 learning). */
 #include "fetch_worker.h"
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "fetch_backfill.h"
 #include "fetch_backoff.h"
 #include "fetch_ledger.h"
+#include "fetch_request.h"
 #include "fetch_sync.h"
 #include "fetch_telemetry.h"
 #include "fetch_tenant.h"
@@ -28,24 +29,14 @@
 #include "halo_signal.h"
 #include "halo_zmq.h"
 
-#define WORKER_BLOCKED_MAX FETCH_LEDGER_BLOCKED_MAX
+#define WORKER_BLOCKED_MAX FETCH_REQUEST_BLOCKED_MAX
 #define WORKER_URL_MAX 2048
-#define WORKER_ERR_MAX 512
+#define WORKER_ERR_MAX FETCH_REQUEST_ERR_MAX
 #define WORKER_SEND_TIMEOUT_MS 1000
 #define WORKER_SYNC_CHECK_MS 1000
 #define WORKER_DB_RETRY_MS 1000
 #define WORKER_PG_CONNECT_WAIT_MS 30000
 #define WORKER_BACKFILL_IDLE_MS 2000 /* next look for backfill work after finding none or a busy budget */
-
-typedef enum { REQ_OK = 0, REQ_WAIT, REQ_FAIL } s_req_t;
-
-/* A tenant the limiter told to wait: requests of cls and of every less
- * urgent class wait until until_mono (a more urgent one may still go). */
-typedef struct {
-    int64_t tenant_id;
-    halo_limiter_class_t cls;
-    int64_t until_mono;
-} s_blocked_t;
 
 struct _fetch_worker_t {
     const fetch_settings_t *s;
@@ -57,16 +48,15 @@ struct _fetch_worker_t {
     fetch_token_t *tokens;
     void *store; /* PUSH to halo-store */
     fetch_telemetry_t *telemetry;
-    fetch_wake_t *wake; /* borrowed: new ledger rows end an idle wait */
-    s_blocked_t blocked[WORKER_BLOCKED_MAX];
-    int nblocked;
+    fetch_wake_t *wake;   /* borrowed: new ledger rows end an idle wait */
+    fetch_request_t *req; /* token, limiter grants, GETs; the tenants told to wait */
     fetch_sync_run_t run;
     int64_t next_sync_check_mono;
     fetch_backfill_t *backfill;
     int64_t next_backfill_mono;
     uint64_t units;      /* requests made */
     uint64_t sync_units; /* of which sync pages */
-    bool reload_tenants; /* the tenant's limit changed (limit_gen): reload at the next step */
+    bool reload_tenants; /* the tenant's limit changed (fetch_request_take_reload): reload at the next step */
 };
 
 fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index, fetch_wake_t *wake)
@@ -105,6 +95,9 @@ fetch_worker_t *fetch_worker_new(void *ctx, const fetch_settings_t *s, int index
     self->telemetry = fetch_telemetry_new(ctx, s->telemetry_endpoint, err, sizeof err);
     if (!self->telemetry)
         HALO_WARN("telemetry disabled", "reason=\"%s\"", err);
+    self->req = fetch_request_new(self->pg, self->api, self->tokens, self->telemetry, s->reserve);
+    if (!self->req)
+        goto fail;
     return self;
 fail:
     fetch_worker_destroy(&self);
@@ -116,6 +109,7 @@ void fetch_worker_destroy(fetch_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     fetch_worker_t *self = *self_p;
+    fetch_request_destroy(&self->req);
     fetch_backfill_destroy(&self->backfill);
     fetch_telemetry_destroy(&self->telemetry);
     halo_zsock_destroy(&self->store);
@@ -125,162 +119,6 @@ void fetch_worker_destroy(fetch_worker_t **self_p)
     halo_pg_destroy(&self->pg);
     free(self);
     *self_p = NULL;
-}
-
-/* ---------------------------------------------------------------- blocked tenants */
-
-/* Drops blocks that ended by now. */
-static void s_blocked_prune(fetch_worker_t *self, int64_t now)
-{
-    int kept = 0;
-    for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].until_mono > now)
-            self->blocked[kept++] = self->blocked[i];
-    self->nblocked = kept;
-}
-
-/* Skips the tenant's requests of cls (and less urgent) in this worker until now + ms. */
-static void s_block(fetch_worker_t *self, int64_t tenant_id, halo_limiter_class_t cls, int64_t ms)
-{
-    int64_t until = halo_clock_mono_ms() + (ms > 0 ? ms : 1);
-    for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].tenant_id == tenant_id && self->blocked[i].cls == cls) {
-            if (self->blocked[i].until_mono < until)
-                self->blocked[i].until_mono = until;
-            return;
-        }
-    if (self->nblocked < WORKER_BLOCKED_MAX)
-        self->blocked[self->nblocked++] = (s_blocked_t){tenant_id, cls, until};
-}
-
-/* True if the tenant's requests of cls are blocked at now. */
-static bool s_is_blocked(const fetch_worker_t *self, int64_t tenant_id, halo_limiter_class_t cls, int64_t now)
-{
-    for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].tenant_id == tenant_id && self->blocked[i].cls <= cls && self->blocked[i].until_mono > now)
-            return true;
-    return false;
-}
-
-/* Copies the ids of the tenants whose requests of cls are blocked into ids; returns how many. */
-static int s_blocked_ids(const fetch_worker_t *self, halo_limiter_class_t cls, int64_t *ids)
-{
-    int n = 0;
-    for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].cls <= cls)
-            ids[n++] = self->blocked[i].tenant_id;
-    return n;
-}
-
-/* ---------------------------------------------------------------- Halo requests */
-
-/* True if a 400 body says the token expired (Halo can answer so instead of 401). */
-static bool s_says_token_expired(const halo_api_response_t *resp)
-{
-    return resp->status == 400 && resp->body && strcasestr(resp->body, "expired") && strcasestr(resp->body, "token");
-}
-
-/* After a 429: teaches the tenant's limiter (halo_limiter_learn_429: a
- * stated limit, else an AIMD decrease) and pushes it for every fetcher; the
- * pause is bounded, so a 429 never parks the tenant for good. */
-static void s_throttled(fetch_worker_t *self, const fetch_tenant_t *tenant, const halo_api_response_t *resp,
-                        int64_t *wait_ms)
-{
-    long retry_after = fetch_backoff_retry_after_s(resp->retry_after_s);
-    int64_t pause = 0;
-    halo_ratelearn_verdict_t v = HALO_RATELEARN_HELD;
-    if (halo_limiter_learn_429(self->pg, tenant->id, resp->body, resp->body ? resp->body_len : 0, retry_after, &pause,
-                               &v) != 0) {
-        /* The database is away: pause as before, with the limits we have. */
-        HALO_WARN("limiter push failed", "tenant=%s reason=\"%s\"", tenant->slug, halo_pg_error(self->pg));
-        pause = halo_limiter_pause_ms(&tenant->limits, retry_after);
-    }
-    self->reload_tenants = true;
-    fetch_telemetry_send(self->telemetry, tenant->slug, "api_throttled", 1, NULL, NULL);
-    if (v == HALO_RATELEARN_TAUGHT) {
-        int limit = 0;
-        double window_s = 0;
-        (void)halo_ratelearn_parse(resp->body, resp->body ? resp->body_len : 0, &limit, &window_s);
-        HALO_WARN("halo rate limited, limit learned", "tenant=%s limit=%d window_s=%g configured=%d pause_ms=%lld",
-                  tenant->slug, limit, window_s, tenant->rate.configured_limit, (long long)pause);
-    } else {
-        HALO_WARN("halo rate limited", "tenant=%s verdict=%s pause_ms=%lld", tenant->slug,
-                  v == HALO_RATELEARN_DECREASED ? "decreased" : "held", (long long)pause);
-    }
-    *wait_ms = pause;
-}
-
-/* GETs url for tenant as a request of limiter class cls. REQ_OK: a response
- * is in resp (any status but 401/429). REQ_WAIT: the tenant's budget says
- * wait *wait_ms (the limiter: the tenant's requests of cls are blocked in
- * this worker; or a 429 that paused it for everyone: all are blocked):
- * nothing was spent on this work. REQ_FAIL: err says why (transport,
- * timeout, token refused, database). */
-static s_req_t s_request(fetch_worker_t *self, const fetch_tenant_t *tenant, halo_limiter_class_t cls, const char *url,
-                         halo_api_response_t *resp, int64_t *wait_ms, char *err, size_t errlen)
-{
-    memset(resp, 0, sizeof *resp);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        char token[FETCH_TOKEN_MAX];
-        int trc = fetch_token_get(self->tokens, tenant, token, sizeof token, err, errlen);
-        if (trc < 0)
-            return REQ_FAIL;
-        if (trc == 1)
-            fetch_telemetry_send(self->telemetry, tenant->slug, "token_refresh", 1, NULL, NULL);
-        /* The slot is taken after the token so the request leaves right after its grant. */
-        int64_t gen = tenant->limit_gen;
-        halo_limiter_params_t limits;
-        fetch_tenant_params(tenant, halo_clock_mono_ms(), &limits);
-        (void)halo_limiter_set_reserve(&limits, self->s->reserve); /* in range: the configuration checks it */
-        int64_t wait = halo_limiter_take_gen(self->pg, tenant->id, &limits, cls, &gen);
-        if (gen != tenant->limit_gen)
-            self->reload_tenants = true; /* another fetcher learned a limit: ours is stale */
-        if (wait < 0) {
-            snprintf(err, errlen, "limiter: %s", halo_pg_error(self->pg));
-            return REQ_FAIL;
-        }
-        if (wait > 0) {
-            *wait_ms = wait;
-            s_block(self, tenant->id, cls, wait);
-            fetch_telemetry_send(self->telemetry, tenant->slug, "limiter_wait", 1, NULL, NULL);
-            return REQ_WAIT;
-        }
-        int64_t started_ms = halo_clock_mono_ms();
-        int rc = halo_api_get(self->api, url, token, resp);
-        memset(token, 0, sizeof token);
-        char code[16];
-        snprintf(code, sizeof code, "%ld", resp->status);
-        fetch_telemetry_send(self->telemetry, tenant->slug, "api_requests", 1, "code", code);
-        fetch_telemetry_send(self->telemetry, tenant->slug, "api_request_duration_seconds",
-                             (double)(halo_clock_mono_ms() - started_ms) / 1000.0, "kind", "histogram");
-        if (rc != 0) {
-            snprintf(err, errlen, "%s: %s", resp->timed_out ? "timeout" : "transport", resp->error);
-            halo_api_response_clear(resp);
-            return REQ_FAIL;
-        }
-        if (resp->status == 401 || s_says_token_expired(resp)) {
-            halo_api_response_clear(resp);
-            if (attempt == 0) {
-                /* Refused: refresh once (unless another fetcher already did) and retry. */
-                char bad[FETCH_TOKEN_MAX];
-                if (fetch_token_get(self->tokens, tenant, bad, sizeof bad, err, errlen) >= 0)
-                    fetch_token_invalidate(self->tokens, tenant->id, bad);
-                memset(bad, 0, sizeof bad);
-                continue;
-            }
-            snprintf(err, errlen, "unauthorized after a token refresh");
-            return REQ_FAIL;
-        }
-        if (resp->status == 429) {
-            s_throttled(self, tenant, resp, wait_ms);
-            s_block(self, tenant->id, HALO_LIMITER_URGENT, *wait_ms);
-            halo_api_response_clear(resp);
-            return REQ_WAIT;
-        }
-        return REQ_OK;
-    }
-    snprintf(err, errlen, "unauthorized");
-    return REQ_FAIL;
 }
 
 /* PUSHes msg to store, retrying while the store is away, for at most half a
@@ -366,13 +204,13 @@ static void s_fetch_row(fetch_worker_t *self, const fetch_lease_t *lease)
              (long long)lease->object_id);
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, HALO_LIMITER_URGENT, url, &resp, &wait, err, sizeof err);
-    if (r == REQ_WAIT) {
+    fetch_req_t r = fetch_request_get(self->req, tenant, HALO_LIMITER_URGENT, url, &resp, &wait, err, sizeof err);
+    if (r == FETCH_REQ_WAIT) {
         s_row_release(self, lease, 0);
         return;
     }
     self->units++;
-    if (r == REQ_FAIL) {
+    if (r == FETCH_REQ_FAIL) {
         s_row_failed(self, tenant, lease, err, false);
         return;
     }
@@ -455,7 +293,7 @@ static bool s_store_payload(fetch_worker_t *self, const fetch_lease_t *lease)
 static int s_webhook_step(fetch_worker_t *self)
 {
     int64_t ids[WORKER_BLOCKED_MAX];
-    int n = s_blocked_ids(self, HALO_LIMITER_URGENT, ids);
+    int n = fetch_request_blocked_ids(self->req, HALO_LIMITER_URGENT, ids);
     fetch_lease_t lease;
     int rc = fetch_ledger_claim(self->pg, self->s->fetcher_id, self->s->lease_s, ids, n, &lease);
     if (rc <= 0)
@@ -468,59 +306,57 @@ static int s_webhook_step(fetch_worker_t *self)
 
 /* ---------------------------------------------------------------- sync pages */
 
-/* Requests the next page of the run and sends it to store. 1 if something was done, -1 on a db error. */
-static int s_sync_step(fetch_worker_t *self)
+/* Extends the run's lease by wait_ms for a budget wait. Waiting for the
+ * budget is not being gone: the lease must outlast the wait, or another
+ * fetcher takes the run over and requests pages this one already has (seen
+ * under load in CI). 0, or -1 on a db error. */
+static int s_sync_wait(fetch_worker_t *self, const fetch_tenant_t *tenant, int64_t wait_ms)
+{
+    int ours = fetch_sync_renew(self->pg, self->s, &self->run, wait_ms);
+    if (ours == 0) {
+        HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, self->run.entity);
+        self->run.active = false;
+    }
+    return ours < 0 ? -1 : 0;
+}
+
+/* Handles reply, the answer to the run's next page (page order): parses it
+ * and sends it to store, or fails the run at this page (fetch_sync_fail), or
+ * waits (wait_ms) for the budget. 1 if the next page's reply may follow, 0
+ * if the run stopped here (done, failed, waiting, lost), -1 on a db error. */
+static int s_sync_page(fetch_worker_t *self, const fetch_tenant_t *tenant, fetch_request_reply_t *reply,
+                       int64_t wait_ms)
 {
     fetch_sync_run_t *run = &self->run;
-    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
-    if (!tenant) {
-        /* Just connected: the run was claimed before our tenant cache knew it. */
-        (void)fetch_tenants_refresh(self->tenants, self->pg, halo_clock_mono_ms(), true);
-        tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
-    }
-    char url[WORKER_URL_MAX], err[WORKER_ERR_MAX] = "";
-    if (!tenant || !tenant->enabled || fetch_sync_page_url(run, tenant, url, sizeof url) != 0) {
-        run->active = false; /* the lease expires; someone resumes it if the tenant comes back */
-        return 1;
-    }
-    halo_api_response_t resp;
-    int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, HALO_LIMITER_BULK, url, &resp, &wait, err, sizeof err);
-    if (r == REQ_WAIT) {
-        /* Waiting for the budget is not being gone: the lease must outlast
-         * the wait, or another fetcher takes the run over and requests
-         * pages this one already has (seen under load in CI). */
-        int ours = fetch_sync_renew(self->pg, self->s, run, wait);
-        if (ours == 0) {
-            HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, run->entity);
-            run->active = false;
-        }
-        return ours < 0 ? -1 : 1;
-    }
+    char *err = reply->err;
+    size_t errlen = sizeof reply->err;
+    if (reply->rc == FETCH_REQ_WAIT)
+        return s_sync_wait(self, tenant, wait_ms);
     self->units++;
     self->sync_units++;
-    if (r == REQ_OK && resp.status != 200) {
-        snprintf(err, sizeof err, "HTTP %ld", resp.status);
-        halo_api_response_clear(&resp);
-        r = REQ_FAIL;
+    fetch_req_t r = reply->rc;
+    halo_api_response_t *resp = &reply->resp;
+    if (r == FETCH_REQ_OK && resp->status != 200) {
+        snprintf(err, errlen, "HTTP %ld", resp->status);
+        r = FETCH_REQ_FAIL;
     }
     halo_msg_t msg;
     bool last = false;
     fetch_sync_run_t before = *run; /* the parse advances the run; an unsendable page must not */
-    if (r == REQ_OK && fetch_sync_parse_page(run, tenant->slug, resp.body, resp.body_len, halo_clock_wall_ms(), &msg,
-                                             &last, err, sizeof err) != 0)
-        r = REQ_FAIL;
-    halo_api_response_clear(&resp);
-    if (r == REQ_FAIL) {
+    if (r == FETCH_REQ_OK && fetch_sync_parse_page(run, tenant->slug, resp->body, resp->body_len, halo_clock_wall_ms(),
+                                                   &msg, &last, err, errlen) != 0)
+        r = FETCH_REQ_FAIL;
+    halo_api_response_clear(resp);
+    if (r == FETCH_REQ_FAIL) {
         HALO_INFO("sync page failed", "tenant=%s entity=%s page=%d error=\"%s\"", tenant->slug, run->entity,
                   run->page_no, err);
-        return fetch_sync_fail(self->pg, self->s, run, err) == 0 ? 1 : -1;
+        return fetch_sync_fail(self->pg, self->s, run, err) == 0 ? 0 : -1;
     }
-    if (r == REQ_OK && fetch_sync_end_if_filter_ignored(self->pg, run, &msg, &last) < 0) {
+    if (fetch_sync_end_if_filter_ignored(self->pg, run, &msg, &last) < 0) {
         halo_msg_clear(&msg);
         return -1;
     }
-    int sent = s_send_store(self, &msg, err, sizeof err);
+    int sent = s_send_store(self, &msg, err, errlen);
     HALO_DEBUG("sync page", "tenant=%s entity=%s full=%d page=%d records=%u last=%d", tenant->slug, run->entity,
                run->full, msg.u.records.page_no, msg.u.records.count, last);
     halo_msg_clear(&msg);
@@ -528,11 +364,11 @@ static int s_sync_step(fetch_worker_t *self)
         /* Resuming from the checkpoint would fetch and fail the same page
          * for ever: give the run up now (full: status failed, error kept). */
         *run = before;
-        return fetch_sync_give_up(self->pg, self->s, run, err) == 0 ? 1 : -1;
+        return fetch_sync_give_up(self->pg, self->s, run, err) == 0 ? 0 : -1;
     }
     if (sent != 0) {
         run->active = false; /* store is away: the lease expires and the run resumes from its checkpoint */
-        return 1;
+        return 0;
     }
     int ours = fetch_sync_renew(self->pg, self->s, run, 0);
     if (last) {
@@ -543,7 +379,48 @@ static int s_sync_step(fetch_worker_t *self)
         HALO_WARN("sync lease lost", "tenant=%s entity=%s", tenant->slug, run->entity);
         run->active = false;
     }
-    return ours < 0 ? -1 : 1;
+    return ours < 0 ? -1 : (run->active ? 1 : 0);
+}
+
+/* Requests the run's next pages, up to HALO_SYNC_PARALLEL_PAGES at once
+ * (fetch_sync_pages_ahead: one until the run knows its last page, never
+ * beyond it), and hands the answers to s_sync_page in page order; the pages
+ * after one that stops the run are dropped (docs/fetcher.md, "Pages in
+ * flight"). 1 if something was done, -1 on a db error. */
+static int s_sync_step(fetch_worker_t *self)
+{
+    fetch_sync_run_t *run = &self->run;
+    const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
+    if (!tenant) {
+        /* Just connected: the run was claimed before our tenant cache knew it. */
+        (void)fetch_tenants_refresh(self->tenants, self->pg, halo_clock_mono_ms(), true);
+        tenant = fetch_tenants_by_id(self->tenants, run->tenant_id);
+    }
+    int n = fetch_sync_pages_ahead(run, self->s->sync_parallel_pages);
+    if (n > HALO_API_MANY_MAX)
+        n = HALO_API_MANY_MAX; /* the configuration's range already says so */
+    char urls[HALO_API_MANY_MAX][WORKER_URL_MAX];
+    const char *url_of[HALO_API_MANY_MAX];
+    for (int i = 0; i < n; i++) {
+        if (!tenant || !tenant->enabled || fetch_sync_page_url(run, tenant, i, urls[i], sizeof urls[i]) != 0) {
+            run->active = false; /* the lease expires; someone resumes it if the tenant comes back */
+            return 1;
+        }
+        url_of[i] = urls[i];
+    }
+    fetch_request_reply_t replies[HALO_API_MANY_MAX];
+    int64_t wait = 0;
+    int count = fetch_request_get_many(self->req, tenant, HALO_LIMITER_BULK, url_of, n, replies, &wait);
+    int state = 1;
+    for (int i = 0; i < count; i++) {
+        if (state == 1)
+            state = s_sync_page(self, tenant, &replies[i], wait);
+        halo_api_response_clear(&replies[i].resp);
+    }
+    /* The limiter refused a page after the first: the run waits that long too. */
+    if (state == 1 && wait > 0 && run->active)
+        state = s_sync_wait(self, tenant, wait);
+    return state < 0 ? -1 : 1;
 }
 
 /* ---------------------------------------------------------------- backfill */
@@ -555,7 +432,7 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
     if (!self->backfill || now < self->next_backfill_mono)
         return 0;
     int64_t ids[WORKER_BLOCKED_MAX];
-    int n = s_blocked_ids(self, HALO_LIMITER_IDLE, ids);
+    int n = fetch_request_blocked_ids(self->req, HALO_LIMITER_IDLE, ids);
     fetch_backfill_item_t item;
     int rc = fetch_backfill_next(self->backfill, self->pg, ids, n, now, &item);
     if (rc <= 0) {
@@ -573,8 +450,8 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
              (long long)item.id);
     halo_api_response_t resp;
     int64_t wait = 0;
-    s_req_t r = s_request(self, tenant, HALO_LIMITER_IDLE, url, &resp, &wait, err, sizeof err);
-    if (r == REQ_WAIT) {
+    fetch_req_t r = fetch_request_get(self->req, tenant, HALO_LIMITER_IDLE, url, &resp, &wait, err, sizeof err);
+    if (r == FETCH_REQ_WAIT) {
         fetch_backfill_forget(self->backfill, &item, now);
         self->next_backfill_mono = now + (wait < WORKER_BACKFILL_IDLE_MS ? wait : WORKER_BACKFILL_IDLE_MS);
         return 0;
@@ -582,8 +459,8 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
     self->units++;
     fetch_backfill_sent(self->backfill, &item, halo_clock_mono_ms());
     halo_msg_t msg;
-    if (r == REQ_OK && fetch_backfill_records(tenant->slug, &item, resp.status, resp.body, resp.body_len,
-                                              halo_clock_wall_ms(), &msg, err, sizeof err) == 0) {
+    if (r == FETCH_REQ_OK && fetch_backfill_records(tenant->slug, &item, resp.status, resp.body, resp.body_len,
+                                                    halo_clock_wall_ms(), &msg, err, sizeof err) == 0) {
         if (s_send_store(self, &msg, err, sizeof err) == 0)
             HALO_DEBUG("detail backfilled", "tenant=%s entity=%s id=%lld", tenant->slug, item.entity,
                        (long long)item.id);
@@ -592,7 +469,7 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
         HALO_INFO("backfill fetch failed", "tenant=%s entity=%s id=%lld error=\"%s\"", tenant->slug, item.entity,
                   (long long)item.id, err);
     }
-    if (r == REQ_OK)
+    if (r == FETCH_REQ_OK)
         halo_api_response_clear(&resp);
     return 1;
 }
@@ -603,18 +480,19 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
 {
     int64_t now = halo_clock_mono_ms();
     *sleep_ms = self->s->idle_ms;
+    self->reload_tenants = fetch_request_take_reload(self->req) || self->reload_tenants;
     if (fetch_tenants_refresh(self->tenants, self->pg, now, self->reload_tenants) != 0) {
         *sleep_ms = WORKER_DB_RETRY_MS;
         return -1;
     }
     self->reload_tenants = false;
-    s_blocked_prune(self, now);
+    fetch_request_prune(self->req, now);
     fetch_sync_run_t *run = &self->run;
     int rc;
     if (!run->active && now >= self->next_sync_check_mono) {
         self->next_sync_check_mono = now + WORKER_SYNC_CHECK_MS;
         int64_t ids[WORKER_BLOCKED_MAX];
-        int n = s_blocked_ids(self, HALO_LIMITER_BULK, ids);
+        int n = fetch_request_blocked_ids(self->req, HALO_LIMITER_BULK, ids);
         rc = fetch_sync_claim(self->pg, self->s, ids, n, run);
         if (rc < 0)
             return -1;
@@ -622,8 +500,8 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
             HALO_INFO("sync run claimed", "tenant_id=%lld entity=%s full=%d run=%lld page=%d",
                       (long long)run->tenant_id, run->entity, run->full, (long long)run->run_id, run->page_no);
     }
-    bool sync_ready =
-        run->active && !s_is_blocked(self, run->tenant_id, HALO_LIMITER_BULK, now) && now >= run->retry_at_mono;
+    bool sync_ready = run->active && !fetch_request_is_blocked(self->req, run->tenant_id, HALO_LIMITER_BULK, now) &&
+                      now >= run->retry_at_mono;
     /* Webhook fetches go first, but a running sync keeps its share of requests. */
     bool sync_first = sync_ready && (double)self->sync_units < self->s->sync_share * (double)(self->units + 1);
     if (sync_first)
@@ -639,11 +517,10 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         return rc;
     /* Idle: sleep until the next due row, block end, sync retry, sync check or backfill look. */
     int64_t ids[WORKER_BLOCKED_MAX];
-    int n = s_blocked_ids(self, HALO_LIMITER_URGENT, ids);
+    int n = fetch_request_blocked_ids(self->req, HALO_LIMITER_URGENT, ids);
     int64_t sleep = fetch_ledger_next_due_ms(self->pg, ids, n, self->s->idle_ms);
-    for (int i = 0; i < self->nblocked; i++)
-        if (self->blocked[i].until_mono - now < sleep)
-            sleep = self->blocked[i].until_mono - now;
+    if (fetch_request_next_unblock(self->req) - now < sleep)
+        sleep = fetch_request_next_unblock(self->req) - now;
     if (run->active && run->retry_at_mono - now < sleep)
         sleep = run->retry_at_mono - now;
     if (!run->active && self->next_sync_check_mono - now < sleep)

@@ -3,7 +3,7 @@
  * JOBs, collecting ACKs) and store (a PULL completing ledger rows and sync
  * checkpoints as halo-store does). Covers delivery dedup and coalescing,
  * tombstones, token refresh after revocation, retries then a dead letter,
- * and a full sync paged exactly. Every wait has a deadline and fails naming
+ * and a full sync paged exactly, one page at a time and several at once. Every wait has a deadline and fails naming
  * what it waited for; the teardown stops the child processes, then the fake
  * threads, then the ZeroMQ context, each step bounded (cmocka prints a failed
  * test's message only once its teardown has returned). */
@@ -331,6 +331,170 @@ static void test_full_sync_pages(void **state)
     s_fixture_end(f);
 }
 
+/* The requests of page page_no of the ticket list in halo-sim's log, of
+ * status (0: any); *first_ts gets the arrival of the first of them (wall ms,
+ * -1 if none). */
+static int s_ticket_page_requests(s_fix_t *f, int page_no, int status, long long *first_ts)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "/api/Tickets?pageinate=true&page_size=100&page_no=%d&order=id", page_no);
+    json_t *log = tfs_sim_call(&f->sim, "GET", "/_sim/requests", NULL, NULL);
+    json_t *arr = json_is_array(log) ? log : json_object_get(log, "requests");
+    int count = 0;
+    *first_ts = -1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        const char *path = json_string_value(json_object_get(e, "path"));
+        int st = (int)json_integer_value(json_object_get(e, "status"));
+        /* The prefix goes on to "&order": page 1 does not match page 10. */
+        if (!path || strncmp(path, prefix, strlen(prefix)) != 0 || (status && st != status))
+            continue;
+        long long ts = (long long)json_integer_value(json_object_get(e, "ts_ms"));
+        if (*first_ts < 0 || ts < *first_ts)
+            *first_ts = ts;
+        count++;
+    }
+    json_decref(log);
+    return count;
+}
+
+/* Inserts a requested full sync of tickets for f's tenant. */
+static void s_request_ticket_full_sync(s_fix_t *f)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lld", f->tenant_id);
+    const char *p[] = {id};
+    assert_int_equal(halo_pg_command(f->pg,
+                                     "INSERT INTO halo.sync_state (tenant_id, entity, full_requested)"
+                                     " VALUES ($1::bigint, 'ticket', true)",
+                                     1, p),
+                     0);
+}
+
+/* Asserts the fake store received the ticket pages 1..pages exactly once each,
+ * in page order (numbers and contents: ids rise from page to page), with
+ * records rows in all (100 a page) and the run's end. */
+static void s_assert_pages_in_order(s_fix_t *f, int pages, int records)
+{
+    tfs_store_counts_t got;
+    tfs_store_snapshot(&f->store, &got);
+    assert_int_equal(got.lists, pages);
+    for (int i = 0; i < pages; i++) {
+        assert_int_equal(got.pages[i], i + 1);
+        assert_int_equal(got.page_records[i], i + 1 < pages ? 100 : records - 100 * (pages - 1));
+        assert_true(got.page_first_id[i] > 0 && got.page_first_id[i] <= got.page_last_id[i]);
+        assert_true(i == 0 || got.page_first_id[i] > got.page_last_id[i - 1]);
+    }
+    assert_int_equal(got.list_records, records);
+    assert_true(got.done_seen);
+    assert_int_equal(tfs_scalar(f->pg, "SELECT full_seen FROM halo.sync_state"), records);
+    assert_int_equal(tfs_scalar(f->pg, "SELECT full_page_no FROM halo.sync_state"), pages);
+}
+
+/* Issue 22: with HALO_SYNC_PARALLEL_PAGES=4 page 1 goes alone (it says
+ * record_count: 1,050 tickets, 11 pages), then up to 4 pages are in flight
+ * at once (their requests reach halo-sim together although each answer takes
+ * 600 ms), never a page 12; every page is requested once and reaches store
+ * once, in page order. */
+static void test_full_sync_parallel_pages(void **state)
+{
+    (void)state;
+    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
+                              "--rate-limit", "100000", "--rate-window", "60", NULL};
+    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
+    s_fix_t *f = s_fixture_env(sim_args, env);
+    long st = 0;
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"rates\":{\"slow\":1.0},\"slow_ms\":600}", &st));
+    assert_int_equal(st, 200);
+    s_request_ticket_full_sync(f);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    long long ts[13];
+    for (int p = 1; p <= 12; p++)
+        assert_int_equal(s_ticket_page_requests(f, p, 200, &ts[p]), p <= 11 ? 1 : 0);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 0), 11);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/", 429), 0);
+    /* Page 1 alone (answered 600 ms later), then pages 2-5 at once, then 6-9 at once. */
+    for (int p = 3; p <= 5; p++) {
+        assert_true(ts[p] - ts[2] < 300 && ts[2] - ts[p] < 300);
+        assert_true(ts[p + 4] - ts[6] < 300 && ts[6] - ts[p + 4] < 300);
+    }
+    assert_true(ts[2] - ts[1] >= 550);
+    assert_true(ts[6] - ts[2] >= 550);
+    s_assert_pages_in_order(f, 11, 1050);
+    s_fixture_end(f);
+}
+
+/* Issue 22: a page in the middle of a batch fails (500): the pages after it
+ * in that batch are dropped, the run retries from that page (backoff), and
+ * store still gets every page once, in order; no page before it is
+ * requested again. Which page of the batch gets the fault depends on which
+ * request reaches halo-sim third; the test reads it from the log. */
+static void test_full_sync_parallel_page_fails(void **state)
+{
+    (void)state;
+    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
+                              "--rate-limit", "100000", "--rate-window", "60", NULL};
+    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
+    s_fix_t *f = s_fixture_env(sim_args, env);
+    long st = 0;
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"next\":[\"none\",\"none\",\"500\"]}", &st));
+    assert_int_equal(st, 200);
+    s_request_ticket_full_sync(f);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 500), 1);
+    int failed = 0;
+    long long ts = 0, failed_ts = 0, retried_ts = 0;
+    for (int p = 1; p <= 11; p++)
+        if (s_ticket_page_requests(f, p, 500, &ts) == 1) {
+            failed = p;
+            failed_ts = ts;
+        }
+    assert_true(failed >= 2 && failed <= 5); /* in the first batch, after page 1 */
+    for (int p = 1; p < failed; p++)
+        assert_int_equal(s_ticket_page_requests(f, p, 0, &ts), 1);
+    assert_int_equal(s_ticket_page_requests(f, failed, 200, &retried_ts), 1);
+    assert_true(retried_ts >= failed_ts);
+    for (int p = failed + 1; p <= 11; p++) /* a page dropped after the failure was requested again */
+        assert_int_equal(s_ticket_page_requests(f, p, 200, &ts), p <= 5 ? 2 : 1);
+    assert_int_equal(s_ticket_page_requests(f, 12, 0, &ts), 0);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/", 429), 0);
+    s_assert_pages_in_order(f, 11, 1050);
+    s_fixture_end(f);
+}
+
+/* Issue 22: the token is revoked while a batch is in flight (halo-sim's
+ * "revoke" fault on the second API request: it and every later request with
+ * the old token get 401). The token is refreshed once, each refused page is
+ * requested again alone, and every page is answered 200 exactly once and
+ * reaches store once, in order. */
+static void test_full_sync_parallel_pages_401(void **state)
+{
+    (void)state;
+    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
+                              "--rate-limit", "100000", "--rate-window", "60", NULL};
+    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
+    s_fix_t *f = s_fixture_env(sim_args, env);
+    long st = 0;
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"next\":[\"none\",\"revoke\"]}", &st));
+    assert_int_equal(st, 200);
+    s_request_ticket_full_sync(f);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    long long ts = 0;
+    int refused = 0;
+    for (int p = 1; p <= 11; p++) {
+        assert_int_equal(s_ticket_page_requests(f, p, 200, &ts), 1);
+        refused += s_ticket_page_requests(f, p, 401, &ts);
+    }
+    assert_true(refused >= 1 && refused <= 4);
+    assert_int_equal(s_ticket_page_requests(f, 1, 401, &ts), 0);
+    assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 0), 11 + refused);
+    assert_int_equal(tfs_sim_count(&f->sim, "/auth/token", 200), 2);
+    s_assert_pages_in_order(f, 11, 1050);
+    s_fixture_end(f);
+}
+
 /* Issue 19 row 3: a full sync whose page always fails ends as a counted
  * dead letter (status failed, its attempts kept) instead of being resumed with
  * its attempts reset after every give-up; a new full request revives it. */
@@ -480,6 +644,9 @@ int main(void)
         cmocka_unit_test_teardown(test_token_refresh_on_401, s_teardown),
         cmocka_unit_test_teardown(test_retries_then_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_full_sync_pages, s_teardown),
+        cmocka_unit_test_teardown(test_full_sync_parallel_pages, s_teardown),
+        cmocka_unit_test_teardown(test_full_sync_parallel_page_fails, s_teardown),
+        cmocka_unit_test_teardown(test_full_sync_parallel_pages_401, s_teardown),
         cmocka_unit_test_teardown(test_failing_full_sync_is_a_dead_letter, s_teardown),
         cmocka_unit_test_teardown(test_incremental_sync, s_teardown),
         cmocka_unit_test_teardown(test_incremental_filter_ignored, s_teardown),

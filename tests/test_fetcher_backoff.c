@@ -60,12 +60,13 @@ static void test_sync_pages(void **state)
     run.run_id = 7;
     run.page_no = 1;
     run.prev_first_id = run.prev_last_id = -1;
+    run.record_count = -1;
     snprintf(run.entity, sizeof run.entity, "ticket");
     fetch_tenant_t tenant;
     memset(&tenant, 0, sizeof tenant);
     snprintf(tenant.resource_url, sizeof tenant.resource_url, "https://x.halopsa.com/api");
     char url[512];
-    assert_int_equal(fetch_sync_page_url(&run, &tenant, url, sizeof url), 0);
+    assert_int_equal(fetch_sync_page_url(&run, &tenant, 0, url, sizeof url), 0);
     assert_string_equal(
         url, "https://x.halopsa.com/api/Tickets?pageinate=true&page_size=100&page_no=1&order=id&includeclosed=true");
 
@@ -86,6 +87,22 @@ static void test_sync_pages(void **state)
     assert_false(msg.u.records.sync_done);
     halo_msg_clear(&msg);
     assert_int_equal(run.page_no, 2);
+    /* Page 1 went alone (no record_count known yet); now 250 records = 3
+     * pages: pages 2 and 3 may go at once, never a page 4. */
+    fetch_sync_run_t fresh = run;
+    fresh.record_count = -1;
+    assert_int_equal(fetch_sync_pages_ahead(&fresh, 4), 1);
+    assert_int_equal(fetch_sync_pages_ahead(&run, 4), 2);
+    assert_int_equal(fetch_sync_pages_ahead(&run, 1), 1);
+    assert_int_equal(fetch_sync_page_url(&run, &tenant, 1, url, sizeof url), 0);
+    assert_string_equal(
+        url, "https://x.halopsa.com/api/Tickets?pageinate=true&page_size=100&page_no=3&order=id&includeclosed=true");
+    fetch_sync_run_t big = run;
+    big.record_count = 100000;
+    assert_int_equal(fetch_sync_pages_ahead(&big, 4), 4);
+    assert_int_equal(fetch_sync_pages_ahead(&big, 16), 16);
+    big.page_no = 998;
+    assert_int_equal(fetch_sync_pages_ahead(&big, 16), 3);
 
     /* A repeated page ends the run without sending its rows again. */
     fetch_sync_run_t copy = run;
@@ -133,7 +150,7 @@ static void test_sync_pages(void **state)
     snprintf(inc.entity, sizeof inc.entity, "site");
     snprintf(inc.lastupdate_from, sizeof inc.lastupdate_from, "2026-11-27T07:50:00");
     snprintf(inc.cursor, sizeof inc.cursor, "2026-11-27T08:00:00.000Z");
-    assert_int_equal(fetch_sync_page_url(&inc, &tenant, url, sizeof url), 0);
+    assert_int_equal(fetch_sync_page_url(&inc, &tenant, 0, url, sizeof url), 0);
     assert_string_equal(url, "https://x.halopsa.com/api/Site?pageinate=true&page_size=100&page_no=1&order=id"
                              "&includeinactive=true&lastupdatefromdate=2026-11-27T07:50:00");
     const char *sites = "{\"record_count\":1,\"sites\":[{\"id\":3}]}";

@@ -1,6 +1,7 @@
 /* test_halo_api: the Halo HTTP client against a real halo-sim: the
  * client-credentials token, authenticated GETs and what each status looks
- * like to a caller, transport errors, timeouts and Retry-After. */
+ * like to a caller, transport errors, timeouts and Retry-After; a batch of
+ * GETs at once (halo_api_get_many) with a failing URL among them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "halo_api.h"
+#include "halo_clock.h"
 #include "halo_log.h"
 #include "sim_rig.h"
 #include "testutil.h"
@@ -206,12 +208,84 @@ static void test_retry_after(void **state)
     tfs_sim_stop(&sim);
 }
 
+/* The first "id" of a list page body (tickets), -1 if none. */
+static long long s_first_ticket_id(const halo_api_response_t *resp)
+{
+    json_t *root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    json_t *rows = json_object_get(root, "tickets");
+    long long id =
+        json_array_size(rows) > 0 ? (long long)json_number_value(json_object_get(json_array_get(rows, 0), "id")) : -1;
+    json_decref(root);
+    return id;
+}
+
+static void test_get_many(void **state)
+{
+    (void)state;
+    halo_api_t *api = halo_api_new(NULL, 2000, 10000);
+    assert_non_null(api);
+    char token[4096];
+    s_get_token(api, token, sizeof token);
+    /* Pages 1 and 2 of 5 a page, a closed port (transport error), a missing object (404). */
+    char urls[4][512];
+    snprintf(urls[0], sizeof urls[0], "%s/Tickets?pageinate=true&page_size=5&page_no=1&order=id&includeclosed=true",
+             s_res);
+    snprintf(urls[1], sizeof urls[1], "%s/Tickets?pageinate=true&page_size=5&page_no=2&order=id&includeclosed=true",
+             s_res);
+    snprintf(urls[2], sizeof urls[2], "http://127.0.0.1:%d/api/Tickets/1", halo_test_free_port());
+    snprintf(urls[3], sizeof urls[3], "%s/Tickets/999999?includedetails=true", s_res);
+    const char *url_of[4] = {urls[0], urls[1], urls[2], urls[3]};
+    halo_api_response_t resps[4];
+    assert_int_equal(halo_api_get_many(api, url_of, 4, token, resps), -1);
+    assert_int_equal(resps[0].status, 200);
+    assert_int_equal(s_first_ticket_id(&resps[0]), 1);
+    assert_int_equal(resps[1].status, 200);
+    assert_int_equal(s_first_ticket_id(&resps[1]), 6);
+    assert_string_equal(resps[1].error, "");
+    assert_int_equal(resps[2].status, 0);
+    assert_null(resps[2].body);
+    assert_true(strlen(resps[2].error) > 0);
+    assert_int_equal(resps[3].status, 404);
+    for (int i = 0; i < 4; i++)
+        halo_api_response_clear(&resps[i]);
+
+    /* The handles are reused, and the requests run at once: four answers
+     * each delayed 800 ms arrive in well under 4 x 800 ms. A bad token is a
+     * response (401) like any other. */
+    long st = 0;
+    json_decref(tfs_sim_call(&s_sim, "POST", "/_sim/faults", "{\"rates\":{\"slow\":1.0},\"slow_ms\":800}", &st));
+    assert_int_equal(st, 200);
+    snprintf(urls[2], sizeof urls[2], "%s/Tickets?pageinate=true&page_size=5&page_no=3&order=id&includeclosed=true",
+             s_res);
+    snprintf(urls[3], sizeof urls[3], "%s/Tickets?pageinate=true&page_size=5&page_no=4&order=id&includeclosed=true",
+             s_res);
+    int64_t started = halo_clock_mono_ms();
+    int rc = halo_api_get_many(api, url_of, 4, token, resps);
+    int64_t took = halo_clock_mono_ms() - started;
+    json_decref(tfs_sim_call(&s_sim, "POST", "/_sim/faults", "{\"clear\":true}", &st));
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(resps[i].status, 200);
+        assert_int_equal(s_first_ticket_id(&resps[i]), 1 + 5 * i);
+        halo_api_response_clear(&resps[i]);
+    }
+    assert_true(took >= 800);
+    assert_true(took < 2400);
+    assert_int_equal(halo_api_get_many(api, url_of, 2, "not-a-token", resps), 0);
+    assert_int_equal(resps[0].status, 401);
+    assert_int_equal(resps[1].status, 401);
+    halo_api_response_clear(&resps[0]);
+    halo_api_response_clear(&resps[1]);
+    halo_api_destroy(&api);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_and_get),     cmocka_unit_test(test_token_refused),
         cmocka_unit_test(test_token_is_redacted), cmocka_unit_test(test_transport_error),
         cmocka_unit_test(test_timeout),           cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_get_many),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

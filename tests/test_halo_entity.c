@@ -224,7 +224,7 @@ static void test_fetcher_agrees(void **state)
         else
             snprintf(run.lastupdate_from, sizeof run.lastupdate_from, "2026-11-27T07:50:00");
         char url[512], prefix[128], param[128];
-        assert_int_equal(fetch_sync_page_url(&run, &tenant, url, sizeof url), 0);
+        assert_int_equal(fetch_sync_page_url(&run, &tenant, 0, url, sizeof url), 0);
         snprintf(prefix, sizeof prefix, "https://x.halopsa.com/api%s?", e->resource);
         assert_int_equal(strncmp(url, prefix, strlen(prefix)), 0);
         if (e->list_query[0])

@@ -67,6 +67,12 @@ for d in "${daemons[@]}"; do
 done
 [ -x "$bin/halo-fetcher" ] &&
   check "halo-fetcher over-long HALO_SECRET_KEY" 2 "${secret_env[@]}" HALO_SECRET_KEY="$long_key" -- "$bin/halo-fetcher"
+# A bad HALO_SYNC_PARALLEL_PAGES (1..16) is refused at start, naming the variable.
+for v in 0 17 four; do
+  [ -x "$bin/halo-fetcher" ] || break
+  check "halo-fetcher HALO_SYNC_PARALLEL_PAGES=$v" 2 "${secret_env[@]}" HALO_SYNC_PARALLEL_PAGES=$v -- "$bin/halo-fetcher"
+  grep -q "HALO_SYNC_PARALLEL_PAGES" "$work/out" || { echo "FAIL: HALO_SYNC_PARALLEL_PAGES=$v: not named"; fails=$((fails + 1)); }
+done
 
 echo "some-client-secret" >"$work/secret"
 connect=(connect acme --auth-url https://127.0.0.1:9/auth --resource-url https://127.0.0.1:9/api

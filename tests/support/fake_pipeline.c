@@ -213,6 +213,8 @@ static void s_store_count(tfs_store_t *st, const halo_msg_t *m)
         if (c->lists < TFS_PAGES_MAX) {
             c->pages[c->lists] = r->page_no;
             c->page_records[c->lists] = (int)r->count;
+            c->page_first_id[c->lists] = r->count > 0 ? r->records[0].id : -1;
+            c->page_last_id[c->lists] = r->count > 0 ? r->records[r->count - 1].id : -1;
         }
         c->lists++;
         c->list_records += (int)r->count;

@@ -41,6 +41,8 @@ typedef struct {
     int64_t last_tombstone_id;
     int pages[TFS_PAGES_MAX]; /* page numbers of list messages, in arrival order */
     int page_records[TFS_PAGES_MAX];
+    int64_t page_first_id[TFS_PAGES_MAX],
+        page_last_id[TFS_PAGES_MAX]; /* ids of a list message's first and last record (-1: none) */
     bool done_seen;
     int list_records;
 } tfs_store_counts_t;
