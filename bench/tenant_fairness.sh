@@ -3,7 +3,7 @@
 # their Halo budget slow down the webhooks of every other tenant?
 #
 #   bench/tenant_fairness.sh [--tenants N] [--storming S] [--storm-rate R] [--quiet-rate Q]
-#                            [--duration D] [--limit L] [--window W] [--fetchers F] [--runs K]
+#                            [--duration D] [--limit L] [--window W] [--fetchers F] [--runs K] [--explain]
 #
 # Each run: a fresh stack (embedded PostgreSQL, halo-sim --tenants N, ingest,
 # F = 2 fetchers, store). halo-sim serves N Halo tenants (bench, bench-2 ..
@@ -26,13 +26,17 @@
 # the worst window per tenant (most counted requests in any W s; must be <= L)
 # over all tenants and over the storming ones, the storming tenants' requests,
 # and the 429s (must be 0). One `phase=...` line per phase and run.
+# --explain, after the last run: the fetchers stopped, 10 rows due now for
+# every tenant and 1,000 more for each storming one, and EXPLAIN ANALYZE of
+# the former and the fair claim and next-due look (bench/tenant_fairness_explain.sql)
+# as a worker holding the storming tenants blocked sends them.
 set -euo pipefail
 export BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-fairness}
 export BENCH_PORT_BASE=${BENCH_PORT_BASE:-29600}
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-tenants=1000 storming=10 storm_rate=40 quiet_rate=8 duration=30 limit=30 window=3 fetchers=2 runs=1
+tenants=1000 storming=10 storm_rate=40 quiet_rate=8 duration=30 limit=30 window=3 fetchers=2 runs=1 explain=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --tenants) tenants=$2; shift 2 ;;
@@ -44,7 +48,8 @@ while [ $# -gt 0 ]; do
     --window) window=$2; shift 2 ;;
     --fetchers) fetchers=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --explain) explain=1; shift ;;
+    *) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl shuf
@@ -174,6 +179,21 @@ report() {
     "$(field http_429 <<<"$win" | awk '{s += $1} END {print s + 0}')"
 }
 
+# explain_claim: EXPLAIN ANALYZE of the claims against N tenants' due rows (fetchers stopped).
+explain_claim() {
+  local f blocked
+  for f in $(seq 1 "$fetchers"); do stack kill "fetcher-$f" >/dev/null; done
+  blocked=$(bench_psql "SELECT '{' || string_agg(id::text, ',') || '}' FROM halo.tenants WHERE slug = '$BENCH_TENANT'
+      OR slug ~ '^$BENCH_TENANT-([0-9]+)\$' AND substring(slug FROM '[0-9]+\$')::int <= $storming")
+  bench_psql "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at)
+      SELECT t.id, 'ticket', o, now() - interval '1 minute' FROM halo.tenants t, generate_series(1, 10) o
+      UNION ALL SELECT b, 'ticket', o, now() - interval '10 minutes' FROM unnest('$blocked'::bigint[]) b, generate_series(11, 1010) o
+      ON CONFLICT DO NOTHING; ANALYZE halo.fetch_queue; ANALYZE halo.rate_limits"
+  echo "explain: tenants=$(bench_psql "SELECT count(*) FROM halo.tenants") blocked=$blocked" \
+    "pending=$(bench_psql "SELECT count(*) FROM halo.fetch_queue WHERE state = 'pending'")"
+  psql "$HALO_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -v blocked="$blocked" -f "$(dirname "$0")/tenant_fairness_explain.sql"
+}
+
 one_run() {
   local run=$1 t_start t_quiet t_end hooks
   bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
@@ -205,6 +225,7 @@ one_run() {
     "loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
   report "$run" quiet "$t_start" "$t_quiet"
   report "$run" storm "$t_quiet" "$t_end"
+  [ "$explain" = 1 ] && [ "$run" = "$runs" ] && explain_claim
   [ -n "${BENCH_KEEP:-}" ] || stack stop >/dev/null 2>&1 || true
 }
 
