@@ -10,10 +10,10 @@
 
 #include "halo_clock.h"
 #include "halo_entity.h"
+#include "halo_ledger_due.h"
 #include "halo_log.h"
 #include "halo_pace.h"
 
-#define S_BLOCKED_TEXT_MAX (HALO_LEDGER_BLOCKED_MAX * 24 + 4)
 #define S_ARRAY_MAX (1024 * 1024) /* cap of an array literal of lock keys */
 
 /* ------------------------------------------------------------------ text */
@@ -49,16 +49,6 @@ static void s_text_put(s_text_t *t, const char *s)
     }
     memcpy(t->data + t->len, s, n + 1);
     t->len += n;
-}
-
-/* Formats blocked tenant ids as a PostgreSQL array literal. */
-static void s_blocked_text(const int64_t *blocked, int nblocked, char *out, size_t outlen)
-{
-    size_t used = (size_t)snprintf(out, outlen, "{");
-    for (int i = 0; i < nblocked && i < HALO_LEDGER_BLOCKED_MAX && used < outlen; i++)
-        used += (size_t)snprintf(out + used, outlen - used, "%s%lld", i ? "," : "", (long long)blocked[i]);
-    if (used < outlen)
-        snprintf(out + used, outlen - used, "}");
 }
 
 /* True if table is a plain lowercase identifier (it is spliced into SQL). */
@@ -275,24 +265,39 @@ fail:
 
 /* ------------------------------------------------------- fetch_queue rows */
 
+/* The claim: among the enabled tenants with a due row, not blocked in the
+ * caller, the one with the fewest rows leased now, then the one served
+ * longest ago (its last limiter grant), then the oldest due row; that
+ * tenant's oldest due row. A tenant storming past its budget thus never
+ * holds the rows of the quiet ones behind its backlog (docs/scale.md). Four
+ * candidates, so a row another worker is taking is skipped, not waited for. */
+static const char *const s_claim_sql =
+    "WITH RECURSIVE " HALO_LEDGER_DUE_TENANTS_SQL ","
+    " l AS (SELECT tenant_id, count(*) AS n FROM halo.fetch_queue WHERE state = 'leased' GROUP BY tenant_id),"
+    " c AS (SELECT d.tenant_id, coalesce(l.n, 0) AS leased, r.grants[cardinality(r.grants)] AS served, n.due_at"
+    "       FROM due_tenants d JOIN halo.tenants t ON t.id = d.tenant_id AND t.enabled"
+    "       CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f WHERE f.state = 'pending'"
+    "                           AND f.tenant_id = d.tenant_id ORDER BY f.due_at LIMIT 1) n"
+    "       LEFT JOIN l ON l.tenant_id = d.tenant_id LEFT JOIN halo.rate_limits r ON r.tenant_id = d.tenant_id"
+    "       WHERE n.due_at <= now() AND d.tenant_id <> ALL($3::bigint[])"
+    "       ORDER BY leased, served NULLS FIRST, n.due_at LIMIT 4)"
+    " UPDATE halo.fetch_queue q SET state = 'leased', lease_id = nextval('halo.lease_seq'), leased_by = $1,"
+    " leased_at = now(), lease_until = now() + make_interval(secs => $2::int), updated_at = now()"
+    " FROM (SELECT x.tenant_id, x.entity, x.object_id FROM c CROSS JOIN LATERAL"
+    "       (SELECT f.tenant_id, f.entity, f.object_id FROM halo.fetch_queue f WHERE f.state = 'pending'"
+    "        AND f.tenant_id = c.tenant_id AND f.due_at <= now() ORDER BY f.due_at LIMIT 1 FOR UPDATE SKIP LOCKED) x"
+    "       ORDER BY c.leased, c.served NULLS FIRST, c.due_at LIMIT 1) s"
+    " WHERE q.tenant_id = s.tenant_id AND q.entity = s.entity AND q.object_id = s.object_id"
+    " RETURNING q.tenant_id, q.entity, q.object_id, q.lease_id, q.attempts, q.payload";
+
 int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const int64_t *blocked, int nblocked,
                       halo_ledger_lease_t *out)
 {
-    char lease[32], blocked_text[S_BLOCKED_TEXT_MAX];
+    char lease[32], blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX];
     snprintf(lease, sizeof lease, "%lld", (long long)lease_s);
-    s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
+    halo_ledger_due_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     const char *params[] = {owner, lease, blocked_text};
-    PGresult *res = halo_pg_exec(
-        pg,
-        "UPDATE halo.fetch_queue q SET state = 'leased', lease_id = nextval('halo.lease_seq'), leased_by = $1,"
-        " leased_at = now(), lease_until = now() + make_interval(secs => $2::int), updated_at = now()"
-        " FROM (SELECT f.tenant_id, f.entity, f.object_id FROM halo.fetch_queue f"
-        "       JOIN halo.tenants t ON t.id = f.tenant_id AND t.enabled"
-        "       WHERE f.state = 'pending' AND f.due_at <= now() AND f.tenant_id <> ALL($3::bigint[])"
-        "       ORDER BY f.due_at LIMIT 1 FOR UPDATE OF f SKIP LOCKED) c"
-        " WHERE q.tenant_id = c.tenant_id AND q.entity = c.entity AND q.object_id = c.object_id"
-        " RETURNING q.tenant_id, q.entity, q.object_id, q.lease_id, q.attempts, q.payload",
-        3, params);
+    PGresult *res = halo_pg_exec(pg, s_claim_sql, 3, params);
     if (!res)
         return -1;
     int found = PQntuples(res) == 1;
@@ -307,29 +312,6 @@ int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const i
     }
     PQclear(res);
     return found;
-}
-
-int64_t halo_ledger_next_due_ms(halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t cap_ms)
-{
-    char blocked_text[S_BLOCKED_TEXT_MAX];
-    s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
-    const char *params[] = {blocked_text};
-    PGresult *res = halo_pg_exec(pg,
-                                 "SELECT ceil(extract(epoch FROM min(due_at) - now()) * 1000)::bigint"
-                                 " FROM halo.fetch_queue WHERE state = 'pending' AND tenant_id <> ALL($1::bigint[])",
-                                 1, params);
-    if (!res)
-        return cap_ms;
-    int64_t ms = cap_ms;
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        ms = atoll(PQgetvalue(res, 0, 0));
-        if (ms < 0)
-            ms = 0;
-        if (ms > cap_ms)
-            ms = cap_ms;
-    }
-    PQclear(res);
-    return ms;
 }
 
 /* Key parameters of a lease: tenant, entity, object, lease id. */
@@ -400,20 +382,6 @@ int halo_ledger_reclaim_expired(halo_pg_t *pg, int max_attempts)
     int n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     return n;
-}
-
-int halo_ledger_depth(halo_pg_t *pg, int64_t *depth, double *oldest_s)
-{
-    PGresult *res = halo_pg_exec(pg,
-                                 "SELECT count(*), coalesce(extract(epoch FROM now() - min(first_webhook_at)), 0)"
-                                 " FROM halo.fetch_queue WHERE state IN ('pending', 'leased')",
-                                 0, NULL);
-    if (!res)
-        return -1;
-    *depth = atoll(PQgetvalue(res, 0, 0));
-    *oldest_s = atof(PQgetvalue(res, 0, 1));
-    PQclear(res);
-    return 0;
 }
 
 int halo_ledger_retry_failed(halo_pg_t *pg, int64_t tenant_id, const char *entity, int64_t *count)
@@ -495,7 +463,7 @@ static const char *const s_incr_claim_sql =
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
 {
-    char lease[32], blocked_text[S_BLOCKED_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
+    char lease[32], blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
         periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX], rec_min[32], rec_share[32];
     snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
     snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
@@ -504,7 +472,7 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
     snprintf(rec_min, sizeof rec_min, "%lld", (long long)s->reconcile_min_s);
     snprintf(rec_share, sizeof rec_share, "%.6f", s->reconcile_share);
-    s_blocked_text(blocked, nblocked, blocked_text, sizeof blocked_text);
+    halo_ledger_due_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     halo_entity_names_array(NULL, true, periodic, sizeof periodic);
     /* Periodic full syncs: invoices (and reference lists) every $1 s but never more often than their pages
      * allow, reconciliations (docs/fetcher.md); locked rows: next time. */

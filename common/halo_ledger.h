@@ -90,11 +90,11 @@ typedef struct {
  * committed, -1 nothing committed. */
 int halo_ledger_record_jobs(halo_pg_t *pg, const halo_ledger_job_t *jobs, int n, const halo_ledger_pace_t *pace,
                             halo_ledger_stats_t *stats) __attribute__((warn_unused_result));
-/* Leases the oldest due pending row of an enabled tenant not in blocked[]; 1 with *out, 0 none, -1 error. */
+/* Leases a due pending row of an enabled tenant not in blocked[], fair across
+ * tenants (the one with the fewest rows leased, then the one served longest
+ * ago, then the oldest due; its oldest due row); 1 with *out, 0 none, -1 error. */
 int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const int64_t *blocked, int nblocked,
                       halo_ledger_lease_t *out) __attribute__((warn_unused_result));
-/* Ms until the next pending row (of a tenant not blocked) is due, capped at cap_ms; cap_ms on error. */
-int64_t halo_ledger_next_due_ms(halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t cap_ms);
 /* Gives a leased row back unfetched, pending after delay_ms, no attempt counted. 0 or -1. */
 int halo_ledger_release(halo_pg_t *pg, const halo_ledger_lease_t *lease, int64_t delay_ms)
     __attribute__((warn_unused_result));
@@ -107,8 +107,6 @@ int halo_ledger_fail(halo_pg_t *pg, const halo_ledger_lease_t *lease, const char
  * -1. (Data that reaches the store after its lease expired still completes
  * the row: halo_ledger_complete.) */
 int halo_ledger_reclaim_expired(halo_pg_t *pg, int max_attempts);
-/* Rows pending or leased, and the age in seconds of the oldest. 0 or -1. */
-int halo_ledger_depth(halo_pg_t *pg, int64_t *depth, double *oldest_s) __attribute__((warn_unused_result));
 /* Puts tenant's dead letters (of entity, or all when NULL) back in the queue; *count how many. 0 or -1. */
 int halo_ledger_retry_failed(halo_pg_t *pg, int64_t tenant_id, const char *entity, int64_t *count)
     __attribute__((warn_unused_result));

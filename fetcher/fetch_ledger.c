@@ -11,6 +11,7 @@
 
 #include "fetch_backoff.h"
 #include "halo_entity.h"
+#include "halo_ledger_due.h"
 
 #define S_LAST_UPDATE_MAX 96 /* bytes of the order key kept for the queue's guard */
 #define S_RECEIVED_DIGITS 15 /* ms since the epoch, zero-padded: compared as text */
@@ -96,7 +97,7 @@ int fetch_ledger_claim(halo_pg_t *pg, const char *fetcher_id, int64_t lease_s, c
 
 int64_t fetch_ledger_next_due_ms(halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t cap_ms)
 {
-    return halo_ledger_next_due_ms(pg, blocked, nblocked, cap_ms);
+    return halo_ledger_due_next_ms(pg, blocked, nblocked, cap_ms);
 }
 
 int fetch_ledger_release(halo_pg_t *pg, const fetch_lease_t *lease, int64_t delay_ms)
@@ -118,5 +119,5 @@ int fetch_ledger_reclaim_expired(halo_pg_t *pg, int max_attempts)
 
 int fetch_ledger_depth(halo_pg_t *pg, int64_t *depth, double *oldest_s)
 {
-    return halo_ledger_depth(pg, depth, oldest_s);
+    return halo_ledger_due_depth(pg, depth, oldest_s);
 }

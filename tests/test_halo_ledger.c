@@ -10,10 +10,12 @@
  * must succeed: PostgreSQL reports no deadlock (40P01), and the final state
  * is consistent (leases, dirty flags, sync rows, completed leases gone). A
  * second test checks that the ledger reads its entities from halo_entity, a
- * third that each full sync run is kept in halo.sync_runs, pruned. */
+ * third that each full sync run is kept in halo.sync_runs, pruned, a fourth
+ * that the claim is fair across tenants (issue 21). */
 #include "halo_clock.h"
 #include "halo_entity.h"
 #include "halo_ledger.h"
+#include "halo_ledger_due.h"
 #include "halo_log.h"
 #include "halo_msg.h"
 #include "halo_pg.h"
@@ -711,6 +713,84 @@ static void test_sync_runs_history(void **state)
     free(url);
 }
 
+/* A new tenant named slug; its id. */
+static int64_t s_tenant(halo_pg_t *pg, const char *slug)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
+             " webhook_token_hash) VALUES ('%s', 'a', 'r', 'c', 's', 'h-%s') RETURNING id",
+             slug, slug);
+    return s_value(pg, sql);
+}
+
+/* Claims one row (asserting one is found) and returns its tenant. */
+static int64_t s_claim_tenant(halo_pg_t *pg, const int64_t *blocked, int nblocked)
+{
+    halo_ledger_lease_t lease;
+    assert_int_equal(halo_ledger_claim(pg, "fair", 60, blocked, nblocked, &lease), 1);
+    free(lease.payload);
+    return lease.tenant_id;
+}
+
+/* Fairness across tenants (issue 21): tenant a has 1,000 due rows, all older
+ * than tenant b's one: b's row is the second claimed (a has one leased then),
+ * not the 1,001st as with the former ORDER BY due_at. Among tenants with as
+ * many rows leased, the one served longest ago goes first (d, never served,
+ * before c, whose limiter granted a request just now, though c's row is
+ * older). A blocked tenant is neither claimed nor waited for. */
+static void test_claim_is_fair_across_tenants(void **state)
+{
+    (void)state;
+    char *url = halo_test_migrated_db("halo_ledger_fair");
+    char err[256], ids[4][32];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    if (!pg)
+        fail_msg("cannot connect: %s", err);
+    int64_t t[4] = {s_tenant(pg, "a"), s_tenant(pg, "b"), s_tenant(pg, "c"), s_tenant(pg, "d")};
+    for (int i = 0; i < 4; i++)
+        snprintf(ids[i], sizeof ids[i], "%lld", (long long)t[i]);
+    const char *ticket = halo_entity_at(HALO_ENTITY_TICKET)->name;
+    const char *pa[] = {ids[0], ticket}, *pb[] = {ids[1], ticket};
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at)"
+                                     " SELECT $1::bigint, $2, n, now() - interval '1 hour' + n * interval '1 ms'"
+                                     " FROM generate_series(1, 1000) n",
+                                     2, pa),
+                     0);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at)"
+                                     " VALUES ($1::bigint, $2, 1, now() - interval '1 minute')",
+                                     2, pb),
+                     0);
+    assert_int_equal(s_claim_tenant(pg, NULL, 0), t[0]); /* the oldest row first */
+    assert_int_equal(s_claim_tenant(pg, NULL, 0), t[1]); /* then b: no row of b is leased, one of a */
+
+    const char *pcd[] = {ids[2], ids[3], ticket};
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at)"
+                                     " VALUES ($1::bigint, $3, 1, now() - interval '2 minutes'),"
+                                     " ($2::bigint, $3, 1, now() - interval '1 minute')",
+                                     3, pcd),
+                     0);
+    assert_int_equal(
+        halo_pg_command(pg, "INSERT INTO halo.rate_limits (tenant_id, grants) VALUES ($1::bigint, ARRAY[now()])", 1,
+                        pcd),
+        0);
+    assert_int_equal(s_claim_tenant(pg, NULL, 0), t[3]); /* never served */
+    assert_int_equal(s_claim_tenant(pg, NULL, 0), t[2]); /* served just now, but no row leased */
+
+    /* a blocked: nothing else is due, so no claim, and no wait for a's rows. */
+    halo_ledger_lease_t lease;
+    assert_int_equal(halo_ledger_claim(pg, "fair", 60, &t[0], 1, &lease), 0);
+    assert_int_equal(halo_ledger_due_next_ms(pg, &t[0], 1, 500), 500);
+    assert_int_equal(halo_ledger_due_next_ms(pg, NULL, 0, 500), 0);
+    assert_int_equal(s_claim_tenant(pg, NULL, 0), t[0]);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue WHERE state = 'leased'"), 5);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 int main(void)
 {
     halo_log_init("test_halo_ledger", HALO_LOG_WARN);
@@ -718,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_writers_never_deadlock),
         cmocka_unit_test(test_entity_rows_drive_the_ledger),
         cmocka_unit_test(test_sync_runs_history),
+        cmocka_unit_test(test_claim_is_fair_across_tenants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
