@@ -194,13 +194,8 @@ bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window (headroom 0.9)\"" \
   "load=\"$rate changes/s for $seconds s, one webhook each\" fetchers=$fetchers settle_ms=${settle:-default}" \
   "env=\"${extra[*]:-}\"" backfill="${backfill:-default}" sim_profile="spec (halo-sim's default)"
-out=""
-for r in $(seq 1 "$runs"); do
-  one_run "$r" >"$BENCH_STACK_DIR.run.out"
-  cat "$BENCH_STACK_DIR.run.out"
-  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
-done
-rm -f "$BENCH_STACK_DIR.run.out"
+bench_runs "$runs"
+out=$BENCH_OUT
 printf 'median: runs=%s settle_ms=%s backfill=%s p50_ms=%s p99_ms=%s to_ingest_p50_ms=%s to_row_p50_ms=%s' "$runs" \
   "${settle:-default}" "${backfill:-default}" "$(field p50_ms <<<"$out" | median)" "$(field p99_ms <<<"$out" | median)" \
   "$(field to_ingest_p50_ms <<<"$out" | median)" "$(field to_row_p50_ms <<<"$out" | median)"

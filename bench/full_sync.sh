@@ -130,13 +130,8 @@ bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit 450 --rate-window $window --headroom $headroom\"" \
   "scaling=\"window 300 s -> $window s ($(awk -v w="$window" 'BEGIN {printf "%g", 300 / w}')x faster)\" fetchers=$fetchers reserve=$reserve" \
   "parallel_pages=${parallel:-default}"
-out=""
-for r in $(seq 1 "$runs"); do
-  one_run "$r" >"$BENCH_STACK_DIR.run.out"
-  cat "$BENCH_STACK_DIR.run.out"
-  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
-done
-rm -f "$BENCH_STACK_DIR.run.out"
+bench_runs "$runs"
+out=$BENCH_OUT
 [ "$coverage" = 1 ] && printf 'median_coverage: runs=%s window_s=%s full_coverage_s=%s coverage_bound_s=%s halo_hours=%s worst_window_max=%s\n' \
   "$runs" "$window" "$(field full_coverage_s <<<"$out" | median)" "$(field coverage_bound_s <<<"$out" | median)" \
   "$(field halo_hours <<<"$out" | median)" "$(field worst_window <<<"$out" | sort -n | tail -n 1)"

@@ -55,6 +55,19 @@ bench_build() {
 
 stack() { bash "$bench_top/scripts/stack.sh" "$@"; }
 
+# bench_runs RUNS: calls the script's one_run for runs 1..RUNS, printing each
+# run's lines as it ends, and leaves all of them in BENCH_OUT for the medians.
+bench_runs() {
+  local r f=$BENCH_STACK_DIR.run.out
+  BENCH_OUT=""
+  for r in $(seq 1 "$1"); do
+    one_run "$r" >"$f"
+    cat "$f"
+    BENCH_OUT+=$(cat "$f")$'\n'
+  done
+  rm -f "$f"
+}
+
 # bench_stack_start [stack start args...]: a fresh stack (the old state is destroyed).
 bench_stack_start() {
   stack destroy >/dev/null 2>&1 || true

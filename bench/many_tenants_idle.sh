@@ -133,13 +133,8 @@ one_run() {
 
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenants=$tenants fetchers=$fetchers idle_s=$idle clk_tck=$hz bin=$HALO_BIN_DIR"
-out=""
-for r in $(seq 1 "$runs"); do
-  one_run "$r" >"$BENCH_STACK_DIR.run.out"
-  cat "$BENCH_STACK_DIR.run.out"
-  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
-done
-rm -f "$BENCH_STACK_DIR.run.out"
+bench_runs "$runs"
+out=$BENCH_OUT
 for p in $(procs) postgres; do
   sel=$(grep " proc=$p " <<<"$out")
   printf 'median: proc=%s rss_mib=%s idle_cpu_pct=%s\n' "$p" \

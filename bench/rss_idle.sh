@@ -89,13 +89,8 @@ one_run() {
 
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" fetchers=$fetchers idle_s=$idle clk_tck=$hz"
-out=""
-for r in $(seq 1 "$runs"); do
-  one_run "$r" >"$BENCH_STACK_DIR.run.out"
-  cat "$BENCH_STACK_DIR.run.out"
-  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
-done
-rm -f "$BENCH_STACK_DIR.run.out"
+bench_runs "$runs"
+out=$BENCH_OUT
 for p in $(procs); do
   sel=$(grep " proc=$p " <<<"$out")
   printf 'median: proc=%s idle_rss_mib=%s idle_cpu_pct=%s storm_max_rss_mib=%s after_rss_mib=%s\n' "$p" \

@@ -232,13 +232,8 @@ one_run() {
 bench_machine
 echo "config: sim=\"${SIM_ARGS[*]}\" tenant=\"--rate-limit $limit --rate-window $window (headroom 0.9)\"" \
   "tenants=$tenants storming=$storming storm_rate=$storm_rate/s/tenant quiet_rate=$quiet_rate/s duration_s=$duration fetchers=$fetchers"
-out=""
-for r in $(seq 1 "$runs"); do
-  one_run "$r" >"$BENCH_STACK_DIR.run.out"
-  cat "$BENCH_STACK_DIR.run.out"
-  out+=$(cat "$BENCH_STACK_DIR.run.out")$'\n'
-done
-rm -f "$BENCH_STACK_DIR.run.out"
+bench_runs "$runs"
+out=$BENCH_OUT
 for p in quiet storm; do
   sel=$(grep "^phase=$p " <<<"$out")
   printf 'median: phase=%s runs=%s p50_ms=%s p99_ms=%s worst_window_max=%s budget=%s http_429_max=%s\n' "$p" "$runs" \
