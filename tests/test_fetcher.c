@@ -373,6 +373,23 @@ static void s_request_ticket_full_sync(s_fix_t *f)
                      0);
 }
 
+/* Issue 22's fixture: 1,050 tickets (11 pages), HALO_SYNC_PARALLEL_PAGES=4,
+ * halo-sim's faults set to faults (POST /_sim/faults), then a requested full
+ * sync of tickets, returned once it is done. */
+static s_fix_t *s_parallel_full_sync(const char *faults)
+{
+    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
+                              "--rate-limit", "100000", "--rate-window", "60", NULL};
+    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
+    s_fix_t *f = s_fixture_env(sim_args, env);
+    long st = 0;
+    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", faults, &st));
+    assert_int_equal(st, 200);
+    s_request_ticket_full_sync(f);
+    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    return f;
+}
+
 /* Asserts the fake store received the ticket pages 1..pages exactly once each,
  * in page order (numbers and contents: ids rise from page to page), with
  * records rows in all (100 a page) and the run's end. */
@@ -401,15 +418,7 @@ static void s_assert_pages_in_order(s_fix_t *f, int pages, int records)
 static void test_full_sync_parallel_pages(void **state)
 {
     (void)state;
-    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
-                              "--rate-limit", "100000", "--rate-window", "60", NULL};
-    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
-    s_fix_t *f = s_fixture_env(sim_args, env);
-    long st = 0;
-    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"rates\":{\"slow\":1.0},\"slow_ms\":600}", &st));
-    assert_int_equal(st, 200);
-    s_request_ticket_full_sync(f);
-    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    s_fix_t *f = s_parallel_full_sync("{\"rates\":{\"slow\":1.0},\"slow_ms\":600}");
     long long ts[13];
     for (int p = 1; p <= 12; p++)
         assert_int_equal(s_ticket_page_requests(f, p, 200, &ts[p]), p <= 11 ? 1 : 0);
@@ -434,15 +443,7 @@ static void test_full_sync_parallel_pages(void **state)
 static void test_full_sync_parallel_page_fails(void **state)
 {
     (void)state;
-    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
-                              "--rate-limit", "100000", "--rate-window", "60", NULL};
-    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
-    s_fix_t *f = s_fixture_env(sim_args, env);
-    long st = 0;
-    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"next\":[\"none\",\"none\",\"500\"]}", &st));
-    assert_int_equal(st, 200);
-    s_request_ticket_full_sync(f);
-    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    s_fix_t *f = s_parallel_full_sync("{\"next\":[\"none\",\"none\",\"500\"]}");
     assert_int_equal(tfs_sim_count(&f->sim, "/api/Tickets?", 500), 1);
     int failed = 0;
     long long ts = 0, failed_ts = 0, retried_ts = 0;
@@ -472,15 +473,7 @@ static void test_full_sync_parallel_page_fails(void **state)
 static void test_full_sync_parallel_pages_401(void **state)
 {
     (void)state;
-    const char *sim_args[] = {"--tickets",    "1050",   "--sites",       "6",  "--users", "10", "--invoices", "10",
-                              "--rate-limit", "100000", "--rate-window", "60", NULL};
-    const char *env[] = {"HALO_SYNC_PARALLEL_PAGES=4", NULL};
-    s_fix_t *f = s_fixture_env(sim_args, env);
-    long st = 0;
-    json_decref(tfs_sim_call(&f->sim, "POST", "/_sim/faults", "{\"next\":[\"none\",\"revoke\"]}", &st));
-    assert_int_equal(st, 200);
-    s_request_ticket_full_sync(f);
-    s_wait_sql(f, "SELECT count(*) FROM halo.sync_state WHERE full_status = 'done' AND NOT full_requested", 1, 60000);
+    s_fix_t *f = s_parallel_full_sync("{\"next\":[\"none\",\"revoke\"]}");
     long long ts = 0;
     int refused = 0;
     for (int p = 1; p <= 11; p++) {
