@@ -336,28 +336,10 @@ static void test_full_sync_pages(void **state)
  * -1 if none). */
 static int s_ticket_page_requests(s_fix_t *f, int page_no, int status, long long *first_ts)
 {
+    /* The prefix goes on to "&order": page 1 does not match page 10. */
     char prefix[128];
     snprintf(prefix, sizeof prefix, "/api/Tickets?pageinate=true&page_size=100&page_no=%d&order=id", page_no);
-    json_t *log = tfs_sim_call(&f->sim, "GET", "/_sim/requests", NULL, NULL);
-    json_t *arr = json_is_array(log) ? log : json_object_get(log, "requests");
-    int count = 0;
-    *first_ts = -1;
-    size_t i;
-    json_t *e;
-    json_array_foreach(arr, i, e)
-    {
-        const char *path = json_string_value(json_object_get(e, "path"));
-        int st = (int)json_integer_value(json_object_get(e, "status"));
-        /* The prefix goes on to "&order": page 1 does not match page 10. */
-        if (!path || strncmp(path, prefix, strlen(prefix)) != 0 || (status && st != status))
-            continue;
-        long long ts = (long long)json_integer_value(json_object_get(e, "ts_ms"));
-        if (*first_ts < 0 || ts < *first_ts)
-            *first_ts = ts;
-        count++;
-    }
-    json_decref(log);
-    return count;
+    return tfs_sim_requests(&f->sim, prefix, status, first_ts);
 }
 
 /* Inserts a requested full sync of tickets for f's tenant. */

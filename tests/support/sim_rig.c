@@ -172,13 +172,14 @@ json_t *tfs_sim_call(const tfs_sim_t *sim, const char *method, const char *path,
     return root;
 }
 
-/* Requests of the sim's log whose path starts with prefix (NULL: all) and
- * whose status equals status (0: any). */
-int tfs_sim_count(const tfs_sim_t *sim, const char *prefix, int status)
+/* Walks the sim's request log once: count and first arrival of the matching requests. */
+int tfs_sim_requests(const tfs_sim_t *sim, const char *prefix, int status, long long *first_ts)
 {
     json_t *log = tfs_sim_call(sim, "GET", "/_sim/requests", NULL, NULL);
     json_t *arr = json_is_array(log) ? log : json_object_get(log, "requests");
     int count = 0;
+    if (first_ts)
+        *first_ts = -1;
     size_t i;
     json_t *e;
     json_array_foreach(arr, i, e)
@@ -189,10 +190,20 @@ int tfs_sim_count(const tfs_sim_t *sim, const char *prefix, int status)
             continue;
         if (status && st != status)
             continue;
+        long long ts = (long long)json_integer_value(json_object_get(e, "ts_ms"));
+        if (first_ts && (*first_ts < 0 || ts < *first_ts))
+            *first_ts = ts;
         count++;
     }
     json_decref(log);
     return count;
+}
+
+/* Requests of the sim's log whose path starts with prefix (NULL: all) and
+ * whose status equals status (0: any). */
+int tfs_sim_count(const tfs_sim_t *sim, const char *prefix, int status)
+{
+    return tfs_sim_requests(sim, prefix, status, NULL);
 }
 
 /* Inserts a tenant pointing at sim (secret sealed with TFS_SECRET_KEY), with

@@ -50,6 +50,9 @@ json_t *tfs_sim_call(const tfs_sim_t *sim, const char *method, const char *path,
 /* Requests of the sim's log whose path starts with prefix (NULL: all) and
  * whose status equals status (0: any). */
 int tfs_sim_count(const tfs_sim_t *sim, const char *prefix, int status);
+/* Like tfs_sim_count; *first_ts (if not NULL) gets the arrival of the first
+ * of them (wall ms, ts_ms of the log), -1 if none. */
+int tfs_sim_requests(const tfs_sim_t *sim, const char *prefix, int status, long long *first_ts);
 /* Inserts a tenant pointing at sim (secret sealed with TFS_SECRET_KEY), with
  * the given rate budget; returns its id, or -1. */
 long long tfs_tenant_insert(halo_pg_t *pg, const tfs_sim_t *sim, const char *slug, int rate_limit, int rate_window_s,
