@@ -295,7 +295,7 @@ int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const i
 {
     char lease[32], blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX];
     snprintf(lease, sizeof lease, "%lld", (long long)lease_s);
-    halo_ledger_due_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
+    halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     const char *params[] = {owner, lease, blocked_text};
     PGresult *res = halo_pg_exec(pg, s_claim_sql, 3, params);
     if (!res)
@@ -472,7 +472,7 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
     snprintf(rec_min, sizeof rec_min, "%lld", (long long)s->reconcile_min_s);
     snprintf(rec_share, sizeof rec_share, "%.6f", s->reconcile_share);
-    halo_ledger_due_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
+    halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     halo_entity_names_array(NULL, true, periodic, sizeof periodic);
     /* Periodic full syncs: invoices (and reference lists) every $1 s but never more often than their pages
      * allow, reconciliations (docs/fetcher.md); locked rows: next time. */

@@ -1,24 +1,14 @@
 /* halo_ledger_due: read-only looks at halo.fetch_queue (see the header): the
- * ledger's depth, the wait until its next due row and the array literal of
- * blocked tenants that these and halo_ledger's claim take. */
+ * ledger's depth and the wait until its next due row. */
 #include "halo_ledger_due.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-void halo_ledger_due_ids_text(const int64_t *ids, int n, char *out, size_t outlen)
-{
-    size_t used = (size_t)snprintf(out, outlen, "{");
-    for (int i = 0; i < n && i < HALO_LEDGER_BLOCKED_MAX && used < outlen; i++)
-        used += (size_t)snprintf(out + used, outlen - used, "%s%lld", i ? "," : "", (long long)ids[i]);
-    if (used < outlen)
-        snprintf(out + used, outlen - used, "}");
-}
-
 int64_t halo_ledger_due_next_ms(halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t cap_ms)
 {
     char blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX];
-    halo_ledger_due_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
+    halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     const char *params[] = {blocked_text};
     /* Each tenant's first row by fetch_queue_pending_tenant: a storming
      * tenant's thousands of rows cost one probe, blocked or not. */

@@ -17,7 +17,7 @@
 #include "halo_pg.h"
 
 /* Room for HALO_LEDGER_BLOCKED_MAX ids as a PostgreSQL array literal. */
-#define HALO_LEDGER_DUE_IDS_TEXT_MAX (HALO_LEDGER_BLOCKED_MAX * 24 + 4)
+#define HALO_LEDGER_DUE_IDS_TEXT_MAX HALO_PG_IDS_TEXT_MAX(HALO_LEDGER_BLOCKED_MAX)
 
 /* A recursive CTE `due_tenants(tenant_id)`: the tenants with pending rows, in
  * ascending id, by a skip scan of fetch_queue_pending_tenant (one probe each;
@@ -29,8 +29,6 @@
     "                   AND f.tenant_id > d.tenant_id ORDER BY f.tenant_id LIMIT 1)"                                   \
     " FROM due_tenants d WHERE d.tenant_id IS NOT NULL)"
 
-/* Formats ids[0..n) (at most HALO_LEDGER_BLOCKED_MAX) as a PostgreSQL array literal into out. */
-void halo_ledger_due_ids_text(const int64_t *ids, int n, char *out, size_t outlen);
 /* Ms until the next pending row (of a tenant not blocked) is due, capped at cap_ms; cap_ms on error. */
 int64_t halo_ledger_due_next_ms(halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t cap_ms);
 /* Rows pending or leased, and the age in seconds of the oldest. 0 or -1. */

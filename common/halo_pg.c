@@ -190,3 +190,24 @@ const char *halo_pg_error(const halo_pg_t *self)
 {
     return self->error;
 }
+
+void halo_pg_ids_text(const int64_t *ids, int n, char *out, size_t outlen)
+{
+    if (outlen < 3) {
+        if (outlen)
+            out[0] = '\0';
+        return;
+    }
+    size_t used = 0;
+    out[used++] = '{';
+    for (int i = 0; i < n; i++) {
+        char one[24];
+        int len = snprintf(one, sizeof one, "%s%lld", i ? "," : "", (long long)ids[i]);
+        if (len < 0 || used + (size_t)len + 2 > outlen)
+            break;
+        memcpy(out + used, one, (size_t)len);
+        used += (size_t)len;
+    }
+    out[used++] = '}';
+    out[used] = '\0';
+}

@@ -6,6 +6,8 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct _halo_pg_t halo_pg_t;
 
@@ -36,5 +38,11 @@ bool halo_pg_lost(const halo_pg_t *self);
 const char *halo_pg_sqlstate(const halo_pg_t *self);
 /* Last error message, borrowed; "" if none. */
 const char *halo_pg_error(const halo_pg_t *self);
+
+/* Room for a PostgreSQL array literal of n bigint ids ("{1,2}"). */
+#define HALO_PG_IDS_TEXT_MAX(n) ((size_t)(n)*21 + 3)
+/* Formats ids[0..n) as a bigint[] literal into out (a parameter, never SQL
+ * text); ids that would not fit whole in outlen are left out. */
+void halo_pg_ids_text(const int64_t *ids, int n, char *out, size_t outlen);
 
 #endif

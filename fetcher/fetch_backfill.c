@@ -12,8 +12,6 @@
 
 #include "halo_clock.h"
 
-#define S_BLOCKED_TEXT_MAX (FETCH_BACKFILL_BLOCKED_MAX * 21 + 3)
-
 typedef struct {
     fetch_backfill_item_t item; /* id -1: forgotten */
     int64_t at_mono;
@@ -98,12 +96,9 @@ void fetch_backfill_forget(fetch_backfill_t *self, const fetch_backfill_item_t *
 int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *blocked, int nblocked, int64_t now_mono,
                         fetch_backfill_item_t *out)
 {
-    char blocked_text[S_BLOCKED_TEXT_MAX], max_rows[16];
-    size_t used = (size_t)snprintf(blocked_text, sizeof blocked_text, "{");
-    for (int i = 0; i < nblocked && i < FETCH_BACKFILL_BLOCKED_MAX; i++)
-        used += (size_t)snprintf(blocked_text + used, sizeof blocked_text - used, "%s%lld", i ? "," : "",
-                                 (long long)blocked[i]);
-    snprintf(blocked_text + used, sizeof blocked_text - used, "}");
+    char blocked_text[HALO_PG_IDS_TEXT_MAX(FETCH_BACKFILL_BLOCKED_MAX)], max_rows[16];
+    halo_pg_ids_text(blocked, nblocked < FETCH_BACKFILL_BLOCKED_MAX ? nblocked : FETCH_BACKFILL_BLOCKED_MAX,
+                     blocked_text, sizeof blocked_text);
     snprintf(max_rows, sizeof max_rows, "%d", FETCH_BACKFILL_CANDIDATES);
     const char *params[] = {blocked_text, max_rows};
     PGresult *res = halo_pg_exec(pg,

@@ -14,6 +14,26 @@
 
 static char *s_url;
 
+/* Blocked-tenant lists go to PostgreSQL as one bigint[] literal; an id that
+ * would not fit whole is left out, never cut (pure, no database). */
+static void test_ids_text(void **state)
+{
+    (void)state;
+    char out[HALO_PG_IDS_TEXT_MAX(3)];
+    halo_pg_ids_text(NULL, 0, out, sizeof out);
+    assert_string_equal(out, "{}");
+    const int64_t ids[] = {7, 1234567890123, -2};
+    halo_pg_ids_text(ids, 3, out, sizeof out);
+    assert_string_equal(out, "{7,1234567890123,-2}");
+    char small[8];
+    halo_pg_ids_text(ids, 3, small, sizeof small);
+    assert_string_equal(small, "{7}");
+    const int64_t extreme[] = {INT64_MIN, INT64_MAX};
+    char room[HALO_PG_IDS_TEXT_MAX(2)];
+    halo_pg_ids_text(extreme, 2, room, sizeof room);
+    assert_string_equal(room, "{-9223372036854775808,9223372036854775807}");
+}
+
 static void test_exec_parameterized(void **state)
 {
     (void)state;
@@ -107,8 +127,11 @@ int main(void)
     if (!s_url)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exec_parameterized),           cmocka_unit_test(test_errors_are_reported),
-        cmocka_unit_test(test_connect_failure_gives_reason), cmocka_unit_test(test_unparsable_conninfo_not_echoed),
+        cmocka_unit_test(test_ids_text),
+        cmocka_unit_test(test_exec_parameterized),
+        cmocka_unit_test(test_errors_are_reported),
+        cmocka_unit_test(test_connect_failure_gives_reason),
+        cmocka_unit_test(test_unparsable_conninfo_not_echoed),
         cmocka_unit_test(test_reconnects_after_termination),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
