@@ -84,9 +84,14 @@ compose_images() {
     log "building $HALO_SIM_IMAGE and $HALO_IMAGE"
     docker build -q --target sim -t "$HALO_SIM_IMAGE" . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; fail "docker build (sim) failed"; }
     docker build -q --target runtime -t "$HALO_IMAGE" . >>"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; fail "docker build (runtime) failed"; }
-    # Older builds of this test are of no use any more.
-    docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^halo-sync(-sim)?:src-' \
-      | grep -v -e "$src_hash" | xargs -r docker image rm >/dev/null 2>&1 || true
+    # Older builds are of no use any more, but another worktree's run may be
+    # using one this minute: keep the three newest of each image (docker
+    # images lists newest first), remove the rest.
+    local repo
+    for repo in halo-sync halo-sync-sim; do
+      docker images --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -E ":src-" | grep -v -e "$src_hash" \
+        | tail -n +3 | xargs -r docker image rm >/dev/null 2>&1 || true
+    done
   fi
   if [ "${1:-}" = proxy ] && ! docker image inspect "$HALO_PROXY_IMAGE" >/dev/null 2>&1; then
     docker build -q -t "$HALO_PROXY_IMAGE" -f docker/proxy.Dockerfile docker >>"$WORK/build.log" 2>&1 \
