@@ -225,6 +225,16 @@ bench_detail_coverage() {
         FROM halo.invoices WHERE deleted_at IS NULL) c"
 }
 
+# bench_wait_details TIMEOUT_S: waits until no site, user or invoice wants a
+# detail any more (the backfill after a full sync is done); dies after TIMEOUT_S.
+bench_wait_details() {
+  local deadline=$(($(date +%s) + $1)) c
+  while c=$(bench_detail_coverage) && [ "$(field wanting <<<"$c")" != 0 ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "details still wanted after $1 s: $c"
+    sleep 0.5
+  done
+}
+
 # reqlog_since FILE TS_MS: request-log entries at or after TS_MS, as a JSON array.
 reqlog_since() { jq -cs --argjson t "$2" '[.[] | select(.ts_ms >= $t)]' "$1"; }
 

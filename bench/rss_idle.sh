@@ -7,6 +7,7 @@
 #
 # Each run: a fresh stack (N fetchers, default 1), halo-sim with 2,000
 # tickets and its window scaled to 450 per 3 s; haloctl connect, full sync,
+# the backfill of the details the list rows lack (until no row wants one),
 # then 5 s to settle.
 #   idle:  RSS, and CPU over S = 10 s (percent of one core);
 #   storm: RSS sampled every 0.1 s (maximum kept) while halo-sim sends the
@@ -42,6 +43,7 @@ one_run() {
   bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
   bench_connect 450 3
   bench_wait_full_sync 300
+  bench_wait_details 300
   bench_wait_webhook_ready
   sim_post /_sim/config "{\"webhook_url\":\"$BENCH_HOOK\"}" >/dev/null
   sleep 5

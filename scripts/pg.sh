@@ -6,6 +6,9 @@
 #   scripts/pg.sh createdb STATE_DIR DB   create database DB if missing
 # As root, PostgreSQL runs as the unprivileged user "halopg" and its files live
 # under /tmp (root's home is not readable by that user); STATE_DIR/pg links there.
+# HALO_PG_FSYNC=off turns fsync off (benchmarks); HALO_PG_OPTS adds server
+# options at start, e.g. "-c shared_preload_libraries=pg_stat_statements"
+# (finding what an idle stack's statements cost).
 set -euo pipefail
 cmd=${1:?usage: pg.sh start|stop|url|createdb STATE_DIR [DB]}
 state=${2:?state directory required}
@@ -41,7 +44,7 @@ start)
   fi
   if ! run "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     run "$bindir/pg_ctl" -D "$data" -l "$pgdir/postgres.log" -w -t 60 \
-      -o "-c listen_addresses='' -c unix_socket_directories='$sock' -p $port -c fsync=${HALO_PG_FSYNC:-on} -c max_connections=200" \
+      -o "-c listen_addresses='' -c unix_socket_directories='$sock' -p $port -c fsync=${HALO_PG_FSYNC:-on} -c max_connections=200 ${HALO_PG_OPTS:-}" \
       start >/dev/null || { tail -n 20 "$pgdir/postgres.log" >&2; exit 1; }
   fi
   run "$bindir/psql" -h "$sock" -p "$port" -U halo -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='halo'" \
