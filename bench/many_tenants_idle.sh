@@ -12,8 +12,10 @@
 # what the fetchers use); haloctl connect of each of the N tenants as a user
 # does it ("Save And Sync", own name, --halo-tenant and secret), P = 8 at a
 # time, timed (connect_s); every tenant's full sync, timed from the first
-# connect (full_sync_s); each tenant's webhook URL given to its halo-sim
-# tenant (/_sim/config?tenant=); a probe: a new ticket in the last tenant
+# connect (full_sync_s), then the detail backfill of the sites, users and
+# invoices whose list rows lack fields (details_s, from the first connect:
+# until no row wants its detail); each tenant's webhook URL given to its
+# halo-sim tenant (/_sim/config?tenant=); a probe: a new ticket in the last tenant
 # only, sent by its webhook, must reach PostgreSQL under that tenant with
 # halo-sim's summary (and under no other). After 15 s to settle, CPU (utime +
 # stime, /proc) over S = 30 s, and RSS at the end. No incremental sync falls
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
     --incremental-s) incremental=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --explain) explain=1; shift ;;
-    *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl
@@ -75,21 +77,33 @@ probe_last_tenant() {
   echo "probe_ms=$(($(now_ms) - t0))"
 }
 
+# wait_details TIMEOUT_S: until no site, user or invoice row wants its detail.
+wait_details() {
+  local deadline=$(($(date +%s) + $1))
+  until bench_detail_coverage | grep -q ' wanting=0 '; do
+    [ "$(date +%s)" -ge "$deadline" ] && die "detail backfill not done after $1 s: $(bench_detail_coverage)"
+    sleep 1
+  done
+}
+
 one_run() {
-  local run=$1 i t0=() t1=() rss=() names pg0 pg1 w0 w1 st c0 c1 c2 probe
+  local run=$1 i t0=() t1=() rss=() names pg0 pg1 w0 w1 st c0 c1 c2 c3 probe
   bench_stack_start --fetchers "$fetchers" --env "HALO_SYNC_INCREMENTAL_S=$incremental" "${SIM_ARGS[@]}"
   c0=$(now_ms)
   bench_connect_tenants "$tenants" "$parallel" 450 300
   c1=$(now_ms)
   bench_wait_full_sync 1800
   c2=$(now_ms)
+  wait_details 1800
+  c3=$(now_ms)
   bench_sim_set_hooks
   BENCH_HOOK=$(tail -n 1 "$BENCH_STACK_DIR/hooks")
   bench_wait_webhook_ready
   probe=$(probe_last_tenant)
   echo "run=$run tenants=$tenants connect_s=$(awk -v ms=$((c1 - c0)) 'BEGIN {printf "%.1f", ms / 1000}')" \
     "connect_ms_each=$(awk -v ms=$((c1 - c0)) -v n="$tenants" -v p="$parallel" 'BEGIN {printf "%.0f", ms * p / n}')" \
-    "full_sync_s=$(awk -v ms=$((c2 - c0)) 'BEGIN {printf "%.1f", ms / 1000}') $probe" \
+    "full_sync_s=$(awk -v ms=$((c2 - c0)) 'BEGIN {printf "%.1f", ms / 1000}')" \
+    "details_s=$(awk -v ms=$((c3 - c0)) 'BEGIN {printf "%.1f", ms / 1000}') $probe" \
     "tenants_with_tickets=$(bench_psql "SELECT count(DISTINCT tenant_id) FROM halo.tickets")" \
     "ticket1_summaries=$(bench_psql "SELECT count(DISTINCT summary) FROM halo.tickets WHERE id = 1")" \
     "sim_tenants_generated=$(curl -fsS "$HALO_SIM_URL/_sim/stats" | jq .tenants.generated)"
