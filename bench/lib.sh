@@ -102,6 +102,61 @@ bench_connect() {
   [ -n "$BENCH_HOOK" ] || die "no webhook URL in haloctl's output"
 }
 
+# bench_tenant_slug K: halo-sim's name of tenant K (--tenants): bench, then bench-2 .. bench-N.
+bench_tenant_slug() { if [ "$1" = 1 ]; then echo "$BENCH_TENANT"; else echo "$BENCH_TENANT-$1"; fi; }
+
+# bench_connect_one K LIMIT WINDOW_S DIR: haloctl connect of halo-sim's tenant K under its own
+# name, with its own secret (SECRET-K, the first SECRET); its webhook URL into DIR/K.
+bench_connect_one() {
+  local slug secret=$BENCH_SIM_SECRET out
+  slug=$(bench_tenant_slug "$1")
+  [ "$1" = 1 ] || secret=$BENCH_SIM_SECRET-$1
+  out=$(BENCH_SECRET=$secret haloctl connect "$slug" --auth-url "$HALO_SIM_URL/auth" \
+    --resource-url "$HALO_SIM_URL/api" --halo-tenant "$slug" --client-id "$BENCH_SIM_CLIENT" \
+    --client-secret-env BENCH_SECRET --rate-limit "$2" --rate-window "$3" 2>&1) || { echo "$out" >&2; return 1; }
+  grep -o "$HALO_PUBLIC_URL/hooks/$slug/[0-9a-f]*" <<<"$out" | head -n 1 >"$4/$1"
+}
+
+# bench_connect_tenants N PARALLEL LIMIT WINDOW_S: "Save And Sync" of halo-sim's tenants 1..N
+# (halo-sim --tenants N), PARALLEL haloctl processes at a time; their webhook URLs into
+# $BENCH_STACK_DIR/hooks (line K = tenant K).
+bench_connect_tenants() {
+  local n=$1 par=$2 k running=0 dir=$BENCH_STACK_DIR/hook
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for k in $(seq 1 "$n"); do
+    bench_connect_one "$k" "$3" "$4" "$dir" &
+    running=$((running + 1))
+    if [ "$running" -ge "$par" ]; then
+      wait -n || die "haloctl connect failed"
+      running=$((running - 1))
+    fi
+  done
+  while [ "$running" -gt 0 ]; do
+    wait -n || die "haloctl connect failed"
+    running=$((running - 1))
+  done
+  for k in $(seq 1 "$n"); do
+    [ -s "$dir/$k" ] || die "no webhook URL for tenant $k"
+    cat "$dir/$k"
+  done >"$BENCH_STACK_DIR/hooks"
+}
+
+# bench_sim_set_hooks: gives each halo-sim tenant (--tenant-data own) the webhook URL its
+# connect printed ($BENCH_STACK_DIR/hooks, line K = tenant K), as a Halo admin pastes it
+# into each tenant's webhook (POST /_sim/config?tenant=NAME, 16 at a time).
+bench_sim_set_hooks() {
+  local k=0 url cfg=$BENCH_STACK_DIR/hooks.curl
+  : >"$cfg"
+  while read -r url; do
+    k=$((k + 1))
+    [ "$k" = 1 ] || echo next >>"$cfg"
+    printf 'url = "%s/_sim/config?tenant=%s"\nheader = "Content-Type: application/json"\ndata = "{\\"webhook_url\\":\\"%s\\"}"\nfail\noutput = "/dev/null"\n' \
+      "$HALO_SIM_URL" "$(bench_tenant_slug "$k")" "$url" >>"$cfg"
+  done <"$BENCH_STACK_DIR/hooks"
+  curl -s -Z --parallel-max 16 -K "$cfg" >/dev/null 2>&1 || die "halo-sim refused a webhook URL"
+}
+
 # bench_wait_full_sync TIMEOUT_S: until every entity's full sync is done.
 bench_wait_full_sync() {
   local deadline=$(($(date +%s) + $1)) left
@@ -252,6 +307,28 @@ pid_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # pid_cpu_ticks PID: utime + stime in clock ticks.
 pid_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# bench_pg_pids: the stack's postmaster and its live backends, one pid a line.
+bench_pg_pids() {
+  local pm
+  pm=$(head -n 1 "$(readlink -f "$BENCH_STACK_DIR/pg")/data/postmaster.pid")
+  echo "$pm"
+  ps --ppid "$pm" -o pid= | tr -d ' '
+}
+
+# bench_pg_cpu_ticks: CPU ticks (utime + stime) of the postmaster and its live backends.
+bench_pg_cpu_ticks() {
+  local p sum=0
+  for p in $(bench_pg_pids); do sum=$((sum + $(pid_cpu_ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$sum"
+}
+
+# bench_pg_rss_kib: summed VmRSS of the postmaster and its backends (shared buffers counted in each).
+bench_pg_rss_kib() {
+  local p sum=0
+  for p in $(bench_pg_pids); do sum=$((sum + $(pid_rss_kib "$p" 2>/dev/null || echo 0))); done
+  echo "$sum"
+}
 
 # stack_pid NAME: pid of one stack process (sim, ingest, store, monitor, fetcher-N).
 stack_pid() { cat "$BENCH_STACK_DIR/run/$1.pid"; }

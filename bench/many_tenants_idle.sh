@@ -3,114 +3,127 @@
 # idle window and VmRSS of every process, PostgreSQL included, with N
 # tenants (default 1,000) connected and synced, and 2 fetchers.
 #
-#   bench/many_tenants_idle.sh [--tenants N] [--fetchers F] [--idle-seconds S] [--runs R] [--explain]
+#   bench/many_tenants_idle.sh [--tenants N] [--fetchers F] [--parallel P] [--idle-seconds S]
+#                              [--incremental-s I] [--runs R] [--explain]
 #
-# Each run: a fresh stack, halo-sim with a small data set and a budget far
-# above what the fetchers use; haloctl connect of one tenant and its full
-# sync; then N - 1 copies of that tenant (its registry row, sync state,
-# limiter row and token, by SQL: the same Halo behind every copy) so N
-# tenants are connected and synced; a webhook probe to the last copy proves
-# ingest knows it. After 15 s to settle (every cache has seen the copies),
-# CPU (utime + stime, /proc) over S = 30 s with no webhook and no
-# incremental sync due (the copies' incremental clocks start at the copy,
-# HALO_SYNC_INCREMENTAL_S = 300 s later), and RSS at the end. PostgreSQL is
-# the postmaster and every backend. Also the monitor's /api/status time
-# (median of 5) with N tenants, and halo-sim's requests in the window. BENCH_BUILD_DIR picks the binaries (a
-# build of another commit gives the "before" figure). --explain, after the
-# last run: 10 ledger rows per tenant (due tomorrow, so nobody leases them)
-# and EXPLAIN ANALYZE of the fetchers' hot-path statements
-# (bench/many_tenants_explain.sql) against these N tenants' rows.
+# Each run: a fresh stack with halo-sim --tenants N --tenant-data own (tenant
+# k is Halo tenant bench-k with its own secret, its own small data set
+# generated from seed + k - 1, and its own webhook target; a budget far above
+# what the fetchers use); haloctl connect of each of the N tenants as a user
+# does it ("Save And Sync", own name, --halo-tenant and secret), P = 8 at a
+# time, timed (connect_s); every tenant's full sync, timed from the first
+# connect (full_sync_s), then the detail backfill of the sites, users and
+# invoices whose list rows lack fields (details_s, from the first connect:
+# until no row wants its detail); each tenant's webhook URL given to its
+# halo-sim tenant (/_sim/config?tenant=); a probe: a new ticket in the last tenant
+# only, sent by its webhook, must reach PostgreSQL under that tenant with
+# halo-sim's summary (and under no other). After 15 s to settle, CPU (utime +
+# stime, /proc) over S = 30 s, and RSS at the end. No incremental sync falls
+# in the window: HALO_SYNC_INCREMENTAL_S = I (default 3600) for the stack, as
+# N full syncs spread over minutes would otherwise start theirs during it.
+# PostgreSQL is the postmaster and every backend. Also the monitor's
+# /api/status time (median of 5) with N tenants, and halo-sim's requests in
+# the window. BENCH_BUILD_DIR picks the binaries (a build of another commit
+# gives the "before" figure). --explain, after the last run: 10 ledger rows
+# per tenant (due tomorrow, so nobody leases them) and EXPLAIN ANALYZE of the
+# fetchers' hot-path statements (bench/many_tenants_explain.sql) against
+# these N tenants' rows.
 set -euo pipefail
 export BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-many-tenants}
 export BENCH_PORT_BASE=${BENCH_PORT_BASE:-29500}
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-tenants=1000 fetchers=2 idle=30 runs=1 explain=0
+tenants=1000 fetchers=2 parallel=8 idle=30 incremental=3600 runs=1 explain=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --tenants) tenants=$2; shift 2 ;;
     --fetchers) fetchers=$2; shift 2 ;;
+    --parallel) parallel=$2; shift 2 ;;
     --idle-seconds) idle=$2; shift 2 ;;
+    --incremental-s) incremental=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --explain) explain=1; shift ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 bench_need jq psql curl
 bench_build
-SIM_ARGS=(--tickets 20 --sites 5 --users 5 --invoices 5 --rate-limit 100000 --rate-window 1)
+SIM_ARGS=(--tickets 20 --sites 5 --users 5 --invoices 5 --rate-limit 100000 --rate-window 1
+  --tenants "$tenants" --tenant-data own)
 hz=$(getconf CLK_TCK)
 trap bench_stack_stop EXIT
 
 procs() { echo ingest; for i in $(seq 1 "$fetchers"); do echo "fetcher-$i"; done; printf "%s\n" store monitor sim; }
 
-# pg_ticks: CPU ticks of the postmaster and its live backends.
-pg_ticks() {
-  local pm c sum
-  pm=$(head -n 1 "$(readlink -f "$BENCH_STACK_DIR/pg")/data/postmaster.pid")
-  sum=$(pid_cpu_ticks "$pm")
-  for c in $(ps --ppid "$pm" -o pid=); do
-    sum=$((sum + $(pid_cpu_ticks "$c" 2>/dev/null || echo 0)))
+# probe_last_tenant: a new ticket in the last tenant only, sent by its webhook
+# (event payload: ingest fetches it); waits until PostgreSQL has it under that
+# tenant with halo-sim's summary. Prints "probe_ms=…" or dies.
+probe_last_tenant() {
+  local slug out id summary t0 got i
+  slug=$(bench_tenant_slug "$tenants")
+  t0=$(now_ms)
+  out=$(sim_post "/_sim/mutate?tenant=$slug" '{"ops":[{"kind":"ticket_new"}],"payload":"event"}')
+  [ "$(jq '.webhooks.sent' <<<"$out")" = 1 ] || die "probe webhook not sent: $out"
+  id=$(jq '.mutations[0].id' <<<"$out")
+  summary=$(curl -fsS "$HALO_SIM_URL/_sim/dump?entity=tickets&tenant=$slug" | jq -r --argjson id "$id" '.tickets[] | select(.id == $id) | .summary')
+  for i in $(seq 1 300); do
+    got=$(bench_psql "SELECT string_agg(t.slug || '=' || k.summary, ',') FROM halo.tickets k
+        JOIN halo.tenants t ON t.id = k.tenant_id WHERE k.id = $id")
+    [ -n "$got" ] && break
+    sleep 0.1
   done
-  echo "$sum"
+  [ "$got" = "$slug=$summary" ] || die "probe: ticket $id of $slug in PostgreSQL as '$got', halo-sim says '$summary'"
+  echo "probe_ms=$(($(now_ms) - t0))"
 }
 
-# pg_rss_kib: summed VmRSS of the postmaster and its backends (shared buffers counted in each).
-pg_rss_kib() {
-  local pm c sum
-  pm=$(head -n 1 "$(readlink -f "$BENCH_STACK_DIR/pg")/data/postmaster.pid")
-  sum=$(pid_rss_kib "$pm")
-  for c in $(ps --ppid "$pm" -o pid=); do sum=$((sum + $(pid_rss_kib "$c" 2>/dev/null || echo 0))); done
-  echo "$sum"
-}
-
-# copy_tenant N: N - 1 copies of tenant 'bench' with everything that makes it connected and synced.
-copy_tenant() {
-  local copy
-  bench_psql "INSERT INTO halo.tenants SELECT (jsonb_populate_record(NULL::halo.tenants, to_jsonb(t)
-      || jsonb_build_object('id', nextval('halo.tenants_id_seq'), 'slug', 'bench' || i))).*
-    FROM halo.tenants t, generate_series(2, $1) i WHERE t.slug = 'bench'"
-  for copy in sync_state rate_limits tenant_tokens; do
-    bench_psql "INSERT INTO halo.$copy SELECT (jsonb_populate_record(NULL::halo.$copy, to_jsonb(s)
-        || jsonb_build_object('tenant_id', n.id))).*
-      FROM halo.$copy s JOIN halo.tenants o ON o.id = s.tenant_id AND o.slug = 'bench'
-      JOIN halo.tenants n ON n.slug <> 'bench'"
+# wait_details TIMEOUT_S: until no site, user or invoice row wants its detail.
+wait_details() {
+  local deadline=$(($(date +%s) + $1))
+  until bench_detail_coverage | grep -q ' wanting=0 '; do
+    [ "$(date +%s)" -ge "$deadline" ] && die "detail backfill not done after $1 s: $(bench_detail_coverage)"
+    sleep 1
   done
 }
 
 one_run() {
-  local run=$1 i t0=() t1=() rss=() names pg0 pg1 w0 w1 hook code st
-  bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
-  bench_connect 450 300
-  bench_wait_full_sync 300
+  local run=$1 i t0=() t1=() rss=() names pg0 pg1 w0 w1 st c0 c1 c2 c3 probe
+  bench_stack_start --fetchers "$fetchers" --env "HALO_SYNC_INCREMENTAL_S=$incremental" "${SIM_ARGS[@]}"
+  c0=$(now_ms)
+  bench_connect_tenants "$tenants" "$parallel" 450 300
+  c1=$(now_ms)
+  bench_wait_full_sync 1800
+  c2=$(now_ms)
+  wait_details 1800
+  c3=$(now_ms)
+  bench_sim_set_hooks
+  BENCH_HOOK=$(tail -n 1 "$BENCH_STACK_DIR/hooks")
   bench_wait_webhook_ready
-  copy_tenant "$tenants"
-  hook=${BENCH_HOOK/\/hooks\/bench\//\/hooks\/bench$tenants\/}
-  for i in $(seq 1 100); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-      -d "{\"id\":\"probe-$i\",\"event\":\"bench probe\",\"object_id\":0}" "$hook" || true)
-    case "$code" in 2??) break ;; esac
-    sleep 0.1
-  done
-  case "$code" in 2??) ;; *) die "ingest does not know tenant bench$tenants (status $code)" ;; esac
+  probe=$(probe_last_tenant)
+  echo "run=$run tenants=$tenants connect_s=$(awk -v ms=$((c1 - c0)) 'BEGIN {printf "%.1f", ms / 1000}')" \
+    "connect_ms_each=$(awk -v ms=$((c1 - c0)) -v n="$tenants" -v p="$parallel" 'BEGIN {printf "%.0f", ms * p / n}')" \
+    "full_sync_s=$(awk -v ms=$((c2 - c0)) 'BEGIN {printf "%.1f", ms / 1000}')" \
+    "details_s=$(awk -v ms=$((c3 - c0)) 'BEGIN {printf "%.1f", ms / 1000}') $probe" \
+    "tenants_with_tickets=$(bench_psql "SELECT count(DISTINCT tenant_id) FROM halo.tickets")" \
+    "ticket1_summaries=$(bench_psql "SELECT count(DISTINCT summary) FROM halo.tickets WHERE id = 1")" \
+    "sim_tenants_generated=$(curl -fsS "$HALO_SIM_URL/_sim/stats" | jq .tenants.generated)"
   sleep 15
   mapfile -t names < <(procs)
   for i in "${!names[@]}"; do t0[i]=$(pid_cpu_ticks "$(stack_pid "${names[$i]}")"); done
-  pg0=$(pg_ticks)
+  pg0=$(bench_pg_cpu_ticks)
   w0=$(now_ms)
   sleep "$idle"
   for i in "${!names[@]}"; do
     t1[i]=$(pid_cpu_ticks "$(stack_pid "${names[$i]}")")
     rss[i]=$(pid_rss_kib "$(stack_pid "${names[$i]}")")
   done
-  pg1=$(pg_ticks)
+  pg1=$(bench_pg_cpu_ticks)
   w1=$(now_ms)
   for i in "${!names[@]}"; do
     echo "run=$run proc=${names[$i]} rss_kib=${rss[$i]}" \
       "idle_cpu_pct=$(awk -v d=$((t1[i] - t0[i])) -v hz="$hz" -v s="$idle" 'BEGIN {printf "%.2f", d / hz / s * 100}')"
   done
-  echo "run=$run proc=postgres rss_kib=$(pg_rss_kib)" \
+  echo "run=$run proc=postgres rss_kib=$(bench_pg_rss_kib)" \
     "idle_cpu_pct=$(awk -v d=$((pg1 - pg0)) -v hz="$hz" -v s="$idle" 'BEGIN {printf "%.2f", d / hz / s * 100}')"
   st=$(for i in 1 2 3 4 5; do
     curl -fsS -o /dev/null -w '%{time_total}\n' "http://$HALO_MONITOR_LISTEN/api/status"
@@ -132,7 +145,8 @@ one_run() {
 }
 
 bench_machine
-echo "config: sim=\"${SIM_ARGS[*]}\" tenants=$tenants fetchers=$fetchers idle_s=$idle clk_tck=$hz bin=$HALO_BIN_DIR"
+echo "config: sim=\"${SIM_ARGS[*]}\" tenants=$tenants fetchers=$fetchers parallel=$parallel idle_s=$idle" \
+  "incremental_s=$incremental clk_tck=$hz bin=$HALO_BIN_DIR"
 bench_runs "$runs"
 out=$BENCH_OUT
 for p in $(procs) postgres; do

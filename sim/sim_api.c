@@ -2,7 +2,8 @@
  * token endpoint and the /api resources (/Tickets, /Site, /Users, /Invoice,
  * /authinfo). An /api request is authenticated, counted against the tenant's
  * rolling budget, maybe given a fault, then served from the dataset, in that
- * order, as Halo does (docs/sim.md). */
+ * order, as Halo does (docs/sim.md), from the data set of the token's tenant
+ * (sim_tenant). */
 #include "sim_api.h"
 #include "sim_ref.h"
 
@@ -55,8 +56,9 @@ static int64_t s_date_arg(const sim_http_req_t *req, const char *key)
     return v ? sim_parse_date(v) : -1; /* malformed: ignored, as Halo ignores what it cannot use */
 }
 
-/* Serves GET /api/{Entity}[/{id}] from the dataset; rest is "Tickets/123" etc. */
-static void s_handle_resource(sim_state_t *self, const char *rest, const sim_http_req_t *req, sim_http_resp_t *r)
+/* Serves GET /api/{Entity}[/{id}] from slot's dataset; rest is "Tickets/123" etc. */
+static void s_handle_resource(sim_state_t *self, int slot, const char *rest, const sim_http_req_t *req,
+                              sim_http_resp_t *r)
 {
     char entity_name[64];
     const char *slash = strchr(rest, '/');
@@ -73,7 +75,13 @@ static void s_handle_resource(sim_state_t *self, const char *rest, const sim_htt
     sim_parse_int(sim_http_arg(req, "page_size"), 1, 1000000, &page_arg[0]);
     sim_parse_int(sim_http_arg(req, "page_no"), 1, 100000000, &page_arg[1]);
     pthread_mutex_lock(&self->data_lock);
-    int is_ref = sim_ref_get(self->data, entity_name, ref_id, sim_parse_bool(sim_http_arg(req, "pageinate"), false),
+    sim_data_t *data = sim_state_data(self, slot);
+    if (!data) {
+        pthread_mutex_unlock(&self->data_lock);
+        sim_http_error(r, 500, "An error has occurred.", NULL);
+        return;
+    }
+    int is_ref = sim_ref_get(data, entity_name, ref_id, sim_parse_bool(sim_http_arg(req, "pageinate"), false),
                              (int)page_arg[0], (int)page_arg[1], &ref);
     pthread_mutex_unlock(&self->data_lock);
     if (is_ref) { /* reference data (sim_ref.h): statuses, agents, teams, ... clients */
@@ -103,7 +111,8 @@ static void s_handle_resource(sim_state_t *self, const char *rest, const sim_htt
         }
         sim_view_t view = sim_parse_bool(sim_http_arg(req, "includedetails"), false) ? SIM_VIEW_FULL : SIM_VIEW_SINGLE;
         pthread_mutex_lock(&self->data_lock);
-        json_t *obj = sim_data_get(self->data, e, id, view);
+        data = sim_state_data(self, slot); /* again: a reset may have replaced it meanwhile */
+        json_t *obj = data ? sim_data_get(data, e, id, view) : NULL;
         pthread_mutex_unlock(&self->data_lock);
         if (!obj) {
             sim_http_error(r, 404, "not_found", NULL);
@@ -133,7 +142,8 @@ static void s_handle_resource(sim_state_t *self, const char *rest, const sim_htt
     if (sim_http_arg(req, "includeclosed"))
         q.include_closed = sim_parse_bool(sim_http_arg(req, "includeclosed"), false) ? 1 : 0;
     pthread_mutex_lock(&self->data_lock);
-    json_t *list = sim_data_list(self->data, e, &q);
+    data = sim_state_data(self, slot);
+    json_t *list = data ? sim_data_list(data, e, &q) : NULL;
     pthread_mutex_unlock(&self->data_lock);
     sim_http_json(r, list ? 200 : 500, list);
 }
@@ -220,7 +230,8 @@ void sim_api_serve(sim_state_t *self, const char *url, const char *method, const
         sim_http_error(r, 405, "method_not_allowed", "halo-sim serves GET only under /api");
         return;
     }
-    s_handle_resource(self, rest, req, r);
+    int slot = sim_state_slot(self, tenant); /* the token's tenant: always one of ours */
+    s_handle_resource(self, slot < 0 ? 0 : slot, rest, req, r);
     if (fault == SIM_FAULT_BADJSON && r->status == 200 && r->len > 1) {
         r->len /= 2; /* truncated mid-document: a cut connection or a broken proxy */
         r->body[r->len] = '\0';

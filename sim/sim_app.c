@@ -99,11 +99,11 @@ sim_app_t *sim_app_new(const sim_options_t *opts, char *err, size_t errlen)
     if (opts->port_file[0] && s_write_port_file(opts->port_file, self->state->port) != 0)
         HALO_WARN("cannot write port file", "path=%s", opts->port_file);
     HALO_INFO("listening",
-              "tenant=%s addr=%s:%d seed=%llu tickets=%d sites=%d users=%d invoices=%d gen_ms=%lld "
-              "rate_limit=%d rate_window_ms=%lld",
-              opts->tenant, opts->host, self->state->port, (unsigned long long)opts->seed, opts->tickets, opts->sites,
-              opts->users, opts->invoices, (long long)(halo_clock_mono_ms() - t0), opts->rate_limit,
-              (long long)opts->rate_window_ms);
+              "tenant=%s tenants=%d tenant_data=%s addr=%s:%d seed=%llu tickets=%d sites=%d users=%d invoices=%d "
+              "gen_ms=%lld rate_limit=%d rate_window_ms=%lld",
+              opts->tenant, opts->tenants, opts->tenant_data, opts->host, self->state->port,
+              (unsigned long long)opts->seed, opts->tickets, opts->sites, opts->users, opts->invoices,
+              (long long)(halo_clock_mono_ms() - t0), opts->rate_limit, (long long)opts->rate_window_ms);
     return self;
 fail:
     sim_app_destroy(&self);

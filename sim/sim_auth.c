@@ -49,8 +49,7 @@ void sim_auth_set_tenants(sim_auth_t *self, int count)
     self->count = count < 1 ? 1 : count;
 }
 
-/* Which of our tenants (1..count) name is, 0 if none; NULL or "" is the first. */
-static int s_tenant_index(const sim_auth_t *self, const char *name)
+int sim_auth_tenant_index(const sim_auth_t *self, const char *name)
 {
     if (!name || !*name || strcmp(name, self->tenant) == 0)
         return 1;
@@ -88,7 +87,7 @@ sim_auth_result_t sim_auth_issue(sim_auth_t *self, const char *grant_type, const
 {
     if (!grant_type || strcmp(grant_type, "client_credentials") != 0)
         return SIM_AUTH_BAD_CLIENT;
-    int k = s_tenant_index(self, tenant);
+    int k = sim_auth_tenant_index(self, tenant);
     char want[SIM_SECRET_MAX + 16];
     if (k > 1)
         snprintf(want, sizeof(want), "%s-%d", self->client_secret, k);

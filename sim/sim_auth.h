@@ -29,6 +29,8 @@ sim_auth_t *sim_auth_new(const char *client_id, const char *client_secret, const
  * then "<tenant>-2" .. "<tenant>-<count>", tenant k with client secret
  * "<secret>-k" (the same client id). */
 void sim_auth_set_tenants(sim_auth_t *self, int count);
+/* Which tenant name is, 1..count (NULL or "" is the first), or 0 when none of ours. */
+int sim_auth_tenant_index(const sim_auth_t *self, const char *name);
 /* Frees the issuer; safe to call twice. */
 void sim_auth_destroy(sim_auth_t **self_p);
 /* Checks the grant and writes a new token into token (>= SIM_TOKEN_HEX_LEN + 1

@@ -3,7 +3,9 @@
  * tests compare PostgreSQL with, mutations and their webhooks, a background
  * mutation workload, webhook storms for benchmarks, faults, runtime settings,
  * reset and revocation. No authentication, no rate limit, not in the request
- * log. It owns the workload thread; everything else lives in sim_state. */
+ * log. ?tenant=NAME picks the tenant whose data, webhook target and budget a
+ * request is about (default: the first). It owns the workload thread;
+ * everything else lives in sim_state. */
 #include "sim_control.h"
 #include "sim_ref.h"
 #include "sim_rows.h"
@@ -29,51 +31,69 @@ struct _sim_control_t {
     bool work_started;
     atomic_bool work_running, work_cancel;
     json_t *work_spec;
+    int work_slot; /* tenant slot the workload mutates */
     double work_rate;
     int64_t work_duration_ms, work_applied, work_sent, work_failed;
 };
 
-/* GET /_sim/stats: counts per entity and every counter; caller owns. */
-static json_t *s_stats_json(sim_control_t *self)
+/* The tenant named by ?tenant= (the first when absent): its name into name
+ * and its slot, or -1 after answering 404. */
+static int s_tenant(sim_control_t *self, const sim_http_req_t *req, sim_http_resp_t *r, char *name, size_t namelen)
+{
+    const char *asked = sim_http_arg(req, "tenant");
+    int slot = sim_state_slot(self->st, asked);
+    snprintf(name, namelen, "%s", asked && *asked ? asked : self->st->opts.tenant);
+    if (slot < 0)
+        sim_http_error(r, 404, "unknown_tenant", "no such tenant (see --tenant and --tenants)");
+    return slot;
+}
+
+/* GET /_sim/stats: counts per entity of slot's data (tenant name's budget) and every counter; caller owns. */
+static json_t *s_stats_json(sim_control_t *self, int slot, const char *name)
 {
     json_t *counts = json_object();
     pthread_mutex_lock(&self->st->data_lock);
-    for (int e = 0; e < SIM_ENTITY_COUNT; e++)
+    sim_data_t *data = sim_state_data(self->st, slot);
+    for (int e = 0; data && e < SIM_ENTITY_COUNT; e++)
         json_object_set_new(counts, sim_entity_key((sim_entity_t)e),
-                            json_pack("{s:I,s:I}", "live", (json_int_t)sim_data_count(self->st->data, e, false),
-                                      "deleted", (json_int_t)sim_data_count(self->st->data, e, true)));
-    json_int_t mutations = (json_int_t)sim_data_mutations(self->st->data);
+                            json_pack("{s:I,s:I}", "live", (json_int_t)sim_data_count(data, e, false), "deleted",
+                                      (json_int_t)sim_data_count(data, e, true)));
+    json_int_t mutations = data ? (json_int_t)sim_data_mutations(data) : 0;
+    json_t *tenants = json_pack("{s:i,s:s,s:i}", "count", sim_tenants_count(self->st->tenants), "data",
+                                sim_tenant_data_text(sim_tenants_mode(self->st->tenants)), "generated",
+                                sim_tenants_generated(self->st->tenants));
     pthread_mutex_unlock(&self->st->data_lock);
     pthread_mutex_lock(&self->st->state_lock);
     int64_t now = halo_clock_mono_ms();
     json_t *out = json_pack(
-        "{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:i,s:I,s:i},s:o,s:I,s:{s:I,s:I}}", "tenant", self->st->opts.tenant,
+        "{s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:i,s:I,s:i},s:o,s:I,s:{s:I,s:I}}", "tenant", name, "tenants", tenants,
         "counts", counts, "requests", (json_int_t)sim_reqlog_total(self->st->reqlog), "api_requests",
         (json_int_t)self->st->api_requests, "token_requests", (json_int_t)self->st->token_requests, "rate_limited",
         (json_int_t)self->st->limited, "unauthorized", (json_int_t)self->st->unauthorized, "tokens_issued",
         (json_int_t)sim_auth_issued(self->st->auth), "budget", "limit", sim_ratelimit_limit(self->st->limiter),
         "window_ms", (json_int_t)sim_ratelimit_window_ms(self->st->limiter), "used",
-        sim_ratelimit_used(self->st->limiter, self->st->opts.tenant, now), "faults",
-        sim_faults_to_json(self->st->faults), "mutations", mutations, "webhooks", "sent",
-        (json_int_t)self->st->webhooks_sent, "failed", (json_int_t)self->st->webhooks_failed);
+        sim_ratelimit_used(self->st->limiter, name, now), "faults", sim_faults_to_json(self->st->faults), "mutations",
+        mutations, "webhooks", "sent", (json_int_t)self->st->webhooks_sent, "failed",
+        (json_int_t)self->st->webhooks_failed);
     pthread_mutex_unlock(&self->st->state_lock);
     return out;
 }
 
-/* GET /_sim/dump[?entity=]: full objects and deleted ids, the truth e2e tests compare with. */
-static void s_handle_dump(sim_control_t *self, const sim_http_req_t *req, sim_http_resp_t *r)
+/* GET /_sim/dump[?entity=]: slot's full objects and deleted ids, the truth e2e tests compare with. */
+static void s_handle_dump(sim_control_t *self, int slot, const sim_http_req_t *req, sim_http_resp_t *r)
 {
     const char *name = sim_http_arg(req, "entity");
-    json_t *out;
+    json_t *out = NULL;
     pthread_mutex_lock(&self->st->data_lock);
+    sim_data_t *data = sim_state_data(self->st, slot);
     if (name) {
         sim_entity_t e = sim_entity_parse(name);
-        out = e == SIM_ENTITY_NONE ? NULL : sim_data_dump(self->st->data, e);
-    } else {
+        out = e == SIM_ENTITY_NONE || !data ? NULL : sim_data_dump(data, e);
+    } else if (data) {
         out = json_object();
         for (int e = 0; e < SIM_ENTITY_COUNT; e++)
-            json_object_set_new(out, sim_entity_key((sim_entity_t)e), sim_data_dump(self->st->data, (sim_entity_t)e));
-        json_object_set_new(out, "reference", sim_ref_dump(self->st->data)); /* sim_ref.h */
+            json_object_set_new(out, sim_entity_key((sim_entity_t)e), sim_data_dump(data, (sim_entity_t)e));
+        json_object_set_new(out, "reference", sim_ref_dump(data)); /* sim_ref.h */
     }
     pthread_mutex_unlock(&self->st->data_lock);
     if (!out) {
@@ -119,13 +139,19 @@ static int s_shape(sim_control_t *self, json_t *body, s_shape_t *shape, char *er
     return 0;
 }
 
-/* The delivery of mutation m in shape (under the data lock); NULL with err. */
-static json_t *s_delivery(sim_control_t *self, sim_mutation_t *m, const s_shape_t *shape, int64_t now, char *err,
-                          size_t errlen)
+/* The delivery of mutation m of slot's data in shape (under the data lock); NULL with err. */
+static json_t *s_delivery(sim_control_t *self, int slot, sim_mutation_t *m, const s_shape_t *shape, int64_t now,
+                          char *err, size_t errlen)
 {
     json_t *object = NULL;
+    sim_data_t *data = sim_state_data(self->st, slot);
+    const char *webhook_id = sim_tenants_webhook_id(self->st->tenants, slot);
+    if (!data) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     if (shape->names == SIM_NAMES_LIVE && m->entity == SIM_ENTITY_TICKETS && m->op == SIM_OP_UPDATE) {
-        object = sim_data_get(self->st->data, m->entity, m->id, SIM_VIEW_ROW);
+        object = sim_data_get(data, m->entity, m->id, SIM_VIEW_ROW);
         sim_webhook_rename(m, shape->names,
                            json_integer_value(json_object_get(object, "status_id")) == SIM_STATUS_CLOSED);
         json_decref(object);
@@ -134,31 +160,33 @@ static json_t *s_delivery(sim_control_t *self, sim_mutation_t *m, const s_shape_
         sim_webhook_rename(m, shape->names, false);
     }
     if (shape->payload != SIM_PAYLOAD_EVENT && m->op != SIM_OP_DELETE)
-        object = sim_data_get(self->st->data, m->entity, m->id,
-                              shape->payload == SIM_PAYLOAD_SMALL ? SIM_VIEW_ROW : SIM_VIEW_FULL);
+        object =
+            sim_data_get(data, m->entity, m->id, shape->payload == SIM_PAYLOAD_SMALL ? SIM_VIEW_ROW : SIM_VIEW_FULL);
     if (shape->payload != SIM_PAYLOAD_CUSTOM)
-        return sim_webhook_delivery(m, object, self->st->webhook_id, shape->payload, &self->st->guid_rng, now);
-    json_t *d = sim_webhook_delivery_custom(m, object, self->st->webhook_id, shape->template, &self->st->guid_rng, now,
-                                            err, errlen);
+        return sim_webhook_delivery(m, object, webhook_id, shape->payload, &self->st->guid_rng, now);
+    json_t *d =
+        sim_webhook_delivery_custom(m, object, webhook_id, shape->template, &self->st->guid_rng, now, err, errlen);
     json_decref(object);
     return d;
 }
 
 /* Applies one mutation and appends its delivery (built under the data lock). */
-static int s_apply_one(sim_control_t *self, sim_entity_t e, sim_op_t op, int64_t id, bool random,
+static int s_apply_one(sim_control_t *self, int slot, sim_entity_t e, sim_op_t op, int64_t id, bool random,
                        const bool allowed[SIM_ENTITY_COUNT][SIM_OP_COUNT], const s_shape_t *shape, json_t *applied,
                        json_t *deliveries, char *err, size_t errlen)
 {
     sim_mutation_t m;
     int64_t now = halo_clock_wall_ms();
-    int rc = random ? sim_data_mutate_random(self->st->data, allowed, now, &m)
-                    : sim_data_mutate(self->st->data, e, op, id, now, &m, err, errlen);
+    sim_data_t *data = sim_state_data(self->st, slot);
+    int rc = !data    ? -1
+             : random ? sim_data_mutate_random(data, allowed, now, &m)
+                      : sim_data_mutate(data, e, op, id, now, &m, err, errlen);
     if (rc != 0) {
         if (random)
             snprintf(err, errlen, "no applicable mutation");
         return -1;
     }
-    json_t *d = s_delivery(self, &m, shape, now, err, errlen);
+    json_t *d = s_delivery(self, slot, &m, shape, now, err, errlen);
     static const char *const ops[SIM_OP_COUNT] = {"new", "update", "delete", "restore"};
     char kind[32];
     snprintf(kind, sizeof(kind), "%s_%s", sim_entity_singular(m.entity), ops[m.op]);
@@ -206,9 +234,10 @@ static void s_send_bodies(sim_control_t *self, const sim_webhook_target_t *targe
     json_object_set_new(report, "errors", errors);
 }
 
-/* Runs one mutate request (body borrowed): explicit "ops", then "count" random
- * mutations, then their webhooks. 0 with *out (caller owns), or -1 with err. */
-static int s_mutate_exec(sim_control_t *self, json_t *body, json_t **out, char *err, size_t errlen)
+/* Runs one mutate request (body borrowed) on slot's data: explicit "ops", then
+ * "count" random mutations, then their webhooks to slot's target. 0 with *out
+ * (caller owns), or -1 with err. */
+static int s_mutate_exec(sim_control_t *self, int slot, json_t *body, json_t **out, char *err, size_t errlen)
 {
     bool allowed[SIM_ENTITY_COUNT][SIM_OP_COUNT];
     bool any_kind = false;
@@ -218,8 +247,9 @@ static int s_mutate_exec(sim_control_t *self, json_t *body, json_t **out, char *
     double batch = json_number_value(json_object_get(body, "batch"));
     bool reorder = json_is_true(json_object_get(body, "reorder"));
     json_t *wh = json_object_get(body, "webhooks");
+    sim_webhook_target_t target;
     pthread_mutex_lock(&self->st->state_lock);
-    sim_webhook_target_t target = self->st->webhook;
+    sim_tenants_webhook_get(self->st->tenants, slot, &target);
     pthread_mutex_unlock(&self->st->state_lock);
     bool send = wh ? json_is_true(wh) : target.url[0] != '\0';
     s_shape_t shape_in_force;
@@ -263,12 +293,12 @@ static int s_mutate_exec(sim_control_t *self, json_t *body, json_t **out, char *
         char one_err[S_ERR_MAX] = "unknown mutation kind";
         json_int_t id = json_integer_value(json_object_get(op_spec, "id"));
         if (!sim_mutation_kind_parse(json_string_value(json_object_get(op_spec, "kind")), &e, &op) ||
-            s_apply_one(self, e, op, id, false, NULL, shape, applied, deliveries, one_err, sizeof(one_err)) != 0)
+            s_apply_one(self, slot, e, op, id, false, NULL, shape, applied, deliveries, one_err, sizeof(one_err)) != 0)
             json_array_append_new(errors, json_string(one_err));
     }
     for (json_int_t k = 0; k < count; k++) {
         char one_err[S_ERR_MAX];
-        if (s_apply_one(self, SIM_ENTITY_NONE, SIM_OP_NEW, 0, true,
+        if (s_apply_one(self, slot, SIM_ENTITY_NONE, SIM_OP_NEW, 0, true,
                         any_kind ? (const bool(*)[SIM_OP_COUNT])allowed : NULL, shape, applied, deliveries, one_err,
                         sizeof(one_err)) != 0) {
             json_array_append_new(errors, json_string(one_err));
@@ -292,15 +322,15 @@ static int s_mutate_exec(sim_control_t *self, json_t *body, json_t **out, char *
     return 0;
 }
 
-/* POST /_sim/mutate. */
-static void s_handle_mutate(sim_control_t *self, const sim_http_req_t *req, sim_http_resp_t *r)
+/* POST /_sim/mutate on slot. */
+static void s_handle_mutate(sim_control_t *self, int slot, const sim_http_req_t *req, sim_http_resp_t *r)
 {
     json_t *body = sim_http_body_json(req, r);
     if (!body)
         return;
     char err[S_ERR_MAX] = "";
     json_t *out = NULL;
-    int rc = s_mutate_exec(self, body, &out, err, sizeof(err));
+    int rc = s_mutate_exec(self, slot, body, &out, err, sizeof(err));
     json_decref(body);
     if (rc != 0)
         sim_http_error(r, 400, "bad_request", err);
@@ -316,6 +346,7 @@ static void *s_workload_main(void *arg)
     pthread_mutex_lock(&self->work_lock);
     json_t *spec = json_deep_copy(self->work_spec);
     double rate = self->work_rate;
+    int slot = self->work_slot;
     int64_t duration_ms = self->work_duration_ms;
     pthread_mutex_unlock(&self->work_lock);
     json_object_set_new(spec, "count", json_integer(1));
@@ -328,7 +359,7 @@ static void *s_workload_main(void *arg)
             sim_state_sleep(self->st, due - now);
         json_t *out = NULL;
         char err[S_ERR_MAX];
-        if (s_mutate_exec(self, spec, &out, err, sizeof(err)) != 0)
+        if (s_mutate_exec(self, slot, spec, &out, err, sizeof(err)) != 0)
             break;
         json_t *wh = json_object_get(out, "webhooks");
         pthread_mutex_lock(&self->work_lock);
@@ -365,8 +396,9 @@ static void s_workload_join(sim_control_t *self)
     }
 }
 
-/* GET /_sim/workload: status; POST: {"rate","duration",...mutate fields} starts; {"stop":true} stops. */
-static void s_handle_workload(sim_control_t *self, const char *method, const sim_http_req_t *req, sim_http_resp_t *r)
+/* GET /_sim/workload: status; POST: {"rate","duration",...mutate fields} starts on slot; {"stop":true} stops. */
+static void s_handle_workload(sim_control_t *self, int slot, const char *method, const sim_http_req_t *req,
+                              sim_http_resp_t *r)
 {
     if (!strcmp(method, "POST")) {
         json_t *body = sim_http_body_json(req, r);
@@ -390,6 +422,7 @@ static void s_handle_workload(sim_control_t *self, const char *method, const sim
                 self->work_spec = json_deep_copy(body);
                 json_object_del(self->work_spec, "ops");
                 self->work_rate = rate;
+                self->work_slot = slot;
                 self->work_duration_ms = (int64_t)(duration * 1000.0);
                 self->work_applied = self->work_sent = self->work_failed = 0;
                 pthread_mutex_unlock(&self->work_lock);
@@ -415,8 +448,8 @@ static void s_handle_workload(sim_control_t *self, const char *method, const sim
     sim_http_json(r, 200, s_workload_json(self));
 }
 
-/* POST /_sim/storm: webhooks for existing objects as fast as asked, no data change. */
-static void s_handle_storm(sim_control_t *self, const sim_http_req_t *req, sim_http_resp_t *r)
+/* POST /_sim/storm: webhooks for slot's existing objects as fast as asked, no data change. */
+static void s_handle_storm(sim_control_t *self, int slot, const sim_http_req_t *req, sim_http_resp_t *r)
 {
     json_t *body = sim_http_body_json(req, r);
     if (!body)
@@ -433,8 +466,9 @@ static void s_handle_storm(sim_control_t *self, const sim_http_req_t *req, sim_h
     if (!json_object_get(body, "payload"))
         shape.payload = SIM_PAYLOAD_SMALL; /* a storm's own default */
     sim_entity_t only = entity_name ? sim_entity_parse(entity_name) : SIM_ENTITY_NONE;
+    sim_webhook_target_t target;
     pthread_mutex_lock(&self->st->state_lock);
-    sim_webhook_target_t target = self->st->webhook;
+    sim_tenants_webhook_get(self->st->tenants, slot, &target);
     pthread_mutex_unlock(&self->st->state_lock);
     const char *err = NULL;
     if (count < 1 || count > S_MUTATE_MAX)
@@ -455,18 +489,19 @@ static void s_handle_storm(sim_control_t *self, const sim_http_req_t *req, sim_h
     static const sim_op_t ops[] = {SIM_OP_UPDATE};
     json_t *deliveries = json_array();
     pthread_mutex_lock(&self->st->data_lock);
-    for (json_int_t k = 0; k < count; k++) {
+    sim_data_t *data = sim_state_data(self->st, slot);
+    for (json_int_t k = 0; data && k < count; k++) {
         sim_mutation_t m;
         memset(&m, 0, sizeof(m));
         m.entity =
             only != SIM_ENTITY_NONE ? only : (sim_entity_t)sim_rng_range(&self->st->guid_rng, 0, SIM_ENTITY_COUNT - 1);
         m.op = ops[0];
-        m.id = sim_data_random_id(self->st->data, m.entity, &self->st->guid_rng);
+        m.id = sim_data_random_id(data, m.entity, &self->st->guid_rng);
         if (m.id <= 0)
             continue;
         sim_mutation_event(&m, false);
         char one_err[S_ERR_MAX];
-        json_t *d = s_delivery(self, &m, &shape, halo_clock_wall_ms(), one_err, sizeof(one_err));
+        json_t *d = s_delivery(self, slot, &m, &shape, halo_clock_wall_ms(), one_err, sizeof(one_err));
         if (d)
             json_array_append_new(deliveries, d);
     }
@@ -509,12 +544,13 @@ static void s_handle_faults(sim_control_t *self, const char *method, const sim_h
     sim_http_json(r, 200, out);
 }
 
-/* The runtime settings (the webhook password never shown); caller owns. Under state_lock. */
-static json_t *s_config_json(sim_control_t *self)
+/* The runtime settings with slot's webhook target (its password never shown); caller owns. Under state_lock. */
+static json_t *s_config_json(sim_control_t *self, int slot, const char *name)
 {
-    return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I,s:b,s:b,s:I,s:i,s:s,s:s,s:s}", "tenant", self->st->opts.tenant,
-                     "webhook_url", self->st->webhook.url, "webhook_auth", self->st->webhook.user[0] != '\0',
-                     "webhook_timeout_ms", (json_int_t)self->st->webhook.timeout_ms, "rate_limit",
+    sim_webhook_target_t wh;
+    sim_tenants_webhook_get(self->st->tenants, slot, &wh);
+    return json_pack("{s:s,s:s,s:b,s:I,s:i,s:I,s:b,s:b,s:I,s:i,s:s,s:s,s:s}", "tenant", name, "webhook_url", wh.url,
+                     "webhook_auth", wh.user[0] != '\0', "webhook_timeout_ms", (json_int_t)wh.timeout_ms, "rate_limit",
                      sim_ratelimit_limit(self->st->limiter), "rate_window_ms",
                      (json_int_t)sim_ratelimit_window_ms(self->st->limiter), "retry_after", self->st->opts.retry_after,
                      "rate_limit_text", self->st->opts.rate_limit_text, "token_ttl",
@@ -535,15 +571,18 @@ static int s_cfg_str(json_t *body, const char *key, char *dst, size_t len)
     return 0;
 }
 
-/* GET /_sim/config: runtime settings; POST: validates all fields, then applies them all or none. */
-static void s_handle_config(sim_control_t *self, const char *method, const sim_http_req_t *req, sim_http_resp_t *r)
+/* GET /_sim/config: runtime settings; POST: validates all fields, then applies
+ * them all or none (the webhook fields to slot's target, the rest to all). */
+static void s_handle_config(sim_control_t *self, int slot, const char *name, const char *method,
+                            const sim_http_req_t *req, sim_http_resp_t *r)
 {
     if (!strcmp(method, "POST")) {
         json_t *body = sim_http_body_json(req, r);
         if (!body)
             return;
         pthread_mutex_lock(&self->st->state_lock);
-        sim_webhook_target_t wt = self->st->webhook;
+        sim_webhook_target_t wt;
+        sim_tenants_webhook_get(self->st->tenants, slot, &wt);
         sim_options_t o = self->st->opts;
         sim_payload_t payload = self->st->payload;
         sim_names_t names = self->st->names;
@@ -585,8 +624,9 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
             o.rate_limit != self->st->opts.rate_limit || o.rate_window_ms != self->st->opts.rate_window_ms;
         if (!err && limits_changed && sim_ratelimit_configure(self->st->limiter, o.rate_limit, o.rate_window_ms) != 0)
             err = "rate_limit must be >= 1 and rate_window > 0";
+        if (!err && sim_tenants_webhook_set(self->st->tenants, slot, &wt) != 0)
+            err = "out of memory";
         if (!err) {
-            self->st->webhook = wt;
             self->st->opts.rate_limit = o.rate_limit;
             self->st->opts.rate_window_ms = o.rate_window_ms;
             self->st->opts.retry_after = o.retry_after;
@@ -603,15 +643,16 @@ static void s_handle_config(sim_control_t *self, const char *method, const sim_h
             sim_http_error(r, 400, "bad_request", err);
             return;
         }
-        HALO_INFO("config changed", "tenant=%s", self->st->opts.tenant);
+        HALO_INFO("config changed", "tenant=%s", name);
     }
     pthread_mutex_lock(&self->st->state_lock);
-    json_t *out = s_config_json(self);
+    json_t *out = s_config_json(self, slot, name);
     pthread_mutex_unlock(&self->st->state_lock);
     sim_http_json(r, 200, out);
 }
 
-/* POST /_sim/reset: regenerates the data (optionally with new sizes/seed), clears log and limiter. */
+/* POST /_sim/reset: regenerates the data (optionally with new sizes/seed) of
+ * every tenant (the first's now, the others' on their next use), clears log and limiter. */
 static void s_handle_reset(sim_control_t *self, const sim_http_req_t *req, sim_http_resp_t *r)
 {
     json_t *body = sim_http_body_json(req, r);
@@ -638,10 +679,8 @@ static void s_handle_reset(sim_control_t *self, const sim_http_req_t *req, sim_h
     if ((v = json_object_get(body, "invoices")))
         p.invoices = (int)json_integer_value(v);
     json_decref(body);
-    sim_data_t *data = sim_data_new(&p);
-    if (data) {
-        sim_data_destroy(&self->st->data);
-        self->st->data = data;
+    bool ok = sim_tenants_reset(self->st->tenants, &p) == 0;
+    if (ok) {
         self->st->opts.seed = p.seed;
         self->st->opts.tickets = p.tickets;
         self->st->opts.sites = p.sites;
@@ -649,7 +688,7 @@ static void s_handle_reset(sim_control_t *self, const sim_http_req_t *req, sim_h
         self->st->opts.invoices = p.invoices;
     }
     pthread_mutex_unlock(&self->st->data_lock);
-    if (!data) {
+    if (!ok) {
         sim_http_error(r, 400, "bad_request", "bad sizes");
         return;
     }
@@ -659,7 +698,7 @@ static void s_handle_reset(sim_control_t *self, const sim_http_req_t *req, sim_h
     pthread_mutex_unlock(&self->st->state_lock);
     HALO_INFO("data reset", "tenant=%s seed=%llu tickets=%d", self->st->opts.tenant, (unsigned long long)p.seed,
               p.tickets);
-    sim_http_json(r, 200, s_stats_json(self));
+    sim_http_json(r, 200, s_stats_json(self, 0, self->st->opts.tenant));
 }
 
 void sim_control_handle(sim_control_t *self, const char *url, const char *method, const sim_http_req_t *req,
@@ -667,7 +706,11 @@ void sim_control_handle(sim_control_t *self, const char *url, const char *method
 {
     const char *cmd = url + strlen("/_sim/");
     bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
-    if (!strcmp(cmd, "health") && get) {
+    char name[SIM_TENANT_MAX];
+    int slot = s_tenant(self, req, r, name, sizeof(name));
+    if (slot < 0) {
+        return; /* 404 unknown tenant */
+    } else if (!strcmp(cmd, "health") && get) {
         sim_http_json(r, 200, json_pack("{s:b,s:i}", "ok", 1, "port", self->st->port));
     } else if (!strcmp(cmd, "requests") && get) {
         int64_t since = 0;
@@ -685,19 +728,19 @@ void sim_control_handle(sim_control_t *self, const char *url, const char *method
         pthread_mutex_unlock(&self->st->state_lock);
         sim_http_json(r, 200, json_pack("{s:b}", "ok", 1));
     } else if (!strcmp(cmd, "stats") && get) {
-        sim_http_json(r, 200, s_stats_json(self));
+        sim_http_json(r, 200, s_stats_json(self, slot, name));
     } else if (!strcmp(cmd, "dump") && get) {
-        s_handle_dump(self, req, r);
+        s_handle_dump(self, slot, req, r);
     } else if (!strcmp(cmd, "mutate") && post) {
-        s_handle_mutate(self, req, r);
+        s_handle_mutate(self, slot, req, r);
     } else if (!strcmp(cmd, "faults") && (get || post)) {
         s_handle_faults(self, method, req, r);
     } else if (!strcmp(cmd, "config") && (get || post)) {
-        s_handle_config(self, method, req, r);
+        s_handle_config(self, slot, name, method, req, r);
     } else if (!strcmp(cmd, "workload") && (get || post)) {
-        s_handle_workload(self, method, req, r);
+        s_handle_workload(self, slot, method, req, r);
     } else if (!strcmp(cmd, "storm") && post) {
-        s_handle_storm(self, req, r);
+        s_handle_storm(self, slot, req, r);
     } else if (!strcmp(cmd, "reset") && post) {
         s_handle_reset(self, req, r);
     } else if (!strcmp(cmd, "revoke") && post) {

@@ -22,6 +22,7 @@ enum {
     O_CLIENT_SECRET,
     O_TENANT,
     O_TENANTS,
+    O_TENANT_DATA,
     O_RATE_LIMIT,
     O_RATE_WINDOW,
     O_RETRY_AFTER,
@@ -75,6 +76,9 @@ static const struct {
     {{"tenants", required_argument, NULL, O_TENANTS},
      "N",
      "tenants served: NAME, then NAME-2..NAME-N with secret SECRET-2..SECRET-N, each its own budget (default 1)"},
+    {{"tenant-data", required_argument, NULL, O_TENANT_DATA},
+     "shared|own",
+     "tenants share the first one's data and webhook target, or each has its own (default shared)"},
     {{"rate-limit", required_argument, NULL, O_RATE_LIMIT},
      "N",
      "API requests allowed per window and tenant (default 450)"},
@@ -156,6 +160,7 @@ void sim_options_defaults(sim_options_t *o)
     snprintf(o->client_secret, sizeof(o->client_secret), "halo-sim-secret");
     snprintf(o->tenant, sizeof(o->tenant), "demo");
     o->tenants = 1;
+    snprintf(o->tenant_data, sizeof(o->tenant_data), "shared");
     o->rate_limit = 450;
     o->rate_window_ms = 300000;
     o->rate_limit_text = true;
@@ -217,6 +222,7 @@ static int s_choice(const char *name, const char *text, const char *const *choic
 }
 
 static const char *const s_list_fields[] = {"spec", "rich", NULL};
+static const char *const s_tenant_datas[] = {"shared", "own", NULL};
 static const char *const s_ticket_lists[] = {"open", "all", NULL};
 static const char *const s_spellings[] = {"mixed", "spec", "any", NULL};
 static const char *const s_invoice_filters[] = {"spec", "ignored", NULL};
@@ -269,6 +275,11 @@ static int s_apply(sim_options_t *o, int code, const char *name, const char *arg
         if (s_int(name, arg, 1, SIM_RATELIMIT_MAX_TENANTS, &v, err, errlen) != 0)
             return -1;
         o->tenants = (int)v;
+        return 0;
+    case O_TENANT_DATA:
+        if (s_choice(name, arg, s_tenant_datas, err, errlen) < 0)
+            return -1;
+        snprintf(o->tenant_data, sizeof(o->tenant_data), "%s", arg);
         return 0;
     case O_RATE_LIMIT:
         if (s_int(name, arg, 1, SIM_RATELIMIT_MAX_LIMIT, &v, err, errlen) != 0)

@@ -23,7 +23,8 @@ typedef struct {
     char client_id[SIM_OPT_TEXT_MAX];
     char client_secret[SIM_OPT_TEXT_MAX];
     char tenant[64];
-    int tenants; /* tenant, tenant-2 .. tenant-N (sim_auth) */
+    int tenants;         /* tenant, tenant-2 .. tenant-N (sim_auth) */
+    char tenant_data[8]; /* shared | own (sim_tenant) */
     int rate_limit;
     int64_t rate_window_ms;
     bool retry_after;
