@@ -9,6 +9,7 @@
 #include "halo_zmq.h"
 #include "store_write.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,7 +265,12 @@ store_lane_t *store_lane_new(store_lane_id_t lane, const store_lane_options_t *o
         goto fail;
     }
     self->wake_ready = true;
+    /* Signals go to the main thread (its loop watches the flag they set): the writer blocks them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&self->thread, NULL, s_run, self);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "pthread_create: %s", strerror(rc));
         goto fail;
