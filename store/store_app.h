@@ -1,5 +1,5 @@
 /* store_app: halo-store assembled: its configuration table (also its
- * --help), the server (PULL socket, queue, writer, telemetry) built from it,
+ * --help), the server (PULL socket, queue, a writer per lane, telemetry) built from it,
  * the main loop pass, and a teardown that first drains what is queued.
  * main() is config, log, signals, store_app_new, loop, teardown. */
 #ifndef STORE_APP_H

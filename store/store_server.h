@@ -1,10 +1,12 @@
 /* store_server: the halo-store process: binds the PULL socket fetchers push
- * RECORDS to, keeps received batches in a bounded queue (not reading the
- * socket while it is full, so the high-water mark pushes back on fetchers),
- * writes them in order through store_write (what is queued together in one
- * transaction, a lone batch at once: nothing waits for a group to fill),
- * reconnecting to PostgreSQL with
- * backoff, and publishes telemetry without ever blocking on it. */
+ * RECORDS to, sorts received batches into the two lanes of a bounded queue
+ * (not reading the socket while it is full, so the high-water mark pushes
+ * back on fetchers), and runs two store_lane writers, one per lane, each on
+ * its own PostgreSQL connection: a webhook's object (urgent lane) never waits
+ * for a group of list pages (bulk lane) inside its transaction. Each lane
+ * writes what is queued together in one transaction, a lone batch at once,
+ * and retries with backoff while PostgreSQL is away. Telemetry is published
+ * without ever blocking on it. */
 #ifndef STORE_SERVER_H
 #define STORE_SERVER_H
 
@@ -23,13 +25,15 @@ typedef struct {
 
 typedef struct _store_server_t store_server_t;
 
-/* Binds the sockets and tries PostgreSQL once (it may come later). NULL with err set on failure. */
+/* Binds the sockets and starts the lanes (each tries PostgreSQL at once; it may come later). NULL with err set on
+ * failure. */
 store_server_t *store_server_new(const store_options_t *options, char *err, size_t errlen);
-/* Closes everything; batches still queued are not lost (their ledger rows were never completed). Safe twice. */
+/* Stops and joins the lanes, closes everything; batches still queued are not lost (their ledger rows were
+ * never completed). Safe twice. */
 void store_server_destroy(store_server_t **self_p);
-/* One pass of the loop: write the queued batches if due, read what fits, publish gauges. Waits at most 1 s. */
+/* One pass of the loop: read what fits into the queue (the lanes write it), publish gauges. Waits at most 1 s. */
 void store_server_run_once(store_server_t *self);
-/* Writes what is queued until the queue is empty or timeout_ms passed (shutdown). */
+/* Waits until both lanes wrote what is queued, or timeout_ms passed (shutdown). */
 void store_server_drain(store_server_t *self, int64_t timeout_ms);
 
 #endif

@@ -512,13 +512,15 @@ static void s_count(s_batch_t *bt)
 }
 
 /* Ends a failed transaction, keeping the error that failed it. STORE_RETRY
- * when the failure is transient (connection, conflict), else STORE_DATA_ERROR. */
+ * when the failure is transient (connection, conflict), else STORE_DATA_ERROR.
+ * A live connection is always rolled back: after a deadlock it would refuse
+ * the retry's first statement (25P02, seen as a data error). */
 static store_result_t s_abort(store_writer_t *self)
 {
     bool retryable = self->retryable;
     char keep[S_ERR_MAX];
     snprintf(keep, sizeof keep, "%s", self->error);
-    if (!retryable && PQstatus(halo_pg_conn(self->pg)) == CONNECTION_OK) {
+    if (PQstatus(halo_pg_conn(self->pg)) == CONNECTION_OK) {
         PGresult *res = PQexec(halo_pg_conn(self->pg), "ROLLBACK");
         PQclear(res);
     }

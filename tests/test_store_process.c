@@ -3,7 +3,9 @@
  * malformed messages are dropped without harm; a killed connection, a
  * PostgreSQL restart (on a private cluster, port 5434) and kill -9 of store
  * (also in the middle of a group of queued batches written in one
- * transaction) lose nothing, duplicate nothing and complete nothing early.
+ * transaction) lose nothing, duplicate nothing and complete nothing early; a
+ * webhook's object commits while a group of list pages is held inside its
+ * transaction (a writer per lane, issue 22).
  * Waits are generous; nothing is timed. */
 #include "halo_clock.h"
 #include "halo_log.h"
@@ -21,6 +23,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 // clang-format on
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,10 +135,10 @@ static long s_count(halo_pg_t *pg, const char *sql)
     return n;
 }
 
-/* Waits until sql returns want. */
-static void s_wait_count(halo_pg_t *pg, const char *sql, long want)
+/* Waits until sql returns want, failing after within_ms. */
+static void s_wait_count_within(halo_pg_t *pg, const char *sql, long want, int64_t within_ms)
 {
-    int64_t deadline = halo_clock_mono_ms() + WAIT_MS;
+    int64_t deadline = halo_clock_mono_ms() + within_ms;
     long n = -1;
     while (halo_clock_mono_ms() < deadline) {
         n = s_count(pg, sql);
@@ -144,6 +147,12 @@ static void s_wait_count(halo_pg_t *pg, const char *sql, long want)
         halo_clock_sleep_ms(100);
     }
     fail_msg("%s: %ld, want %ld", sql, n, want);
+}
+
+/* Waits until sql returns want. */
+static void s_wait_count(halo_pg_t *pg, const char *sql, long want)
+{
+    s_wait_count_within(pg, sql, want, WAIT_MS);
 }
 
 static bool s_log_has(const char *path, const char *text)
@@ -319,6 +328,76 @@ static void test_kill_during_group(void **state)
     s_resend_all_and_finish(&p, url, pg, dir);
 }
 
+/* Sends a list page (no ledger row: the bulk lane) of tickets first..first+n-1. */
+static void s_send_page(proc_t *p, int first, int n)
+{
+    halo_msg_t m;
+    halo_msg_init(&m, HALO_CMD_RECORDS);
+    snprintf(m.tenant, sizeof m.tenant, "acme");
+    snprintf(m.u.records.entity, sizeof m.u.records.entity, "ticket");
+    snprintf(m.u.records.source, sizeof m.u.records.source, "list");
+    m.u.records.fetched_at = 1790000000000LL;
+    m.u.records.queue_object_id = -1;
+    for (int id = first; id < first + n; id++) {
+        char json[96];
+        int len = snprintf(json, sizeof json, "{\"id\":%d,\"summary\":\"page\"}", id);
+        assert_int_equal(halo_msg_records_add(&m, id, HALO_RECORD_UPSERT, json, (size_t)len), 0);
+    }
+    char err[256];
+    assert_int_equal(halo_zmq_send(p->sender, NULL, 0, &m, 0, err, sizeof err), 0);
+    halo_msg_clear(&m);
+}
+
+/* Issue 22: a webhook's object (urgent lane) commits while a group of list
+ * pages (bulk lane) is held inside its transaction, here by a row lock the
+ * test holds on the first row of a page. With one connection the object
+ * waited for the page's transaction (until the lock was released); with a
+ * writer per lane it commits on its own connection. The bound is only a
+ * failure criterion: the object commits in milliseconds, the page waits for
+ * as long as the test holds the lock. */
+static void test_urgent_commits_beside_a_held_bulk_group(void **state)
+{
+    (void)state;
+    halo_pg_t *pg = NULL;
+    char *url = s_db(NULL, "store_lanes", &pg);
+    proc_t p = {0};
+    char *dir = halo_test_tmpdir("store-lanes");
+    snprintf(p.log, sizeof p.log, "%s/store.log", dir);
+    s_spawn(&p, url, halo_test_free_port());
+    s_connect(&p);
+    s_send_page(&p, 500, 5); /* tickets 500..504 exist */
+    s_wait_count(pg, "SELECT count(*) FROM halo.tickets", 5);
+    halo_pg_t *row_lock = s_pg(url);
+    s_cmd(row_lock, "BEGIN");
+    s_cmd(row_lock, "SELECT 1 FROM halo.tickets WHERE id = 500 FOR UPDATE");
+    s_send_page(&p, 500, 10); /* holds row 500 in vain, inside its transaction */
+    s_wait_count(pg, S_STORE_WAITING("halo.tickets"), 1);
+    s_send(&p, 0); /* tickets 1..10 for a webhook, completing ledger row 1 */
+    s_wait_count_within(pg, "SELECT count(*) FROM halo.tickets WHERE id <= 10", 10, 15000);
+    s_wait_count_within(pg, "SELECT count(*) FROM halo.fetch_queue WHERE object_id = 1", 0, 15000);
+    /* The page is still held: nothing of it visible. */
+    assert_int_equal(s_count(pg, S_STORE_WAITING("halo.tickets")), 1);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.tickets WHERE id >= 500"), 5);
+    /* Stopped while the held group and a page behind it are queued: the drain
+     * at SIGTERM waits for the bulk lane, which writes both once the lock goes. */
+    s_send_page(&p, 600, 3);
+    halo_clock_sleep_ms(1000); /* into store's queue (read at once: the queue has room) */
+    kill(p.pid, SIGTERM);
+    halo_clock_sleep_ms(300);
+    s_cmd(row_lock, "COMMIT");
+    assert_int_equal(halo_test_stop(p.pid, false), 0);
+    assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.tickets WHERE id >= 500"), 13);
+    assert_false(s_log_has(p.log, "batch dropped"));
+    s_disconnect(&p);
+    halo_pg_destroy(&row_lock);
+    halo_pg_destroy(&pg);
+    free(url);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
 /* Runs scripts/pg.sh on the private cluster; returns its first output line (static). */
 static const char *s_pg_sh(const char *verb, const char *state_dir)
 {
@@ -430,9 +509,8 @@ int main(void)
     halo_test_require_db();
     halo_log_init("test_store_process", HALO_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batches_malformed_and_lost_connection),
-        cmocka_unit_test(test_kill_during_group),
-        cmocka_unit_test(test_postgresql_restart),
+        cmocka_unit_test(test_batches_malformed_and_lost_connection),   cmocka_unit_test(test_kill_during_group),
+        cmocka_unit_test(test_urgent_commits_beside_a_held_bulk_group), cmocka_unit_test(test_postgresql_restart),
         cmocka_unit_test(test_prunes_old_webhook_deliveries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

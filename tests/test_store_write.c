@@ -2,7 +2,9 @@
  * ordering, merging, tombstones, history, the ledger and sync checkpoints,
  * rejects, idempotence and convergence in every order, groups of batches in
  * one transaction (a failing batch dropped alone, a lost connection losing
- * the whole group and completing nothing), the BI views and the BI role. Batches are built as a fetcher builds them and
+ * the whole group and completing nothing), two writers on two connections
+ * (the newer row kept whatever commits last, a deadlock retried, never a
+ * dropped batch), the BI views and the BI role. Batches are built as a fetcher builds them and
  * written directly. */
 #include "halo_clock.h"
 #include "halo_log.h"
@@ -876,6 +878,170 @@ static void test_group_locks_sync_state_in_entity_order(void **state)
         halo_msg_clear(&m[i]);
 }
 
+/* Two writers on two connections, as halo-store's two lanes (store_lane):
+ * the urgent writer and the bulk writer, each with its own halo_pg_t. */
+typedef struct {
+    halo_pg_t *pg;
+    store_writer_t *w;
+    const halo_msg_t *m; /* what the thread writes */
+    store_result_t rc;
+    char error[STORE_ERROR_MAX];
+} s_writer_t;
+
+static void s_writer_open(s_writer_t *wr)
+{
+    char err[256];
+    wr->pg = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(wr->pg);
+    wr->w = store_writer_new(wr->pg);
+    assert_non_null(wr->w);
+    wr->rc = -1;
+}
+
+static void s_writer_close(s_writer_t *wr)
+{
+    store_writer_destroy(&wr->w);
+    halo_pg_destroy(&wr->pg);
+}
+
+static void *s_writer_thread(void *arg)
+{
+    s_writer_t *wr = arg;
+    wr->rc = store_writer_write(wr->w, wr->m, T0, NULL);
+    snprintf(wr->error, sizeof wr->error, "%s", store_writer_error(wr->w));
+    return NULL;
+}
+
+/* Waits (bounded) until n sessions wait for a lock in a statement on halo.tickets. */
+static void s_wait_ticket_waiters(int n)
+{
+    char sql[256], want[16];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+             "AND wait_event_type = 'Lock' AND query LIKE '%%halo.tickets%%'");
+    snprintf(want, sizeof want, "%d", n);
+    for (int i = 0; i < 400 && strcmp(q(sql), want) != 0; i++)
+        halo_clock_sleep_ms(25);
+    assert_string_equal(q(sql), want);
+}
+
+/* A ticket batch of ids[0..n) with summary text, fetched at fetched, the Halo version of last (NULL: none). */
+static void s_tickets(halo_msg_t *m, const char *source, int64_t fetched, const int *ids, int n, const char *text,
+                      const char *last)
+{
+    s_batch(m, "t1", "ticket", source, fetched);
+    for (int i = 0; i < n; i++) {
+        char json[160];
+        if (last)
+            snprintf(json, sizeof json, "{\"id\":%d,\"summary\":\"%s\",\"last_update\":\"%s\"}", ids[i], text, last);
+        else
+            snprintf(json, sizeof json, "{\"id\":%d,\"summary\":\"%s\"}", ids[i], text);
+        s_add(m, ids[i], json);
+    }
+}
+
+/* A list page holding an older version of a ticket commits after the
+ * urgent writer committed the newer one, from a statement that began before
+ * that commit (it waited on another row of the page): the newer row stays.
+ * ON CONFLICT DO UPDATE compares with the latest committed row, whichever
+ * connection wrote it, so the ordering rule needs no single writer. */
+static void test_two_writers_keep_the_newer_row(void **state)
+{
+    (void)state;
+    s_fresh("two_writers");
+    static const int ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    halo_msg_t first, page, object;
+    s_tickets(&first, "list", T0, ids, 10, "v0", "2026-09-01T10:00:00");
+    s_write(&first);
+    s_writer_t urgent = {0}, bulk = {0};
+    s_writer_open(&urgent);
+    s_writer_open(&bulk);
+    char err[256];
+    halo_pg_t *gate = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(gate);
+    assert_int_equal(halo_pg_command(gate, "BEGIN", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(gate, "SELECT 1 FROM halo.tickets WHERE id = 1 FOR UPDATE", 0, NULL), 0);
+    /* The page (one 10-row statement) waits on ticket 1 before it reaches ticket 2. */
+    s_tickets(&page, "list", T0 + 1000, ids, 10, "page", "2026-09-02T10:00:00");
+    bulk.m = &page;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_writer_thread, &bulk), 0);
+    s_wait_ticket_waiters(1);
+    /* Meanwhile ticket 2, fetched later for a webhook, a newer version, commits at once. */
+    s_tickets(&object, "object", T0 + 2000, &ids[1], 1, "webhook", "2026-09-03T10:00:00");
+    if (store_writer_write(urgent.w, &object, T0, NULL) != STORE_OK)
+        fail_msg("urgent write: %s", store_writer_error(urgent.w));
+    assert_string_equal(q("SELECT summary FROM halo.tickets WHERE id = 2"), "webhook");
+    assert_string_equal(q("SELECT summary FROM halo.tickets WHERE id = 3"), "v0"); /* the page still waits */
+    assert_int_equal(halo_pg_command(gate, "COMMIT", 0, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(bulk.rc, STORE_OK);
+    assert_string_equal(q("SELECT summary || ' ' || (raw->>'last_update') FROM halo.tickets WHERE id = 2"),
+                        "webhook 2026-09-03T10:00:00");
+    assert_string_equal(q("SELECT summary FROM halo.tickets WHERE id = 1"), "page");
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets WHERE summary = 'page'"), "9");
+    halo_msg_clear(&first);
+    halo_msg_clear(&page);
+    halo_msg_clear(&object);
+    halo_pg_destroy(&gate);
+    s_writer_close(&urgent);
+    s_writer_close(&bulk);
+}
+
+/* The two writers take the same rows in opposite orders: PostgreSQL breaks
+ * the deadlock by failing one transaction (40P01). That writer returns
+ * STORE_RETRY with nothing committed and its connection rolled back, and
+ * the retry writes the batch whole; the other commits. Nothing is dropped. */
+static void test_two_writers_deadlock_is_retried(void **state)
+{
+    (void)state;
+    s_fresh("deadlock");
+    static const int ids[3] = {1, 2, 3}, page_ids[3] = {2, 3, 1}, object_ids[2] = {1, 2};
+    halo_msg_t first, page, object;
+    s_tickets(&first, "list", T0, ids, 3, "v0", NULL);
+    s_write(&first);
+    s_writer_t urgent = {0}, bulk = {0};
+    s_writer_open(&urgent);
+    s_writer_open(&bulk);
+    char err[256];
+    halo_pg_t *gate = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(gate);
+    assert_int_equal(halo_pg_command(gate, "BEGIN", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(gate, "SELECT 1 FROM halo.tickets WHERE id = 3 FOR UPDATE", 0, NULL), 0);
+    /* The bulk writer holds ticket 2 and waits on 3; the urgent one holds 1 and waits on 2. */
+    s_tickets(&page, "list", T0 + 1000, page_ids, 3, "page", NULL);
+    s_tickets(&object, "object", T0 + 2000, object_ids, 2, "webhook", NULL);
+    bulk.m = &page;
+    urgent.m = &object;
+    pthread_t tb, tu;
+    assert_int_equal(pthread_create(&tb, NULL, s_writer_thread, &bulk), 0);
+    s_wait_ticket_waiters(1);
+    assert_int_equal(pthread_create(&tu, NULL, s_writer_thread, &urgent), 0);
+    s_wait_ticket_waiters(2);
+    /* Ticket 3 free: the bulk writer goes on to ticket 1, held by the urgent one. */
+    assert_int_equal(halo_pg_command(gate, "COMMIT", 0, NULL), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    assert_int_equal(pthread_join(tu, NULL), 0);
+    assert_true((bulk.rc == STORE_RETRY) != (urgent.rc == STORE_RETRY));
+    s_writer_t *lost = bulk.rc == STORE_RETRY ? &bulk : &urgent, *won = lost == &bulk ? &urgent : &bulk;
+    assert_int_equal(won->rc, STORE_OK);
+    if (!strstr(lost->error, "deadlock"))
+        fail_msg("not a deadlock: %s", lost->error);
+    /* Rolled back, ready for the retry (not left aborted, which made the retry look like bad data). */
+    assert_int_equal(PQtransactionStatus(halo_pg_conn(lost->pg)), PQTRANS_IDLE);
+    assert_int_equal(store_writer_write(lost->w, lost->m, T0, NULL), STORE_OK);
+    assert_string_equal(store_writer_error(lost->w), ""); /* written whole, not record by record */
+    /* Either order ends the same: the later fetch wins tickets 1 and 2. */
+    assert_string_equal(q("SELECT string_agg(summary, ' ' ORDER BY id) FROM halo.tickets"), "webhook webhook page");
+    assert_string_equal(q("SELECT count(*) FROM halo.store_rejects"), "0");
+    halo_msg_clear(&first);
+    halo_msg_clear(&page);
+    halo_msg_clear(&object);
+    halo_pg_destroy(&gate);
+    s_writer_close(&urgent);
+    s_writer_close(&bulk);
+}
+
 static void test_methods_agree(void **state)
 {
     (void)state;
@@ -1044,6 +1210,8 @@ int main(void)
         cmocka_unit_test(test_group_drops_only_the_failing_batch),
         cmocka_unit_test(test_group_lost_connection_commits_nothing),
         cmocka_unit_test(test_group_locks_sync_state_in_entity_order),
+        cmocka_unit_test(test_two_writers_keep_the_newer_row),
+        cmocka_unit_test(test_two_writers_deadlock_is_retried),
         cmocka_unit_test(test_methods_agree),
         cmocka_unit_test(test_bi_views),
     };
