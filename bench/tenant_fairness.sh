@@ -195,7 +195,7 @@ explain_claim() {
 }
 
 one_run() {
-  local run=$1 t_start t_quiet t_end hooks
+  local run=$1 t_start t_quiet t_end hooks f # f: bench_runs (lib.sh) keeps its output file in its own f
   bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
   for f in $(seq 1 "$fetchers"); do stack kill "fetcher-$f" >/dev/null; done
   connect_all
