@@ -28,7 +28,7 @@
 # and the 429s (must be 0). One `phase=...` line per phase and run.
 # --explain, after the last run: the fetchers stopped, 10 rows due now for
 # every tenant and 1,000 more for each storming one, and EXPLAIN ANALYZE of
-# the former and the fair claim and next-due look (bench/tenant_fairness_explain.sql)
+# the former, the first fair (9a7eb86) and the current claim and next-due look (bench/tenant_fairness_explain.sql)
 # as a worker holding the storming tenants blocked sends them.
 set -euo pipefail
 export BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-fairness}

@@ -284,8 +284,10 @@ fail:
 static const char *const s_claim_sql =
     "WITH RECURSIVE " HALO_LEDGER_DUE_TENANTS_SQL ","
     " c AS (SELECT d.tenant_id, n.due_at,"
-    "         (SELECT count(*) FROM halo.fetch_queue l WHERE l.state = 'leased' AND l.tenant_id = d.tenant_id) AS leased,"
-    "         (SELECT r.grants[cardinality(r.grants)] FROM halo.rate_limits r WHERE r.tenant_id = d.tenant_id) AS served"
+    "         (SELECT count(*) FROM halo.fetch_queue l WHERE l.state = 'leased'"
+    "          AND l.tenant_id = d.tenant_id) AS leased,"
+    "         (SELECT r.grants[cardinality(r.grants)] FROM halo.rate_limits r"
+    "          WHERE r.tenant_id = d.tenant_id) AS served"
     "       FROM due_tenants d"
     "       CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f WHERE f.state = 'pending'"
     "                           AND f.tenant_id = d.tenant_id ORDER BY f.tenant_id, f.due_at LIMIT 1) n"
