@@ -1,6 +1,6 @@
 -- The fetchers' hot-path statements with the literals they send, for
 -- EXPLAIN ANALYZE by bench/many_tenants_idle.sh --explain (each statement in
--- a transaction rolled back). Copied from common/halo_ledger.c,
+-- a transaction rolled back). Copied from common/halo_ledger.c, common/halo_ledger_due.c,
 -- common/halo_limiter.c and fetcher/fetch_tenant.c: keep them in step.
 \set blocked '{}'
 -- invoices and the reference lists: entities with a periodic full sync
@@ -16,20 +16,41 @@ EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
 SELECT t.id, t.slug, t.client_secret_enc, r.limit_gen FROM halo.tenants t
   LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id ORDER BY t.id;
 \endif
-\echo == next due (halo_ledger_next_due_ms, every idle step)
+\echo == next due (halo_ledger_due_next_ms, every idle step)
 EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
-SELECT ceil(extract(epoch FROM min(due_at) - now()) * 1000)::bigint
-  FROM halo.fetch_queue WHERE state = 'pending' AND tenant_id <> ALL(:'blocked'::bigint[]);
-\echo == lease (halo_ledger_lease, every webhook fetch)
+WITH RECURSIVE due_tenants(tenant_id) AS (
+  (SELECT tenant_id FROM halo.fetch_queue WHERE state = 'pending' ORDER BY tenant_id LIMIT 1)
+  UNION ALL SELECT (SELECT f.tenant_id FROM halo.fetch_queue f WHERE f.state = 'pending'
+                    AND f.tenant_id > d.tenant_id ORDER BY f.tenant_id LIMIT 1)
+  FROM due_tenants d WHERE d.tenant_id IS NOT NULL)
+SELECT ceil(extract(epoch FROM min(n.due_at) - now()) * 1000)::bigint
+  FROM due_tenants d CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f
+    WHERE f.state = 'pending' AND f.tenant_id = d.tenant_id ORDER BY f.tenant_id, f.due_at LIMIT 1) n
+  WHERE d.tenant_id <> ALL(:'blocked'::bigint[]);
+\echo == claim (halo_ledger_claim, every webhook fetch)
 BEGIN;
 EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+WITH RECURSIVE due_tenants(tenant_id) AS (
+  (SELECT tenant_id FROM halo.fetch_queue WHERE state = 'pending' ORDER BY tenant_id LIMIT 1)
+  UNION ALL SELECT (SELECT f.tenant_id FROM halo.fetch_queue f WHERE f.state = 'pending'
+                    AND f.tenant_id > d.tenant_id ORDER BY f.tenant_id LIMIT 1)
+  FROM due_tenants d WHERE d.tenant_id IS NOT NULL),
+ c AS (SELECT d.tenant_id, n.due_at,
+         (SELECT count(*) FROM halo.fetch_queue l WHERE l.state = 'leased' AND l.tenant_id = d.tenant_id) AS leased,
+         (SELECT r.grants[cardinality(r.grants)] FROM halo.rate_limits r WHERE r.tenant_id = d.tenant_id) AS served
+       FROM due_tenants d
+       CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f WHERE f.state = 'pending'
+                           AND f.tenant_id = d.tenant_id ORDER BY f.tenant_id, f.due_at LIMIT 1) n
+       WHERE n.due_at <= now() AND d.tenant_id <> ALL(:'blocked'::bigint[])
+         AND (SELECT t.enabled FROM halo.tenants t WHERE t.id = d.tenant_id)
+       ORDER BY leased, served NULLS FIRST, n.due_at LIMIT 4)
 UPDATE halo.fetch_queue q SET state = 'leased', lease_id = nextval('halo.lease_seq'), leased_by = 'explain',
   leased_at = now(), lease_until = now() + make_interval(secs => 60), updated_at = now()
-  FROM (SELECT f.tenant_id, f.entity, f.object_id FROM halo.fetch_queue f
-        JOIN halo.tenants t ON t.id = f.tenant_id AND t.enabled
-        WHERE f.state = 'pending' AND f.due_at <= now() + interval '2 days' AND f.tenant_id <> ALL(:'blocked'::bigint[])
-        ORDER BY f.due_at LIMIT 1 FOR UPDATE OF f SKIP LOCKED) c
-  WHERE q.tenant_id = c.tenant_id AND q.entity = c.entity AND q.object_id = c.object_id
+  WHERE (q.tenant_id, q.entity, q.object_id) = (SELECT x.tenant_id, x.entity, x.object_id FROM c CROSS JOIN LATERAL
+        (SELECT f.tenant_id, f.entity, f.object_id FROM halo.fetch_queue f WHERE f.state = 'pending'
+         AND f.tenant_id = c.tenant_id AND f.due_at <= now() ORDER BY f.tenant_id, f.due_at LIMIT 1
+         FOR UPDATE SKIP LOCKED) x
+        ORDER BY c.leased, c.served NULLS FIRST, c.due_at LIMIT 1)
   RETURNING q.tenant_id;
 ROLLBACK;
 \echo == limiter take (halo_limiter_take_gen, every request)

@@ -28,7 +28,7 @@
 # and the 429s (must be 0). One `phase=...` line per phase and run.
 # --explain, after the last run: the fetchers stopped, 10 rows due now for
 # every tenant and 1,000 more for each storming one, and EXPLAIN ANALYZE of
-# the former and the fair claim and next-due look (bench/tenant_fairness_explain.sql)
+# the former, the first fair (9a7eb86) and the current claim and next-due look (bench/tenant_fairness_explain.sql)
 # as a worker holding the storming tenants blocked sends them.
 set -euo pipefail
 export BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-fairness}
@@ -195,7 +195,7 @@ explain_claim() {
 }
 
 one_run() {
-  local run=$1 t_start t_quiet t_end hooks
+  local run=$1 t_start t_quiet t_end hooks f # f: bench_runs (lib.sh) keeps its output file in its own f
   bench_stack_start --fetchers "$fetchers" "${SIM_ARGS[@]}"
   for f in $(seq 1 "$fetchers"); do stack kill "fetcher-$f" >/dev/null; done
   connect_all

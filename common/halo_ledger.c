@@ -270,24 +270,37 @@ fail:
  * longest ago (its last limiter grant), then the oldest due row; that
  * tenant's oldest due row. A tenant storming past its budget thus never
  * holds the rows of the quiet ones behind its backlog (docs/scale.md). Four
- * candidates, so a row another worker is taking is skipped, not waited for. */
+ * candidates, so a row another worker is taking is skipped, not waited for.
+ * Each candidate's tenant, limiter row and leased rows are primary-key or
+ * fetch_queue_leased_tenant look-ups (019), not scans of every tenant; a
+ * tenant's first rows are ordered (tenant_id, due_at) so that they are read
+ * from fetch_queue_pending_tenant, never by a walk of fetch_queue_due over
+ * the storming tenants' rows (the planner chose that walk at times). The
+ * chosen row is one row subquery (an InitPlan, run once) and the UPDATE finds
+ * it by primary key: an UPDATE ... FROM (SELECT ... LIMIT 1 FOR UPDATE SKIP
+ * LOCKED) may rescan that subquery once per row of the outer side, and each
+ * rescan skips the rows it already leased, so it leased several rows the
+ * worker never learned of (their leases expired a minute later: issue 21). */
 static const char *const s_claim_sql =
     "WITH RECURSIVE " HALO_LEDGER_DUE_TENANTS_SQL ","
-    " l AS (SELECT tenant_id, count(*) AS n FROM halo.fetch_queue WHERE state = 'leased' GROUP BY tenant_id),"
-    " c AS (SELECT d.tenant_id, coalesce(l.n, 0) AS leased, r.grants[cardinality(r.grants)] AS served, n.due_at"
-    "       FROM due_tenants d JOIN halo.tenants t ON t.id = d.tenant_id AND t.enabled"
+    " c AS (SELECT d.tenant_id, n.due_at,"
+    "         (SELECT count(*) FROM halo.fetch_queue l WHERE l.state = 'leased'"
+    "          AND l.tenant_id = d.tenant_id) AS leased,"
+    "         (SELECT r.grants[cardinality(r.grants)] FROM halo.rate_limits r"
+    "          WHERE r.tenant_id = d.tenant_id) AS served"
+    "       FROM due_tenants d"
     "       CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f WHERE f.state = 'pending'"
-    "                           AND f.tenant_id = d.tenant_id ORDER BY f.due_at LIMIT 1) n"
-    "       LEFT JOIN l ON l.tenant_id = d.tenant_id LEFT JOIN halo.rate_limits r ON r.tenant_id = d.tenant_id"
+    "                           AND f.tenant_id = d.tenant_id ORDER BY f.tenant_id, f.due_at LIMIT 1) n"
     "       WHERE n.due_at <= now() AND d.tenant_id <> ALL($3::bigint[])"
+    "         AND (SELECT t.enabled FROM halo.tenants t WHERE t.id = d.tenant_id)"
     "       ORDER BY leased, served NULLS FIRST, n.due_at LIMIT 4)"
     " UPDATE halo.fetch_queue q SET state = 'leased', lease_id = nextval('halo.lease_seq'), leased_by = $1,"
     " leased_at = now(), lease_until = now() + make_interval(secs => $2::int), updated_at = now()"
-    " FROM (SELECT x.tenant_id, x.entity, x.object_id FROM c CROSS JOIN LATERAL"
+    " WHERE (q.tenant_id, q.entity, q.object_id) = (SELECT x.tenant_id, x.entity, x.object_id FROM c CROSS JOIN LATERAL"
     "       (SELECT f.tenant_id, f.entity, f.object_id FROM halo.fetch_queue f WHERE f.state = 'pending'"
-    "        AND f.tenant_id = c.tenant_id AND f.due_at <= now() ORDER BY f.due_at LIMIT 1 FOR UPDATE SKIP LOCKED) x"
-    "       ORDER BY c.leased, c.served NULLS FIRST, c.due_at LIMIT 1) s"
-    " WHERE q.tenant_id = s.tenant_id AND q.entity = s.entity AND q.object_id = s.object_id"
+    "        AND f.tenant_id = c.tenant_id AND f.due_at <= now() ORDER BY f.tenant_id, f.due_at LIMIT 1"
+    "        FOR UPDATE SKIP LOCKED) x"
+    "       ORDER BY c.leased, c.served NULLS FIRST, c.due_at LIMIT 1)"
     " RETURNING q.tenant_id, q.entity, q.object_id, q.lease_id, q.attempts, q.payload";
 
 int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const int64_t *blocked, int nblocked,

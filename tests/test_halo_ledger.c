@@ -791,6 +791,74 @@ static void test_claim_is_fair_across_tenants(void **state)
     free(url);
 }
 
+/* The claim at 1,000 tenants (issue 21): each candidate's tenant, limiter row
+ * and leased rows are key look-ups, so the claim scans neither halo.tenants
+ * nor halo.rate_limits whole (the former claim's hash joins read all 1,000
+ * rows of each, every claim); and each claim leases exactly the one row it
+ * returns, however many rows of how many tenants are due and leased. */
+static void test_claim_looks_up_tenants_by_key(void **state)
+{
+    (void)state;
+    char *url = halo_test_migrated_db("halo_ledger_claim_keys");
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    if (!pg)
+        fail_msg("cannot connect: %s", err);
+    const char *ticket[] = {halo_entity_at(HALO_ENTITY_TICKET)->name};
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id,"
+                                     " client_secret_enc, webhook_token_hash) SELECT 't' || n, 'a', 'r', 'c', 's',"
+                                     " 'h-' || n FROM generate_series(1, 1000) n",
+                                     0, NULL),
+                     0);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.rate_limits (tenant_id, grants)"
+                                     " SELECT id, ARRAY[now() - id * interval '1 ms'] FROM halo.tenants",
+                                     0, NULL),
+                     0);
+    /* 10 storming tenants with 200 due rows each (50 of them leased), 40 quiet ones with one due row. */
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at, state,"
+                                     " lease_id, leased_by, leased_at, lease_until)"
+                                     " SELECT t.id, $1, o, now() - interval '1 hour' + o * interval '1 ms',"
+                                     " CASE WHEN o <= 50 THEN 'leased' ELSE 'pending' END,"
+                                     " CASE WHEN o <= 50 THEN -o END, CASE WHEN o <= 50 THEN 'other' END,"
+                                     " CASE WHEN o <= 50 THEN now() END,"
+                                     " CASE WHEN o <= 50 THEN now() + interval '1 hour' END"
+                                     " FROM (SELECT id FROM halo.tenants ORDER BY id LIMIT 10) t,"
+                                     " generate_series(1, 200) o",
+                                     1, ticket),
+                     0);
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.fetch_queue (tenant_id, entity, object_id, due_at)"
+                                     " SELECT id, $1, 1, now() - interval '1 minute' FROM halo.tenants"
+                                     " ORDER BY id OFFSET 10 LIMIT 40",
+                                     1, ticket),
+                     0);
+    assert_int_equal(halo_pg_command(pg, "ANALYZE halo.tenants", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(pg, "ANALYZE halo.rate_limits", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(pg, "ANALYZE halo.fetch_queue", 0, NULL), 0);
+    long long tenth = s_value(pg, "SELECT id FROM halo.tenants ORDER BY id OFFSET 9 LIMIT 1");
+    /* In one transaction: the backend's scan counts are not flushed (and reset) inside it. */
+    const char *scans = "SELECT coalesce(sum(seq_scan), -1) FROM pg_stat_xact_user_tables"
+                        " WHERE schemaname = 'halo' AND relname IN ('tenants', 'rate_limits')";
+    assert_int_equal(halo_pg_command(pg, "BEGIN", 0, NULL), 0);
+    long long before = s_value(pg, scans);
+    for (int i = 0; i < 30; i++) {
+        halo_ledger_lease_t lease;
+        assert_int_equal(halo_ledger_claim(pg, "keys", 60, NULL, 0, &lease), 1);
+        assert_true(lease.tenant_id > tenth); /* the quiet tenants first: none of theirs is leased */
+        free(lease.payload);
+    }
+    assert_true(before >= 0);
+    assert_int_equal(s_value(pg, scans), before); /* not one whole scan of either table */
+    assert_int_equal(halo_pg_command(pg, "COMMIT", 0, NULL), 0);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue WHERE state = 'leased' AND leased_by = 'keys'"),
+                     30);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 int main(void)
 {
     halo_log_init("test_halo_ledger", HALO_LOG_WARN);
@@ -799,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_entity_rows_drive_the_ledger),
         cmocka_unit_test(test_sync_runs_history),
         cmocka_unit_test(test_claim_is_fair_across_tenants),
+        cmocka_unit_test(test_claim_looks_up_tenants_by_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
