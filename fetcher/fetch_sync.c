@@ -47,7 +47,7 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
         /* Reference data has no incremental filter: the pass is done without a
          * request (the periodic full sync re-lists it); its lease just expires. */
         bool moved = false;
-        return halo_ledger_cursor(pg, claimed.tenant_id, claimed.entity, claimed.cursor, &moved) == 0 ? 0 : -1;
+        return halo_ledger_cursor(pg, claimed.tenant_id, claimed.entity, claimed.cursor, &moved) == 0 ? 2 : -1;
     }
     s_run_reset(run);
     run->active = true;

@@ -47,7 +47,9 @@ typedef struct {
 
 /* Claims a sync for a tenant not in blocked[]: a requested full sync (new or
  * resumed) first, else a due incremental one; also requests the periodic
- * invoice full syncs. 1 with *run filled, 0 if none, -1 on error. */
+ * invoice full syncs. 1 with *run filled; 2 when the claimed pass was
+ * done at once (an incremental pass of reference data: no request, no run
+ * to drive; more may be due); 0 if none, -1 on error. */
 int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *blocked, int nblocked,
                      fetch_sync_run_t *run) __attribute__((warn_unused_result));
 /* Writes the URL of the run's page page_no + ahead for tenant into url. 0 or -1 (too long / unknown entity). */
