@@ -53,3 +53,7 @@ $$;
 
 GRANT INSERT ON halo.status_touches TO halo_fetcher, halo_store;
 GRANT SELECT, DELETE ON halo.status_touches TO halo_monitor;
+
+-- The status page's "status changes" list (newest 30) walks this instead of
+-- sorting every tenant's changes each refresh.
+CREATE INDEX webhook_status_changes_at ON halo.webhook_status_changes (changed_at DESC, id DESC);
