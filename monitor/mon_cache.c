@@ -17,6 +17,13 @@ typedef struct {
     int64_t at_us;
 } s_touch_t;
 
+/* A tenant's grants still in its budget window at its last load (PostgreSQL's clock, ms, oldest first). */
+typedef struct {
+    int64_t *ms;
+    size_t n;
+    int64_t window_ms;
+} s_grants_t;
+
 /* A cached report's place, for finding it by tenant id. */
 typedef struct {
     int64_t tenant_id;
@@ -26,6 +33,7 @@ typedef struct {
 struct _mon_cache_t {
     halo_status_report_t *reports; /* ordered by slug, as loaded */
     s_place_t *places;             /* sorted by tenant id */
+    s_grants_t *grants;            /* one per report, same order */
     size_t count;
     bool loaded;       /* false: the next refresh loads everything */
     int64_t gen;       /* halo.tenants_gen at the last look */
@@ -42,8 +50,18 @@ mon_cache_t *mon_cache_new(void)
     return calloc(1, sizeof(mon_cache_t));
 }
 
+/* Frees the grants of every report. */
+static void s_grants_free(mon_cache_t *self)
+{
+    for (size_t i = 0; self->grants && i < self->count; i++)
+        free(self->grants[i].ms);
+    free(self->grants);
+    self->grants = NULL;
+}
+
 void mon_cache_reset(mon_cache_t *self)
 {
+    s_grants_free(self);
     free(self->reports);
     free(self->places);
     free(self->seen);
@@ -90,19 +108,22 @@ static int s_id_cmp(const void *a, const void *b)
     return s_cmp_i64(*(const int64_t *)a, *(const int64_t *)b);
 }
 
-/* The cached report of tenant_id, or NULL. */
-static halo_status_report_t *s_cached(mon_cache_t *self, int64_t tenant_id)
+/* The index of tenant_id's cached report, or -1. */
+static long s_cached(const mon_cache_t *self, int64_t tenant_id)
 {
     s_place_t key = {tenant_id, 0};
     const s_place_t *p = self->count ? bsearch(&key, self->places, self->count, sizeof key, s_place_cmp) : NULL;
-    return p ? &self->reports[p->at] : NULL;
+    return p ? (long)p->at : -1;
 }
 
 /* Takes reports (count of them, malloc'd) as the whole cache. 0 or -1 (out of memory; reports freed). */
 static int s_take_all(mon_cache_t *self, halo_status_report_t *reports, size_t count)
 {
     s_place_t *places = count ? calloc(count, sizeof *places) : NULL;
-    if (count && !places) {
+    s_grants_t *grants = count ? calloc(count, sizeof *grants) : NULL;
+    if (count && (!places || !grants)) {
+        free(places);
+        free(grants);
         free(reports);
         return -1;
     }
@@ -110,29 +131,33 @@ static int s_take_all(mon_cache_t *self, halo_status_report_t *reports, size_t c
         places[i] = (s_place_t){reports[i].tenant_id, i};
     if (count)
         qsort(places, count, sizeof *places, s_place_cmp);
+    s_grants_free(self);
     free(self->reports);
     free(self->places);
     self->reports = reports;
     self->places = places;
+    self->grants = grants;
     self->count = count;
     return 0;
 }
 
 /* Runs the look: *gen, *now_us (PostgreSQL's clock) and the touches since
- * since_us into *touches (malloc'd, sorted). 0 or -1 with err. */
+ * since_us (0: the last minute, for a first load, which reads everything
+ * anyway) into *touches (malloc'd, sorted). 0 or -1 with err. */
 static int s_look(halo_pg_t *pg, int64_t since_us, int64_t *gen, int64_t *now_us, s_touch_t **touches, size_t *n,
                   char *err, size_t errlen)
 {
     char since[32];
     snprintf(since, sizeof since, "%lld", (long long)since_us);
     const char *params[1] = {since};
-    PGresult *res =
-        halo_pg_exec(pg,
-                     "SELECT g.gen, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, s.tenant_id, "
-                     "(extract(epoch FROM s.at) * 1000000)::bigint FROM halo.tenants_gen g "
-                     "LEFT JOIN halo.status_touches s "
-                     "ON s.at > timestamptz 'epoch' + $1::bigint * interval '1 microsecond'",
-                     1, params);
+    PGresult *res = halo_pg_exec(
+        pg,
+        "SELECT g.gen, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, s.tenant_id, "
+        "(extract(epoch FROM s.at) * 1000000)::bigint FROM halo.tenants_gen g "
+        "LEFT JOIN halo.status_touches s "
+        "ON s.at > CASE WHEN $1::bigint > 0 THEN timestamptz 'epoch' + $1::bigint * interval '1 microsecond' "
+        "ELSE clock_timestamp() - interval '1 minute' END",
+        1, params);
     if (!res || PQntuples(res) < 1) {
         snprintf(err, errlen, "%s", res ? "halo.tenants_gen is empty" : halo_pg_error(pg));
         PQclear(res);
@@ -160,13 +185,13 @@ static int s_look(halo_pg_t *pg, int64_t since_us, int64_t *gen, int64_t *now_us
     return 0;
 }
 
-/* The tenants to reload: touched and not seen by the last look, or with a
- * budget in use; sorted, unique, into ids (malloc'd). -1 when out of memory;
- * 1 when a TRUNCATE was noted (reload everything). */
+/* The tenants to reload: touched and not seen by the last look; sorted,
+ * unique, into ids (malloc'd). -1 when out of memory; 1 when a TRUNCATE was
+ * noted (reload everything). */
 static int s_stale(const mon_cache_t *self, const s_touch_t *touches, size_t n, int64_t **ids, size_t *nids)
 {
     *nids = 0;
-    *ids = malloc((n + self->count + 1) * sizeof **ids);
+    *ids = malloc((n + 1) * sizeof **ids);
     if (!*ids)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -176,9 +201,6 @@ static int s_stale(const mon_cache_t *self, const s_touch_t *touches, size_t n, 
             return 1;
         (*ids)[(*nids)++] = touches[i].tenant_id;
     }
-    for (size_t i = 0; i < self->count; i++)
-        if (self->reports[i].budget_used > 0)
-            (*ids)[(*nids)++] = self->reports[i].tenant_id;
     qsort(*ids, *nids, sizeof **ids, s_id_cmp);
     size_t unique = 0;
     for (size_t i = 0; i < *nids; i++)
@@ -202,17 +224,88 @@ static int s_reload(mon_cache_t *self, halo_pg_t *pg, const int64_t *ids, size_t
             halo_status_report_at(&self->reports[i], now_ms);
     int rc = 0;
     for (size_t i = 0; i < nfresh; i++) {
-        halo_status_report_t *r = s_cached(self, fresh[i].tenant_id);
-        if (!r) {
+        long at = s_cached(self, fresh[i].tenant_id);
+        if (at < 0) {
             rc = 1;
             break;
         }
-        *r = fresh[i];
+        self->reports[at] = fresh[i];
+        free(self->grants[at].ms);
+        self->grants[at] = (s_grants_t){NULL, 0, 0};
     }
     free(fresh);
     self->stats.tenants_reloaded += nfresh;
     self->stats.last_reloaded = nfresh;
     return rc;
+}
+
+/* Reads the grants in the window of the tenants loaded with a budget in use
+ * (those whose grants are not known yet). 0 or -1 with err. */
+static int s_load_grants(mon_cache_t *self, halo_pg_t *pg, char *err, size_t errlen)
+{
+    int64_t *ids = self->count ? malloc(self->count * sizeof *ids) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; ids && i < self->count; i++)
+        if (self->reports[i].budget_used > 0 && self->grants[i].window_ms == 0)
+            ids[n++] = self->reports[i].tenant_id;
+    char *text = n ? malloc(n * 21 + 3) : NULL;
+    if (n == 0 || !text) {
+        free(ids);
+        free(text);
+        if (n)
+            snprintf(err, errlen, "out of memory");
+        return n ? -1 : 0;
+    }
+    halo_pg_ids_text(ids, (int)n, text, n * 21 + 3);
+    free(ids);
+    const char *params[1] = {text};
+    PGresult *res = halo_pg_exec(
+        pg,
+        "SELECT r.tenant_id, (coalesce(r.learned_window_s, t.rate_window_s) * 1000)::bigint, "
+        "array_to_string(ARRAY(SELECT (extract(epoch FROM g) * 1000)::bigint FROM unnest(r.grants) g "
+        "WHERE g > clock_timestamp() - make_interval(secs => coalesce(r.learned_window_s, t.rate_window_s)) "
+        "ORDER BY g), ',') FROM halo.rate_limits r JOIN halo.tenants t ON t.id = r.tenant_id "
+        "WHERE r.tenant_id = ANY($1::bigint[])",
+        1, params);
+    free(text);
+    if (!res) {
+        snprintf(err, errlen, "%s", halo_pg_error(pg));
+        return -1;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        long at = s_cached(self, strtoll(PQgetvalue(res, row, 0), NULL, 10));
+        const char *list = PQgetvalue(res, row, 2);
+        size_t count = *list ? 1 : 0;
+        for (const char *c = list; *c; c++)
+            count += *c == ',';
+        s_grants_t *g = at >= 0 ? &self->grants[at] : NULL;
+        if (!g || (count && !(g->ms = malloc(count * sizeof *g->ms))))
+            continue;
+        g->window_ms = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+        for (char *end = (char *)list; g->n < count && *end; end += *end == ',')
+            g->ms[g->n++] = strtoll(end, &end, 10);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The budget in use at PostgreSQL's now_ms of every tenant whose grants are
+ * known: those left in the window (grants leave it without a write). */
+static void s_budget_at(mon_cache_t *self, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        s_grants_t *g = &self->grants[i];
+        if (g->window_ms == 0)
+            continue;
+        size_t first = 0;
+        while (first < g->n && g->ms[first] <= now_ms - g->window_ms)
+            first++;
+        self->reports[i].budget_used = (double)(g->n - first);
+        if (first == g->n) { /* nothing left: nothing to recompute until a write */
+            free(g->ms);
+            *g = (s_grants_t){NULL, 0, 0};
+        }
+    }
 }
 
 /* Deletes the touches older than MON_CACHE_KEEP_MS, at most once a minute (a failure is only logged). */
@@ -260,10 +353,13 @@ static int s_update(mon_cache_t *self, halo_pg_t *pg, int64_t now_ms, char *err,
             self->stats.last_reloaded = count;
         }
     }
+    if (rc == 0)
+        rc = s_load_grants(self, pg, err, errlen);
     if (rc != 0) {
         free(touches);
         return -1;
     }
+    s_budget_at(self, now_us / 1000);
     free(self->seen);
     self->seen = touches;
     self->nseen = n;

@@ -4,9 +4,10 @@
  * noted in halo.status_touches since the last look (021_status_touches.sql);
  * it loads every tenant on the first refresh, when the registry generation
  * moved, when a TRUNCATE was noted and every MON_CACHE_FULL_EVERY_MS as a
- * safety net; otherwise it reloads only the tenants touched and those with a
- * budget in use (grants leave the window without a write), and recomputes
- * the time-dependent figures of the others in C (halo_status_report_at). */
+ * safety net; otherwise it reloads only the tenants touched, and recomputes
+ * the time-dependent figures of the others in C (halo_status_report_at, and
+ * the budget in use from the grant times kept, which leave the window
+ * without a write). */
 #ifndef MON_CACHE_H
 #define MON_CACHE_H
 
