@@ -197,19 +197,32 @@ static void s_copy(char *dst, size_t len, const PGresult *res, int row, int col)
     snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
-static halo_status_report_t *s_find(halo_status_report_t *reports, size_t count, int64_t tenant_id)
+/* A report's place, for finding it by tenant id (sorted by id). */
+typedef struct {
+    int64_t tenant_id;
+    size_t at;
+} s_place_t;
+
+static int s_place_cmp(const void *a, const void *b)
 {
-    for (size_t i = 0; i < count; i++)
-        if (reports[i].tenant_id == tenant_id)
-            return &reports[i];
-    return NULL;
+    int64_t x = ((const s_place_t *)a)->tenant_id, y = ((const s_place_t *)b)->tenant_id;
+    return (x > y) - (x < y);
 }
 
-/* Runs sql with the optional slug as $1 (NULL = every tenant). */
-static PGresult *s_query(halo_pg_t *pg, const char *sql, const char *slug, char *err, size_t errlen)
+/* The report of tenant_id through places (sorted by id): O(log n) per row. */
+static halo_status_report_t *s_find(halo_status_report_t *reports, const s_place_t *places, size_t count,
+                                    int64_t tenant_id)
 {
-    const char *params[1] = {slug};
-    PGresult *res = halo_pg_exec(pg, sql, 1, params);
+    s_place_t key = {tenant_id, 0};
+    const s_place_t *p = count ? bsearch(&key, places, count, sizeof *places, s_place_cmp) : NULL;
+    return p ? &reports[p->at] : NULL;
+}
+
+/* Runs sql with the optional slug as $1 and bigint[] literal of ids as $2 (NULL = every tenant). */
+static PGresult *s_query(halo_pg_t *pg, const char *sql, const char *slug, const char *ids, char *err, size_t errlen)
+{
+    const char *params[2] = {slug, ids};
+    PGresult *res = halo_pg_exec(pg, sql, 2, params);
     if (!res)
         snprintf(err, errlen, "%s", halo_pg_error(pg));
     return res;
@@ -255,7 +268,6 @@ static void s_add_stat(halo_status_report_t *r, const char *event, int64_t recei
     e->last_at_ms = last_at_ms;
 }
 
-/* Computes status, budget and health of r once every table was read. */
 /* Reads the limiter's learned state (HALO_LIMITER_STATE_COLUMNS from col)
  * and derives the effective limit at the report's time and its summary. */
 static void s_load_rate(halo_status_report_t *r, const PGresult *res, int row, int col)
@@ -266,21 +278,34 @@ static void s_load_rate(halo_status_report_t *r, const PGresult *res, int row, i
     st.configured_window_s = (double)r->rate_window_s;
     int64_t gen = 0, db_now_ms = 0;
     halo_limiter_state_parse(res, row, col, &st, &gen, &db_now_ms);
-    int limit = 0;
-    halo_ratelearn_effective(&st, r->now_ms, &limit, &r->rate_effective_window_s);
-    r->rate_effective = limit;
+    r->rate_state = st;
     r->rate_learned = st.learned_limit;
     r->rate_learned_window_s = st.learned_window_s;
     r->rate_learned_at_ms = st.learned_limit > 0 ? st.learned_at_ms : -1;
-    int ceiling = 0;
-    double ceiling_w = 0;
-    halo_ratelearn_ceiling(&st, &ceiling, &ceiling_w);
-    r->rate_aimd = limit < ceiling;
-    halo_ratelearn_describe(&st, r->now_ms, r->rate_summary, sizeof r->rate_summary);
 }
 
-static void s_finish(halo_status_report_t *r, int64_t used)
+/* The effective limit at the report's time, whether AIMD holds it below the ceiling, and its summary. */
+static void s_rate_at(halo_status_report_t *r)
 {
+    const halo_ratelearn_t *st = &r->rate_state;
+    int limit = 0;
+    halo_ratelearn_effective(st, r->now_ms, &limit, &r->rate_effective_window_s);
+    r->rate_effective = limit;
+    int ceiling = 0;
+    double ceiling_w = 0;
+    halo_ratelearn_ceiling(st, &ceiling, &ceiling_w);
+    r->rate_aimd = limit < ceiling;
+    halo_ratelearn_describe(st, r->now_ms, r->rate_summary, sizeof r->rate_summary);
+}
+
+void halo_status_report_at(halo_status_report_t *r, int64_t now_ms)
+{
+    r->now_ms = now_ms;
+    s_rate_at(r);
+    if (r->oldest_pending_at_ms >= 0)
+        r->oldest_pending_ms = now_ms > r->oldest_pending_at_ms ? now_ms - r->oldest_pending_at_ms : 0;
+    else
+        r->oldest_pending_ms = -1;
     const char *expected[HALO_STATUS_MAX_EVENTS];
     halo_event_stat_t stats[HALO_STATUS_MAX_EVENTS];
     for (size_t i = 0; i < r->event_count; i++) {
@@ -292,85 +317,69 @@ static void s_finish(halo_status_report_t *r, int64_t used)
                             &r->result) != 0)
         r->result.status = HALO_STATUS_NO_DATA; /* unreachable: counts are capped on load */
     r->budget_limit = (double)r->rate_effective * r->rate_headroom;
-    /* The limiter logs each grant: those of the last window are the budget in use. */
-    r->budget_used = used > 0 ? (double)used : 0;
     bool sync_failed = false;
     for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++)
         sync_failed |= r->sync[k].present && strcmp(r->sync[k].full_status, "failed") == 0;
     r->healthy = !r->enabled || (r->result.status == HALO_STATUS_SUCCESSFUL && r->dead_letters == 0 && !sync_failed);
 }
 
-int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, halo_status_report_t **reports,
-                            size_t *count, char *err, size_t errlen)
-{
-    static const char *const tenants_sql = "SELECT t.id, t.slug, t.enabled, t.resource_url, " S_MS(
-        "t.connected_at") ", "
-                          "array_to_json(t.expected_events)::text, t.rate_limit, t.rate_window_s, "
-                          "t.rate_headroom, " S_BUDGET_USED ", r.requests, r.throttled, " S_MS(
-                              "r.last_429_at") ", " HALO_LIMITER_STATE_COLUMNS " "
-                                               "FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = t.id "
-                                               "WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug";
-    static const char *const stats_sql = "SELECT s.tenant_id, s.event, s.received, " S_MS(
-        "s.last_at") " FROM halo.webhook_event_stats s "
-                     "JOIN halo.tenants t ON t.id = s.tenant_id WHERE $1::text IS NULL OR t.slug = $1 ORDER BY s.event";
-    static const char *const sync_sql =
-        "SELECT s.tenant_id, s.entity, s.full_requested, s.full_status, s.full_run_id, s.full_page_no, "
-        "s.full_total, s.full_seen, " S_MS("s.full_started_at") ", " S_MS("s.full_finished_at") ", " S_MS(
-            "s.incr_last_at") ", " S_MS("s.incr_cursor") ", " S_MS("s.updated_at") ", s.last_error "
-                                                                                   "FROM halo.sync_state s JOIN "
-                                                                                   "halo.tenants t ON t.id = "
-                                                                                   "s.tenant_id WHERE $1::text IS NULL "
-                                                                                   "OR t.slug = $1";
-    static const char *const queue_sql =
-        "SELECT q.tenant_id, count(*) FILTER (WHERE q.state = 'pending'), count(*) FILTER (WHERE q.state = 'leased'), "
-        "count(*) FILTER (WHERE q.state = 'failed'), " S_MS(
-            "min(q.first_webhook_at) FILTER (WHERE q.state <> 'failed')") ", "
-                                                                          "(array_agg(q.last_error ORDER BY "
-                                                                          "q.updated_at DESC) FILTER (WHERE q.state = "
-                                                                          "'failed'))[1] "
-                                                                          "FROM halo.fetch_queue q JOIN halo.tenants t "
-                                                                          "ON t.id = q.tenant_id "
-                                                                          "WHERE $1::text IS NULL OR t.slug = $1 GROUP "
-                                                                          "BY q.tenant_id";
-    static const char *const coverage_sql =
-        "SELECT c.tenant_id, c.entity, c.live, c.wanting FROM halo.detail_coverage c JOIN halo.tenants t "
-        "ON t.id = c.tenant_id WHERE $1::text IS NULL OR t.slug = $1";
-    halo_status_report_t *out = NULL;
-    PGresult *res = NULL;
-    size_t n = 0;
-    int64_t *used = NULL;
+/* Both loads' filter: the optional slug ($1) and the optional bigint[] of ids ($2) on a table's tenant column. */
+#define S_WHERE(col)                                                                                                   \
+    " WHERE ($1::text IS NULL OR t.slug = $1) AND ($2::bigint[] IS NULL OR " col " = ANY($2::bigint[]))"
 
-    res = s_query(pg, tenants_sql, slug, err, errlen);
-    if (!res)
-        goto fail;
-    n = (size_t)PQntuples(res);
-    if (n > 0) {
-        out = calloc(n, sizeof *out);
-        used = calloc(n, sizeof *used);
-        if (!out || !used) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-    }
+static const char *const s_tenants_sql = "SELECT t.id, t.slug, t.enabled, t.resource_url, " S_MS(
+    "t.connected_at") ", "
+                      "array_to_json(t.expected_events)::text, t.rate_limit, t.rate_window_s, "
+                      "t.rate_headroom, " S_BUDGET_USED ", r.requests, r.throttled, " S_MS(
+                          "r.last_429_at") ", " HALO_LIMITER_STATE_COLUMNS " "
+                                           "FROM halo.tenants t LEFT JOIN halo.rate_limits r ON r.tenant_id = "
+                                           "t.id" S_WHERE("t.id") " ORDER BY t.slug";
+static const char *const s_stats_sql = "SELECT s.tenant_id, s.event, s.received, " S_MS(
+    "s.last_at") " FROM halo.webhook_event_stats s "
+                 "JOIN halo.tenants t ON t.id = s.tenant_id" S_WHERE("s.tenant_id") " ORDER BY s.event";
+static const char *const s_sync_sql =
+    "SELECT s.tenant_id, s.entity, s.full_requested, s.full_status, s.full_run_id, s.full_page_no, "
+    "s.full_total, s.full_seen, " S_MS("s.full_started_at") ", " S_MS("s.full_finished_at") ", " S_MS(
+        "s.incr_last_at") ", " S_MS("s.incr_cursor") ", " S_MS("s.updated_at") ", s.last_error "
+                                                                               "FROM halo.sync_state s JOIN "
+                                                                               "halo.tenants t ON t.id = "
+                                                                               "s.tenant_id" S_WHERE("s.tenant_id");
+static const char *const s_queue_sql =
+    "SELECT q.tenant_id, count(*) FILTER (WHERE q.state = 'pending'), count(*) FILTER (WHERE q.state = 'leased'), "
+    "count(*) FILTER (WHERE q.state = 'failed'), " S_MS(
+        "min(q.first_webhook_at) FILTER (WHERE q.state <> 'failed')") ", (array_agg(q.last_error ORDER BY q.updated_at "
+                                                                      "DESC) FILTER (WHERE q.state = 'failed'))[1] "
+                                                                      "FROM halo.fetch_queue q JOIN halo.tenants t ON "
+                                                                      "t.id = q.tenant_id" S_WHERE(
+                                                                          "q.tenant_id") " GROUP BY q.tenant_id";
+static const char *const s_coverage_sql =
+    "SELECT c.tenant_id, c.entity, c.live, c.wanting FROM halo.detail_coverage c JOIN halo.tenants t "
+    "ON t.id = c.tenant_id" S_WHERE("c.tenant_id");
+
+/* Fills reports from the tenants statement's result (one per row, in its order). */
+static void s_read_tenants(const PGresult *res, halo_status_report_t *out, s_place_t *places, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         halo_status_report_t *r = &out[i];
         int row = (int)i;
         r->tenant_id = s_i64(res, row, 0, 0);
+        places[i] = (s_place_t){r->tenant_id, i};
         s_copy(r->slug, sizeof r->slug, res, row, 1);
         r->enabled = strcmp(PQgetvalue(res, row, 2), "t") == 0;
         s_copy(r->resource_url, sizeof r->resource_url, res, row, 3);
         r->connected_at_ms = s_i64(res, row, 4, 0);
-        r->now_ms = now_ms;
         s_load_expected(r, PQgetvalue(res, row, 5));
         r->rate_limit = s_i64(res, row, 6, 450);
         r->rate_window_s = s_i64(res, row, 7, 300);
         r->rate_headroom = strtod(PQgetvalue(res, row, 8), NULL);
-        used[i] = s_i64(res, row, 9, 0);
+        /* The limiter logs each grant: those of the last window are the budget in use. */
+        int64_t used = s_i64(res, row, 9, 0);
+        r->budget_used = used > 0 ? (double)used : 0;
         r->api_requests = s_i64(res, row, 10, 0);
         r->api_throttled = s_i64(res, row, 11, 0);
         r->last_429_at_ms = s_i64(res, row, 12, -1);
         s_load_rate(r, res, row, 13);
-        r->oldest_pending_ms = -1;
+        r->oldest_pending_at_ms = -1;
         for (size_t k = 0; k < HALO_STATUS_ENTITY_COUNT; k++) {
             snprintf(r->sync[k].entity, sizeof r->sync[k].entity, "%s", halo_entity_at(k)->name);
             r->sync[k].full_run_id = r->sync[k].full_total = -1;
@@ -378,51 +387,58 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
             r->sync[k].incr_last_at_ms = r->sync[k].incr_cursor_ms = r->sync[k].updated_at_ms = -1;
         }
     }
-    PQclear(res);
+    qsort(places, n, sizeof *places, s_place_cmp);
+}
 
-    res = s_query(pg, stats_sql, slug, err, errlen);
+/* Reads a sync_state row into its entity's line of r. */
+static void s_read_sync(halo_status_report_t *r, const PGresult *res, int row)
+{
+    for (size_t k = 0; r && k < HALO_STATUS_ENTITY_COUNT; k++) {
+        halo_status_sync_t *s = &r->sync[k];
+        if (strcmp(PQgetvalue(res, row, 1), s->entity) != 0)
+            continue;
+        s->present = true;
+        s->full_requested = strcmp(PQgetvalue(res, row, 2), "t") == 0;
+        s_copy(s->full_status, sizeof s->full_status, res, row, 3);
+        s->full_run_id = s_i64(res, row, 4, -1);
+        s->full_page_no = s_i64(res, row, 5, 0);
+        s->full_total = s_i64(res, row, 6, -1);
+        s->full_seen = s_i64(res, row, 7, 0);
+        s->full_started_at_ms = s_i64(res, row, 8, -1);
+        s->full_finished_at_ms = s_i64(res, row, 9, -1);
+        s->incr_last_at_ms = s_i64(res, row, 10, -1);
+        if (s->incr_last_at_ms == 0) /* epoch: "haloctl sync" asked for a pass, none done since */
+            s->incr_last_at_ms = -1;
+        s->incr_cursor_ms = s_i64(res, row, 11, -1);
+        s->updated_at_ms = s_i64(res, row, 12, -1);
+        s_copy(s->last_error, sizeof s->last_error, res, row, 13);
+    }
+}
+
+/* Reads the rows of the per-tenant statements (stats, sync, coverage, queue) into out. */
+static int s_read_rest(halo_pg_t *pg, const char *slug, const char *ids, halo_status_report_t *out,
+                       const s_place_t *places, size_t n, char *err, size_t errlen)
+{
+    PGresult *res = s_query(pg, s_stats_sql, slug, ids, err, errlen);
     if (!res)
-        goto fail;
+        return -1;
     for (int row = 0; row < PQntuples(res); row++) {
-        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        halo_status_report_t *r = s_find(out, places, n, s_i64(res, row, 0, 0));
         if (r)
             s_add_stat(r, PQgetvalue(res, row, 1), s_i64(res, row, 2, 0), s_i64(res, row, 3, -1));
     }
     PQclear(res);
-
-    res = s_query(pg, sync_sql, slug, err, errlen);
+    res = s_query(pg, s_sync_sql, slug, ids, err, errlen);
     if (!res)
-        goto fail;
-    for (int row = 0; row < PQntuples(res); row++) {
-        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
-        for (size_t k = 0; r && k < HALO_STATUS_ENTITY_COUNT; k++) {
-            halo_status_sync_t *s = &r->sync[k];
-            if (strcmp(PQgetvalue(res, row, 1), s->entity) != 0)
-                continue;
-            s->present = true;
-            s->full_requested = strcmp(PQgetvalue(res, row, 2), "t") == 0;
-            s_copy(s->full_status, sizeof s->full_status, res, row, 3);
-            s->full_run_id = s_i64(res, row, 4, -1);
-            s->full_page_no = s_i64(res, row, 5, 0);
-            s->full_total = s_i64(res, row, 6, -1);
-            s->full_seen = s_i64(res, row, 7, 0);
-            s->full_started_at_ms = s_i64(res, row, 8, -1);
-            s->full_finished_at_ms = s_i64(res, row, 9, -1);
-            s->incr_last_at_ms = s_i64(res, row, 10, -1);
-            if (s->incr_last_at_ms == 0) /* epoch: "haloctl sync" asked for a pass, none done since */
-                s->incr_last_at_ms = -1;
-            s->incr_cursor_ms = s_i64(res, row, 11, -1);
-            s->updated_at_ms = s_i64(res, row, 12, -1);
-            s_copy(s->last_error, sizeof s->last_error, res, row, 13);
-        }
-    }
+        return -1;
+    for (int row = 0; row < PQntuples(res); row++)
+        s_read_sync(s_find(out, places, n, s_i64(res, row, 0, 0)), res, row);
     PQclear(res);
-
-    res = s_query(pg, coverage_sql, slug, err, errlen);
+    res = s_query(pg, s_coverage_sql, slug, ids, err, errlen);
     if (!res)
-        goto fail;
+        return -1;
     for (int row = 0; row < PQntuples(res); row++) {
-        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        halo_status_report_t *r = s_find(out, places, n, s_i64(res, row, 0, 0));
         for (size_t k = 0; r && k < HALO_STATUS_ENTITY_COUNT; k++)
             if (strcmp(PQgetvalue(res, row, 1), r->sync[k].entity) == 0) {
                 r->sync[k].detail_live = s_i64(res, row, 2, 0);
@@ -430,36 +446,83 @@ int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, hal
             }
     }
     PQclear(res);
-
-    res = s_query(pg, queue_sql, slug, err, errlen);
+    res = s_query(pg, s_queue_sql, slug, ids, err, errlen);
     if (!res)
-        goto fail;
+        return -1;
     for (int row = 0; row < PQntuples(res); row++) {
-        halo_status_report_t *r = s_find(out, n, s_i64(res, row, 0, 0));
+        halo_status_report_t *r = s_find(out, places, n, s_i64(res, row, 0, 0));
         if (!r)
             continue;
         r->queue_pending = s_i64(res, row, 1, 0);
         r->queue_leased = s_i64(res, row, 2, 0);
         r->dead_letters = s_i64(res, row, 3, 0);
-        int64_t oldest = s_i64(res, row, 4, -1);
-        if (oldest >= 0)
-            r->oldest_pending_ms = now_ms > oldest ? now_ms - oldest : 0;
+        r->oldest_pending_at_ms = s_i64(res, row, 4, -1);
         s_copy(r->last_dead_error, sizeof r->last_dead_error, res, row, 5);
     }
     PQclear(res);
-    res = NULL;
+    return 0;
+}
 
+/* The loads' one body: every tenant, the one of slug, or those of the bigint[] literal ids. */
+static int s_load(halo_pg_t *pg, const char *slug, const char *ids, int64_t now_ms, halo_status_report_t **reports,
+                  size_t *count, char *err, size_t errlen)
+{
+    halo_status_report_t *out = NULL;
+    s_place_t *places = NULL;
+    size_t n = 0;
+    PGresult *res = s_query(pg, s_tenants_sql, slug, ids, err, errlen);
+    if (!res)
+        goto fail;
+    n = (size_t)PQntuples(res);
+    if (n > 0) {
+        out = calloc(n, sizeof *out);
+        places = calloc(n, sizeof *places);
+        if (!out || !places) {
+            snprintf(err, errlen, "out of memory");
+            PQclear(res);
+            goto fail;
+        }
+    }
+    s_read_tenants(res, out, places, n);
+    PQclear(res);
+    if (s_read_rest(pg, slug, ids, out, places, n, err, errlen) != 0)
+        goto fail;
     for (size_t i = 0; i < n; i++)
-        s_finish(&out[i], used[i]);
-    free(used);
+        halo_status_report_at(&out[i], now_ms);
+    free(places);
     *reports = out;
     *count = n;
     return 0;
 fail:
-    PQclear(res);
-    free(used);
+    free(places);
     free(out);
     return -1;
+}
+
+int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, halo_status_report_t **reports,
+                            size_t *count, char *err, size_t errlen)
+{
+    return s_load(pg, slug, NULL, now_ms, reports, count, err, errlen);
+}
+
+int halo_status_report_load_ids(halo_pg_t *pg, const int64_t *ids, size_t nids, int64_t now_ms,
+                                halo_status_report_t **reports, size_t *count, char *err, size_t errlen)
+{
+    *reports = NULL;
+    *count = 0;
+    if (nids == 0)
+        return 0;
+    size_t len = nids * 21 + 3; /* "-9223372036854775808," per id, braces, NUL */
+    char *text = malloc(len);
+    if (!text || nids > (size_t)INT32_MAX) {
+        free(text);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    halo_pg_ids_text(ids, (int)nids, text, len);
+    int rc = s_load(pg, NULL, text, now_ms, reports, count, err, errlen);
+    free(text);
+    return rc;
 }
 
 /* ---- JSON ----------------------------------------------------------------- */

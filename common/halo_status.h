@@ -10,6 +10,7 @@
 #include "halo_config.h"
 #include "halo_entity.h"
 #include "halo_pg.h"
+#include "halo_ratelearn.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -114,7 +115,8 @@ typedef struct {
     halo_status_result_t result;
     halo_status_sync_t sync[HALO_STATUS_ENTITY_COUNT]; /* in halo_entity order */
     int64_t queue_pending, queue_leased, dead_letters;
-    int64_t oldest_pending_ms; /* age of the oldest unfetched webhook (freshness), -1 if none */
+    int64_t oldest_pending_ms;    /* age of the oldest unfetched webhook (freshness), -1 if none */
+    int64_t oldest_pending_at_ms; /* when it arrived, -1 if none (oldest_pending_ms at now_ms) */
     char last_dead_error[256];
     int64_t rate_limit, rate_window_s;
     double rate_headroom;
@@ -130,6 +132,7 @@ typedef struct {
     int64_t api_requests, api_throttled; /* ever, from rate_limits */
     int64_t last_429_at_ms;              /* -1 if never */
     bool healthy;                        /* enabled => Successful, no dead letters, no failed sync */
+    halo_ratelearn_t rate_state;         /* the limiter's learned state as read (rate_effective at now_ms) */
 } halo_status_report_t;
 
 /* Loads the reports of every tenant (slug NULL) or of one, ordered by slug,
@@ -137,6 +140,18 @@ typedef struct {
  * (caller frees, may be NULL when *count is 0). -1 with the reason in err. */
 int halo_status_report_load(halo_pg_t *pg, const char *slug, int64_t now_ms, halo_status_report_t **reports,
                             size_t *count, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Loads the reports of the tenants ids[0..nids) that exist, as
+ * halo_status_report_load does (same statements, filtered by id; ordered by
+ * slug). Same result convention. */
+int halo_status_report_load_ids(halo_pg_t *pg, const int64_t *ids, size_t nids, int64_t now_ms,
+                                halo_status_report_t **reports, size_t *count, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Recomputes what in a loaded report depends on the time alone for now_ms:
+ * the webhook status and suggestion, the effective limit and its summary,
+ * the budget limit, the oldest pending age, health, computed_at. Pure; the
+ * budget in use (grants leaving the window) is not: reload for that. A report
+ * loaded at t and moved to now equals one loaded at now from the same rows. */
+void halo_status_report_at(halo_status_report_t *report, int64_t now_ms);
 /* The report as JSON (caller owns the reference); NULL on allocation failure. */
 json_t *halo_status_report_to_json(const halo_status_report_t *report);
 /* Detail coverage of a sync entry in percent: rows not wanting a detail / live rows (100 when none). */

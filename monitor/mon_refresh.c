@@ -2,6 +2,7 @@
 #include "mon_refresh.h"
 
 #include "halo_log.h"
+#include "mon_cache.h"
 #include "halo_pg.h"
 
 #include <jansson.h>
@@ -17,13 +18,12 @@ typedef struct {
     halo_status_t status;
 } s_known_t;
 
-#define S_LEARNED_MAX 4096
-
 struct _mon_refresh_t {
     char *conninfo;
     mon_alert_rules_t *rules; /* borrowed; NULL: no alerting */
     halo_pg_t *pg;
-    s_known_t *known; /* last status recorded per tenant */
+    mon_cache_t *cache; /* the reports kept between refreshes */
+    s_known_t *known;   /* last status recorded per tenant, sorted by tenant id */
     size_t known_count;
     mon_row_t unsent[MON_PENDING_MAX]; /* rejected webhooks taken from the state, not yet written */
     size_t nunsent;
@@ -37,7 +37,8 @@ mon_refresh_t *mon_refresh_new(const char *conninfo, mon_alert_rules_t *rules)
     self->conninfo = strdup(conninfo);
     self->rules = rules;
     self->known = calloc(S_KNOWN_MAX, sizeof *self->known);
-    if (!self->conninfo || !self->known)
+    self->cache = mon_cache_new();
+    if (!self->conninfo || !self->known || !self->cache)
         mon_refresh_destroy(&self);
     return self;
 }
@@ -47,18 +48,43 @@ void mon_refresh_destroy(mon_refresh_t **self_p)
     if (!self_p || !*self_p)
         return;
     halo_pg_destroy(&(*self_p)->pg);
+    mon_cache_destroy(&(*self_p)->cache);
     free((*self_p)->conninfo);
     free((*self_p)->known);
     free(*self_p);
     *self_p = NULL;
 }
 
+/* The first known entry whose tenant id is not below tenant_id (binary search; known_count if none). */
+static size_t s_known_at(const mon_refresh_t *self, int64_t tenant_id)
+{
+    size_t lo = 0, hi = self->known_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->known[mid].tenant_id < tenant_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static s_known_t *s_known(mon_refresh_t *self, int64_t tenant_id)
 {
-    for (size_t i = 0; i < self->known_count; i++)
-        if (self->known[i].tenant_id == tenant_id)
-            return &self->known[i];
-    return NULL;
+    size_t at = s_known_at(self, tenant_id);
+    return at < self->known_count && self->known[at].tenant_id == tenant_id ? &self->known[at] : NULL;
+}
+
+/* A new known entry for tenant_id in its sorted place, or NULL when full. */
+static s_known_t *s_known_add(mon_refresh_t *self, int64_t tenant_id)
+{
+    if (self->known_count >= S_KNOWN_MAX)
+        return NULL;
+    size_t at = s_known_at(self, tenant_id);
+    memmove(&self->known[at + 1], &self->known[at], (self->known_count - at) * sizeof *self->known);
+    self->known_count++;
+    self->known[at].tenant_id = tenant_id;
+    return &self->known[at];
 }
 
 /* Records r's status if it differs from the last one recorded (in memory, then in PostgreSQL). */
@@ -96,8 +122,8 @@ static void s_record_status(mon_refresh_t *self, const halo_status_report_t *r)
     }
     free(missing_text);
     PQclear(res);
-    if (!k && self->known_count < S_KNOWN_MAX)
-        k = &self->known[self->known_count++];
+    if (!k)
+        k = s_known_add(self, r->tenant_id);
     if (k) {
         k->tenant_id = r->tenant_id;
         k->status = r->result.status;
@@ -125,34 +151,16 @@ static void s_load_history(mon_refresh_t *self, mon_state_t *state, int64_t now_
     PQclear(res);
 }
 
-/* The limits Halo stated in 429s (halo.rate_limits.learned_limit, when a
- * migration added it) into *out (malloc'd, caller frees); the count, 0 if none. */
-static size_t s_load_learned(mon_refresh_t *self, mon_alert_learned_t **out)
+/* The limits Halo stated in 429s, from the reports (halo.rate_limits.learned_*)
+ * into *out (malloc'd, caller frees); the count, 0 if none. */
+static size_t s_learned(const halo_status_report_t *reports, size_t count, mon_alert_learned_t **out)
 {
-    *out = NULL;
-    PGresult *res = halo_pg_exec(self->pg,
-                                 "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'halo' "
-                                 "AND table_name = 'rate_limits' AND column_name IN ('learned_limit', "
-                                 "'learned_window_s')",
-                                 0, NULL);
-    bool present = res && strcmp(PQgetvalue(res, 0, 0), "2") == 0;
-    PQclear(res);
-    if (!present)
-        return 0;
-    res = halo_pg_exec(self->pg,
-                       "SELECT tenant_id, learned_limit, learned_window_s FROM halo.rate_limits "
-                       "WHERE learned_limit IS NOT NULL AND learned_window_s IS NOT NULL LIMIT 4096",
-                       0, NULL);
-    size_t n = res ? (size_t)PQntuples(res) : 0;
-    *out = n ? calloc(n, sizeof **out) : NULL;
-    if (!*out)
-        n = 0;
-    for (size_t i = 0; i < n; i++) {
-        (*out)[i].tenant_id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
-        (*out)[i].limit = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
-        (*out)[i].window_s = strtod(PQgetvalue(res, (int)i, 2), NULL);
-    }
-    PQclear(res);
+    *out = count ? calloc(count, sizeof **out) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; *out && i < count; i++)
+        if (reports[i].rate_learned > 0 && reports[i].rate_learned_window_s > 0)
+            (*out)[n++] =
+                (mon_alert_learned_t){reports[i].tenant_id, reports[i].rate_learned, reports[i].rate_learned_window_s};
     return n;
 }
 
@@ -283,10 +291,11 @@ int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
             return -1;
         }
         HALO_INFO("connected to postgresql", "");
+        mon_cache_reset(self->cache); /* a new connection starts from a full load */
     }
     halo_status_report_t *reports = NULL;
     size_t count = 0;
-    if (halo_status_report_load(self->pg, NULL, now_ms, &reports, &count, err, sizeof err) != 0) {
+    if (mon_cache_refresh(self->cache, self->pg, now_ms, &reports, &count, err, sizeof err) != 0) {
         HALO_WARN("cannot read status", "error=\"%s\"", err);
         mon_state_db_failed(state, err);
         if (halo_pg_lost(self->pg))
@@ -297,7 +306,7 @@ int mon_refresh_run(mon_refresh_t *self, mon_state_t *state, int64_t now_ms)
         s_record_status(self, &reports[i]);
     if (self->rules) {
         mon_alert_learned_t *learned = NULL;
-        size_t nlearned = s_load_learned(self, &learned);
+        size_t nlearned = s_learned(reports, count, &learned);
         mon_alert_rules_evaluate(self->rules, reports, count, learned, nlearned, now_ms);
         free(learned);
     }

@@ -1,5 +1,6 @@
 /* mon_refresh: one pass of reading PostgreSQL for halo-monitor: every
- * tenant's report (halo_status), webhooks per minute for the chart, and the
+ * tenant's report (halo_status, kept by mon_cache: only what changed is
+ * read again), webhooks per minute for the chart, and the
  * recording of status changes in halo.webhook_status_changes (logged once,
  * across restarts), and the alert rules' evaluation. Connects lazily and reconnects after a failure. */
 #ifndef MON_REFRESH_H
