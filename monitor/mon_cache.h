@@ -1,7 +1,7 @@
 /* mon_cache: halo-monitor's tenant reports kept between refreshes, so a
  * refresh costs O(changes), not O(tenants) (issue 21, docs/monitor.md
  * "Refresh"). Each refresh looks at halo.tenants_gen and at the tenants
- * noted in halo.status_touches since the last look (021_status_touches.sql);
+ * noted in halo.status_touches since the last look (020_status_touches.sql);
  * it loads every tenant on the first refresh, when the registry generation
  * moved, when a TRUNCATE was noted and every MON_CACHE_FULL_EVERY_MS as a
  * safety net; otherwise it reloads only the tenants touched, and recomputes

@@ -166,7 +166,7 @@ static long s_prune_deliveries(store_lane_t *self)
     return n;
 }
 
-/* Hourly, while the lane is idle: old rejects, then old deliveries a batch per pass. */
+/* Hourly, while the lane is idle: old rejects and status touches, then old deliveries a batch per pass. */
 static void s_prune(store_lane_t *self, int64_t now)
 {
     if (!self->pg || self->pg_down) {
@@ -177,6 +177,11 @@ static void s_prune(store_lane_t *self, int64_t now)
         halo_pg_command(self->pg, "DELETE FROM halo.store_rejects WHERE rejected_at < now() - interval '30 days'", 0,
                         NULL) != 0)
         HALO_WARN("pruning store_rejects failed", "error=\"%s\"", halo_pg_error(self->pg));
+    /* The monitor prunes its change notes every minute; without a monitor
+     * running they would only grow (020_status_touches.sql). */
+    if (!self->pruning_deliveries &&
+        halo_pg_command(self->pg, "DELETE FROM halo.status_touches WHERE at < now() - interval '1 hour'", 0, NULL) != 0)
+        HALO_WARN("pruning status_touches failed", "error=\"%s\"", halo_pg_error(self->pg));
     /* A full batch: more are due, deleted on the next passes, between writes. */
     self->pruning_deliveries = s_prune_deliveries(self) == S_PRUNE_BATCH;
     self->next_prune_ms = self->pruning_deliveries ? now : now + S_PRUNE_EVERY_MS;

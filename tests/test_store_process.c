@@ -468,7 +468,8 @@ static void test_postgresql_restart(void **state)
 }
 
 /* webhook_deliveries older than 30 days are pruned by housekeeping, in
- * batches (more old rows than one batch), newer ones are kept (issue 19 row 7). */
+ * batches (more old rows than one batch), newer ones are kept (issue 19 row
+ * 7); so are the monitor's change notes older than an hour. */
 static void test_prunes_old_webhook_deliveries(void **state)
 {
     (void)state;
@@ -488,6 +489,12 @@ static void test_prunes_old_webhook_deliveries(void **state)
                                      "FROM halo.tenants t, generate_series(1, 50) k WHERE t.slug = 'acme'",
                                      0, NULL),
                      0);
+    /* The monitor's change notes: older than an hour go too (020_status_touches.sql). */
+    assert_int_equal(halo_pg_command(pg,
+                                     "INSERT INTO halo.status_touches (at, tenant_id) SELECT now() - k * interval "
+                                     "'1 minute', 1000 + k FROM generate_series(1, 120) k",
+                                     0, NULL),
+                     0);
     proc_t p = {0};
     char *dir = halo_test_tmpdir("store-prune");
     snprintf(p.log, sizeof p.log, "%s/store.log", dir);
@@ -495,6 +502,9 @@ static void test_prunes_old_webhook_deliveries(void **state)
     s_wait_count(pg, "SELECT count(*) FROM halo.webhook_deliveries WHERE delivery_id LIKE 'old-%'", 0);
     assert_int_equal(s_count(pg, "SELECT count(*) FROM halo.webhook_deliveries WHERE delivery_id LIKE 'new-%'"), 50);
     assert_false(s_log_has(p.log, "pruning webhook_deliveries failed"));
+    s_wait_count(pg, "SELECT count(*) FROM halo.status_touches WHERE at < now() - interval '61 minutes'", 0);
+    assert_true(s_count(pg, "SELECT count(*) FROM halo.status_touches WHERE tenant_id > 1000") >= 59);
+    assert_false(s_log_has(p.log, "pruning status_touches failed"));
     assert_int_equal(halo_test_stop(p.pid, false), 0);
     halo_pg_destroy(&pg);
     free(url);

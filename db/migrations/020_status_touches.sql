@@ -1,4 +1,4 @@
--- 021_status_touches: halo-monitor refreshes what changed, not every tenant
+-- 020_status_touches: halo-monitor refreshes what changed, not every tenant
 -- (issue 21, docs/monitor.md "Refresh"). A tenant's report reads
 -- halo.webhook_event_stats, halo.sync_state, halo.fetch_queue,
 -- halo.rate_limits and the mirrored entity tables (detail coverage); their
@@ -13,7 +13,8 @@
 -- and deletes rows older than ten minutes. TRUNCATE notes tenant 0: "reload
 -- everything". The rows hold no secret; without a monitor running they
 -- accumulate (about one row per writing transaction and tenant) until the
--- next monitor prunes them.
+-- next monitor prunes them, or halo-store's hourly housekeeping deletes those
+-- older than an hour.
 CREATE TABLE halo.status_touches (
     at         timestamptz NOT NULL DEFAULT now(),  -- the writing transaction's start
     tenant_id  bigint NOT NULL,                     -- 0: a TRUNCATE, every tenant
@@ -51,7 +52,10 @@ BEGIN
 END
 $$;
 
-GRANT INSERT ON halo.status_touches TO halo_fetcher, halo_store;
+GRANT INSERT ON halo.status_touches TO halo_fetcher;
+-- halo-store also deletes notes older than an hour in its hourly housekeeping,
+-- so the table stays bounded while no monitor runs.
+GRANT SELECT, INSERT, DELETE ON halo.status_touches TO halo_store;
 GRANT SELECT, DELETE ON halo.status_touches TO halo_monitor;
 
 -- The status page's "status changes" list (newest 30) walks this instead of
