@@ -387,7 +387,8 @@ static void s_read_tenants(const PGresult *res, halo_status_report_t *out, s_pla
             r->sync[k].incr_last_at_ms = r->sync[k].incr_cursor_ms = r->sync[k].updated_at_ms = -1;
         }
     }
-    qsort(places, n, sizeof *places, s_place_cmp);
+    if (n > 0) /* places is NULL without tenants: qsort wants a pointer */
+        qsort(places, n, sizeof *places, s_place_cmp);
 }
 
 /* Reads a sync_state row into its entity's line of r. */

@@ -181,7 +181,8 @@ static int s_look(halo_pg_t *pg, int64_t since_us, int64_t *gen, int64_t *now_us
         (*n)++;
     }
     PQclear(res);
-    qsort(*touches, *n, sizeof **touches, s_touch_cmp);
+    if (*n > 0)
+        qsort(*touches, *n, sizeof **touches, s_touch_cmp);
     return 0;
 }
 
@@ -220,7 +221,7 @@ static int s_reload(mon_cache_t *self, halo_pg_t *pg, const int64_t *ids, size_t
     if (halo_status_report_load_ids(pg, ids, nids, now_ms, &fresh, &nfresh, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < self->count; i++)
-        if (!bsearch(&self->reports[i].tenant_id, ids, nids, sizeof *ids, s_id_cmp))
+        if (nids == 0 || !bsearch(&self->reports[i].tenant_id, ids, nids, sizeof *ids, s_id_cmp))
             halo_status_report_at(&self->reports[i], now_ms);
     int rc = 0;
     for (size_t i = 0; i < nfresh; i++) {
