@@ -16,8 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +26,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hook_rig.h"
 
 #define TICKETS 250
 #define HOOK_USER "halo"
@@ -46,14 +46,8 @@ typedef struct {
     long elapsed_ms;
 } s_http_t;
 
-/* Webhooks received by the in-process receiver. */
-static struct {
-    pthread_mutex_t lock;
-    json_t *bodies; /* array of parsed bodies */
-    int bad_auth;
-    struct MHD_Daemon *daemon;
-    int port;
-} s_hooks = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, 0};
+/* Webhooks received by the in-process receiver (tests/support/hook_rig). */
+static hook_rig_t *s_hooks;
 
 static pid_t s_pid;
 static int s_port;
@@ -179,65 +173,19 @@ static long s_fetch_token(char *out, size_t outlen, const char *secret)
 
 /* ---------------------------------------------------- webhook receiver */
 
-typedef struct {
-    char *body;
-    size_t len;
-} s_upload_t;
-
-static enum MHD_Result s_hook_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                      const char *version, const char *data, size_t *size, void **con_cls)
-{
-    s_upload_t *u = *con_cls;
-    if (!u) {
-        *con_cls = calloc(1, sizeof(s_upload_t));
-        return *con_cls ? MHD_YES : MHD_NO;
-    }
-    if (*size) {
-        char *grown = realloc(u->body, u->len + *size + 1);
-        if (!grown)
-            return MHD_NO;
-        u->body = grown;
-        memcpy(u->body + u->len, data, *size);
-        u->len += *size;
-        u->body[u->len] = '\0';
-        *size = 0;
-        return MHD_YES;
-    }
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(conn, &pass);
-    bool ok = user && pass && !strcmp(user, HOOK_USER) && !strcmp(pass, HOOK_PASS);
-    MHD_free(user);
-    MHD_free(pass);
-    json_error_t err;
-    json_t *j = u->body ? json_loadb(u->body, u->len, 0, &err) : NULL;
-    pthread_mutex_lock(&s_hooks.lock);
-    if (!ok)
-        s_hooks.bad_auth++;
-    if (j)
-        json_array_append_new(s_hooks.bodies, j);
-    pthread_mutex_unlock(&s_hooks.lock);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    MHD_queue_response(conn, ok ? 200 : 401, resp);
-    MHD_destroy_response(resp);
-    return MHD_YES;
-}
-
-static void s_hook_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
-{
-    s_upload_t *u = *con_cls;
-    if (u) {
-        free(u->body);
-        free(u);
-    }
-    *con_cls = NULL;
-}
-
+/* The parsed bodies received since the last call (a body that was not JSON is left out). */
 static json_t *s_take_hooks(void)
 {
-    pthread_mutex_lock(&s_hooks.lock);
-    json_t *out = s_hooks.bodies;
-    s_hooks.bodies = json_array();
-    pthread_mutex_unlock(&s_hooks.lock);
+    json_t *bodies = NULL, *out = json_array();
+    hook_rig_take(s_hooks, NULL, &bodies);
+    size_t i;
+    json_t *j;
+    json_array_foreach(bodies, i, j)
+    {
+        if (!json_is_null(j))
+            json_array_append(out, j);
+    }
+    json_decref(bodies);
     return out;
 }
 
@@ -246,13 +194,9 @@ static json_t *s_take_hooks(void)
 static int s_setup(void **state)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    s_hooks.bodies = json_array();
-    s_hooks.daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, s_hook_handler,
-                         NULL, MHD_OPTION_NOTIFY_COMPLETED, s_hook_done, NULL, MHD_OPTION_END);
-    if (!s_hooks.daemon)
+    s_hooks = hook_rig_new(HOOK_USER, HOOK_PASS);
+    if (!s_hooks)
         return -1;
-    s_hooks.port = MHD_get_daemon_info(s_hooks.daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
 
     snprintf(s_dir, sizeof(s_dir), "/tmp/test_sim_http.XXXXXX");
     if (!mkdtemp(s_dir))
@@ -263,7 +207,7 @@ static int s_setup(void **state)
     snprintf(port_file, sizeof(port_file), "%s/port", s_dir);
     snprintf(log_file, sizeof(log_file), "%s/sim.log", s_dir);
     snprintf(req_log, sizeof(req_log), "%s/requests.jsonl", s_dir);
-    snprintf(hook_url, sizeof(hook_url), "http://127.0.0.1:%d/hooks/acme/tok", s_hooks.port);
+    snprintf(hook_url, sizeof(hook_url), "http://127.0.0.1:%d/hooks/acme/tok", hook_rig_port(s_hooks));
     char tickets[16];
     snprintf(tickets, sizeof(tickets), "%d", TICKETS);
     char *argv[] = {bin,       "--listen",        listen,        "--port-file",
@@ -308,9 +252,7 @@ static int s_teardown(void **state)
         kill(s_pid, SIGTERM);
         waitpid(s_pid, &status, 0);
     }
-    if (s_hooks.daemon)
-        MHD_stop_daemon(s_hooks.daemon);
-    json_decref(s_hooks.bodies);
+    hook_rig_destroy(&s_hooks);
     curl_global_cleanup();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
@@ -525,7 +467,7 @@ static void test_webhooks(void **state)
     json_decref(r);
     json_t *got = s_take_hooks();
     assert_int_equal(json_array_size(got), 12);
-    assert_int_equal(s_hooks.bad_auth, 0);
+    assert_int_equal(hook_rig_bad_auth(s_hooks), 0);
     static const char *const events[] = {"New Ticket Logged", "Ticket Changed",  "ticket status changed",
                                          "Site created",      "Site updated",    "Site deleted",
                                          "User created",      "User updated",    "User deleted",

@@ -16,12 +16,11 @@
 /* clang-format on */
 #include <curl/curl.h>
 #include <jansson.h>
-#include <microhttpd.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hook_rig.h"
 #include "sim_rig.h"
 #include "sim_tenant.h"
 
@@ -29,73 +28,8 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Paths webhooks were POSTed to, in arrival order. */
-static struct {
-    pthread_mutex_t lock;
-    json_t *paths;
-    json_t *bodies;
-    struct MHD_Daemon *daemon;
-    int port;
-} s_hooks = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, 0};
-
-typedef struct {
-    char *body;
-    size_t len;
-} s_upload_t;
-
-/* The receiver: records each POST's path and parsed body, answers 200. */
-static enum MHD_Result s_hook_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                      const char *version, const char *data, size_t *size, void **con_cls)
-{
-    (void)cls, (void)method, (void)version;
-    s_upload_t *u = *con_cls;
-    if (!u) {
-        *con_cls = calloc(1, sizeof(s_upload_t));
-        return *con_cls ? MHD_YES : MHD_NO;
-    }
-    if (*size) {
-        char *grown = realloc(u->body, u->len + *size + 1);
-        if (!grown)
-            return MHD_NO;
-        u->body = grown;
-        memcpy(u->body + u->len, data, *size);
-        u->len += *size;
-        u->body[u->len] = '\0';
-        *size = 0;
-        return MHD_YES;
-    }
-    pthread_mutex_lock(&s_hooks.lock);
-    json_array_append_new(s_hooks.paths, json_string(url));
-    json_array_append_new(s_hooks.bodies, u->body ? json_loadb(u->body, u->len, 0, NULL) : json_null());
-    pthread_mutex_unlock(&s_hooks.lock);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    MHD_queue_response(conn, 200, resp);
-    MHD_destroy_response(resp);
-    return MHD_YES;
-}
-
-/* Frees a finished upload. */
-static void s_hook_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
-{
-    (void)cls, (void)c, (void)t;
-    s_upload_t *u = *con_cls;
-    if (u) {
-        free(u->body);
-        free(u);
-    }
-    *con_cls = NULL;
-}
-
-/* Takes the recorded paths (*paths) and bodies (*bodies); caller owns both. */
-static void s_take_hooks(json_t **paths, json_t **bodies)
-{
-    pthread_mutex_lock(&s_hooks.lock);
-    *paths = s_hooks.paths;
-    *bodies = s_hooks.bodies;
-    s_hooks.paths = json_array();
-    s_hooks.bodies = json_array();
-    pthread_mutex_unlock(&s_hooks.lock);
-}
+/* Webhooks received (tests/support/hook_rig: paths and bodies, in arrival order). */
+static hook_rig_t *s_hooks;
 
 /* A curl answer being collected. */
 typedef struct {
@@ -280,7 +214,7 @@ static void test_own_data(void **state)
     (void)state;
     tfs_sim_t sim;
     char hook[128], tok[3][80], body[256], *first[3];
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/hooks/acme", s_hooks.port);
+    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/hooks/acme", hook_rig_port(s_hooks));
     s_start(&sim, "own", hook);
     static const char *const names[] = {"acme", "acme-2", "acme-3"};
     for (int k = 0; k < 3; k++) {
@@ -339,13 +273,13 @@ static void test_own_data(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "record_count")), 30);
     json_decref(d);
     /* Webhooks: each tenant to its own target; a tenant without one has none. */
-    snprintf(body, sizeof body, "{\"webhook_url\":\"http://127.0.0.1:%d/hooks/acme-2\"}", s_hooks.port);
+    snprintf(body, sizeof body, "{\"webhook_url\":\"http://127.0.0.1:%d/hooks/acme-2\"}", hook_rig_port(s_hooks));
     r = tfs_sim_call(&sim, "POST", "/_sim/config?tenant=acme-2", body, &status);
     assert_int_equal(status, 200);
     assert_string_equal(json_string_value(json_object_get(r, "tenant")), "acme-2");
     json_decref(r);
     json_t *paths, *bodies;
-    s_take_hooks(&paths, &bodies);
+    hook_rig_take(s_hooks, &paths, &bodies);
     json_decref(paths), json_decref(bodies);
     r = tfs_sim_call(&sim, "POST", "/_sim/mutate?tenant=acme-2", "{\"count\":3,\"payload\":\"small\"}", &status);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "webhooks"), "sent")), 3);
@@ -356,7 +290,7 @@ static void test_own_data(void **state)
     r = tfs_sim_call(&sim, "POST", "/_sim/mutate?tenant=acme-3", "{\"count\":1,\"webhooks\":true}", &status);
     assert_int_equal(status, 400); /* acme-3 has no webhook target */
     json_decref(r);
-    s_take_hooks(&paths, &bodies);
+    hook_rig_take(s_hooks, &paths, &bodies);
     assert_int_equal(json_array_size(paths), 5);
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(json_string_value(json_array_get(paths, i)), i < 3 ? "/hooks/acme-2" : "/hooks/acme");
@@ -383,7 +317,7 @@ static void test_shared_data(void **state)
     (void)state;
     tfs_sim_t sim;
     char hook[128], tok[2][80];
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/hooks/acme", s_hooks.port);
+    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/hooks/acme", hook_rig_port(s_hooks));
     s_start(&sim, "shared", hook);
     s_token(&sim, "acme", 1, tok[0], sizeof tok[0]);
     s_token(&sim, "acme-2", 2, tok[1], sizeof tok[1]);
@@ -405,23 +339,16 @@ static int s_setup(void **state)
 {
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    s_hooks.paths = json_array();
-    s_hooks.bodies = json_array();
-    s_hooks.daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, s_hook_handler,
-                         NULL, MHD_OPTION_NOTIFY_COMPLETED, s_hook_done, NULL, MHD_OPTION_END);
-    if (!s_hooks.daemon)
+    s_hooks = hook_rig_new(NULL, NULL);
+    if (!s_hooks)
         return -1;
-    s_hooks.port = MHD_get_daemon_info(s_hooks.daemon, MHD_DAEMON_INFO_BIND_PORT)->port;
     return 0;
 }
 
 static int s_teardown(void **state)
 {
     (void)state;
-    MHD_stop_daemon(s_hooks.daemon);
-    json_decref(s_hooks.paths);
-    json_decref(s_hooks.bodies);
+    hook_rig_destroy(&s_hooks);
     curl_global_cleanup();
     return 0;
 }
