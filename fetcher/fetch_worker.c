@@ -496,16 +496,15 @@ int fetch_worker_step(fetch_worker_t *self, int64_t *sleep_ms)
         rc = fetch_sync_claim(self->pg, self->s, ids, n, run);
         if (rc < 0)
             return -1;
-        if (rc == 1) {
+        if (rc == 1)
             HALO_INFO("sync run claimed", "tenant_id=%lld entity=%s full=%d run=%lld page=%d",
                       (long long)run->tenant_id, run->entity, run->full, (long long)run->run_id, run->page_no);
-            /* More runs may be due: look again as soon as this one ends, not
-             * a check interval later (1,000 small tenants' 11,000 first syncs
-             * went at one run per worker per second). */
+        /* A run claimed (or a reference pass done at once): more may be due,
+         * so look again as soon as this one ends, not a check interval later
+         * (1,000 small tenants' 11,000 first syncs went at one run per
+         * worker per second). */
+        if (rc >= 1)
             self->next_sync_check_mono = now;
-        } else if (rc == 2) {
-            self->next_sync_check_mono = now; /* a reference pass done without a request: look again */
-        }
     }
     bool sync_ready = run->active && !fetch_request_is_blocked(self->req, run->tenant_id, HALO_LIMITER_BULK, now) &&
                       now >= run->retry_at_mono;
