@@ -77,15 +77,6 @@ probe_last_tenant() {
   echo "probe_ms=$(($(now_ms) - t0))"
 }
 
-# wait_details TIMEOUT_S: until no site, user or invoice row wants its detail.
-wait_details() {
-  local deadline=$(($(date +%s) + $1))
-  until bench_detail_coverage | grep -q ' wanting=0 '; do
-    [ "$(date +%s)" -ge "$deadline" ] && die "detail backfill not done after $1 s: $(bench_detail_coverage)"
-    sleep 1
-  done
-}
-
 one_run() {
   local run=$1 i t0=() t1=() rss=() names pg0 pg1 w0 w1 st c0 c1 c2 c3 probe
   bench_stack_start --fetchers "$fetchers" --env "HALO_SYNC_INCREMENTAL_S=$incremental" "${SIM_ARGS[@]}"
@@ -94,7 +85,7 @@ one_run() {
   c1=$(now_ms)
   bench_wait_full_sync 1800
   c2=$(now_ms)
-  wait_details 1800
+  bench_wait_details 1800
   c3=$(now_ms)
   bench_sim_set_hooks
   BENCH_HOOK=$(tail -n 1 "$BENCH_STACK_DIR/hooks")
