@@ -33,6 +33,8 @@
 set -euo pipefail
 export BENCH_STACK_DIR=${BENCH_STACK_DIR:-/tmp/halo-bench-fairness}
 export BENCH_PORT_BASE=${BENCH_PORT_BASE:-29600}
+# Commit times of the rows (visible_*, tx_*): PostgreSQL records them only when asked.
+export HALO_PG_OPTS="${HALO_PG_OPTS:-} -c track_commit_timestamp=on"
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -158,19 +160,42 @@ report() {
   jq -c --argjson a "$from" --argjson b "$to" 'select(.ts_ms >= $a and .ts_ms < $b)' "$BENCH_REQLOG" >"$log"
   win=$(reqlog_worst_window "$log" $((window * 1000)))
   stormwin=$(for k in $(seq 1 "$storming"); do grep "^tenant=$(slug "$k") " <<<"$win" || true; done)
+  # The quiet tickets' single-object GETs, as halo-sim received them (the first per ticket).
+  jq -r 'select(.method == "GET" and (.path | test("^/api/Tickets/[0-9]+"))) |
+      [.tenant, (.path | capture("^/api/Tickets/(?<id>[0-9]+)").id), .ts_ms] | @tsv' "$log" >"$log.gets"
+  bench_psql "TRUNCATE bench_gets" >/dev/null
+  psql "$HALO_DATABASE_URL" -Xq -v ON_ERROR_STOP=1 -c "\\copy bench_gets FROM '$log.gets'"
+  # fresh: received by ingest to synced_at (store's transaction start, as BI
+  # tools read it); the rest split it: webhook to halo-sim's GET (fetcher), GET
+  # to synced_at (store's queue), synced_at to the commit (its transaction,
+  # track_commit_timestamp), and received to the commit (when BI sees the row).
   bench_psql "WITH s AS (
       SELECT extract(epoch FROM r.synced_at - d.received_at) * 1000 AS fresh,
-             r.synced_at - to_timestamp(b.sent_ms / 1000.0) AS sent_iv
+             r.synced_at - to_timestamp(b.sent_ms / 1000.0) AS sent_iv,
+             g.ts_ms - extract(epoch FROM d.received_at) * 1000 AS get_ms,
+             extract(epoch FROM r.synced_at) * 1000 - g.ts_ms AS store_ms,
+             extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - r.synced_at) * 1000 AS tx_ms,
+             extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - d.received_at) * 1000 AS visible_ms
       FROM bench_samples b JOIN halo.tenants t ON t.slug = b.slug
       LEFT JOIN halo.tickets r ON r.tenant_id = t.id AND r.id = b.id
       LEFT JOIN halo.webhook_deliveries d ON d.delivery_id = b.delivery_id
+      LEFT JOIN (SELECT slug, id, min(ts_ms) AS ts_ms FROM bench_gets GROUP BY 1, 2) g ON g.slug = b.slug AND g.id = b.id
       WHERE b.phase = '$phase')
-    SELECT format('phase=%s run=$run quiet_webhooks=%s rows=%s p50_ms=%s p99_ms=%s max_ms=%s sent_p50_ms=%s sent_p99_ms=%s',
+    SELECT format('phase=%s run=$run quiet_webhooks=%s rows=%s p50_ms=%s p99_ms=%s max_ms=%s sent_p50_ms=%s sent_p99_ms=%s'
+      ' get_p50_ms=%s get_p99_ms=%s store_p50_ms=%s store_p99_ms=%s tx_p50_ms=%s tx_p99_ms=%s visible_p50_ms=%s visible_p99_ms=%s',
       '$phase', count(*), count(fresh),
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY fresh)::numeric, 1),
       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY fresh)::numeric, 1), round(max(fresh)::numeric, 1),
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_iv) * 1000)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_iv) * 1000)::numeric, 1))
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_iv) * 1000)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY get_ms)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY get_ms)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY store_ms)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY store_ms)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY tx_ms)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY tx_ms)::numeric, 1),
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY visible_ms)::numeric, 1),
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY visible_ms)::numeric, 1))
     FROM s" | tr -d '\n'
   printf ' tenants_requesting=%s worst_window_max=%s storm_worst_window_max=%s budget=%s storm_requests=%s http_429=%s\n' \
     "$(grep -c '^tenant=' <<<"$win" || true)" "$(field worst_window <<<"$win" | sort -n | tail -n 1)" \
@@ -203,7 +228,8 @@ one_run() {
   # Connected and "synced": no full or incremental sync runs during the phases.
   bench_psql "UPDATE halo.sync_state SET full_status = 'done', full_requested = false, full_started_at = now(),
       full_finished_at = now(), incr_last_at = now(), updated_at = now()" >/dev/null
-  bench_psql "CREATE TABLE bench_samples (phase text, slug text, id bigint, delivery_id text, sent_ms bigint)" >/dev/null
+  bench_psql "CREATE TABLE bench_samples (phase text, slug text, id bigint, delivery_id text, sent_ms bigint);
+      CREATE TABLE bench_gets (slug text, id bigint, ts_ms bigint)" >/dev/null
   for f in $(seq 1 "$fetchers"); do stack restart "fetcher-$f" >/dev/null; done
   export BENCH_HOOK=${hooks[$((tenants - 1))]}
   bench_wait_webhook_ready

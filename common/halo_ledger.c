@@ -60,6 +60,9 @@ static bool s_plain_identifier(const char *table)
     return *table != '\0';
 }
 
+#define S_STR_(x) #x
+#define S_STR(x) S_STR_(x)
+
 /* Orders int64 values ascending (qsort). */
 static int s_cmp_id(const void *a, const void *b)
 {
@@ -127,7 +130,7 @@ static int s_job_sql(char *sql, size_t sqllen, const char *table)
         "       AND ($11::text IS NOT NULL OR NOT EXISTS (SELECT 1 FROM halo.%s f WHERE f.tenant_id = $1::bigint"
         "         AND f.id = $5::bigint AND f.fetched_at > r.at + make_interval(secs => $9::bigint / 1000.0)))"
         "       ON CONFLICT (tenant_id, entity, object_id) DO UPDATE SET"
-        "         webhooks = q.webhooks + 1, last_webhook_at = EXCLUDED.first_webhook_at,"
+        "         webhooks = q.webhooks + 1, last_webhook_at = greatest(q.last_webhook_at, EXCLUDED.first_webhook_at),"
         /* A trusted object replaces one with an older (or equal) last update;
          * a webhook without one, or a row that must be fetched, fetches. */
         "         payload = CASE WHEN q.payload IS NULL OR EXCLUDED.payload IS NULL THEN NULL"
@@ -207,44 +210,122 @@ static int s_record_job(halo_pg_t *pg, const halo_ledger_job_t *lj, bool busy, c
     return 0;
 }
 
-int halo_ledger_record_jobs(halo_pg_t *pg, const halo_ledger_job_t *jobs, int n, const halo_ledger_pace_t *pace,
+/* Orders jobs (an array of pointers) by the rows they lock: tenant, then
+ * entity and object (level 3 of the lock order), then receive time and delivery. */
+static int s_job_cmp(const void *a, const void *b)
+{
+    const halo_ledger_job_t *x = *(const halo_ledger_job_t *const *)a, *y = *(const halo_ledger_job_t *const *)b;
+    if (x->tenant_id != y->tenant_id)
+        return x->tenant_id < y->tenant_id ? -1 : 1;
+    int c = strcmp(x->job->entity, y->job->entity);
+    if (c == 0)
+        c = (x->job->object_id > y->job->object_id) - (x->job->object_id < y->job->object_id);
+    if (c == 0)
+        c = (x->job->received_at > y->job->received_at) - (x->job->received_at < y->job->received_at);
+    if (c == 0)
+        c = strcmp(x->job->delivery_id, y->job->delivery_id);
+    return c;
+}
+
+/* Takes of the tenant locks of ids[0..n) (sorted, distinct) those free at
+ * once; *got (allocated, sorted) the ids taken, *ngot how many. Never waits. 0 or -1. */
+static int s_try_lock_tenants(halo_pg_t *pg, const int64_t *ids, size_t n, int64_t **got, size_t *ngot)
+{
+    *got = NULL;
+    *ngot = 0;
+    if (n == 0)
+        return 0;
+    s_text_t t = {0};
+    s_text_put(&t, "{");
+    for (size_t i = 0; i < n; i++) {
+        char one[32];
+        snprintf(one, sizeof one, "%s%lld", i ? "," : "", (long long)ids[i]);
+        s_text_put(&t, one);
+    }
+    s_text_put(&t, "}");
+    *got = malloc(n * sizeof **got);
+    if (t.failed || !*got) {
+        free(t.data);
+        free(*got);
+        *got = NULL;
+        return -1;
+    }
+    const char *params[1] = {t.data};
+    PGresult *res = halo_pg_exec(pg,
+                                 "SELECT u FROM unnest($1::bigint[]) u"
+                                 " WHERE pg_try_advisory_xact_lock(" S_STR(HALO_LEDGER_LOCK_CLASS) ", u::int)",
+                                 1, params);
+    free(t.data);
+    if (!res) {
+        free(*got);
+        *got = NULL;
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
+        (*got)[(*ngot)++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    PQclear(res);
+    qsort(*got, *ngot, sizeof **got, s_cmp_id);
+    return 0;
+}
+
+int halo_ledger_record_jobs(halo_pg_t *pg, halo_ledger_job_t *jobs, int n, const halo_ledger_pace_t *pace, bool wait,
                             halo_ledger_stats_t *stats)
 {
     memset(stats, 0, sizeof *stats);
+    halo_ledger_job_t **order = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    size_t nids = 0;
-    if (!ids)
-        return -1;
+    bool *mine = calloc((size_t)(n > 0 ? n : 1), sizeof *mine);
+    int64_t *got = NULL;
+    size_t nids = 0, ngot = 0;
+    int m = 0;
+    if (!order || !ids || !mine)
+        goto oom;
     for (int i = 0; i < n; i++)
-        if (jobs[i].tenant_id > 0)
-            ids[nids++] = jobs[i].tenant_id;
-    if (halo_pg_command(pg, "BEGIN", 0, NULL) != 0) {
-        free(ids);
-        return -1;
+        if (!jobs[i].recorded)
+            order[m++] = &jobs[i];
+    qsort(order, (size_t)m, sizeof *order, s_job_cmp);
+    for (int k = 0; k < m; k++) {
+        int64_t id = order[k]->tenant_id;
+        if (id > 0 && (nids == 0 || ids[nids - 1] != id))
+            ids[nids++] = id; /* sorted and distinct: order is by tenant first */
     }
+    if (halo_pg_command(pg, "BEGIN", 0, NULL) != 0)
+        goto out;
     /* One ledger writer per tenant at a time: batches of several fetchers
-     * touch the same statistics and queue rows in different orders. */
-    if (s_lock_tenants(pg, ids, nids) != 0)
+     * touch the same statistics and queue rows. Without wait, a tenant
+     * whose lock is held (another fetcher recording its storm) is left for
+     * the next call, and the others are not held behind it. */
+    if (wait) {
+        if (s_lock_tenants(pg, ids, nids) != 0)
+            goto fail;
+    } else if (s_try_lock_tenants(pg, ids, nids, &got, &ngot) != 0) {
         goto fail;
+    }
     bool busy = false;
-    for (int i = 0; i < n; i++) {
-        const halo_ledger_job_t *lj = &jobs[i];
-        stats->jobs++;
+    for (int k = 0; k < m; k++) {
+        const halo_ledger_job_t *lj = order[k];
+        size_t i = (size_t)(order[k] - jobs);
         if (lj->tenant_id <= 0) {
             /* Ingest authenticated it, so the tenant existed moments ago: it
              * was deleted. Nothing to record against; ACK and drop. */
             HALO_WARN("job for unknown tenant dropped", "tenant=%s seq=%llu", lj->slug ? lj->slug : "",
                       (unsigned long long)lj->job->seq);
+            stats->jobs++;
             stats->ignored++;
+            mine[i] = true;
             continue;
         }
-        if (i == 0 || jobs[i - 1].tenant_id != lj->tenant_id) {
+        if (!wait && !bsearch(&lj->tenant_id, got, ngot, sizeof *got, s_cmp_id))
+            continue;
+        mine[i] = true;
+        stats->jobs++;
+        if (k == 0 || order[k - 1]->tenant_id != lj->tenant_id) {
             /* A tenant's jobs in this batch count together, at the latest receive time. */
             int group = 0;
             int64_t at = 0;
-            for (int k = i; k < n && jobs[k].tenant_id == lj->tenant_id; k++, group++)
-                if (jobs[k].job->received_at > at)
-                    at = jobs[k].job->received_at;
+            for (int q = k; q < m && order[q]->tenant_id == lj->tenant_id; q++, group++)
+                if (order[q]->job->received_at > at)
+                    at = order[q]->job->received_at;
             if (halo_pace_note(pg, lj->tenant_id, group, at, pace, &busy) != 0)
                 goto fail;
         }
@@ -253,13 +334,27 @@ int halo_ledger_record_jobs(halo_pg_t *pg, const halo_ledger_job_t *jobs, int n,
     }
     if (halo_pg_command(pg, "COMMIT", 0, NULL) != 0)
         goto fail;
+    for (int i = 0; i < n; i++)
+        if (mine[i])
+            jobs[i].recorded = true;
+    free(order);
     free(ids);
+    free(mine);
+    free(got);
     return 0;
 fail:
-    HALO_WARN("ledger write failed", "jobs=%d reason=\"%s\"", n, halo_pg_error(pg));
+    HALO_WARN("ledger write failed", "jobs=%d reason=\"%s\"", m, halo_pg_error(pg));
     if (halo_pg_command(pg, "ROLLBACK", 0, NULL) != 0)
         HALO_DEBUG("rollback failed", "reason=\"%s\"", halo_pg_error(pg));
+    goto out;
+oom:
+    HALO_WARN("ledger write failed", "jobs=%d reason=\"out of memory\"", n);
+out:
+    memset(stats, 0, sizeof *stats);
+    free(order);
     free(ids);
+    free(mine);
+    free(got);
     return -1;
 }
 
@@ -410,175 +505,6 @@ int halo_ledger_retry_failed(halo_pg_t *pg, int64_t tenant_id, const char *entit
     return 0;
 }
 
-/* ------------------------------------------------------------------ syncs */
-
-int halo_ledger_request_sync(halo_pg_t *pg, int64_t tenant_id, const char *entity, bool full, int64_t *requested_ms)
-{
-    char id[32], names[HALO_ENTITY_COUNT * HALO_NAME_MAX];
-    snprintf(id, sizeof id, "%lld", (long long)tenant_id);
-    halo_entity_names_array(entity, false, names, sizeof names); /* none if entity is unknown */
-    const char *params[3] = {id, names, full ? "t" : "f"};
-    PGresult *res = halo_pg_exec(pg, "SELECT halo.ledger_request_sync($1::bigint, $2, $3::boolean)", 3, params);
-    if (!res)
-        return -1;
-    if (requested_ms)
-        *requested_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return 0;
-}
-
-/* Seconds between two full listings of one entity of a tenant so that they use
- * at most the share $4 of its budget: pages (100 rows) x window / (budget x
- * share); 0 when the share is 0 (off). */
-#define S_BUDGET_INTERVAL_SQL                                                                                          \
-    "CASE WHEN $4::float8 > 0 THEN ceil(greatest(full_seen, 1) / 100.0) * rate_window_s"                               \
-    " / greatest(rate_limit * rate_headroom * $4::float8, 0.001) ELSE 0 END"
-
-static const char *const s_full_claim_sql =
-    "UPDATE halo.sync_state s SET"
-    " full_run_id = CASE WHEN c.resume THEN s.full_run_id ELSE nextval('halo.sync_run_seq') END,"
-    " full_status = 'running',"
-    " full_page_no = CASE WHEN c.resume THEN s.full_page_no ELSE 0 END,"
-    " full_seen = CASE WHEN c.resume THEN s.full_seen ELSE 0 END,"
-    " full_total = CASE WHEN c.resume THEN s.full_total ELSE NULL END,"
-    " full_started_at = CASE WHEN c.resume THEN s.full_started_at ELSE now() END,"
-    " full_finished_at = CASE WHEN c.resume THEN s.full_finished_at ELSE NULL END,"
-    " sync_leased_by = $1, sync_lease_until = now() + make_interval(secs => $2::int),"
-    " sync_attempts = CASE WHEN c.resume THEN s.sync_attempts ELSE 0 END, updated_at = now()"
-    " FROM (SELECT x.tenant_id, x.entity,"
-    "              (x.full_status = 'running' AND x.full_run_id IS NOT NULL) AS resume"
-    "       FROM halo.sync_state x JOIN halo.tenants t ON t.id = x.tenant_id AND t.enabled"
-    "       WHERE x.full_requested AND x.full_status <> 'failed'" /* gave up: a dead letter until requested again */
-    "         AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now()) AND x.tenant_id <> ALL($3::bigint[])"
-    "       ORDER BY x.updated_at LIMIT 1 FOR UPDATE OF x SKIP LOCKED) c"
-    " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity"
-    " RETURNING s.tenant_id, s.entity, s.full_run_id, s.full_page_no, s.sync_attempts";
-
-static const char *const s_incr_claim_sql =
-    "UPDATE halo.sync_state s SET sync_leased_by = $1, sync_lease_until = now() + make_interval(secs => $2::int),"
-    " updated_at = now()" /* attempts carried: a page that always fails is given up at once each pass */
-    " FROM (SELECT x.tenant_id, x.entity, t.time_zone, coalesce(x.incr_cursor, x.full_started_at) AS base"
-    "       FROM halo.sync_state x JOIN halo.tenants t ON t.id = x.tenant_id AND t.enabled"
-    "       WHERE NOT x.full_requested AND x.full_status = 'done'"
-    "         AND (x.sync_lease_until IS NULL OR x.sync_lease_until < now())"
-    "         AND coalesce(x.incr_last_at, x.full_finished_at, '-infinity')"
-    "             < now() - make_interval(secs => $4::int)"
-    "         AND x.tenant_id <> ALL($3::bigint[])"
-    "       ORDER BY coalesce(x.incr_last_at, x.full_finished_at, '-infinity') LIMIT 1" /* sync_state_incr_due */
-    "       FOR UPDATE OF x SKIP LOCKED) c"
-    " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity"
-    " RETURNING s.tenant_id, s.entity,"
-    "   to_char((coalesce(c.base, now() - interval '1 day') - make_interval(secs => $5::int))"
-    "           AT TIME ZONE c.time_zone, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
-    "   to_char((now() - make_interval(days => $6::int)) AT TIME ZONE c.time_zone, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
-    "   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), s.sync_attempts";
-
-int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
-                           const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
-{
-    char lease[32], blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
-        periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX], rec_min[32], rec_share[32];
-    snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
-    snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
-    snprintf(lookback, sizeof lookback, "%lld", (long long)s->lookback_s);
-    snprintf(window, sizeof window, "%lld", (long long)s->invoice_window_d);
-    snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
-    snprintf(rec_min, sizeof rec_min, "%lld", (long long)s->reconcile_min_s);
-    snprintf(rec_share, sizeof rec_share, "%.6f", s->reconcile_share);
-    halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
-    halo_entity_names_array(NULL, true, periodic, sizeof periodic);
-    /* Periodic full syncs: invoices (and reference lists) every $1 s but never more often than their pages
-     * allow, reconciliations (docs/fetcher.md); locked rows: next time. */
-    const char *inv_params[] = {invoice_full, periodic, rec_min, rec_share};
-    if (halo_pg_command(pg,
-                        "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
-                        " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
-                        /* the shortest interval first: an index range (sync_state_full_done), not every row */
-                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs =>"
-                        " least($1::float8, $3::float8)) AND full_finished_at < now() - make_interval(secs => CASE WHEN"
-                        " entity = ANY($2::text[]) THEN greatest($1::float8, " S_BUDGET_INTERVAL_SQL ") WHEN"
-                        " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
-                        " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
-                        " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
-                        4, inv_params) != 0)
-        return -1;
-
-    memset(run, 0, sizeof *run);
-    const char *full_params[] = {owner, lease, blocked_text};
-    PGresult *res = halo_pg_exec(pg, s_full_claim_sql, 3, full_params);
-    if (!res)
-        return -1;
-    if (PQntuples(res) == 1) {
-        run->full = true;
-        run->tenant_id = atoll(PQgetvalue(res, 0, 0));
-        snprintf(run->entity, sizeof run->entity, "%s", PQgetvalue(res, 0, 1));
-        run->run_id = atoll(PQgetvalue(res, 0, 2));
-        run->page_no = atoi(PQgetvalue(res, 0, 3));
-        run->attempts = atoi(PQgetvalue(res, 0, 4));
-        PQclear(res);
-        return 1;
-    }
-    PQclear(res);
-
-    const char *incr_params[] = {owner, lease, blocked_text, incr, lookback, window};
-    res = halo_pg_exec(pg, s_incr_claim_sql, 6, incr_params);
-    if (!res)
-        return -1;
-    int found = PQntuples(res) == 1;
-    if (found) {
-        run->full = false;
-        run->tenant_id = atoll(PQgetvalue(res, 0, 0));
-        snprintf(run->entity, sizeof run->entity, "%s", PQgetvalue(res, 0, 1));
-        const halo_entity_t *row = halo_entity_by_name(run->entity);
-        if (row && row->periodic_full_sync) /* its list filter is a date, not a last update */
-            snprintf(run->date_from, sizeof run->date_from, "%s", PQgetvalue(res, 0, 3));
-        else
-            snprintf(run->lastupdate_from, sizeof run->lastupdate_from, "%s", PQgetvalue(res, 0, 2));
-        snprintf(run->cursor, sizeof run->cursor, "%s", PQgetvalue(res, 0, 4));
-        run->attempts = atoi(PQgetvalue(res, 0, 5));
-    }
-    PQclear(res);
-    return found;
-}
-
-int halo_ledger_sync_renew(halo_pg_t *pg, int64_t tenant_id, const char *entity, const char *owner, int64_t lease_ms,
-                           int attempts)
-{
-    char tenant[32], ms[32], att[16];
-    snprintf(tenant, sizeof tenant, "%lld", (long long)tenant_id);
-    snprintf(ms, sizeof ms, "%lld", (long long)lease_ms);
-    snprintf(att, sizeof att, "%d", attempts);
-    const char *params[] = {tenant, entity, owner, ms, att};
-    PGresult *res = halo_pg_exec(pg,
-                                 "UPDATE halo.sync_state SET sync_lease_until = now()"
-                                 " + make_interval(secs => $4::bigint / 1000.0), sync_attempts = $5::int"
-                                 " WHERE tenant_id = $1::bigint AND entity = $2 AND sync_leased_by = $3"
-                                 " RETURNING 1",
-                                 5, params);
-    if (!res)
-        return -1;
-    int ours = PQntuples(res) == 1;
-    PQclear(res);
-    return ours;
-}
-
-int halo_ledger_sync_fail(halo_pg_t *pg, int64_t tenant_id, const char *entity, const char *owner, int64_t hold_ms,
-                          int attempts, const char *error, bool give_up_full)
-{
-    char tenant[32], hold[32], att[16];
-    snprintf(tenant, sizeof tenant, "%lld", (long long)tenant_id);
-    snprintf(hold, sizeof hold, "%lld", (long long)hold_ms);
-    snprintf(att, sizeof att, "%d", attempts);
-    const char *params[] = {tenant, entity, owner, hold, att, error, give_up_full ? "true" : "false"};
-    return halo_pg_command(pg,
-                           "UPDATE halo.sync_state SET sync_attempts = $5::int, last_error = left($6, 1000),"
-                           " sync_lease_until = now() + make_interval(secs => $4::bigint / 1000.0),"
-                           " full_status = CASE WHEN $7::boolean THEN 'failed' ELSE full_status END,"
-                           " updated_at = now()"
-                           " WHERE tenant_id = $1::bigint AND entity = $2 AND sync_leased_by = $3",
-                           7, params);
-}
-
 /* ------------------------------------------------------------------ store */
 
 /* Orders keys by (tenant_id, entity) (qsort). */
@@ -606,9 +532,9 @@ int halo_ledger_lock(halo_pg_t *pg, const halo_ledger_key_t *keys, size_t n)
     s_text_put(&tenants, "{");
     s_text_put(&entities, "{");
     for (size_t i = 0; i < n; i++) {
-        ids[i] = sorted[i].tenant_id;
         if (!sorted[i].sync)
-            continue;
+            continue; /* completes fetched rows only: no tenant lock (lock order, halo_ledger.h) */
+        ids[rows] = sorted[i].tenant_id;
         char one[32];
         snprintf(one, sizeof one, "%s%lld", rows ? "," : "", (long long)sorted[i].tenant_id);
         s_text_put(&tenants, one);
@@ -618,7 +544,7 @@ int halo_ledger_lock(halo_pg_t *pg, const halo_ledger_key_t *keys, size_t n)
     }
     s_text_put(&tenants, "}");
     s_text_put(&entities, "}");
-    if (tenants.failed || entities.failed || s_lock_tenants(pg, ids, n) != 0)
+    if (tenants.failed || entities.failed || s_lock_tenants(pg, ids, rows) != 0)
         goto done;
     if (rows > 0) {
         const char *params[2] = {tenants.data, entities.data};

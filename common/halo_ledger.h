@@ -15,14 +15,22 @@
  *      tenants in ascending id (halo_ledger_lock takes them sorted);
  *   2. halo.sync_state rows, in (tenant_id, entity) order;
  *   3. halo.fetch_queue rows, in (tenant_id, entity, object_id) order.
- * Everything that writes more than one ledger row of a tenant holds that
- * tenant's lock first, so such writers of one tenant run one at a time.
- * Statements that lock one row (claim, release, fail, renew) or skip locked
- * rows (reclaim, the periodic invoice request) take no tenant lock: they
- * never hold a ledger lock while waiting for another, so they cannot close
- * a cycle. Entity rows (store only) and halo.tenants rows (haloctl connect,
- * before its sync request) come before level 1. With this order PostgreSQL
- * never reports a deadlock (40P01) between ledger writers.
+ * Everything that writes several ledger rows of a tenant, or rows beside
+ * the ledger that only it writes (deliveries, event statistics, pace),
+ * holds that tenant's lock first, so such writers of one tenant run one at
+ * a time. Two exceptions, which lock fetch_queue rows only, in the order of
+ * level 3, and never wait at level 1 or 2 after them: store completing
+ * fetched rows with no sync work (issue 21: a store transaction must not
+ * wait behind a storming tenant's job batch) and a batch of jobs that takes
+ * only the tenant locks free at once (halo_ledger_record_jobs, wait false).
+ * So every multi-row writer of fetch_queue locks its rows in (tenant_id,
+ * entity, object_id) order. Statements that lock one row (claim, release,
+ * fail, renew) or skip locked rows (reclaim, the periodic invoice request)
+ * take no tenant lock: they never hold a ledger lock while waiting for
+ * another, so they cannot close a cycle. Entity rows (store only) and
+ * halo.tenants rows (haloctl connect, before its sync request) come before
+ * level 1. With this order PostgreSQL never reports a deadlock (40P01)
+ * between ledger writers.
  *
  * Errors: every function returns -1 (or the documented value) on a database
  * failure, with the reason in halo_pg_error(pg). */
@@ -54,6 +62,7 @@ typedef struct {
      * with its last-update field as Halo wrote it; both NULL: fetch. */
     const char *payload;
     const char *payload_last_update;
+    bool recorded; /* out: committed by halo_ledger_record_jobs (skipped when already true) */
 } halo_ledger_job_t;
 
 /* How a tenant's webhooks pace its fetches (docs/fetcher.md, quiet and busy tenants). */
@@ -84,11 +93,17 @@ typedef struct {
     char *payload; /* owned (free it): the trusted object to store instead of fetching, or NULL */
 } halo_ledger_lease_t;
 
-/* Records jobs[0..n) in one transaction of its own: deliveries (dedup),
- * event statistics, webhook pace and coalesced queue rows, under the tenant
- * locks of every tenant in the batch (a tenant's jobs are consecutive). 0
- * committed, -1 nothing committed. */
-int halo_ledger_record_jobs(halo_pg_t *pg, const halo_ledger_job_t *jobs, int n, const halo_ledger_pace_t *pace,
+/* Records the jobs of jobs[0..n) not yet recorded in one transaction of its
+ * own: deliveries (dedup), event statistics, webhook pace and coalesced
+ * queue rows, under the tenant locks of their tenants, in (tenant, entity,
+ * object) order (any order in jobs[]). wait: take every tenant's lock,
+ * waiting for it; otherwise only the locks free at once, leaving the jobs of
+ * the other tenants unrecorded for a second call (a quiet tenant's webhook
+ * never waits behind a storming tenant's batch in another fetcher). Jobs of
+ * an unknown tenant (id 0) are counted as ignored and recorded. Sets
+ * recorded on the jobs committed, with their stats; 0 committed, -1 nothing
+ * committed (no recorded flag set). */
+int halo_ledger_record_jobs(halo_pg_t *pg, halo_ledger_job_t *jobs, int n, const halo_ledger_pace_t *pace, bool wait,
                             halo_ledger_stats_t *stats) __attribute__((warn_unused_result));
 /* Leases a due pending row of an enabled tenant not in blocked[], fair across
  * tenants (the one with the fewest rows leased, then the one served longest
@@ -172,9 +187,11 @@ typedef struct {
     bool sync;
 } halo_ledger_key_t;
 
-/* Takes, in the lock order, the tenant locks of keys[0..n) and their
- * sync_state rows (where sync): call once, in a transaction, before
- * halo_ledger_complete / _checkpoint / _cursor / _finish_sync. 0 or -1. */
+/* Takes, in the lock order, the tenant locks of keys[0..n) with sync work
+ * and their sync_state rows: call once, in a transaction, before
+ * halo_ledger_complete / _checkpoint / _cursor / _finish_sync, and call
+ * those in (tenant, entity, object) order. A key that
+ * only completes fetched rows takes no tenant lock (lock order above). 0 or -1. */
 int halo_ledger_lock(halo_pg_t *pg, const halo_ledger_key_t *keys, size_t n) __attribute__((warn_unused_result));
 /* Completes a fetched row if lease_id still holds it (deleted, or pending at
  * once if dirty), or, when that lease expired before the data arrived, if the

@@ -245,28 +245,44 @@ void fetch_app_destroy(fetch_app_t **self_p)
     *self_p = NULL;
 }
 
-/* Orders jobs by the rows they lock (tenant, event, entity, object, delivery):
- * two fetchers writing overlapping batches then take their row locks in the
- * same order and cannot deadlock. */
-static int s_job_cmp(const void *a, const void *b)
+/* ACKs the buffered jobs committed to the ledger and drops them from the
+ * buffer (the others keep their order); wakes the workers if rows are due
+ * soon. */
+static void s_ack_recorded(fetch_app_t *self, const fetch_ledger_stats_t *stats)
 {
-    const fetch_job_t *x = a, *y = b;
-    int c = strcmp(x->tenant, y->tenant);
-    if (c == 0)
-        c = strcmp(x->job.event, y->job.event);
-    if (c == 0)
-        c = strcmp(x->job.entity, y->job.entity);
-    if (c == 0)
-        c = (x->job.object_id > y->job.object_id) - (x->job.object_id < y->job.object_id);
-    if (c == 0)
-        c = strcmp(x->job.delivery_id, y->job.delivery_id);
-    return c;
+    /* The recorded jobs to the front (the ledger orders jobs itself, so the
+     * others' order does not matter), ACKed there, then the rest moved up. */
+    int acked = 0;
+    for (int i = 0; i < self->njobs; i++) {
+        if (!self->jobs[i].recorded)
+            continue;
+        fetch_job_t t = self->jobs[acked];
+        self->jobs[acked++] = self->jobs[i];
+        self->jobs[i] = t;
+    }
+    if (acked == 0)
+        return;
+    fetch_link_ack(self->link, self->jobs, acked);
+    for (int i = 0; i < acked; i++)
+        free(self->jobs[i].job.object);
+    int kept = self->njobs - acked;
+    memmove(self->jobs, self->jobs + acked, sizeof self->jobs[0] * (size_t)kept);
+    self->njobs = kept;
+    /* Only rows due soon are worth waking for: a busy tenant's rows wait a
+     * second anyway, and waking every worker for each batch of a storm
+     * costs a query per worker per batch (it tripled a storm's drain time). */
+    if (stats->soon > 0)
+        fetch_wake_signal(self->wake);
+    HALO_DEBUG("jobs ledgered", "jobs=%u new=%u coalesced=%u duplicates=%u ignored=%u left=%d", stats->jobs,
+               stats->new_rows, stats->coalesced, stats->duplicates, stats->ignored, kept);
 }
 
-/* Writes the buffered jobs to the ledger and ACKs them once committed. */
+/* Writes the buffered jobs to the ledger and ACKs them once committed: first
+ * those of tenants whose ledger lock is free (another fetcher may be
+ * recording a storming tenant's batch), then the rest, waiting for their
+ * locks. The ledger orders them (halo_ledger.h, lock order). */
 static void s_ledger_jobs(fetch_app_t *self, int64_t now)
 {
-    qsort(self->jobs, (size_t)self->njobs, sizeof self->jobs[0], s_job_cmp);
     bool missing = false;
     for (int i = 0; i < self->njobs && !missing; i++)
         missing = fetch_tenants_by_slug(self->tenants, self->jobs[i].tenant) == NULL;
@@ -274,22 +290,15 @@ static void s_ledger_jobs(fetch_app_t *self, int64_t now)
         self->retry_at = now + S_RETRY_MS;
         return;
     }
-    fetch_ledger_stats_t stats;
-    if (fetch_ledger_record_jobs(self->pg, self->tenants, self->jobs, self->njobs, &self->s, &stats) != 0) {
-        self->retry_at = now + S_RETRY_MS;
-        return;
+    for (int wait = 0; wait <= 1 && self->njobs > 0; wait++) {
+        fetch_ledger_stats_t stats;
+        if (fetch_ledger_record_jobs(self->pg, self->tenants, self->jobs, self->njobs, &self->s, wait == 1, &stats) !=
+            0) {
+            self->retry_at = now + S_RETRY_MS;
+            return;
+        }
+        s_ack_recorded(self, &stats);
     }
-    fetch_link_ack(self->link, self->jobs, self->njobs);
-    /* Only rows due soon are worth waking for: a busy tenant's rows wait a
-     * second anyway, and waking every worker for each batch of a storm
-     * costs a query per worker per batch (it tripled a storm's drain time). */
-    if (stats.soon > 0)
-        fetch_wake_signal(self->wake);
-    HALO_DEBUG("jobs ledgered", "jobs=%u new=%u coalesced=%u duplicates=%u ignored=%u", stats.jobs, stats.new_rows,
-               stats.coalesced, stats.duplicates, stats.ignored);
-    for (int i = 0; i < self->njobs; i++)
-        free(self->jobs[i].job.object);
-    self->njobs = 0;
 }
 
 /* Periodic chores: reclaim expired leases, publish queue gauges. */

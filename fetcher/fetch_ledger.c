@@ -61,8 +61,8 @@ static bool s_payload_last_update(const fetch_tenant_t *tenant, const halo_job_t
     return found;
 }
 
-int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, const fetch_job_t *jobs, int n,
-                             const fetch_settings_t *s, fetch_ledger_stats_t *stats)
+int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, fetch_job_t *jobs, int n,
+                             const fetch_settings_t *s, bool wait, fetch_ledger_stats_t *stats)
 {
     halo_ledger_job_t *lj = calloc((size_t)(n > 0 ? n : 1), sizeof *lj);
     char(*last_update)[S_LAST_UPDATE_MAX] = calloc((size_t)(n > 0 ? n : 1), sizeof *last_update);
@@ -77,13 +77,16 @@ int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, cons
         lj[i].enabled = tenant && tenant->enabled;
         lj[i].slug = jobs[i].tenant;
         lj[i].job = &jobs[i].job;
+        lj[i].recorded = jobs[i].recorded;
         if (s_payload_last_update(tenant, &jobs[i].job, last_update[i], sizeof last_update[i])) {
             lj[i].payload = jobs[i].job.object;
             lj[i].payload_last_update = last_update[i];
         }
     }
     halo_ledger_pace_t pace = s_pace(s);
-    int rc = halo_ledger_record_jobs(pg, lj, n, &pace, stats);
+    int rc = halo_ledger_record_jobs(pg, lj, n, &pace, wait, stats);
+    for (int i = 0; rc == 0 && i < n; i++)
+        jobs[i].recorded = lj[i].recorded;
     free(last_update);
     free(lj);
     return rc;

@@ -30,15 +30,18 @@ typedef struct {
     halo_job_t job;
     int link;
     uint32_t generation;
+    bool recorded; /* committed to the ledger (fetch_ledger_record_jobs): ACK it */
 } fetch_job_t;
 
 typedef halo_ledger_lease_t fetch_lease_t;
 
-/* Records jobs[0..n) in one transaction (tenants resolve slugs). 0 when
- * committed (every job may be ACKed), -1 on a database error (nothing
- * committed; retry later). */
-int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, const fetch_job_t *jobs, int n,
-                             const fetch_settings_t *s, fetch_ledger_stats_t *stats)
+/* Records the jobs of jobs[0..n) not yet recorded in one transaction
+ * (tenants resolve slugs; halo_ledger_record_jobs): all of them when wait,
+ * else those of tenants whose ledger lock is free at once. Sets recorded on
+ * the jobs committed (they may be ACKed). 0, or -1 on a database error
+ * (nothing more committed; retry later). */
+int fetch_ledger_record_jobs(halo_pg_t *pg, const fetch_tenants_t *tenants, fetch_job_t *jobs, int n,
+                             const fetch_settings_t *s, bool wait, fetch_ledger_stats_t *stats)
     __attribute__((warn_unused_result));
 /* Leases the oldest due pending row of an enabled tenant not in blocked[0..nblocked).
  * 1 with *out filled (free out->payload), 0 when nothing is due, -1 on error. */

@@ -135,6 +135,7 @@ static void s_drain(fetch_link_t *self, int i, fetch_job_t *jobs, int max, int *
             msg.u.job.object = NULL; /* the buffered job owns it now (fetch_app frees it) */
             fj->link = i;
             fj->generation = link->generation;
+            fj->recorded = false;
             link->outstanding++;
         } else if (msg.cmd != HALO_CMD_HEARTBEAT) {
             HALO_DEBUG("unexpected message from ingest", "endpoint=%s cmd=%s", link->endpoint,

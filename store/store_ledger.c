@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "halo_ledger.h"
 #include "halo_log.h"
@@ -114,12 +115,33 @@ static int s_checkpoint(halo_pg_t *pg, const store_ledger_batch_t *bt, const cha
     return 0;
 }
 
+/* Orders batches (an array of pointers) by the fetch_queue row each
+ * completes, (tenant, entity, object): level 3 of the ledger's lock order,
+ * which lets a completion take no tenant lock (halo_ledger.h); batches of one
+ * row, e.g. a run's pages (no row), keep their arrival order. */
+static int s_batch_cmp(const void *a, const void *b)
+{
+    const store_ledger_batch_t *x = *(const store_ledger_batch_t *const *)a;
+    const store_ledger_batch_t *y = *(const store_ledger_batch_t *const *)b;
+    if (x->tenant_id != y->tenant_id)
+        return x->tenant_id < y->tenant_id ? -1 : 1;
+    int c = strcmp(store_entity_name(x->entity), store_entity_name(y->entity));
+    if (c != 0)
+        return c;
+    if (x->records->queue_object_id != y->records->queue_object_id)
+        return x->records->queue_object_id < y->records->queue_object_id ? -1 : 1;
+    return (x > y) - (x < y); /* the array's order: arrival */
+}
+
 store_result_t store_ledger_write(halo_pg_t *pg, const store_ledger_batch_t *batches, size_t n, char *err,
                                   size_t errlen, char sqlstate[8])
 {
     halo_ledger_key_t *keys = malloc(sizeof *keys * (n ? n : 1));
+    const store_ledger_batch_t **order = malloc(sizeof *order * (n ? n : 1));
     size_t nkeys = 0;
-    if (!keys) {
+    if (!keys || !order) {
+        free(keys);
+        free(order);
         snprintf(err, errlen, "ledger: out of memory");
         snprintf(sqlstate, 8, "%s", "");
         return STORE_RETRY;
@@ -127,6 +149,7 @@ store_result_t store_ledger_write(halo_pg_t *pg, const store_ledger_batch_t *bat
     for (size_t i = 0; i < n; i++) {
         if (!s_has_ledger_work(&batches[i]))
             continue;
+        order[nkeys] = &batches[i];
         keys[nkeys].tenant_id = batches[i].tenant_id;
         keys[nkeys].entity = store_entity_name(batches[i].entity);
         keys[nkeys].sync = batches[i].records->sync_run_id > 0 || batches[i].records->cursor[0];
@@ -134,13 +157,16 @@ store_result_t store_ledger_write(halo_pg_t *pg, const store_ledger_batch_t *bat
     }
     if (nkeys == 0) {
         free(keys);
+        free(order);
         return STORE_OK;
     }
+    qsort(order, nkeys, sizeof *order, s_batch_cmp);
     /* halo_pg would reconnect a broken connection and run the calls outside
      * the caller's transaction: never let it. */
     PGconn *conn = halo_pg_conn(pg);
     if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_INTRANS) {
         free(keys);
+        free(order);
         snprintf(err, errlen, "ledger: transaction lost");
         snprintf(sqlstate, 8, "%s", "");
         return STORE_RETRY;
@@ -148,9 +174,9 @@ store_result_t store_ledger_write(halo_pg_t *pg, const store_ledger_batch_t *bat
     const char *what = "ledger locks";
     int rc = halo_ledger_lock(pg, keys, nkeys);
     free(keys);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (s_has_ledger_work(&batches[i]))
-            rc = s_complete(pg, &batches[i], &what) == 0 && s_checkpoint(pg, &batches[i], &what) == 0 ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < nkeys; i++)
+        rc = s_complete(pg, order[i], &what) == 0 && s_checkpoint(pg, order[i], &what) == 0 ? 0 : -1;
+    free(order);
     if (rc == 0)
         return STORE_OK;
     return store_result_of_pg(pg, what, err, errlen, sqlstate);

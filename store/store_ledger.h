@@ -1,10 +1,12 @@
 /* store_ledger: the ledger part of the batches a store transaction writes,
  * through halo_ledger (the one owner of halo.fetch_queue and
- * halo.sync_state): the ledger's locks in its one order (tenant locks, then
- * sync_state rows), then per batch the completion of its fetch_queue row,
+ * halo.sync_state): the ledger's locks in its one order (tenant locks and
+ * sync_state rows of the batches with sync work only), then per batch, in
+ * (tenant, entity, object) order, the completion of its fetch_queue row,
  * its sync checkpoint (full-sync page or incremental cursor) and the end of
- * its full sync. Runs inside the caller's open transaction, after the
- * entity writes. */
+ * its full sync. A webhook's fetched object thus never waits for its
+ * tenant's lock, held by a fetcher recording a storm. Runs inside the
+ * caller's open transaction, after the entity writes. */
 #ifndef STORE_LEDGER_H
 #define STORE_LEDGER_H
 

@@ -87,7 +87,7 @@ static int s_batch(s_fix_t *f, const char *tenant, int n, int64_t at_ms)
         jobs[i].job.received_at = f->base + at_ms;
     }
     fetch_ledger_stats_t stats;
-    assert_int_equal(fetch_ledger_record_jobs(f->pg, f->tenants, jobs, n, &f->s, &stats), 0);
+    assert_int_equal(fetch_ledger_record_jobs(f->pg, f->tenants, jobs, n, &f->s, true, &stats), 0);
     assert_int_equal(stats.new_rows, n);
     char sql[256];
     snprintf(sql, sizeof sql,

@@ -244,10 +244,13 @@ static void *s_fetcher_thread(void *arg)
                 lj[n].enabled = true;
                 lj[n].slug = "t";
                 lj[n].job = &jobs[n];
+                lj[n].recorded = false;
             }
         }
+        /* The tenants whose locks are free first, then the rest, as halo-fetcher does. */
         halo_ledger_stats_t stats;
-        s_count(pg, halo_ledger_record_jobs(pg, lj, n, &pace, &stats), "record jobs");
+        s_count(pg, halo_ledger_record_jobs(pg, lj, n, &pace, false, &stats), "record jobs");
+        s_count(pg, halo_ledger_record_jobs(pg, lj, n, &pace, true, &stats), "record jobs");
         for (int c = 0; c < 3; c++) {
             halo_ledger_lease_t lease;
             int got = halo_ledger_claim(pg, owner, 1, NULL, 0, &lease);
@@ -441,6 +444,81 @@ static void test_concurrent_writers_never_deadlock(void **state)
     pthread_mutex_destroy(&s_w.lock);
 }
 
+/* A batch recorded without waiting (issue 21) records the tenants whose
+ * ledger lock is free and leaves, unrecorded and uncounted, the jobs of a
+ * tenant whose lock another transaction holds (a fetcher recording that
+ * tenant's storm); the second call, waiting, records them once the lock is
+ * free. Jobs arrive in any order; two webhooks of one object coalesce, and
+ * the row keeps the later one's time whatever their order in the batch. */
+static void test_record_skips_a_busy_tenant(void **state)
+{
+    (void)state;
+    char *url = halo_test_migrated_db("halo_ledger_busy");
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
+    halo_pg_t *other = halo_pg_new(url, 5000, err, sizeof err);
+    if (!pg || !other)
+        fail_msg("cannot connect: %s", err);
+    int64_t storm = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
+                                " webhook_token_hash) VALUES ('storm', 'a', 'r', 'c', 's', 'h1') RETURNING id");
+    int64_t quiet = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
+                                " webhook_token_hash) VALUES ('quiet', 'a', 'r', 'c', 's', 'h2') RETURNING id");
+    /* storm 9, quiet 5 (received later), storm 3, quiet 5 (received first), unknown tenant */
+    int64_t tenant[5] = {storm, quiet, storm, quiet, 0};
+    int64_t object[5] = {9, 5, 3, 5, 1};
+    int64_t at[5] = {1000, 3000, 1000, 2000, 1000};
+    halo_job_t jobs[5];
+    halo_ledger_job_t lj[5];
+    int64_t base = halo_clock_wall_ms() - 10000;
+    for (int i = 0; i < 5; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        snprintf(jobs[i].delivery_id, sizeof jobs[i].delivery_id, "busy-%d", i);
+        snprintf(jobs[i].entity, sizeof jobs[i].entity, "ticket");
+        snprintf(jobs[i].event, sizeof jobs[i].event, "Ticket Changed");
+        jobs[i].object_id = object[i];
+        jobs[i].received_at = base + at[i];
+        lj[i] = (halo_ledger_job_t){.tenant_id = tenant[i], .enabled = true, .slug = "x", .job = &jobs[i]};
+    }
+    char storm_text[32];
+    snprintf(storm_text, sizeof storm_text, "%lld", (long long)storm);
+    const char *sp[1] = {storm_text};
+    assert_int_equal(halo_pg_command(other, "BEGIN", 0, NULL), 0);
+    assert_int_equal(halo_pg_command(other, "SELECT halo.ledger_lock_tenant($1::bigint)", 1, sp), 0);
+    halo_ledger_pace_t pace = {
+        .settle_ms = 0, .quiet_settle_ms = 0, .busy_rate = 1000, .busy_burst = 1000, .clock_skew_ms = 0};
+    halo_ledger_stats_t stats;
+    assert_int_equal(halo_ledger_record_jobs(pg, lj, 5, &pace, false, &stats), 0);
+    assert_int_equal(stats.jobs, 3);
+    assert_int_equal(stats.new_rows, 1);
+    assert_int_equal(stats.coalesced, 1);
+    assert_int_equal(stats.ignored, 1);
+    bool want[5] = {false, true, false, true, true};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(lj[i].recorded, want[i]);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue"), 1);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.webhook_deliveries"), 2);
+    assert_int_equal(s_value(pg, "SELECT webhooks FROM halo.fetch_queue WHERE object_id = 5"), 2);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT (extract(epoch FROM last_webhook_at) * 1000)::bigint - %lld FROM halo.fetch_queue"
+             " WHERE object_id = 5",
+             (long long)base);
+    assert_int_equal(s_value(pg, sql), 3000);
+    /* Waiting: blocked until other commits (its lock), then the storm's two. */
+    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
+    assert_int_equal(halo_ledger_record_jobs(pg, lj, 5, &pace, true, &stats), 0);
+    assert_int_equal(stats.jobs, 2);
+    assert_int_equal(stats.new_rows, 2);
+    for (int i = 0; i < 5; i++)
+        assert_true(lj[i].recorded);
+    assert_int_equal(s_value(pg, "SELECT count(*) FROM halo.fetch_queue"), 3);
+    assert_int_equal(s_value(pg, "SELECT sum(received) FROM halo.webhook_event_stats"), 4);
+    assert_int_equal(s_value(pg, "SELECT sum(duplicates) FROM halo.webhook_event_stats"), 0);
+    halo_pg_destroy(&other);
+    halo_pg_destroy(&pg);
+    free(url);
+}
+
 /* The ledger's entity knowledge is halo_entity's: a job is fetchable when its
  * entity is a row, and not queued when that row's mirror table already holds
  * the object fetched after the webhook; a sync request writes the rows it
@@ -493,7 +571,7 @@ static void test_entity_rows_drive_the_ledger(void **state)
     halo_ledger_pace_t pace = {
         .settle_ms = 0, .quiet_settle_ms = 0, .busy_rate = 1000, .busy_burst = 1000, .clock_skew_ms = 0};
     halo_ledger_stats_t stats;
-    assert_int_equal(halo_ledger_record_jobs(pg, lj, n, &pace, &stats), 0);
+    assert_int_equal(halo_ledger_record_jobs(pg, lj, n, &pace, true, &stats), 0);
     assert_int_equal(stats.new_rows, HALO_ENTITY_COUNT);
     assert_int_equal(stats.ignored, 1);
     for (size_t i = 0; i < halo_entity_count(); i++) {
@@ -863,11 +941,9 @@ int main(void)
 {
     halo_log_init("test_halo_ledger", HALO_LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_writers_never_deadlock),
-        cmocka_unit_test(test_entity_rows_drive_the_ledger),
-        cmocka_unit_test(test_sync_runs_history),
-        cmocka_unit_test(test_claim_is_fair_across_tenants),
-        cmocka_unit_test(test_claim_looks_up_tenants_by_key),
+        cmocka_unit_test(test_concurrent_writers_never_deadlock), cmocka_unit_test(test_record_skips_a_busy_tenant),
+        cmocka_unit_test(test_entity_rows_drive_the_ledger),      cmocka_unit_test(test_sync_runs_history),
+        cmocka_unit_test(test_claim_is_fair_across_tenants),      cmocka_unit_test(test_claim_looks_up_tenants_by_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

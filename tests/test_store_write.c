@@ -878,6 +878,95 @@ static void test_group_locks_sync_state_in_entity_order(void **state)
         halo_msg_clear(&m[i]);
 }
 
+/* A group that only completes fetched rows (webhooks' objects) takes no
+ * tenant ledger lock (issue 21): with t1's lock held by another transaction,
+ * as a fetcher recording a storm of t1's webhooks holds it, a group of two
+ * of t1's objects, out of object order, commits and completes both rows
+ * without waiting (the store's connection gives up a lock wait after 2 s, so
+ * the store that waited fails the group). And the rows are locked in object
+ * order, level 3 of the lock order: with ticket 4's row held elsewhere, the
+ * group waits for it before it holds ticket 8's (in arrival order it held 8
+ * while waiting, and a writer locking 4 then 8 closed a cycle). */
+static void test_group_completes_without_the_tenant_lock(void **state)
+{
+    (void)state;
+    s_fresh("nolock");
+    s_lease("ticket", 8, 80);
+    s_lease("ticket", 4, 40);
+    halo_msg_t m[2];
+    const halo_msg_t *group[2] = {&m[0], &m[1]};
+    store_outcome_t res[2];
+    int objects[2] = {8, 4};
+    for (int i = 0; i < 2; i++) {
+        s_batch(&m[i], "t1", "ticket", "object", T0);
+        m[i].u.records.queue_object_id = objects[i];
+        m[i].u.records.lease_id = objects[i] * 10;
+        char json[64];
+        snprintf(json, sizeof json, "{\"id\":%d,\"summary\":\"s\"}", objects[i]);
+        s_add(&m[i], objects[i], json);
+    }
+    char err[256];
+    halo_pg_t *other = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(other);
+    x("SET lock_timeout = '2s'");
+    assert_int_equal(halo_pg_command(other, "BEGIN", 0, NULL), 0);
+    assert_int_equal(
+        halo_pg_command(other, "SELECT halo.ledger_lock_tenant(id) FROM halo.tenants WHERE slug = 't1'", 0, NULL), 0);
+    assert_int_equal(store_writer_write_group(s_fx.w, group, 2, T0, res), STORE_OK);
+    assert_int_equal(res[0].result, STORE_OK);
+    assert_int_equal(res[1].result, STORE_OK);
+    assert_true(res[0].stats.ledger_completed);
+    assert_true(res[1].stats.ledger_completed);
+    assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue"), "0");
+    assert_string_equal(q("SELECT count(*) FROM halo.tickets WHERE id IN (4, 8)"), "2");
+    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
+    x("RESET lock_timeout");
+
+    /* The order: both leased again, ticket 4's row held by other. */
+    s_lease("ticket", 8, 80);
+    s_lease("ticket", 4, 40);
+    halo_pg_t *watch = halo_pg_new(s_fx.url, 5000, err, sizeof err);
+    assert_non_null(watch);
+    static const char row_sql[] = "SELECT 1 FROM halo.fetch_queue WHERE entity = 'ticket' AND object_id = $1 "
+                                  "FOR UPDATE NOWAIT";
+    const char *four[1] = {"4"}, *eight[1] = {"8"};
+    assert_int_equal(halo_pg_command(other, "BEGIN", 0, NULL), 0);
+    PGresult *r = halo_pg_exec(other, row_sql, 1, four);
+    assert_non_null(r);
+    PQclear(r);
+    s_grouper_t g = {.group = group, .n = 2, .res = res, .rc = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
+    bool waiting = false;
+    for (int i = 0; i < 200 && !waiting; i++) {
+        r = halo_pg_exec(watch,
+                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event_type = 'Lock' AND query LIKE '%ledger_complete%'",
+                         0, NULL);
+        assert_non_null(r);
+        waiting = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+        PQclear(r);
+        if (!waiting)
+            halo_clock_sleep_ms(50);
+    }
+    assert_true(waiting);
+    /* Ticket 8's row is not held by the waiting group. */
+    r = halo_pg_exec(other, row_sql, 1, eight);
+    if (!r)
+        fail_msg("ticket 8 held while the group waits for ticket 4: %s", halo_pg_error(other));
+    PQclear(r);
+    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(g.rc, STORE_OK);
+    assert_true(res[0].stats.ledger_completed);
+    assert_true(res[1].stats.ledger_completed);
+    assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue"), "0");
+    halo_pg_destroy(&watch);
+    halo_pg_destroy(&other);
+    for (int i = 0; i < 2; i++)
+        halo_msg_clear(&m[i]);
+}
+
 /* Two writers on two connections, as halo-store's two lanes (store_lane):
  * the urgent writer and the bulk writer, each with its own halo_pg_t. */
 typedef struct {
@@ -1210,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_group_drops_only_the_failing_batch),
         cmocka_unit_test(test_group_lost_connection_commits_nothing),
         cmocka_unit_test(test_group_locks_sync_state_in_entity_order),
+        cmocka_unit_test(test_group_completes_without_the_tenant_lock),
         cmocka_unit_test(test_two_writers_keep_the_newer_row),
         cmocka_unit_test(test_two_writers_deadlock_is_retried),
         cmocka_unit_test(test_methods_agree),

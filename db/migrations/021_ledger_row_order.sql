@@ -1,0 +1,23 @@
+-- 021_ledger_row_order: issue 21, the SQL half of the ledger's row order
+-- (common/halo_ledger.h, LOCK ORDER). Store now completes fetched rows with
+-- no tenant lock, so every writer of several fetch_queue rows must lock them
+-- in (tenant_id, entity, object_id) order. Putting a tenant's dead letters
+-- back was one UPDATE that locked them in whatever order the scan met them:
+-- now the rows are locked in key order first (a data-modifying CTE runs once),
+-- then updated. Same result as 007's function.
+CREATE OR REPLACE FUNCTION halo.ledger_retry_failed(p_tenant bigint, p_entity text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7243018, p_tenant::int);
+    WITH l AS (SELECT tenant_id, entity, object_id FROM halo.fetch_queue
+               WHERE tenant_id = p_tenant AND state = 'failed' AND (p_entity IS NULL OR entity = p_entity)
+               ORDER BY tenant_id, entity, object_id FOR UPDATE)
+    UPDATE halo.fetch_queue q SET state = 'pending', attempts = 0, due_at = now(),
+        lease_id = NULL, leased_by = NULL, lease_until = NULL, updated_at = now()
+    FROM l WHERE q.tenant_id = l.tenant_id AND q.entity = l.entity AND q.object_id = l.object_id
+        AND q.state = 'failed';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
