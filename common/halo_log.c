@@ -31,6 +31,11 @@ static int s_pinned = 0; /* the first s_pinned secrets (configuration) are never
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *s_level_names[] = {"debug", "info", "warn", "error"};
 
+const char *halo_log_process(void)
+{
+    return s_process;
+}
+
 void halo_log_init(const char *process, halo_log_level_t level)
 {
     snprintf(s_process, sizeof s_process, "%s", process ? process : "halo");

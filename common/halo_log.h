@@ -10,6 +10,8 @@ typedef enum { HALO_LOG_DEBUG = 0, HALO_LOG_INFO, HALO_LOG_WARN, HALO_LOG_ERROR 
 
 /* Sets the process name and minimum level; call once at start (name is copied). */
 void halo_log_init(const char *process, halo_log_level_t level);
+/* The process name set by halo_log_init ("halo" before). */
+const char *halo_log_process(void);
 /* Parses "debug|info|warn|error"; returns -1 for anything else. */
 int halo_log_level_parse(const char *text);
 /* Sends log lines to out instead of stderr (tests); NULL restores stderr. */

@@ -26,7 +26,12 @@ static int s_connect(halo_pg_t *self)
 {
     if (self->conn)
         PQfinish(self->conn);
-    self->conn = PQconnectdb(self->conninfo);
+    /* The process name as application_name unless the URL sets one: who
+     * holds what shows in pg_stat_activity (and the benchmarks split
+     * PostgreSQL's CPU by it). */
+    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {self->conninfo, halo_log_process(), NULL};
+    self->conn = PQconnectdbParams(keys, values, 1);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         snprintf(self->error, sizeof self->error, "%s", self->conn ? PQerrorMessage(self->conn) : "out of memory");
         self->error[strcspn(self->error, "\n")] = '\0';
