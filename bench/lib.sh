@@ -323,6 +323,31 @@ bench_pg_cpu_ticks() {
   echo "$sum"
 }
 
+# bench_pg_ticks_by_pid: "pid kind ticks" for the postmaster and each live
+# backend: kind is the application_name of a client backend (halo processes
+# name their connections after themselves, common/halo_pg.c), else the
+# backend type (autovacuum worker, walwriter, checkpointer...).
+bench_pg_ticks_by_pid() {
+  local pm pid kind
+  pm=$(head -n 1 "$(readlink -f "$BENCH_STACK_DIR/pg")/data/postmaster.pid")
+  echo "$pm postmaster $(pid_cpu_ticks "$pm" 2>/dev/null || echo 0)"
+  psql "$HALO_DATABASE_URL" -XAtq -F' ' -c "SELECT pid, replace(CASE WHEN backend_type = 'client backend'
+      THEN coalesce(nullif(application_name, ''), 'client') ELSE backend_type END, ' ', '_')
+      FROM pg_stat_activity WHERE pid <> pg_backend_pid()" | while read -r pid kind; do
+    echo "$pid $kind $(pid_cpu_ticks "$pid" 2>/dev/null || echo 0)"
+  done
+}
+
+# bench_pg_cpu_by_kind BEFORE AFTER HZ SECONDS: percent of one core per kind
+# between two bench_pg_ticks_by_pid snapshots (files), "kind=pct ..." sorted by
+# use; a process that started between them counts whole, one that ended is missed.
+bench_pg_cpu_by_kind() {
+  awk -v hz="$3" -v s="$4" 'FNR == NR {t0[$1] = $3; next}
+    {d = $3 - ($1 in t0 ? t0[$1] : 0); if (d > 0) k[$2] += d}
+    END {for (x in k) printf "%s=%.2f\n", x, k[x] / hz / s * 100}' "$1" "$2" |
+    sort -t= -k2 -rn | tr '\n' ' ' | sed 's/ $//'
+}
+
 # bench_pg_rss_kib: summed VmRSS of the postmaster and its backends (shared buffers counted in each).
 bench_pg_rss_kib() {
   local p sum=0

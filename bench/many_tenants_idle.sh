@@ -21,7 +21,9 @@
 # stime, /proc) over S = 30 s, and RSS at the end. No incremental sync falls
 # in the window: HALO_SYNC_INCREMENTAL_S = I (default 3600) for the stack, as
 # N full syncs spread over minutes would otherwise start theirs during it.
-# PostgreSQL is the postmaster and every backend. Also the monitor's
+# PostgreSQL is the postmaster and every backend, also split by who spends it
+# (postgres_cpu_pct_by_kind: the backends of each halo process by their
+# application_name, autovacuum, walwriter, checkpointer...). Also the monitor's
 # /api/status time (median of 5) with N tenants, and halo-sim's requests in
 # the window. BENCH_BUILD_DIR picks the binaries (a build of another commit
 # gives the "before" figure). --explain, after the last run: 10 ledger rows
@@ -102,6 +104,7 @@ one_run() {
   mapfile -t names < <(procs)
   for i in "${!names[@]}"; do t0[i]=$(pid_cpu_ticks "$(stack_pid "${names[$i]}")"); done
   pg0=$(bench_pg_cpu_ticks)
+  bench_pg_ticks_by_pid >"$BENCH_STACK_DIR/pg_ticks.0"
   w0=$(now_ms)
   sleep "$idle"
   for i in "${!names[@]}"; do
@@ -109,6 +112,7 @@ one_run() {
     rss[i]=$(pid_rss_kib "$(stack_pid "${names[$i]}")")
   done
   pg1=$(bench_pg_cpu_ticks)
+  bench_pg_ticks_by_pid >"$BENCH_STACK_DIR/pg_ticks.1"
   w1=$(now_ms)
   for i in "${!names[@]}"; do
     echo "run=$run proc=${names[$i]} rss_kib=${rss[$i]}" \
@@ -116,6 +120,7 @@ one_run() {
   done
   echo "run=$run proc=postgres rss_kib=$(bench_pg_rss_kib)" \
     "idle_cpu_pct=$(awk -v d=$((pg1 - pg0)) -v hz="$hz" -v s="$idle" 'BEGIN {printf "%.2f", d / hz / s * 100}')"
+  echo "run=$run postgres_cpu_pct_by_kind: $(bench_pg_cpu_by_kind "$BENCH_STACK_DIR/pg_ticks.0" "$BENCH_STACK_DIR/pg_ticks.1" "$hz" "$idle")"
   st=$(for i in 1 2 3 4 5; do
     curl -fsS -o /dev/null -w '%{time_total}\n' "http://$HALO_MONITOR_LISTEN/api/status"
   done | median)
