@@ -52,11 +52,7 @@ static void test_claim_results(void **state)
     assert_non_null(url);
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     assert_non_null(pg);
-    assert_int_equal(halo_pg_command(pg,
-                                     "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id,"
-                                     " client_secret_enc, webhook_token_hash) VALUES ('acme', 'a', 'r', 'c', 's', 'h')",
-                                     0, NULL),
-                     0);
+    (void)halo_test_add_tenant(pg, "acme");
     /* Both synced fully 5 s ago; passes every second: their incremental passes are due. */
     const char *params[2] = {ref->name, plain->name};
     assert_int_equal(halo_pg_command(pg,

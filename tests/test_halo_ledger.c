@@ -459,10 +459,8 @@ static void test_record_skips_a_busy_tenant(void **state)
     halo_pg_t *other = halo_pg_new(url, 5000, err, sizeof err);
     if (!pg || !other)
         fail_msg("cannot connect: %s", err);
-    int64_t storm = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
-                                " webhook_token_hash) VALUES ('storm', 'a', 'r', 'c', 's', 'h1') RETURNING id");
-    int64_t quiet = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
-                                " webhook_token_hash) VALUES ('quiet', 'a', 'r', 'c', 's', 'h2') RETURNING id");
+    int64_t storm = halo_test_add_tenant(pg, "storm");
+    int64_t quiet = halo_test_add_tenant(pg, "quiet");
     /* storm 9, quiet 5 (received later), storm 3, quiet 5 (received first), unknown tenant */
     int64_t tenant[5] = {storm, quiet, storm, quiet, 0};
     int64_t object[5] = {9, 5, 3, 5, 1};
@@ -533,8 +531,7 @@ static void test_entity_rows_drive_the_ledger(void **state)
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     if (!pg)
         fail_msg("cannot connect: %s", err);
-    int64_t tid = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
-                              " webhook_token_hash) VALUES ('e', 'a', 'r', 'c', 's', 'h') RETURNING id");
+    int64_t tid = halo_test_add_tenant(pg, "e");
     snprintf(tid_text, sizeof tid_text, "%lld", (long long)tid);
     const char *tp[1] = {tid_text};
 
@@ -715,8 +712,7 @@ static void test_sync_runs_history(void **state)
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     if (!pg)
         fail_msg("cannot connect: %s", err);
-    int64_t tid = s_value(pg, "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
-                              " webhook_token_hash) VALUES ('h', 'a', 'r', 'c', 's', 'h') RETURNING id");
+    int64_t tid = halo_test_add_tenant(pg, "h");
     snprintf(tid_text, sizeof tid_text, "%lld", (long long)tid);
     const halo_entity_t *e = halo_entity_at(HALO_ENTITY_SITE);
     const char *p[2] = {tid_text, e->name};
@@ -791,17 +787,6 @@ static void test_sync_runs_history(void **state)
     free(url);
 }
 
-/* A new tenant named slug; its id. */
-static int64_t s_tenant(halo_pg_t *pg, const char *slug)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
-             " webhook_token_hash) VALUES ('%s', 'a', 'r', 'c', 's', 'h-%s') RETURNING id",
-             slug, slug);
-    return s_value(pg, sql);
-}
-
 /* Claims one row (asserting one is found) and returns its tenant. */
 static int64_t s_claim_tenant(halo_pg_t *pg, const int64_t *blocked, int nblocked)
 {
@@ -825,7 +810,8 @@ static void test_claim_is_fair_across_tenants(void **state)
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     if (!pg)
         fail_msg("cannot connect: %s", err);
-    int64_t t[4] = {s_tenant(pg, "a"), s_tenant(pg, "b"), s_tenant(pg, "c"), s_tenant(pg, "d")};
+    int64_t t[4] = {halo_test_add_tenant(pg, "a"), halo_test_add_tenant(pg, "b"), halo_test_add_tenant(pg, "c"),
+                    halo_test_add_tenant(pg, "d")};
     for (int i = 0; i < 4; i++)
         snprintf(ids[i], sizeof ids[i], "%lld", (long long)t[i]);
     const char *ticket = halo_entity_at(HALO_ENTITY_TICKET)->name;

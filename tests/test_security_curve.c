@@ -167,11 +167,7 @@ static void test_store_refuses_records_without_the_key(void **state)
     char err[256];
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     assert_non_null(pg);
-    assert_int_equal(halo_pg_command(pg,
-                                     "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id,"
-                                     " client_secret_enc, webhook_token_hash) VALUES ('acme', 'a', 'r', 'c', 's', 'h')",
-                                     0, NULL),
-                     0);
+    (void)halo_test_add_tenant(pg, "acme");
     int port = halo_test_free_port();
     static char env_db[1024], env_bind[128], env_tel[128], env_secret[128], env_clients[128];
     snprintf(env_db, sizeof env_db, "HALO_DATABASE_URL=%s", url);

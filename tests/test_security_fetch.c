@@ -244,11 +244,7 @@ static void test_unencodable_page_is_a_dead_letter(void **state)
     assert_non_null(url);
     halo_pg_t *pg = halo_pg_new(url, 5000, err, sizeof err);
     assert_non_null(pg);
-    assert_int_equal(halo_pg_command(pg,
-                                     "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id,"
-                                     " client_secret_enc, webhook_token_hash) VALUES ('acme', 'a', 'r', 'c', 's', 'h')",
-                                     0, NULL),
-                     0);
+    (void)halo_test_add_tenant(pg, "acme");
     assert_int_equal(halo_pg_command(pg,
                                      "INSERT INTO halo.sync_state (tenant_id, entity, full_requested)"
                                      " SELECT id, 'ticket', true FROM halo.tenants",

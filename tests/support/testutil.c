@@ -91,6 +91,20 @@ char *halo_test_migrated_db(const char *name)
     return url;
 }
 
+int64_t halo_test_add_tenant(halo_pg_t *pg, const char *slug)
+{
+    const char *params[1] = {slug};
+    PGresult *res = halo_pg_exec(pg,
+                                 "INSERT INTO halo.tenants (slug, auth_url, resource_url, client_id, client_secret_enc,"
+                                 " webhook_token_hash) VALUES ($1, 'a', 'r', 'c', 's', 'h-' || $1) RETURNING id",
+                                 1, params);
+    if (!res || PQntuples(res) != 1)
+        fail_msg("tenant %s not inserted: %s", slug, halo_pg_error(pg));
+    int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return id;
+}
+
 int halo_test_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

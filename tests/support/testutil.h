@@ -8,7 +8,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "halo_pg.h"
 
 /* For main() of a test that needs PostgreSQL, before cmocka runs: returns
  * when HALO_TEST_DATABASE_URL is set, else says so on stderr and exits 1. */
@@ -20,6 +23,10 @@ void halo_test_require_db(void);
 char *halo_test_fresh_db(const char *name);
 /* Like halo_test_fresh_db, with every migration applied. */
 char *halo_test_migrated_db(const char *name);
+/* Inserts a tenant row named slug (placeholder URLs, client and sealed
+ * secret; webhook token hash "h-<slug>") and returns its id; a failure fails
+ * the test. For tests of the tables behind the tenants, not of connecting. */
+int64_t halo_test_add_tenant(halo_pg_t *pg, const char *slug);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int halo_test_free_port(void);
 /* Path of a built binary (HALO_BIN_DIR/name) in a static buffer. */
