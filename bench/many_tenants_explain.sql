@@ -53,16 +53,16 @@ UPDATE halo.fetch_queue q SET state = 'leased', lease_id = nextval('halo.lease_s
         ORDER BY c.leased, c.served NULLS FIRST, c.due_at LIMIT 1)
   RETURNING q.tenant_id;
 ROLLBACK;
-\echo == limiter take (halo_limiter_take_gen, every request)
+\echo == limiter take (halo_limiter_take_gen, every request: the rolling-window limiter of 018)
 BEGIN;
 EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
 UPDATE halo.rate_limits r
-   SET granted = r.tat - make_interval(secs => 600.0 / 1000) <= clock_timestamp(),
-       tat = CASE WHEN r.tat - make_interval(secs => 600.0 / 1000) <= clock_timestamp()
-                  THEN greatest(r.tat, clock_timestamp()) + make_interval(secs => 740.0 / 1000) ELSE r.tat END,
-       requests = r.requests + 1, updated_at = clock_timestamp()
+   SET (grants, granted, wait_ms, requests, updated_at) =
+       (SELECT w.kept, w.granted, w.wait_ms, r.requests + w.granted::int, clock_timestamp()
+          FROM halo.rate_window_take(r.grants, clock_timestamp(), r.paused_until, 301000.000::float8, 324::int,
+                                     0.000::float8) w)
  WHERE r.tenant_id = (SELECT max(id) FROM halo.tenants)
- RETURNING r.granted, r.limit_gen;
+ RETURNING r.granted, r.wait_ms, r.limit_gen;
 ROLLBACK;
 \echo == periodic full-sync request (halo_ledger_sync_claim, every second per worker)
 BEGIN;
