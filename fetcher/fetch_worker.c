@@ -436,7 +436,12 @@ static int s_backfill_step(fetch_worker_t *self, int64_t now)
     fetch_backfill_item_t item;
     int rc = fetch_backfill_next(self->backfill, self->pg, ids, n, now, &item);
     if (rc <= 0) {
-        self->next_backfill_mono = now + WORKER_BACKFILL_IDLE_MS;
+        /* None now; with tenants left out for their budget, the next look
+         * is when the first of them is free again, at the latest. */
+        int64_t next = now + WORKER_BACKFILL_IDLE_MS;
+        if (n > 0 && fetch_request_next_unblock(self->req) < next)
+            next = fetch_request_next_unblock(self->req);
+        self->next_backfill_mono = next;
         return rc;
     }
     const fetch_tenant_t *tenant = fetch_tenants_by_id(self->tenants, item.tenant_id);
