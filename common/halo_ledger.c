@@ -405,7 +405,7 @@ int halo_ledger_claim(halo_pg_t *pg, const char *owner, int64_t lease_s, const i
     snprintf(lease, sizeof lease, "%lld", (long long)lease_s);
     halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     const char *params[] = {owner, lease, blocked_text};
-    PGresult *res = halo_pg_exec(pg, s_claim_sql, 3, params);
+    PGresult *res = halo_pg_exec_prepared(pg, s_claim_sql, 3, params);
     if (!res)
         return -1;
     int found = PQntuples(res) == 1;

@@ -12,14 +12,15 @@ int64_t halo_ledger_due_next_ms(halo_pg_t *pg, const int64_t *blocked, int nbloc
     const char *params[] = {blocked_text};
     /* Each tenant's first row by fetch_queue_pending_tenant: a storming
      * tenant's thousands of rows cost one probe, blocked or not. */
-    PGresult *res = halo_pg_exec(pg,
-                                 "WITH RECURSIVE " HALO_LEDGER_DUE_TENANTS_SQL
-                                 " SELECT ceil(extract(epoch FROM min(n.due_at) - now()) * 1000)::bigint"
-                                 " FROM due_tenants d CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f"
-                                 "   WHERE f.state = 'pending' AND f.tenant_id = d.tenant_id"
-                                 "   ORDER BY f.tenant_id, f.due_at LIMIT 1) n"
-                                 " WHERE d.tenant_id <> ALL($1::bigint[])",
-                                 1, params);
+    PGresult *res =
+        halo_pg_exec_prepared(pg,
+                              "WITH RECURSIVE " HALO_LEDGER_DUE_TENANTS_SQL
+                              " SELECT ceil(extract(epoch FROM min(n.due_at) - now()) * 1000)::bigint"
+                              " FROM due_tenants d CROSS JOIN LATERAL (SELECT f.due_at FROM halo.fetch_queue f"
+                              "   WHERE f.state = 'pending' AND f.tenant_id = d.tenant_id"
+                              "   ORDER BY f.tenant_id, f.due_at LIMIT 1) n"
+                              " WHERE d.tenant_id <> ALL($1::bigint[])",
+                              1, params);
     if (!res)
         return cap_ms;
     int64_t ms = cap_ms;

@@ -93,22 +93,25 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     /* Periodic full syncs: invoices (and reference lists) every $1 s but never more often than their pages
      * allow, reconciliations (docs/fetcher.md); locked rows: next time. */
     const char *inv_params[] = {invoice_full, periodic, rec_min, rec_share};
-    if (halo_pg_command(pg,
-                        "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
-                        " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
-                        /* the shortest interval first: an index range (sync_state_full_done), not every row */
-                        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs =>"
-                        " least($1::float8, $3::float8)) AND full_finished_at < now() - make_interval(secs => CASE WHEN"
-                        " entity = ANY($2::text[]) THEN greatest($1::float8, " S_BUDGET_INTERVAL_SQL ") WHEN"
-                        " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
-                        " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
-                        " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
-                        4, inv_params) != 0)
+    PGresult *res = halo_pg_exec_prepared(
+        pg,
+        "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
+        " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
+        /* the shortest interval first: an index range (sync_state_full_done), not every row */
+        " AND full_status = 'done' AND full_finished_at < now() - make_interval(secs =>"
+        " least($1::float8, $3::float8)) AND full_finished_at < now() - make_interval(secs => CASE WHEN"
+        " entity = ANY($2::text[]) THEN greatest($1::float8, " S_BUDGET_INTERVAL_SQL ") WHEN"
+        " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
+        " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
+        " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
+        4, inv_params);
+    if (!res)
         return -1;
+    PQclear(res);
 
     memset(run, 0, sizeof *run);
     const char *full_params[] = {owner, lease, blocked_text};
-    PGresult *res = halo_pg_exec(pg, s_full_claim_sql, 3, full_params);
+    res = halo_pg_exec_prepared(pg, s_full_claim_sql, 3, full_params);
     if (!res)
         return -1;
     if (PQntuples(res) == 1) {
@@ -124,7 +127,7 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
     PQclear(res);
 
     const char *incr_params[] = {owner, lease, blocked_text, incr, lookback, window};
-    res = halo_pg_exec(pg, s_incr_claim_sql, 6, incr_params);
+    res = halo_pg_exec_prepared(pg, s_incr_claim_sql, 6, incr_params);
     if (!res)
         return -1;
     int found = PQntuples(res) == 1;

@@ -112,7 +112,7 @@ int64_t halo_limiter_take_gen(halo_pg_t *pg, int64_t tenant_id, const halo_limit
     snprintf(spacing, sizeof spacing, "%.3f", cls == HALO_LIMITER_IDLE ? p->idle_spacing_ms : 0.0);
     const char *params[] = {id, span, cap, spacing};
     for (int round = 0; round < 2; round++) {
-        PGresult *res = halo_pg_exec(pg, s_take_sql, 4, params);
+        PGresult *res = halo_pg_exec_prepared(pg, s_take_sql, 4, params);
         if (!res)
             return -1;
         if (PQntuples(res) == 1) {

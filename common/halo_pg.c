@@ -19,6 +19,10 @@ struct _halo_pg_t {
     char error[PG_ERR_MAX];
     char sqlstate[8];
     bool lost;
+    /* Statements prepared on this connection (halo_pg_exec_prepared): the
+     * text's address, named halo_p<index>; forgotten at each (re)connect. */
+    const char *prepared[HALO_PG_PREPARED_MAX];
+    int nprepared;
 };
 
 /* One connection attempt; 0 or -1 with error set. */
@@ -26,6 +30,7 @@ static int s_connect(halo_pg_t *self)
 {
     if (self->conn)
         PQfinish(self->conn);
+    self->nprepared = 0; /* a new session has none */
     /* The process name as application_name unless the URL sets one: who
      * holds what shows in pg_stat_activity (and the benchmarks split
      * PostgreSQL's CPU by it). */
@@ -149,6 +154,59 @@ PGresult *halo_pg_exec(halo_pg_t *self, const char *sql, int nparams, const char
         s_fail(self, res);
         /* Retry once on a fresh connection, but never inside a transaction:
          * its earlier statements died with the old connection. */
+        if (!self->lost || in_tx || attempt > 0)
+            return NULL;
+        if (s_connect(self) != 0)
+            return NULL;
+        HALO_WARN("postgresql connection lost, reconnected", "");
+    }
+    return NULL;
+}
+
+/* The prepared name of sql on this connection (preparing it now), or -1
+ * with the failure recorded; -2: no room left (run it unprepared). */
+static int s_prepared(halo_pg_t *self, const char *sql, int nparams)
+{
+    for (int i = 0; i < self->nprepared; i++)
+        if (self->prepared[i] == sql)
+            return i;
+    if (self->nprepared == HALO_PG_PREPARED_MAX)
+        return -2;
+    char name[32];
+    snprintf(name, sizeof name, "halo_p%d", self->nprepared);
+    PGresult *res = PQprepare(self->conn, name, sql, nparams, NULL);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        s_fail(self, res);
+        return -1;
+    }
+    PQclear(res);
+    self->prepared[self->nprepared] = sql;
+    return self->nprepared++;
+}
+
+PGresult *halo_pg_exec_prepared(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
+{
+    self->error[0] = '\0';
+    self->sqlstate[0] = '\0';
+    self->lost = false;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (halo_pg_ensure(self) != 0)
+            return NULL;
+        bool in_tx = PQtransactionStatus(self->conn) != PQTRANS_IDLE;
+        int slot = s_prepared(self, sql, nparams);
+        if (slot == -2)
+            return halo_pg_exec(self, sql, nparams, params);
+        PGresult *res = NULL;
+        if (slot >= 0) {
+            char name[32];
+            snprintf(name, sizeof name, "halo_p%d", slot);
+            res = PQexecPrepared(self->conn, name, nparams, params, NULL, NULL, 0);
+            ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+            if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+                return res;
+            s_fail(self, res);
+        }
+        /* As halo_pg_exec: once more on a fresh connection, never inside a transaction. */
         if (!self->lost || in_tx || attempt > 0)
             return NULL;
         if (s_connect(self) != 0)

@@ -25,6 +25,15 @@ PGconn *halo_pg_conn(halo_pg_t *self);
  * transaction block. */
 PGresult *halo_pg_exec(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
     __attribute__((warn_unused_result));
+/* Like halo_pg_exec, for a statement run often (every idle tick of every
+ * fetcher worker): prepared on this connection at its first use, then only
+ * executed, so PostgreSQL neither parses nor (once it settles on a generic
+ * plan) plans it again. sql must be a string constant: its address names
+ * it. Up to HALO_PG_PREPARED_MAX statements per connection; beyond, run as
+ * halo_pg_exec. */
+#define HALO_PG_PREPARED_MAX 16
+PGresult *halo_pg_exec_prepared(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
+    __attribute__((warn_unused_result));
 /* Like halo_pg_exec for statements whose rows are not needed: 0 or -1. */
 int halo_pg_command(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
     __attribute__((warn_unused_result));

@@ -101,10 +101,10 @@ int fetch_backfill_next(fetch_backfill_t *self, halo_pg_t *pg, const int64_t *bl
                      blocked_text, sizeof blocked_text);
     snprintf(max_rows, sizeof max_rows, "%d", FETCH_BACKFILL_CANDIDATES);
     const char *params[] = {blocked_text, max_rows};
-    PGresult *res = halo_pg_exec(pg,
-                                 "SELECT tenant_id, entity, id FROM halo.detail_backfill_next($1::bigint[], "
-                                 "$2::integer)",
-                                 2, params);
+    PGresult *res = halo_pg_exec_prepared(pg,
+                                          "SELECT tenant_id, entity, id FROM halo.detail_backfill_next($1::bigint[], "
+                                          "$2::integer)",
+                                          2, params);
     if (!res)
         return -1;
     /* Checked and claimed under the lock: two workers reading the same

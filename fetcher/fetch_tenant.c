@@ -61,7 +61,7 @@ void fetch_tenants_destroy(fetch_tenants_t **self_p)
 /* The registry generation (halo.tenants_gen) into *gen. 0 or -1. */
 static int s_read_gen(halo_pg_t *pg, int64_t *gen)
 {
-    PGresult *res = halo_pg_exec(pg, "SELECT gen FROM halo.tenants_gen", 0, NULL);
+    PGresult *res = halo_pg_exec_prepared(pg, "SELECT gen FROM halo.tenants_gen", 0, NULL);
     if (!res)
         return -1;
     *gen = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;

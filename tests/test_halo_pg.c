@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,67 @@ static void test_reconnects_after_termination(void **state)
     halo_pg_destroy(&killer);
 }
 
+/* A statement run with halo_pg_exec_prepared is prepared once per session
+ * (pg_prepared_statements), answers as halo_pg_exec does with each call's
+ * parameters, is prepared again on the new session after the server killed
+ * the old one, and its application_name is the process name (halo_log). Past
+ * HALO_PG_PREPARED_MAX statements the others still run, unprepared. */
+static const char s_add_sql[] = "SELECT $1::int + $2::int";
+static const char s_count_sql[] = "SELECT count(*) FROM pg_prepared_statements";
+static const char *const s_many_sql[HALO_PG_PREPARED_MAX + 2] = {
+    "SELECT 0", "SELECT 1",  "SELECT 2",  "SELECT 3",  "SELECT 4",  "SELECT 5",  "SELECT 6",  "SELECT 7",  "SELECT 8",
+    "SELECT 9", "SELECT 10", "SELECT 11", "SELECT 12", "SELECT 13", "SELECT 14", "SELECT 15", "SELECT 16", "SELECT 17"};
+
+static void test_exec_prepared(void **state)
+{
+    (void)state;
+    char err[256];
+    halo_pg_t *pg = halo_pg_new(s_url, 5000, err, sizeof err);
+    halo_pg_t *killer = halo_pg_new(s_url, 5000, err, sizeof err);
+    assert_non_null(pg);
+    assert_non_null(killer);
+    for (int i = 0; i < 3; i++) {
+        char a[16];
+        snprintf(a, sizeof a, "%d", 40 + i);
+        const char *params[] = {a, "2"};
+        PGresult *res = halo_pg_exec_prepared(pg, s_add_sql, 2, params);
+        assert_non_null(res);
+        assert_int_equal(atoi(PQgetvalue(res, 0, 0)), 42 + i);
+        PQclear(res);
+    }
+    PGresult *res = halo_pg_exec(pg, s_count_sql, 0, NULL);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "1"); /* s_add_sql, prepared once */
+    PQclear(res);
+    res = halo_pg_exec(pg, "SELECT pg_backend_pid(), current_setting('application_name')", 0, NULL);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 1), "halo");
+    const char *pid[] = {PQgetvalue(res, 0, 0)};
+    assert_int_equal(halo_pg_command(killer, "SELECT pg_terminate_backend($1::int)", 1, pid), 0);
+    PQclear(res);
+    const char *params[] = {"1", "1"};
+    res = halo_pg_exec_prepared(pg, s_add_sql, 2, params); /* a new session: prepared again */
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "2");
+    PQclear(res);
+    for (int i = 0; i < HALO_PG_PREPARED_MAX + 2; i++) {
+        res = halo_pg_exec_prepared(pg, s_many_sql[i], 0, NULL);
+        assert_non_null(res);
+        assert_int_equal(atoi(PQgetvalue(res, 0, 0)), i);
+        PQclear(res);
+    }
+    res = halo_pg_exec(pg, s_count_sql, 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(atoi(PQgetvalue(res, 0, 0)), HALO_PG_PREPARED_MAX);
+    PQclear(res);
+    /* A failing prepared statement reports like halo_pg_exec. */
+    const char *bad[] = {"x", "1"};
+    assert_null(halo_pg_exec_prepared(pg, s_add_sql, 2, bad));
+    assert_string_equal(halo_pg_sqlstate(pg), "22P02");
+    halo_pg_destroy(&pg);
+    halo_pg_destroy(&killer);
+}
+
 int main(void)
 {
     halo_test_require_db();
@@ -133,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_connect_failure_gives_reason),
         cmocka_unit_test(test_unparsable_conninfo_not_echoed),
         cmocka_unit_test(test_reconnects_after_termination),
+        cmocka_unit_test(test_exec_prepared),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(s_url);
