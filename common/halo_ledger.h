@@ -158,14 +158,18 @@ typedef struct {
     int attempts;                               /* failed page requests so far (kept across claims) */
 } halo_ledger_sync_run_t;
 
-/* Requests the periodic full syncs (invoices every invoice_full_s; every
- * other entity as a reconciliation: deletions and changes no webhook told,
- * every max(reconcile_min_s, ceil(rows / 100) x window / (budget x
- * reconcile_share)) seconds, docs/fetcher.md), then claims for owner a
- * requested full sync (new or resumed; a run that gave up stays failed until
- * requested again) of a tenant not in blocked[], else a due incremental one.
- * The run's failed attempts are carried, never reset by the claim. 1 with
- * *run, 0 none, -1 error. */
+/* Requests the periodic full syncs that are due (invoices every
+ * invoice_full_s; every other entity as a reconciliation: deletions and
+ * changes no webhook told, every max(reconcile_min_s, ceil(rows / 100) x
+ * window / (budget x reconcile_share)) seconds, docs/fetcher.md); rows
+ * locked elsewhere wait for the next call. One statement; a fetcher runs it
+ * every few seconds (its chores), not on every claim. 0 or -1. */
+int halo_ledger_request_periodic(halo_pg_t *pg, const halo_ledger_sync_settings_t *s)
+    __attribute__((warn_unused_result));
+/* Claims for owner a requested full sync (new or resumed; a run that gave
+ * up stays failed until requested again) of a tenant not in blocked[], else
+ * a due incremental one. The run's failed attempts are carried, never reset
+ * by the claim. 1 with *run, 0 none, -1 error. */
 int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
                            const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
     __attribute__((warn_unused_result));

@@ -76,24 +76,18 @@ static const char *const s_incr_claim_sql =
     "   to_char((now() - make_interval(days => $6::int)) AT TIME ZONE c.time_zone, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
     "   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), s.sync_attempts";
 
-int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
-                           const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
+int halo_ledger_request_periodic(halo_pg_t *pg, const halo_ledger_sync_settings_t *s)
 {
-    char lease[32], blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX], incr[32], lookback[32], window[32], invoice_full[32],
-        periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX], rec_min[32], rec_share[32];
-    snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
-    snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
-    snprintf(lookback, sizeof lookback, "%lld", (long long)s->lookback_s);
-    snprintf(window, sizeof window, "%lld", (long long)s->invoice_window_d);
+    char invoice_full[32], periodic[HALO_ENTITY_COUNT * HALO_NAME_MAX], rec_min[32], rec_share[32];
     snprintf(invoice_full, sizeof invoice_full, "%lld", (long long)s->invoice_full_s);
     snprintf(rec_min, sizeof rec_min, "%lld", (long long)s->reconcile_min_s);
     snprintf(rec_share, sizeof rec_share, "%.6f", s->reconcile_share);
-    halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
     halo_entity_names_array(NULL, true, periodic, sizeof periodic);
     /* Periodic full syncs: invoices (and reference lists) every $1 s but never more often than their pages
-     * allow, reconciliations (docs/fetcher.md); locked rows: next time. */
-    const char *inv_params[] = {invoice_full, periodic, rec_min, rec_share};
-    PGresult *res = halo_pg_exec_prepared(
+     * allow, reconciliations (docs/fetcher.md); locked rows: next time. Planned each time (its generic plan
+     * would not use the index range), hence not on every claim. */
+    const char *params[] = {invoice_full, periodic, rec_min, rec_share};
+    return halo_pg_command(
         pg,
         "UPDATE halo.sync_state s SET full_requested = true, updated_at = now() FROM (SELECT tenant_id,"
         " entity FROM halo.sync_state JOIN halo.tenants t ON t.id = tenant_id WHERE NOT full_requested"
@@ -104,14 +98,22 @@ int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_s
         " $4::float8 > 0 THEN greatest($3::float8, " S_BUDGET_INTERVAL_SQL ") END)"
         " ORDER BY 1, 2 FOR UPDATE OF sync_state SKIP LOCKED) c"
         " WHERE s.tenant_id = c.tenant_id AND s.entity = c.entity",
-        4, inv_params);
-    if (!res)
-        return -1;
-    PQclear(res);
+        4, params);
+}
+
+int halo_ledger_sync_claim(halo_pg_t *pg, const char *owner, const halo_ledger_sync_settings_t *s,
+                           const int64_t *blocked, int nblocked, halo_ledger_sync_run_t *run)
+{
+    char lease[32], blocked_text[HALO_LEDGER_DUE_IDS_TEXT_MAX], incr[32], lookback[32], window[32];
+    snprintf(lease, sizeof lease, "%lld", (long long)s->lease_s);
+    snprintf(incr, sizeof incr, "%lld", (long long)s->incremental_s);
+    snprintf(lookback, sizeof lookback, "%lld", (long long)s->lookback_s);
+    snprintf(window, sizeof window, "%lld", (long long)s->invoice_window_d);
+    halo_pg_ids_text(blocked, nblocked, blocked_text, sizeof blocked_text);
 
     memset(run, 0, sizeof *run);
     const char *full_params[] = {owner, lease, blocked_text};
-    res = halo_pg_exec_prepared(pg, s_full_claim_sql, 3, full_params);
+    PGresult *res = halo_pg_exec_prepared(pg, s_full_claim_sql, 3, full_params);
     if (!res)
         return -1;
     if (PQntuples(res) == 1) {

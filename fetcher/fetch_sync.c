@@ -26,8 +26,8 @@ static void s_run_reset(fetch_sync_run_t *run)
     run->record_count = -1;
 }
 
-int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *blocked, int nblocked,
-                     fetch_sync_run_t *run)
+/* The ledger's sync settings from the fetcher's. */
+static halo_ledger_sync_settings_t s_ledger_settings(const fetch_settings_t *s)
 {
     halo_ledger_sync_settings_t ls = {
         .lease_s = s->lease_s,
@@ -38,6 +38,19 @@ int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *bl
         .reconcile_min_s = s->sync_reconcile_min_s,
         .reconcile_share = s->sync_reconcile_share,
     };
+    return ls;
+}
+
+int fetch_sync_request_periodic(halo_pg_t *pg, const fetch_settings_t *s)
+{
+    halo_ledger_sync_settings_t ls = s_ledger_settings(s);
+    return halo_ledger_request_periodic(pg, &ls);
+}
+
+int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *blocked, int nblocked,
+                     fetch_sync_run_t *run)
+{
+    halo_ledger_sync_settings_t ls = s_ledger_settings(s);
     halo_ledger_sync_run_t claimed;
     int found = halo_ledger_sync_claim(pg, run->owner, &ls, blocked, nblocked, &claimed);
     if (found != 1)

@@ -45,9 +45,11 @@ typedef struct {
     int64_t retry_at_mono; /* backoff: not before */
 } fetch_sync_run_t;
 
+/* Requests the periodic full syncs that are due (invoices, reconciliations:
+ * halo_ledger_request_periodic); halo-fetcher's chores, every few seconds. 0 or -1. */
+int fetch_sync_request_periodic(halo_pg_t *pg, const fetch_settings_t *s) __attribute__((warn_unused_result));
 /* Claims a sync for a tenant not in blocked[]: a requested full sync (new or
- * resumed) first, else a due incremental one; also requests the periodic
- * invoice full syncs. 1 with *run filled; 2 when the claimed pass was
+ * resumed) first, else a due incremental one. 1 with *run filled; 2 when the claimed pass was
  * done at once (an incremental pass of reference data: no request, no run
  * to drive; more may be due); 0 if none, -1 on error. */
 int fetch_sync_claim(halo_pg_t *pg, const fetch_settings_t *s, const int64_t *blocked, int nblocked,

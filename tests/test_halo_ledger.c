@@ -177,6 +177,8 @@ static void *s_sync_thread(void *arg)
         int64_t count = 0;
         if (r % 7 == 0)
             s_count(pg, halo_ledger_retry_failed(pg, tid, NULL, &count), "retry failed");
+        if (r % 11 == 0)
+            s_count(pg, halo_ledger_request_periodic(pg, &ss), "periodic request");
         halo_ledger_sync_run_t run;
         int claimed = halo_ledger_sync_claim(pg, owner, &ss, NULL, 0, &run);
         s_count(pg, claimed < 0 ? -1 : 0, "sync claim");
@@ -600,6 +602,7 @@ static void test_entity_rows_drive_the_ledger(void **state)
     halo_ledger_sync_settings_t ls = {
         .lease_s = 60, .incremental_s = 0, .lookback_s = 60, .invoice_window_d = 7, .invoice_full_s = 3600};
     halo_ledger_sync_run_t run;
+    assert_int_equal(halo_ledger_request_periodic(pg, &ls), 0);
     assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
     assert_true(run.full);
     assert_true(halo_entity_by_name(run.entity)->periodic_full_sync);
@@ -635,6 +638,7 @@ static void test_entity_rows_drive_the_ledger(void **state)
     snprintf(ticket_big, sizeof ticket_big, "UPDATE halo.sync_state SET full_seen = 100000 WHERE entity = '%s'",
              halo_entity_at(HALO_ENTITY_TICKET)->name);
     assert_int_equal(halo_pg_command(pg, ticket_big, 0, NULL), 0);
+    assert_int_equal(halo_ledger_request_periodic(pg, &ls), 0);
     assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
     assert_true(run.full);
     for (size_t i = 0; i < halo_entity_count(); i++) {
@@ -658,6 +662,7 @@ static void test_entity_rows_drive_the_ledger(void **state)
     snprintf(invoice_big, sizeof invoice_big, "UPDATE halo.sync_state SET full_seen = 100000 WHERE entity = '%s'",
              halo_entity_at(HALO_ENTITY_INVOICE)->name);
     assert_int_equal(halo_pg_command(pg, invoice_big, 0, NULL), 0);
+    assert_int_equal(halo_ledger_request_periodic(pg, &ls), 0);
     assert_int_equal(halo_ledger_sync_claim(pg, "o", &ls, NULL, 0, &run), 1);
     assert_true(run.full);
     for (size_t i = 0; i < halo_entity_count(); i++) {
