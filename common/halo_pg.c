@@ -138,31 +138,6 @@ static void s_fail(halo_pg_t *self, PGresult *res)
     PQclear(res);
 }
 
-PGresult *halo_pg_exec(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
-{
-    self->error[0] = '\0';
-    self->sqlstate[0] = '\0';
-    self->lost = false;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (halo_pg_ensure(self) != 0)
-            return NULL;
-        bool in_tx = PQtransactionStatus(self->conn) != PQTRANS_IDLE;
-        PGresult *res = PQexecParams(self->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-            return res;
-        s_fail(self, res);
-        /* Retry once on a fresh connection, but never inside a transaction:
-         * its earlier statements died with the old connection. */
-        if (!self->lost || in_tx || attempt > 0)
-            return NULL;
-        if (s_connect(self) != 0)
-            return NULL;
-        HALO_WARN("postgresql connection lost, reconnected", "");
-    }
-    return NULL;
-}
-
 /* The prepared name of sql on this connection (preparing it now), or -1
  * with the failure recorded; -2: no room left (run it unprepared). */
 static int s_prepared(halo_pg_t *self, const char *sql, int nparams)
@@ -184,7 +159,8 @@ static int s_prepared(halo_pg_t *self, const char *sql, int nparams)
     return self->nprepared++;
 }
 
-PGresult *halo_pg_exec_prepared(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
+/* halo_pg_exec, or halo_pg_exec_prepared when prepare. */
+static PGresult *s_exec(halo_pg_t *self, const char *sql, int nparams, const char *const *params, bool prepare)
 {
     self->error[0] = '\0';
     self->sqlstate[0] = '\0';
@@ -193,20 +169,23 @@ PGresult *halo_pg_exec_prepared(halo_pg_t *self, const char *sql, int nparams, c
         if (halo_pg_ensure(self) != 0)
             return NULL;
         bool in_tx = PQtransactionStatus(self->conn) != PQTRANS_IDLE;
-        int slot = s_prepared(self, sql, nparams);
-        if (slot == -2)
-            return halo_pg_exec(self, sql, nparams, params);
+        int slot = prepare ? s_prepared(self, sql, nparams) : -2;
         PGresult *res = NULL;
-        if (slot >= 0) {
+        if (slot == -2) {
+            res = PQexecParams(self->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        } else if (slot >= 0) {
             char name[32];
             snprintf(name, sizeof name, "halo_p%d", slot);
             res = PQexecPrepared(self->conn, name, nparams, params, NULL, NULL, 0);
+        }
+        if (slot != -1) {
             ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
             if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
                 return res;
             s_fail(self, res);
         }
-        /* As halo_pg_exec: once more on a fresh connection, never inside a transaction. */
+        /* Retry once on a fresh connection, but never inside a transaction:
+         * its earlier statements died with the old connection. */
         if (!self->lost || in_tx || attempt > 0)
             return NULL;
         if (s_connect(self) != 0)
@@ -214,6 +193,16 @@ PGresult *halo_pg_exec_prepared(halo_pg_t *self, const char *sql, int nparams, c
         HALO_WARN("postgresql connection lost, reconnected", "");
     }
     return NULL;
+}
+
+PGresult *halo_pg_exec(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
+{
+    return s_exec(self, sql, nparams, params, false);
+}
+
+PGresult *halo_pg_exec_prepared(halo_pg_t *self, const char *sql, int nparams, const char *const *params)
+{
+    return s_exec(self, sql, nparams, params, true);
 }
 
 int halo_pg_command(halo_pg_t *self, const char *sql, int nparams, const char *const *params)

@@ -810,6 +810,26 @@ static void *s_group_thread(void *arg)
     return NULL;
 }
 
+/* Waits (at most 10 s) until a statement whose text is LIKE pattern waits
+ * for a lock, as seen from watch's connection; fails the test otherwise. */
+static void s_await_lock_wait(halo_pg_t *watch, const char *pattern)
+{
+    const char *params[1] = {pattern};
+    for (int i = 0; i < 200; i++) {
+        PGresult *r = halo_pg_exec(watch,
+                                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND wait_event_type = 'Lock' AND query LIKE $1",
+                                   1, params);
+        assert_non_null(r);
+        bool waiting = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+        PQclear(r);
+        if (waiting)
+            return;
+        halo_clock_sleep_ms(50);
+    }
+    fail_msg("no statement like %s waited for a lock within 10 s", pattern);
+}
+
 /* The group transaction takes the sync_state rows it will update in entity
  * order, as `haloctl connect`/`haloctl sync` do in one statement: with the
  * invoice row held elsewhere, a group of a ticket page then an invoice page
@@ -846,19 +866,7 @@ static void test_group_locks_sync_state_in_entity_order(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
     /* Until the group's transaction waits for a row lock (bounded). */
-    bool waiting = false;
-    for (int i = 0; i < 200 && !waiting; i++) {
-        r = halo_pg_exec(watch,
-                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                         "AND wait_event_type = 'Lock' AND query LIKE '%sync_state%'",
-                         0, NULL);
-        assert_non_null(r);
-        waiting = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
-        PQclear(r);
-        if (!waiting)
-            halo_clock_sleep_ms(50);
-    }
-    assert_true(waiting);
+    s_await_lock_wait(watch, "%sync_state%");
     /* The ticket row is free: taken at once, no deadlock. */
     r = halo_pg_exec(other, lock_sql, 1, ticket);
     if (!r)
@@ -937,19 +945,7 @@ static void test_group_completes_without_the_tenant_lock(void **state)
     s_grouper_t g = {.group = group, .n = 2, .res = res, .rc = -1};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
-    bool waiting = false;
-    for (int i = 0; i < 200 && !waiting; i++) {
-        r = halo_pg_exec(watch,
-                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                         "AND wait_event_type = 'Lock' AND query LIKE '%ledger_complete%'",
-                         0, NULL);
-        assert_non_null(r);
-        waiting = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
-        PQclear(r);
-        if (!waiting)
-            halo_clock_sleep_ms(50);
-    }
-    assert_true(waiting);
+    s_await_lock_wait(watch, "%ledger_complete%");
     /* Ticket 8's row is not held by the waiting group. */
     r = halo_pg_exec(other, row_sql, 1, eight);
     if (!r)
