@@ -60,9 +60,6 @@ static bool s_plain_identifier(const char *table)
     return *table != '\0';
 }
 
-#define S_STR_(x) #x
-#define S_STR(x) S_STR_(x)
-
 /* Orders int64 values ascending (qsort). */
 static int s_cmp_id(const void *a, const void *b)
 {
@@ -70,31 +67,56 @@ static int s_cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Takes the tenant locks of ids[0..n) (sorted here, duplicates once): level 1 of the lock order. 0 or -1. */
-static int s_lock_tenants(halo_pg_t *pg, int64_t *ids, size_t n)
+/* Takes the tenant locks of ids[0..n) (sorted here, duplicates once), level
+ * 1 of the lock order: all of them, waiting for each (wait), or only those
+ * free at once. The ids of the locks taken go to got (room for n; may be
+ * NULL when wait, never otherwise), sorted, *ngot how many. 0 or -1. */
+static int s_lock_tenants(halo_pg_t *pg, int64_t *ids, size_t n, bool wait, int64_t *got, size_t *ngot)
 {
+    if (ngot)
+        *ngot = 0;
     if (n == 0)
         return 0;
     qsort(ids, n, sizeof *ids, s_cmp_id);
-    s_text_t t = {0};
-    s_text_put(&t, "{");
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && ids[i] == ids[i - 1])
-            continue;
-        char one[32];
-        snprintf(one, sizeof one, "%s%lld", t.len > 1 ? "," : "", (long long)ids[i]);
-        s_text_put(&t, one);
-    }
-    s_text_put(&t, "}");
-    if (t.failed) {
-        free(t.data);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || ids[m - 1] != ids[i])
+            ids[m++] = ids[i];
+    size_t cap = HALO_PG_IDS_TEXT_MAX(m);
+    char *text = malloc(cap);
+    if (!text)
         return -1;
+    halo_pg_ids_text(ids, (int)m, text, cap);
+    const char *params[1] = {text};
+    if (wait) {
+        /* unnest yields the sorted array in order, so the locks are taken in it. */
+        int rc = halo_pg_command(pg, "SELECT count(halo.ledger_lock_tenant(u)) FROM unnest($1::bigint[]) u", 1, params);
+        free(text);
+        for (size_t i = 0; rc == 0 && got && i < m; i++)
+            got[(*ngot)++] = ids[i];
+        return rc;
     }
-    /* unnest yields the sorted array in order, so the locks are taken in it. */
-    const char *params[1] = {t.data};
-    int rc = halo_pg_command(pg, "SELECT count(halo.ledger_lock_tenant(u)) FROM unnest($1::bigint[]) u", 1, params);
-    free(t.data);
-    return rc;
+    PGresult *res =
+        halo_pg_exec(pg, "SELECT u FROM unnest($1::bigint[]) u WHERE halo.ledger_try_lock_tenant(u)", 1, params);
+    free(text);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res) && (size_t)i < m; i++)
+        got[(*ngot)++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    PQclear(res);
+    qsort(got, *ngot, sizeof *got, s_cmp_id);
+    return 0;
+}
+
+int halo_ledger_row_cmp(int64_t tenant_a, const char *entity_a, int64_t object_a, int64_t tenant_b,
+                        const char *entity_b, int64_t object_b)
+{
+    if (tenant_a != tenant_b)
+        return tenant_a < tenant_b ? -1 : 1;
+    int c = strcmp(entity_a, entity_b);
+    if (c != 0)
+        return c;
+    return (object_a > object_b) - (object_a < object_b);
 }
 
 /* ---------------------------------------------------------- record jobs */
@@ -215,57 +237,13 @@ static int s_record_job(halo_pg_t *pg, const halo_ledger_job_t *lj, bool busy, c
 static int s_job_cmp(const void *a, const void *b)
 {
     const halo_ledger_job_t *x = *(const halo_ledger_job_t *const *)a, *y = *(const halo_ledger_job_t *const *)b;
-    if (x->tenant_id != y->tenant_id)
-        return x->tenant_id < y->tenant_id ? -1 : 1;
-    int c = strcmp(x->job->entity, y->job->entity);
-    if (c == 0)
-        c = (x->job->object_id > y->job->object_id) - (x->job->object_id < y->job->object_id);
+    int c = halo_ledger_row_cmp(x->tenant_id, x->job->entity, x->job->object_id, y->tenant_id, y->job->entity,
+                                y->job->object_id);
     if (c == 0)
         c = (x->job->received_at > y->job->received_at) - (x->job->received_at < y->job->received_at);
     if (c == 0)
         c = strcmp(x->job->delivery_id, y->job->delivery_id);
     return c;
-}
-
-/* Takes of the tenant locks of ids[0..n) (sorted, distinct) those free at
- * once; *got (allocated, sorted) the ids taken, *ngot how many. Never waits. 0 or -1. */
-static int s_try_lock_tenants(halo_pg_t *pg, const int64_t *ids, size_t n, int64_t **got, size_t *ngot)
-{
-    *got = NULL;
-    *ngot = 0;
-    if (n == 0)
-        return 0;
-    s_text_t t = {0};
-    s_text_put(&t, "{");
-    for (size_t i = 0; i < n; i++) {
-        char one[32];
-        snprintf(one, sizeof one, "%s%lld", i ? "," : "", (long long)ids[i]);
-        s_text_put(&t, one);
-    }
-    s_text_put(&t, "}");
-    *got = malloc(n * sizeof **got);
-    if (t.failed || !*got) {
-        free(t.data);
-        free(*got);
-        *got = NULL;
-        return -1;
-    }
-    const char *params[1] = {t.data};
-    PGresult *res = halo_pg_exec(pg,
-                                 "SELECT u FROM unnest($1::bigint[]) u"
-                                 " WHERE pg_try_advisory_xact_lock(" S_STR(HALO_LEDGER_LOCK_CLASS) ", u::int)",
-                                 1, params);
-    free(t.data);
-    if (!res) {
-        free(*got);
-        *got = NULL;
-        return -1;
-    }
-    for (int i = 0; i < PQntuples(res) && (size_t)i < n; i++)
-        (*got)[(*ngot)++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    PQclear(res);
-    qsort(*got, *ngot, sizeof **got, s_cmp_id);
-    return 0;
 }
 
 int halo_ledger_record_jobs(halo_pg_t *pg, halo_ledger_job_t *jobs, int n, const halo_ledger_pace_t *pace, bool wait,
@@ -275,10 +253,10 @@ int halo_ledger_record_jobs(halo_pg_t *pg, halo_ledger_job_t *jobs, int n, const
     halo_ledger_job_t **order = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
     bool *mine = calloc((size_t)(n > 0 ? n : 1), sizeof *mine);
-    int64_t *got = NULL;
+    int64_t *got = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
     size_t nids = 0, ngot = 0;
     int m = 0;
-    if (!order || !ids || !mine)
+    if (!order || !ids || !mine || !got)
         goto oom;
     for (int i = 0; i < n; i++)
         if (!jobs[i].recorded)
@@ -295,12 +273,8 @@ int halo_ledger_record_jobs(halo_pg_t *pg, halo_ledger_job_t *jobs, int n, const
      * touch the same statistics and queue rows. Without wait, a tenant
      * whose lock is held (another fetcher recording its storm) is left for
      * the next call, and the others are not held behind it. */
-    if (wait) {
-        if (s_lock_tenants(pg, ids, nids) != 0)
-            goto fail;
-    } else if (s_try_lock_tenants(pg, ids, nids, &got, &ngot) != 0) {
+    if (s_lock_tenants(pg, ids, nids, wait, got, &ngot) != 0)
         goto fail;
-    }
     bool busy = false;
     for (int k = 0; k < m; k++) {
         const halo_ledger_job_t *lj = order[k];
@@ -315,8 +289,8 @@ int halo_ledger_record_jobs(halo_pg_t *pg, halo_ledger_job_t *jobs, int n, const
             mine[i] = true;
             continue;
         }
-        if (!wait && !bsearch(&lj->tenant_id, got, ngot, sizeof *got, s_cmp_id))
-            continue;
+        if (!bsearch(&lj->tenant_id, got, ngot, sizeof *got, s_cmp_id))
+            continue; /* its lock is held elsewhere: the next call */
         mine[i] = true;
         stats->jobs++;
         if (k == 0 || order[k - 1]->tenant_id != lj->tenant_id) {
@@ -544,7 +518,7 @@ int halo_ledger_lock(halo_pg_t *pg, const halo_ledger_key_t *keys, size_t n)
     }
     s_text_put(&tenants, "}");
     s_text_put(&entities, "}");
-    if (tenants.failed || entities.failed || s_lock_tenants(pg, ids, rows) != 0)
+    if (tenants.failed || entities.failed || s_lock_tenants(pg, ids, rows, true, NULL, NULL) != 0)
         goto done;
     if (rows > 0) {
         const char *params[2] = {tenants.data, entities.data};

@@ -49,6 +49,11 @@
 #define HALO_LEDGER_DATE_MAX 40
 #define HALO_LEDGER_LATE_MARGIN_MS 1000 /* a late delivery completes its row only this long after the last webhook */
 
+/* Orders fetch_queue rows as level 3 of the lock order: tenant, entity,
+ * object (<0, 0, >0). Every writer of several rows locks them in it. */
+int halo_ledger_row_cmp(int64_t tenant_a, const char *entity_a, int64_t object_a, int64_t tenant_b,
+                        const char *entity_b, int64_t object_b);
+
 /* ------------------------------------------------------------- fetch ledger */
 
 /* One job to record: its tenant (id 0: unknown, deleted since ingest

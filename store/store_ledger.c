@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "halo_ledger.h"
 #include "halo_log.h"
@@ -123,14 +122,9 @@ static int s_batch_cmp(const void *a, const void *b)
 {
     const store_ledger_batch_t *x = *(const store_ledger_batch_t *const *)a;
     const store_ledger_batch_t *y = *(const store_ledger_batch_t *const *)b;
-    if (x->tenant_id != y->tenant_id)
-        return x->tenant_id < y->tenant_id ? -1 : 1;
-    int c = strcmp(store_entity_name(x->entity), store_entity_name(y->entity));
-    if (c != 0)
-        return c;
-    if (x->records->queue_object_id != y->records->queue_object_id)
-        return x->records->queue_object_id < y->records->queue_object_id ? -1 : 1;
-    return (x > y) - (x < y); /* the array's order: arrival */
+    int c = halo_ledger_row_cmp(x->tenant_id, store_entity_name(x->entity), x->records->queue_object_id, y->tenant_id,
+                                store_entity_name(y->entity), y->records->queue_object_id);
+    return c != 0 ? c : (x > y) - (x < y); /* the array's order: arrival */
 }
 
 store_result_t store_ledger_write(halo_pg_t *pg, const store_ledger_batch_t *batches, size_t n, char *err,
