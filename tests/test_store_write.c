@@ -830,6 +830,33 @@ static void s_await_lock_wait(halo_pg_t *watch, const char *pattern)
     fail_msg("no statement like %s waited for a lock within 10 s", pattern);
 }
 
+/* The lock-order check of the test_group_* tests: other, in an open
+ * transaction, locks the row of lock_sql ($1 = held); the group runs in a
+ * thread until it waits for a lock (a statement like waiting_like); then
+ * other must lock the row of then at once (NOWAIT or a lock_timeout in
+ * lock_sql), which the waiting group must not hold yet, else the test fails
+ * naming what. other commits; the group's result. */
+static store_result_t s_group_waits_in_order(halo_pg_t *other, halo_pg_t *watch, const char *lock_sql, const char *held,
+                                             const char *then, const char *waiting_like, const halo_msg_t *const *group,
+                                             size_t n, store_outcome_t *res, const char *what)
+{
+    const char *first[1] = {held}, *second[1] = {then};
+    PGresult *r = halo_pg_exec(other, lock_sql, 1, first);
+    assert_non_null(r);
+    PQclear(r);
+    s_grouper_t g = {.group = group, .n = n, .res = res, .rc = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
+    s_await_lock_wait(watch, waiting_like);
+    r = halo_pg_exec(other, lock_sql, 1, second);
+    if (!r)
+        fail_msg("%s: %s", what, halo_pg_error(other));
+    PQclear(r);
+    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    return g.rc;
+}
+
 /* The group transaction takes the sync_state rows it will update in entity
  * order, as `haloctl connect`/`haloctl sync` do in one statement: with the
  * invoice row held elsewhere, a group of a ticket page then an invoice page
@@ -858,23 +885,10 @@ static void test_group_locks_sync_state_in_entity_order(void **state)
                                    "WHERE t.slug = 't1' AND s.entity = $1 FOR UPDATE OF s";
     assert_int_equal(halo_pg_command(other, "BEGIN", 0, NULL), 0);
     assert_int_equal(halo_pg_command(other, "SET LOCAL lock_timeout = '3s'", 0, NULL), 0);
-    const char *invoice[1] = {"invoice"}, *ticket[1] = {"ticket"};
-    PGresult *r = halo_pg_exec(other, lock_sql, 1, invoice);
-    assert_non_null(r);
-    PQclear(r);
-    s_grouper_t g = {.group = group, .n = 2, .res = res, .rc = -1};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
-    /* Until the group's transaction waits for a row lock (bounded). */
-    s_await_lock_wait(watch, "%sync_state%");
-    /* The ticket row is free: taken at once, no deadlock. */
-    r = halo_pg_exec(other, lock_sql, 1, ticket);
-    if (!r)
-        fail_msg("ticket row not taken: %s", halo_pg_error(other));
-    PQclear(r);
-    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(g.rc, STORE_OK);
+    /* Once the group waits for the invoice row, the ticket row is free: taken at once, no deadlock. */
+    assert_int_equal(s_group_waits_in_order(other, watch, lock_sql, "invoice", "ticket", "%sync_state%", group, 2, res,
+                                            "ticket row not taken"),
+                     STORE_OK);
     assert_int_equal(res[0].result, STORE_OK);
     assert_int_equal(res[1].result, STORE_OK);
     assert_string_equal(q("SELECT count(*) FROM halo.sync_state s JOIN halo.tenants t ON t.id = s.tenant_id "
@@ -937,23 +951,11 @@ static void test_group_completes_without_the_tenant_lock(void **state)
     assert_non_null(watch);
     static const char row_sql[] = "SELECT 1 FROM halo.fetch_queue WHERE entity = 'ticket' AND object_id = $1 "
                                   "FOR UPDATE NOWAIT";
-    const char *four[1] = {"4"}, *eight[1] = {"8"};
     assert_int_equal(halo_pg_command(other, "BEGIN", 0, NULL), 0);
-    PGresult *r = halo_pg_exec(other, row_sql, 1, four);
-    assert_non_null(r);
-    PQclear(r);
-    s_grouper_t g = {.group = group, .n = 2, .res = res, .rc = -1};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, s_group_thread, &g), 0);
-    s_await_lock_wait(watch, "%ledger_complete%");
-    /* Ticket 8's row is not held by the waiting group. */
-    r = halo_pg_exec(other, row_sql, 1, eight);
-    if (!r)
-        fail_msg("ticket 8 held while the group waits for ticket 4: %s", halo_pg_error(other));
-    PQclear(r);
-    assert_int_equal(halo_pg_command(other, "COMMIT", 0, NULL), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(g.rc, STORE_OK);
+    /* Ticket 8's row is not held by the group waiting for ticket 4. */
+    assert_int_equal(s_group_waits_in_order(other, watch, row_sql, "4", "8", "%ledger_complete%", group, 2, res,
+                                            "ticket 8 held while the group waits for ticket 4"),
+                     STORE_OK);
     assert_true(res[0].stats.ledger_completed);
     assert_true(res[1].stats.ledger_completed);
     assert_string_equal(q("SELECT count(*) FROM halo.fetch_queue"), "0");
