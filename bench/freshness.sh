@@ -178,12 +178,7 @@ one_run() {
       round(percentile_cont(0.9) WITHIN GROUP (ORDER BY total)::numeric, 1),
       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY total)::numeric, 1),
       round(max(total)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_ingest)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_ingest)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_row)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_row)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY to_fetch)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY to_fetch)::numeric, 1))
+      $(bench_sql_p50_p99 to_ingest to_row to_fetch))
     FROM s"
   coverage_report "$run" "$t_sync"
   echo "window run=$run $(reqlog_worst_window "$BENCH_REQLOG" $((window * 1000)) | grep "^tenant=$BENCH_TENANT ") budget=405"

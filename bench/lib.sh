@@ -323,6 +323,17 @@ bench_pg_cpu_ticks() {
   echo "$sum"
 }
 
+# bench_sql_p50_p99 EXPR...: SQL select-list items for a format() of
+# percentiles, p50 then p99 of each EXPR (ms), rounded to 0.1.
+bench_sql_p50_p99() {
+  local e out=
+  for e in "$@"; do
+    out+="round(percentile_cont(0.5) WITHIN GROUP (ORDER BY $e)::numeric, 1), "
+    out+="round(percentile_cont(0.99) WITHIN GROUP (ORDER BY $e)::numeric, 1), "
+  done
+  printf '%s' "${out%, }"
+}
+
 # bench_pg_ticks_by_pid: "pid kind ticks" for the postmaster and each live
 # backend: kind is the application_name of a client backend (halo processes
 # name their connections after themselves, common/halo_pg.c), else the

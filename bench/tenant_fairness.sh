@@ -186,16 +186,7 @@ report() {
       '$phase', count(*), count(fresh),
       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY fresh)::numeric, 1),
       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY fresh)::numeric, 1), round(max(fresh)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_iv) * 1000)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_iv) * 1000)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY get_ms)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY get_ms)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY store_ms)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY store_ms)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY tx_ms)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY tx_ms)::numeric, 1),
-      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY visible_ms)::numeric, 1),
-      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY visible_ms)::numeric, 1))
+      $(bench_sql_p50_p99 'extract(epoch FROM sent_iv) * 1000' get_ms store_ms tx_ms visible_ms))
     FROM s" | tr -d '\n'
   printf ' tenants_requesting=%s worst_window_max=%s storm_worst_window_max=%s budget=%s storm_requests=%s http_429=%s\n' \
     "$(grep -c '^tenant=' <<<"$win" || true)" "$(field worst_window <<<"$win" | sort -n | tail -n 1)" \
